@@ -1,0 +1,233 @@
+//! Event-time tumbling windows of one minute, closed by a watermark or an idle timeout.
+//!
+//! [`Windows`] is a synchronous state machine in the style of Vector's aggregate transform: the
+//! caller [`record`](Windows::record)s events with the current processing time, and takes the
+//! closed windows out with [`drain_ready`](Windows::drain_ready). It never reads a clock; the
+//! processing time is whatever the caller passes in, so tests replay a day in microseconds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+
+use crate::time::{EventTime, Minute};
+
+type CountMap<K> = HashMap<K, u64, foldhash::fast::FixedState>;
+
+/// A point on the caller's monotonic processing clock, in milliseconds. Only differences matter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ProcessingTime(pub u64);
+
+/// When windows close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowConfig {
+    /// How far the watermark trails the largest event time seen, in milliseconds.
+    pub allowed_lateness_ms: u64,
+    /// Close every open window when no event arrived for this long (processing time, ms): the
+    /// original design's "group until timeout". Also releases held late counts this old.
+    pub idle_timeout_ms: Option<u64>,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig { allowed_lateness_ms: 0, idle_timeout_ms: None }
+    }
+}
+
+/// One count leaving the aggregator: `count` events of `key` in `minute`.
+///
+/// `late == false`: the count of the window when it closed (at most one per minute and key).
+/// `late == true`: events that arrived after their window had closed; add them to the on-time
+/// count. Across both kinds, every recorded event is counted exactly once.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WindowCount<K> {
+    pub minute: Minute,
+    pub key: K,
+    pub count: u64,
+    pub late: bool,
+}
+
+/// Whether a recorded event went into an open window or was held as a late count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    OnTime,
+    Late,
+}
+
+/// Counters over the life of a [`Windows`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    pub on_time_events: u64,
+    pub late_events: u64,
+    pub windows_closed_by_watermark: u64,
+    pub windows_closed_by_idle: u64,
+    pub windows_closed_at_end: u64,
+}
+
+/// Per-minute, per-key counts over event-time windows.
+///
+/// **Invariant:** a window `m` is open until `closed_before > m`; `closed_before` only grows. It
+/// grows when the watermark (largest event time minus the allowed lateness) reaches the end of a
+/// window, when the idle timeout passes, or on [`close_all`](Windows::close_all).
+#[derive(Debug)]
+pub struct Windows<K> {
+    config: WindowConfig,
+    open: BTreeMap<Minute, CountMap<K>>,
+    late: BTreeMap<Minute, CountMap<K>>,
+    late_since: Option<ProcessingTime>,
+    max_event_time: Option<EventTime>,
+    closed_before: Option<Minute>,
+    last_arrival: Option<ProcessingTime>,
+    ready: Vec<WindowCount<K>>,
+    stats: WindowStats,
+}
+
+#[derive(Clone, Copy)]
+enum CloseReason {
+    Watermark,
+    Idle,
+    End,
+}
+
+impl<K: Hash + Eq + Ord + Clone> Windows<K> {
+    pub fn new(config: WindowConfig) -> Self {
+        Windows {
+            config,
+            open: BTreeMap::new(),
+            late: BTreeMap::new(),
+            late_since: None,
+            max_event_time: None,
+            closed_before: None,
+            last_arrival: None,
+            ready: Vec::new(),
+            stats: WindowStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> WindowConfig {
+        self.config
+    }
+
+    /// Counts one event of `key` at event time `time`, arriving at processing time `now`.
+    pub fn record(&mut self, time: EventTime, key: K, now: ProcessingTime) -> Placement {
+        self.record_n(time, key, 1, now)
+    }
+
+    /// Counts `n` events of `key` at event time `time`, arriving at processing time `now`.
+    pub fn record_n(&mut self, time: EventTime, key: K, n: u64, now: ProcessingTime) -> Placement {
+        self.tick(now);
+        let minute = time.minute();
+        let placement = if self.is_closed(minute) {
+            *self.late.entry(minute).or_default().entry(key).or_default() += n;
+            self.late_since.get_or_insert(now);
+            self.stats.late_events += n;
+            Placement::Late
+        } else {
+            *self.open.entry(minute).or_default().entry(key).or_default() += n;
+            self.stats.on_time_events += n;
+            Placement::OnTime
+        };
+        self.last_arrival = Some(now);
+        let max = self.max_event_time.map_or(time, |m| m.max(time));
+        self.max_event_time = Some(max);
+        let watermark = max.0.saturating_sub_unsigned(self.config.allowed_lateness_ms);
+        self.close_before(EventTime(watermark).minute(), CloseReason::Watermark);
+        placement
+    }
+
+    /// Applies the idle timeout at processing time `now`. Call it when no event came for a while;
+    /// [`record`](Windows::record) calls it too.
+    pub fn tick(&mut self, now: ProcessingTime) {
+        let Some(timeout) = self.config.idle_timeout_ms else { return };
+        let expired = |since: Option<ProcessingTime>| {
+            since.is_some_and(|s| s.0.checked_add(timeout).is_some_and(|deadline| now.0 >= deadline))
+        };
+        if expired(self.last_arrival) {
+            if let Some((&last_open, _)) = self.open.last_key_value() {
+                self.close_before(last_open.next(), CloseReason::Idle);
+            }
+        }
+        if expired(self.late_since) {
+            self.release_late();
+        }
+    }
+
+    /// Closes every open window and releases held late counts: the end of the input.
+    pub fn close_all(&mut self) {
+        if let Some((&last_open, _)) = self.open.last_key_value() {
+            self.close_before(last_open.next(), CloseReason::End);
+        }
+        self.release_late();
+    }
+
+    /// Releases the late counts held so far without closing any window (for a graceful stop
+    /// that keeps open windows for the next run).
+    pub fn release_late(&mut self) {
+        let late = std::mem::take(&mut self.late);
+        self.late_since = None;
+        for (minute, counts) in late {
+            push_sorted(&mut self.ready, minute, counts, true);
+        }
+    }
+
+    /// Takes the counts that are ready: closed windows in minute order, each after the late
+    /// counts released with it. The content does not depend on how often this is called.
+    pub fn drain_ready(&mut self) -> std::vec::Drain<'_, WindowCount<K>> {
+        self.ready.drain(..)
+    }
+
+    /// The watermark: the largest event time seen minus the allowed lateness.
+    pub fn watermark(&self) -> Option<EventTime> {
+        self.max_event_time
+            .map(|m| EventTime(m.0.saturating_sub_unsigned(self.config.allowed_lateness_ms)))
+    }
+
+    /// Windows before this minute are closed: an event for them is late.
+    pub fn closed_before(&self) -> Option<Minute> {
+        self.closed_before
+    }
+
+    pub fn is_closed(&self, minute: Minute) -> bool {
+        self.closed_before.is_some_and(|c| minute < c)
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The open minutes, oldest first.
+    pub fn open_minutes(&self) -> impl Iterator<Item = Minute> + '_ {
+        self.open.keys().copied()
+    }
+
+    pub fn pending_late_events(&self) -> u64 {
+        self.late.values().flat_map(|c| c.values()).sum()
+    }
+
+    pub fn stats(&self) -> WindowStats {
+        self.stats
+    }
+
+    fn close_before(&mut self, bound: Minute, reason: CloseReason) {
+        if self.closed_before.is_some_and(|c| bound <= c) {
+            return;
+        }
+        self.closed_before = Some(bound);
+        self.release_late();
+        let still_open = self.open.split_off(&bound);
+        let closing = std::mem::replace(&mut self.open, still_open);
+        let closed = closing.len() as u64;
+        match reason {
+            CloseReason::Watermark => self.stats.windows_closed_by_watermark += closed,
+            CloseReason::Idle => self.stats.windows_closed_by_idle += closed,
+            CloseReason::End => self.stats.windows_closed_at_end += closed,
+        }
+        for (minute, counts) in closing {
+            push_sorted(&mut self.ready, minute, counts, false);
+        }
+    }
+}
+
+fn push_sorted<K: Ord>(out: &mut Vec<WindowCount<K>>, minute: Minute, counts: CountMap<K>, late: bool) {
+    let start = out.len();
+    out.extend(counts.into_iter().map(|(key, count)| WindowCount { minute, key, count, late }));
+    out[start..].sort_unstable_by(|a, b| a.key.cmp(&b.key));
+}

@@ -1,0 +1,160 @@
+//! The windowed aggregator against a plain counting model, over generated streams with
+//! out-of-order events, late events, idle gaps and ticks.
+
+use std::collections::BTreeMap;
+
+use minutely_aggregate::{EventTime, Minute, Placement, ProcessingTime, WindowConfig, WindowCount, Windows};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// An event `offset_ms` after (or before, if negative) the stream's base time, after a
+    /// processing-time pause of `pause_ms`.
+    Event { offset_ms: i64, key: u8, pause_ms: u64 },
+    /// A tick after a pause, with no event.
+    Tick { pause_ms: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (-300_000i64..900_000, 0u8..4, 0u64..3_000)
+            .prop_map(|(offset_ms, key, pause_ms)| Op::Event { offset_ms, key, pause_ms }),
+        1 => (0u64..10_000).prop_map(|pause_ms| Op::Tick { pause_ms }),
+    ]
+}
+
+fn config() -> impl Strategy<Value = WindowConfig> {
+    (0u64..180_000, proptest::option::of(500u64..8_000))
+        .prop_map(|(allowed_lateness_ms, idle_timeout_ms)| WindowConfig { allowed_lateness_ms, idle_timeout_ms })
+}
+
+/// What the aggregator must produce, computed the plain way: total counts per (minute, key), and
+/// which events are late. An event is late when its minute is before the bound set by the
+/// watermark (largest earlier event time minus the lateness) or by an idle gap (the largest
+/// minute seen before a processing-time gap of at least the timeout, plus one).
+struct Model {
+    totals: BTreeMap<(Minute, u8), u64>,
+    on_time: BTreeMap<(Minute, u8), u64>,
+    late: BTreeMap<(Minute, u8), u64>,
+}
+
+fn model(base: i64, cfg: WindowConfig, ops: &[Op]) -> Model {
+    let mut m = Model { totals: BTreeMap::new(), on_time: BTreeMap::new(), late: BTreeMap::new() };
+    let mut now = 0u64;
+    let mut last_arrival: Option<u64> = None;
+    let mut max_time: Option<i64> = None;
+    let mut bound: Option<i64> = None;
+    for op in ops {
+        match *op {
+            Op::Tick { pause_ms } => now += pause_ms,
+            Op::Event { offset_ms, key, pause_ms } => {
+                now += pause_ms;
+                let time = base + offset_ms;
+                let minute = time.div_euclid(60_000);
+                if let (Some(timeout), Some(last), Some(max)) = (cfg.idle_timeout_ms, last_arrival, max_time) {
+                    if now - last >= timeout {
+                        bound = bound.max(Some(max.div_euclid(60_000) + 1));
+                    }
+                }
+                let is_late = bound.is_some_and(|b| minute < b);
+                let k = (Minute(minute), key);
+                *m.totals.entry(k).or_default() += 1;
+                *if is_late { &mut m.late } else { &mut m.on_time }.entry(k).or_default() += 1;
+                last_arrival = Some(now);
+                let max = max_time.map_or(time, |x| x.max(time));
+                max_time = Some(max);
+                bound = bound.max(Some((max - cfg.allowed_lateness_ms as i64).div_euclid(60_000)));
+            }
+        }
+    }
+    m
+}
+
+/// Runs the aggregator; `drain_every_op` decides whether output is taken after each operation or
+/// only at the end (the content must not depend on it).
+fn run(base: i64, cfg: WindowConfig, ops: &[Op], drain_every_op: bool) -> (Vec<WindowCount<u8>>, Vec<Placement>) {
+    let mut w = Windows::new(cfg);
+    let mut out = Vec::new();
+    let mut placements = Vec::new();
+    let mut now = 0u64;
+    for op in ops {
+        match *op {
+            Op::Tick { pause_ms } => {
+                now += pause_ms;
+                w.tick(ProcessingTime(now));
+            }
+            Op::Event { offset_ms, key, pause_ms } => {
+                now += pause_ms;
+                placements.push(w.record(EventTime(base + offset_ms), key, ProcessingTime(now)));
+            }
+        }
+        if drain_every_op {
+            // Everything drained is closed at the moment it is drained.
+            for c in w.drain_ready() {
+                out.push(c);
+            }
+            for (i, c) in out.iter().enumerate() {
+                assert!(w.is_closed(c.minute), "output {i} for {:?} while its window is open", c.minute);
+            }
+            // Open windows are all at or after the bound.
+            assert!(w.open_minutes().all(|m| !w.is_closed(m)));
+        }
+    }
+    w.close_all();
+    out.extend(w.drain_ready());
+    assert_eq!(w.open_windows(), 0);
+    assert_eq!(w.pending_late_events(), 0);
+    (out, placements)
+}
+
+fn sum(out: &[WindowCount<u8>], late: Option<bool>) -> BTreeMap<(Minute, u8), u64> {
+    let mut m = BTreeMap::new();
+    for c in out.iter().filter(|c| late.is_none_or(|l| c.late == l)) {
+        assert!(c.count > 0, "an emitted count is never zero");
+        *m.entry((c.minute, c.key)).or_default() += c.count;
+    }
+    m
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn windows_count_every_event_exactly_once(
+        base in -10_000_000_000_000i64..10_000_000_000_000,
+        cfg in config(),
+        ops in proptest::collection::vec(op(), 0..300),
+    ) {
+        let expected = model(base, cfg, &ops);
+        let (out, placements) = run(base, cfg, &ops, true);
+
+        // On-time plus late equals the plain count, key by key and minute by minute.
+        prop_assert_eq!(sum(&out, None), expected.totals);
+        // The split between on-time and late is the one the watermark and idle rules define.
+        prop_assert_eq!(sum(&out, Some(false)), expected.on_time);
+        prop_assert_eq!(&sum(&out, Some(true)), &expected.late);
+        prop_assert_eq!(
+            placements.iter().filter(|p| **p == Placement::Late).count() as u64,
+            expected.late.values().sum::<u64>()
+        );
+        // A window closes once: at most one on-time count per (minute, key).
+        let mut seen = std::collections::BTreeSet::new();
+        for c in out.iter().filter(|c| !c.late) {
+            prop_assert!(seen.insert((c.minute, c.key)), "window {:?}/{} emitted twice", c.minute, c.key);
+        }
+        // On-time windows leave in minute order.
+        let minutes: Vec<_> = out.iter().filter(|c| !c.late).map(|c| c.minute).collect();
+        prop_assert!(minutes.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn output_does_not_depend_on_when_it_is_drained(
+        base in -1_000_000_000_000i64..1_000_000_000_000,
+        cfg in config(),
+        ops in proptest::collection::vec(op(), 0..200),
+    ) {
+        let (every, _) = run(base, cfg, &ops, true);
+        let (at_end, _) = run(base, cfg, &ops, false);
+        prop_assert_eq!(every, at_end);
+    }
+}

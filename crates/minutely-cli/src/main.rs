@@ -1,0 +1,35 @@
+//! `minutely`: count events per minute and key, from recorded files now, from Kinesis next.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod aggregate;
+
+/// Event pipelines on Kinesis and S3: per-minute counts by event time.
+#[derive(Debug, Parser)]
+#[command(name = "minutely", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Count the events of a TSV file (or stdin) per minute and key, printing one JSON line each.
+    Aggregate(aggregate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Aggregate(args) => aggregate::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("minutely: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

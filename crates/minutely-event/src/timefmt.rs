@@ -1,0 +1,335 @@
+//! The time formats recorded files use, parsed from bytes without allocating.
+
+use std::fmt;
+use std::str::FromStr;
+
+use minutely_aggregate::EventTime;
+use serde::{Deserialize, Serialize};
+
+/// How a time column is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeFormat {
+    /// Decide from the first data row that has a recognisable time, then hold to it.
+    Auto,
+    /// RFC 3339 / ISO 8601: `2016-08-21T17:00:12.345Z`, with `T` or a space, with or without
+    /// seconds, fraction (up to 9 digits, truncated to milliseconds) and zone (`Z`, `+02:00`,
+    /// `+0200`, `+02`; none means UTC).
+    Rfc3339,
+    /// Seconds since the Unix epoch, optionally with a fraction: `1471798812`, `1471798812.345`.
+    EpochSeconds,
+    /// Milliseconds since the Unix epoch: `1471798812345`.
+    EpochMillis,
+    /// `YYYYMMDDHHMMSS`, UTC.
+    Compact14,
+    /// `YYYYMMDDHHMM`, UTC: the minute label itself.
+    Compact12,
+}
+
+impl TimeFormat {
+    pub const NAMES: &'static str = "auto, rfc3339, epoch_seconds, epoch_millis, yyyymmddhhmmss, yyyymmddhhmm";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeFormat::Auto => "auto",
+            TimeFormat::Rfc3339 => "rfc3339",
+            TimeFormat::EpochSeconds => "epoch_seconds",
+            TimeFormat::EpochMillis => "epoch_millis",
+            TimeFormat::Compact14 => "yyyymmddhhmmss",
+            TimeFormat::Compact12 => "yyyymmddhhmm",
+        }
+    }
+
+    /// Guesses the format of one value. `None` when it looks like none of them.
+    ///
+    /// All digits: 12 is `YYYYMMDDHHMM`, 14 is `YYYYMMDDHHMMSS`, 13 is epoch milliseconds, 9 to 11
+    /// (with an optional fraction) is epoch seconds. A value with `-` after four digits is RFC 3339.
+    pub fn detect(value: &[u8]) -> Option<TimeFormat> {
+        let candidate = match value {
+            [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()) => TimeFormat::Rfc3339,
+            v if v.iter().all(u8::is_ascii_digit) => match v.len() {
+                12 => TimeFormat::Compact12,
+                13 => TimeFormat::EpochMillis,
+                14 => TimeFormat::Compact14,
+                9..=11 => TimeFormat::EpochSeconds,
+                _ => return None,
+            },
+            v => {
+                let int = v.iter().position(|&b| b == b'.')?;
+                if (9..=11).contains(&int) && v[..int].iter().all(u8::is_ascii_digit) {
+                    TimeFormat::EpochSeconds
+                } else {
+                    return None;
+                }
+            }
+        };
+        candidate.parse(value).ok().map(|_| candidate)
+    }
+
+    /// Parses `value` in this format. [`TimeFormat::Auto`] detects the format of this one value.
+    #[inline]
+    pub fn parse(self, value: &[u8]) -> Result<EventTime, TimeError> {
+        let r = match self {
+            TimeFormat::Auto => match TimeFormat::detect(value) {
+                Some(f) => return f.parse(value),
+                None => Err("not a time in any known format"),
+            },
+            TimeFormat::Rfc3339 => parse_rfc3339(value),
+            TimeFormat::EpochSeconds => parse_epoch_seconds(value),
+            TimeFormat::EpochMillis => parse_int(value).ok_or("not an integer number of milliseconds").map(EventTime),
+            TimeFormat::Compact14 => parse_compact(value, true),
+            TimeFormat::Compact12 => parse_compact(value, false),
+        };
+        r.map_err(|problem| TimeError { format: self, problem })
+    }
+}
+
+impl fmt::Display for TimeFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TimeFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "auto" => TimeFormat::Auto,
+            "rfc3339" | "iso8601" | "iso" => TimeFormat::Rfc3339,
+            "epoch_seconds" | "epoch_s" | "epoch" | "unix" => TimeFormat::EpochSeconds,
+            "epoch_millis" | "epoch_ms" | "unix_ms" => TimeFormat::EpochMillis,
+            "yyyymmddhhmmss" | "compact14" => TimeFormat::Compact14,
+            "yyyymmddhhmm" | "compact12" => TimeFormat::Compact12,
+            _ => return Err(format!("unknown time format {s:?}; known formats: {}", TimeFormat::NAMES)),
+        })
+    }
+}
+
+/// A value that is not a time in the expected format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeError {
+    pub format: TimeFormat,
+    pub problem: &'static str,
+}
+
+impl fmt::Display for TimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (expected {})", self.problem, self.format)
+    }
+}
+
+impl std::error::Error for TimeError {}
+
+#[inline]
+fn digits<const N: usize>(s: &[u8], at: usize) -> Option<u32> {
+    let d = s.get(at..at + N)?;
+    let mut n = 0u32;
+    for &b in d {
+        let v = b.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n * 10 + u32::from(v);
+    }
+    Some(n)
+}
+
+#[inline]
+fn parse_rfc3339(s: &[u8]) -> Result<EventTime, &'static str> {
+    const SHAPE: &str = "not an RFC 3339 time like 2016-08-21T17:00:12.345Z";
+    if s.len() < 16 || s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') || s[13] != b':' {
+        return Err(SHAPE);
+    }
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute)) =
+        (digits::<4>(s, 0), digits::<2>(s, 5), digits::<2>(s, 8), digits::<2>(s, 11), digits::<2>(s, 14))
+    else {
+        return Err(SHAPE);
+    };
+    let mut pos = 16;
+    let mut second = 0;
+    let mut millis = 0;
+    if s.get(pos) == Some(&b':') {
+        second = digits::<2>(s, pos + 1).ok_or(SHAPE)?;
+        pos += 3;
+        if matches!(s.get(pos), Some(b'.' | b',')) {
+            pos += 1;
+            let start = pos;
+            while pos < s.len() && s[pos].is_ascii_digit() {
+                if pos - start < 3 {
+                    millis = millis * 10 + u32::from(s[pos] - b'0');
+                }
+                pos += 1;
+            }
+            let n = pos - start;
+            if n == 0 || n > 9 {
+                return Err("a fraction of a second needs 1 to 9 digits");
+            }
+            for _ in n..3 {
+                millis *= 10;
+            }
+        }
+    }
+    let offset_minutes: i64 = match &s[pos..] {
+        [] | [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), rest @ ..] => {
+            let (h, m) = match rest.len() {
+                2 => (digits::<2>(rest, 0), Some(0)),
+                4 => (digits::<2>(rest, 0), digits::<2>(rest, 2)),
+                5 if rest[2] == b':' => (digits::<2>(rest, 0), digits::<2>(rest, 3)),
+                _ => (None, None),
+            };
+            let (Some(h), Some(m)) = (h, m) else { return Err("zone offset is not +HH:MM, +HHMM or +HH") };
+            if h > 23 || m > 59 {
+                return Err("zone offset out of range");
+            }
+            let off = i64::from(h * 60 + m);
+            if *sign == b'-' { -off } else { off }
+        }
+        _ => return Err(SHAPE),
+    };
+    let t = EventTime::from_utc(i64::from(year), month, day, hour, minute, second, millis)
+        .ok_or("date or time field out of range")?;
+    Ok(EventTime(t.0 - offset_minutes * 60_000))
+}
+
+#[inline]
+fn parse_int(s: &[u8]) -> Option<i64> {
+    let (neg, d) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    if d.is_empty() || d.len() > 18 {
+        return None;
+    }
+    let mut n: i64 = 0;
+    for &b in d {
+        let v = b.wrapping_sub(b'0');
+        if v > 9 {
+            return None;
+        }
+        n = n * 10 + i64::from(v);
+    }
+    Some(if neg { -n } else { n })
+}
+
+fn parse_epoch_seconds(s: &[u8]) -> Result<EventTime, &'static str> {
+    const BAD: &str = "not a number of seconds like 1471798812 or 1471798812.345";
+    let (int, frac) = match memchr::memchr(b'.', s) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, &[][..]),
+    };
+    let secs = parse_int(int).filter(|v| v.unsigned_abs() < 9_000_000_000_000_000).ok_or(BAD)?;
+    if frac.len() > 9 || !frac.iter().all(u8::is_ascii_digit) {
+        return Err(BAD);
+    }
+    let mut millis = 0i64;
+    for i in 0..3 {
+        millis = millis * 10 + frac.get(i).map_or(0, |b| i64::from(b - b'0'));
+    }
+    let negative = int.first() == Some(&b'-');
+    Ok(EventTime(secs * 1000 + if negative { -millis } else { millis }))
+}
+
+fn parse_compact(s: &[u8], with_seconds: bool) -> Result<EventTime, &'static str> {
+    let want = if with_seconds { 14 } else { 12 };
+    if s.len() != want {
+        return Err(if with_seconds { "not 14 digits YYYYMMDDHHMMSS" } else { "not 12 digits YYYYMMDDHHMM" });
+    }
+    let shape = "not all digits";
+    let second = if with_seconds { digits::<2>(s, 12).ok_or(shape)? } else { 0 };
+    EventTime::from_utc(
+        i64::from(digits::<4>(s, 0).ok_or(shape)?),
+        digits::<2>(s, 4).ok_or(shape)?,
+        digits::<2>(s, 6).ok_or(shape)?,
+        digits::<2>(s, 8).ok_or(shape)?,
+        digits::<2>(s, 10).ok_or(shape)?,
+        second,
+        0,
+    )
+    .ok_or("date or time field out of range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+    use proptest::prelude::*;
+
+    fn ms(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    #[test]
+    fn rfc3339_variants() {
+        let f = TimeFormat::Rfc3339;
+        let p = |s: &str| f.parse(s.as_bytes()).map(|t| t.0);
+        assert_eq!(p("2016-08-21T17:00:12.345Z"), Ok(ms("2016-08-21T17:00:12.345Z")));
+        assert_eq!(p("2016-08-21 17:00:12"), Ok(ms("2016-08-21T17:00:12Z")));
+        assert_eq!(p("2016-08-21T17:00"), Ok(ms("2016-08-21T17:00:00Z")));
+        assert_eq!(p("2016-08-21T17:00:12.3+02:00"), Ok(ms("2016-08-21T17:00:12.3+02:00")));
+        assert_eq!(p("2016-08-21T17:00:12,123456789-0530"), Ok(ms("2016-08-21T17:00:12.123-05:30")));
+        assert_eq!(p("2016-08-21T17:00:12+01"), Ok(ms("2016-08-21T17:00:12+01:00")));
+        assert!(p("2016-08-21T17:00:12.").is_err());
+        assert!(p("2016-08-21T17:00:12.1234567890Z").is_err());
+        assert!(p("2016-02-30T17:00:12Z").is_err());
+        assert!(p("2016-08-21T17:00:12 Z").is_err());
+        assert!(p("2016-08-21").is_err());
+        assert!(p("2016-08-21T17:00:12+2400").is_err());
+    }
+
+    #[test]
+    fn numeric_formats() {
+        let t = ms("2016-08-21T17:00:12.345Z");
+        assert_eq!(TimeFormat::EpochMillis.parse(b"1471798812345"), Ok(EventTime(t)));
+        assert_eq!(TimeFormat::EpochSeconds.parse(b"1471798812.345"), Ok(EventTime(t)));
+        assert_eq!(TimeFormat::EpochSeconds.parse(b"1471798812"), Ok(EventTime(t - 345)));
+        assert_eq!(TimeFormat::EpochSeconds.parse(b"-1.5"), Ok(EventTime(-1500)));
+        assert_eq!(TimeFormat::Compact14.parse(b"20160821170012"), Ok(EventTime(t - 345)));
+        assert_eq!(TimeFormat::Compact12.parse(b"201608211700"), Ok(EventTime(t - 12_345)));
+        assert!(TimeFormat::Compact12.parse(b"201608211760").is_err());
+        assert!(TimeFormat::EpochMillis.parse(b"12a").is_err());
+        assert!(TimeFormat::EpochMillis.parse(b"").is_err());
+        assert!(TimeFormat::EpochSeconds.parse(b"99999999999999999999").is_err());
+    }
+
+    #[test]
+    fn detection() {
+        let d = |s: &str| TimeFormat::detect(s.as_bytes());
+        assert_eq!(d("2016-08-21T17:00:12.345Z"), Some(TimeFormat::Rfc3339));
+        assert_eq!(d("1471798812345"), Some(TimeFormat::EpochMillis));
+        assert_eq!(d("1471798812"), Some(TimeFormat::EpochSeconds));
+        assert_eq!(d("1471798812.5"), Some(TimeFormat::EpochSeconds));
+        assert_eq!(d("20160821170012"), Some(TimeFormat::Compact14));
+        assert_eq!(d("201608211700"), Some(TimeFormat::Compact12));
+        assert_eq!(d("201613211700"), None);
+        assert_eq!(d("usa"), None);
+        assert_eq!(d(""), None);
+    }
+
+    proptest! {
+        /// Every way we print a time parses back to the same millisecond (chrono as the oracle).
+        #[test]
+        fn parses_what_chrono_prints(ms in 0i64..253_402_300_799_999, off_min in -(23*60+59)..(23*60+59i32)) {
+            let utc = Utc.timestamp_millis_opt(ms).unwrap();
+            let zoned = utc.with_timezone(&FixedOffset::east_opt(off_min * 60).unwrap());
+            let cases = [
+                (TimeFormat::Rfc3339, utc.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(), ms),
+                (TimeFormat::Rfc3339, zoned.format("%Y-%m-%dT%H:%M:%S%.9f%:z").to_string(), ms),
+                (TimeFormat::Rfc3339, zoned.format("%Y-%m-%d %H:%M:%S%.6f%z").to_string(), ms),
+                (TimeFormat::Rfc3339, utc.format("%Y-%m-%d %H:%M:%S").to_string(), ms - ms % 1000),
+                (TimeFormat::EpochMillis, ms.to_string(), ms),
+                (TimeFormat::EpochSeconds, format!("{}.{:03}", ms / 1000, ms % 1000), ms),
+                (TimeFormat::Compact14, utc.format("%Y%m%d%H%M%S").to_string(), ms - ms % 1000),
+                (TimeFormat::Compact12, utc.format("%Y%m%d%H%M").to_string(), ms - ms % 60_000),
+            ];
+            for (format, text, want) in cases {
+                prop_assert_eq!(format.parse(text.as_bytes()), Ok(EventTime(want)), "{} as {}", text, format);
+                // Digits-only values are ambiguous by length; the dated shapes must auto-detect.
+                if matches!(format, TimeFormat::Rfc3339 | TimeFormat::Compact14 | TimeFormat::Compact12) {
+                    prop_assert_eq!(TimeFormat::Auto.parse(text.as_bytes()), Ok(EventTime(want)), "auto on {}", text);
+                }
+            }
+        }
+    }
+}
