@@ -13,7 +13,7 @@ pub mod timefmt;
 pub mod tsv;
 
 pub use schema::{ColumnRef, ResolvedSchema, Schema, SchemaError};
-pub use timefmt::{TimeError, TimeFormat};
+pub use timefmt::{TimeError, TimeFormat, TimeParser};
 pub use tsv::{InputError, Item, RejectReason, Rejected, Row, TsvReader};
 
 /// Something that happened: when (by its own clock), what (named string dimensions), and

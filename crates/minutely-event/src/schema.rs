@@ -168,7 +168,7 @@ impl fmt::Display for ResolvedSchema {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SchemaError {
-    #[error("invalid schema: {0}")]
+    #[error("{0}")]
     Toml(String),
     #[error("the {role} {column} is not in the input; its columns are: {}", list(available))]
     UnknownColumn { role: &'static str, column: ColumnRef, available: Vec<String> },
@@ -230,6 +230,17 @@ mod tests {
         assert!(by_name.resolve(None, 3).is_err(), "names need a header or a columns list");
         let declared = Schema { columns: Some(names(&["a", "b", "c"])), ..by_name };
         assert_eq!(declared.resolve(None, 3).unwrap().key, vec![1]);
+    }
+
+    #[test]
+    fn every_format_name_reads_from_toml() {
+        for name in TimeFormat::NAMES.split(", ") {
+            let s = Schema::from_toml(&format!("time_format = {name:?}")).unwrap();
+            assert_eq!(s.time_format.unwrap().name(), name);
+        }
+        let e = Schema::from_toml("time_format = \"iso\"").unwrap().time_format;
+        assert_eq!(e, Some(TimeFormat::Rfc3339));
+        assert!(Schema::from_toml("time_format = \"nope\"").unwrap_err().to_string().contains("known formats"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use minutely_aggregate::EventTime;
 
 use crate::Event;
 use crate::schema::{ResolvedSchema, Schema, SchemaError};
-use crate::timefmt::{TimeError, TimeFormat};
+use crate::timefmt::{TimeError, TimeFormat, TimeParser};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -158,10 +158,19 @@ pub enum Line {
 }
 
 impl Decoder {
-    /// Splits `line` into `fields` and parses its time. `line` must be valid UTF-8 (checked by
-    /// the caller a block at a time, which is much faster than line by line).
+    /// A time parser for this decoder's format; each thread keeps its own.
+    pub fn time_parser(&self) -> TimeParser {
+        TimeParser::new(self.format)
+    }
+
+    /// Splits `line` into `fields` and checks them (see [`Decoder::check`]).
     #[inline]
-    pub fn decode<'a>(&self, line: &'a [u8], fields: &mut Vec<&'a [u8]>) -> Result<Line, RejectReason> {
+    pub fn decode<'a>(
+        &self,
+        parser: &mut TimeParser,
+        line: &'a [u8],
+        fields: &mut Vec<&'a [u8]>,
+    ) -> Result<Line, RejectReason> {
         fields.clear();
         let mut start = 0;
         for tab in memchr::memchr_iter(b'\t', line) {
@@ -169,6 +178,13 @@ impl Decoder {
             start = tab + 1;
         }
         fields.push(&line[start..]);
+        self.check(parser, line, fields)
+    }
+
+    /// Checks the fields of a line against the schema and parses its time. `line` must be valid
+    /// UTF-8 (checked by the caller a block at a time, much faster than line by line).
+    #[inline]
+    pub fn check(&self, parser: &mut TimeParser, line: &[u8], fields: &[&[u8]]) -> Result<Line, RejectReason> {
         if fields.len() == 1 && line.iter().all(u8::is_ascii_whitespace) {
             return Ok(Line::Blank);
         }
@@ -177,7 +193,7 @@ impl Decoder {
             return Err(RejectReason::ColumnCount { expected, found: fields.len() });
         }
         let value = fields[self.schema.time];
-        match self.format.parse(value) {
+        match parser.parse(value) {
             Ok(t) => Ok(Line::Row(t)),
             Err(error) => Err(RejectReason::Time {
                 column: self.schema.columns[self.schema.time].clone(),
@@ -271,8 +287,9 @@ pub fn open<R: Read>(input: R, schema: &Schema, block_size: usize) -> Result<Ope
     let mut detected_on_line = None;
     if decoder.format == TimeFormat::Auto {
         let mut fields = Vec::new();
+        let mut parser = decoder.time_parser();
         for (i, line) in lines(&first_block).enumerate().take(DETECTION_LINES) {
-            if decoder.decode(line, &mut fields).is_ok_and(|l| l != Line::Blank) {
+            if decoder.decode(&mut parser, line, &mut fields).is_ok_and(|l| l != Line::Blank) {
                 if let Some(f) = TimeFormat::detect(fields[decoder.schema.time]) {
                     decoder.format = f;
                     detected_on_line = Some(first_line + i as u64);
@@ -292,6 +309,7 @@ pub struct TsvReader<R> {
     pos: usize,
     next_line: u64,
     utf8: Utf8Check,
+    parser: TimeParser,
     done: bool,
     /// Blank lines skipped so far.
     pub blank_lines: u64,
@@ -303,6 +321,7 @@ impl<R: Read> TsvReader<R> {
         let block = std::mem::take(&mut opened.first_block);
         Ok(TsvReader {
             utf8: Utf8Check::of_block(&block),
+            parser: opened.decoder.time_parser(),
             next_line: opened.first_line,
             opened,
             block,
@@ -367,7 +386,8 @@ impl<R: Read> Iterator for TsvReader<R> {
             let number = self.next_line;
             self.next_line += 1;
             let mut fields = Vec::new();
-            let decoded = self.utf8.line(line).and_then(|()| self.opened.decoder.decode(line, &mut fields));
+            let decoded =
+                self.utf8.line(line).and_then(|()| self.opened.decoder.decode(&mut self.parser, line, &mut fields));
             match decoded {
                 Ok(Line::Blank) => self.blank_lines += 1,
                 Ok(Line::Row(time)) => {
