@@ -1,0 +1,39 @@
+# minutely: `just --list` shows every workflow. Install just with `cargo install just --locked`
+# (or `pip install rust-just`).
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# List the recipes.
+default:
+    @just --list
+
+# Run every test (unit, property, snapshot, end-to-end): the README's test command.
+test:
+    cargo test --workspace --locked
+
+# Count a TSV file per minute and key: `just aggregate fixtures/clean.tsv --format table`.
+aggregate file *args:
+    cargo run --release --locked -p minutely-cli -- aggregate {{file}} {{args}}
+
+# Run the criterion benchmarks (results in target/criterion/).
+bench *args:
+    cargo bench --locked -p minutely-benches {{args}}
+
+# Write the 5-million-line (~210 MB) benchmark file to target/data/big-5m.tsv.
+big-file lines="5000000":
+    mkdir -p target/data
+    cargo run --release --locked -p minutely-fixtures -- big {{lines}} target/data/big-{{lines}}.tsv
+
+# Time `minutely aggregate` on the big file with hyperfine (apt install hyperfine).
+bench-aggregate lines="5000000": (big-file lines)
+    cargo build --release --locked -p minutely-cli
+    cat target/data/big-{{lines}}.tsv > /dev/null
+    hyperfine --warmup 3 --runs 20 -N './target/release/minutely aggregate target/data/big-{{lines}}.tsv --key-cols country'
+
+# Regenerate fixtures/ from the deterministic generator (then review and accept snapshots).
+fixtures:
+    cargo run --locked -p minutely-fixtures -- fixtures fixtures
+
+# Accept changed insta snapshots after reviewing them (cargo install cargo-insta).
+snapshots:
+    cargo insta review
