@@ -30,20 +30,25 @@ fn windows(c: &mut Criterion) {
     let mut g = c.benchmark_group("windows");
     g.throughput(Throughput::Elements(events.len() as u64));
     for lateness in [0u64, 30_000] {
-        g.bench_with_input(BenchmarkId::new("record_and_drain", format!("lateness_{lateness}ms")), &events, |b, events| {
-            b.iter(|| {
-                let mut w = Windows::new(WindowConfig { allowed_lateness_ms: lateness, idle_timeout_ms: Some(5_000) });
-                let mut total = 0u64;
-                for (i, &(t, k)) in events.iter().enumerate() {
-                    w.record(t, k, ProcessingTime(i as u64 / 1000));
+        g.bench_with_input(
+            BenchmarkId::new("record_and_drain", format!("lateness_{lateness}ms")),
+            &events,
+            |b, events| {
+                b.iter(|| {
+                    let mut w =
+                        Windows::new(WindowConfig { allowed_lateness_ms: lateness, idle_timeout_ms: Some(5_000) });
+                    let mut total = 0u64;
+                    for (i, &(t, k)) in events.iter().enumerate() {
+                        w.record(t, k, ProcessingTime(i as u64 / 1000));
+                        total += w.drain_ready().map(|c| c.count).sum::<u64>();
+                    }
+                    w.close_all();
                     total += w.drain_ready().map(|c| c.count).sum::<u64>();
-                }
-                w.close_all();
-                total += w.drain_ready().map(|c| c.count).sum::<u64>();
-                assert_eq!(total, events.len() as u64);
-                black_box(total)
-            })
-        });
+                    assert_eq!(total, events.len() as u64);
+                    black_box(total)
+                })
+            },
+        );
     }
     g.finish();
 }
@@ -59,7 +64,8 @@ fn tsv(c: &mut Criterion) {
     for threads in [1, 2] {
         g.bench_with_input(BenchmarkId::new("parse_and_count", format!("{threads}_threads")), &buffer, |b, buffer| {
             b.iter(|| {
-                let r = batch::count(&buffer[..], &schema, BatchOptions { threads, ..BatchOptions::default() }).unwrap();
+                let r =
+                    batch::count(&buffer[..], &schema, BatchOptions { threads, ..BatchOptions::default() }).unwrap();
                 assert_eq!(r.stats.accepted, lines);
                 black_box(r.counts.len())
             })
@@ -83,7 +89,9 @@ fn tsv(c: &mut Criterion) {
         })
     });
     g.bench_function("rfc3339_millis_without_cache", |b| {
-        b.iter(|| times.iter().map(|t| TimeFormat::Rfc3339.parse(t.as_bytes()).unwrap().0).fold(0i64, i64::wrapping_add))
+        b.iter(|| {
+            times.iter().map(|t| TimeFormat::Rfc3339.parse(t.as_bytes()).unwrap().0).fold(0i64, i64::wrapping_add)
+        })
     });
     g.finish();
 }

@@ -74,13 +74,7 @@ impl Minute {
         let days = self.0.div_euclid(1440);
         let in_day = self.0.rem_euclid(1440);
         let (year, month, day) = civil_from_days(days);
-        MinuteLabel {
-            year,
-            month,
-            day,
-            hour: (in_day / 60) as u32,
-            minute: (in_day % 60) as u32,
-        }
+        MinuteLabel { year, month, day, hour: (in_day / 60) as u32, minute: (in_day % 60) as u32 }
     }
 }
 
@@ -102,11 +96,7 @@ pub struct MinuteLabel {
 
 impl fmt::Display for MinuteLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}{:02}{:02}{:02}{:02}",
-            self.year, self.month, self.day, self.hour, self.minute
-        )
+        write!(f, "{:04}{:02}{:02}{:02}{:02}", self.year, self.month, self.day, self.hour, self.minute)
     }
 }
 

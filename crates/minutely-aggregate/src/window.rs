@@ -17,19 +17,13 @@ type CountMap<K> = HashMap<K, u64, foldhash::fast::FixedState>;
 pub struct ProcessingTime(pub u64);
 
 /// When windows close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct WindowConfig {
     /// How far the watermark trails the largest event time seen, in milliseconds.
     pub allowed_lateness_ms: u64,
     /// Close every open window when no event arrived for this long (processing time, ms): the
     /// original design's "group until timeout". Also releases held late counts this old.
     pub idle_timeout_ms: Option<u64>,
-}
-
-impl Default for WindowConfig {
-    fn default() -> Self {
-        WindowConfig { allowed_lateness_ms: 0, idle_timeout_ms: None }
-    }
 }
 
 /// One count leaving the aggregator: `count` events of `key` in `minute`.
@@ -136,14 +130,16 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
     /// Applies the idle timeout at processing time `now`. Call it when no event came for a while;
     /// [`record`](Windows::record) calls it too.
     pub fn tick(&mut self, now: ProcessingTime) {
-        let Some(timeout) = self.config.idle_timeout_ms else { return };
+        let Some(timeout) = self.config.idle_timeout_ms else {
+            return;
+        };
         let expired = |since: Option<ProcessingTime>| {
             since.is_some_and(|s| s.0.checked_add(timeout).is_some_and(|deadline| now.0 >= deadline))
         };
-        if expired(self.last_arrival) {
-            if let Some((&last_open, _)) = self.open.last_key_value() {
-                self.close_before(last_open.next(), CloseReason::Idle);
-            }
+        if expired(self.last_arrival)
+            && let Some((&last_open, _)) = self.open.last_key_value()
+        {
+            self.close_before(last_open.next(), CloseReason::Idle);
         }
         if expired(self.late_since) {
             self.release_late();
@@ -176,8 +172,7 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
 
     /// The watermark: the largest event time seen minus the allowed lateness.
     pub fn watermark(&self) -> Option<EventTime> {
-        self.max_event_time
-            .map(|m| EventTime(m.0.saturating_sub_unsigned(self.config.allowed_lateness_ms)))
+        self.max_event_time.map(|m| EventTime(m.0.saturating_sub_unsigned(self.config.allowed_lateness_ms)))
     }
 
     /// Windows before this minute are closed: an event for them is late.

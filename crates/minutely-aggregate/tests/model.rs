@@ -51,10 +51,10 @@ fn model(base: i64, cfg: WindowConfig, ops: &[Op]) -> Model {
                 now += pause_ms;
                 let time = base + offset_ms;
                 let minute = time.div_euclid(60_000);
-                if let (Some(timeout), Some(last), Some(max)) = (cfg.idle_timeout_ms, last_arrival, max_time) {
-                    if now - last >= timeout {
-                        bound = bound.max(Some(max.div_euclid(60_000) + 1));
-                    }
+                if let (Some(timeout), Some(last), Some(max)) = (cfg.idle_timeout_ms, last_arrival, max_time)
+                    && now - last >= timeout
+                {
+                    bound = bound.max(Some(max.div_euclid(60_000) + 1));
                 }
                 let is_late = bound.is_some_and(|b| minute < b);
                 let k = (Minute(minute), key);

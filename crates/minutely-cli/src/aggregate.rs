@@ -87,7 +87,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = if args.windows {
         run_windows(input, &schema, &args, &source, &mut out)?
     } else {
-        let options = BatchOptions { threads: args.threads.unwrap_or(BatchOptions::default().threads), ..BatchOptions::default() };
+        let options = BatchOptions {
+            threads: args.threads.unwrap_or(BatchOptions::default().threads),
+            ..BatchOptions::default()
+        };
         let report = batch::count(input, &schema, options).with_context(|| format!("cannot aggregate {source}"))?;
         describe_schema(&report.schema, report.time_format, report.detected_on_line, &source);
         let rows: Vec<OutRow> = report
@@ -128,7 +131,9 @@ fn load_schema(args: &Args) -> anyhow::Result<Schema> {
 fn describe_schema(schema: &ResolvedSchema, format: TimeFormat, detected: Option<u64>, source: &str) {
     let how = match (format, detected) {
         (_, Some(line)) => format!("{format}, detected on line {line}"),
-        (TimeFormat::Auto, None) => "auto: no row of the first block had a recognisable time, each value is detected on its own".into(),
+        (TimeFormat::Auto, None) => {
+            "auto: no row of the first block had a recognisable time, each value is detected on its own".into()
+        }
         _ => format.to_string(),
     };
     eprintln!("minutely: {source}: {schema}; time format {how}");
@@ -184,7 +189,13 @@ fn write_rows(out: &mut impl Write, format: Format, schema: &ResolvedSchema, row
                 let line: Vec<String> = row
                     .iter()
                     .enumerate()
-                    .map(|(i, c)| if i == count_col { format!("{c:>w$}", w = widths[i]) } else { format!("{c:<w$}", w = widths[i]) })
+                    .map(|(i, c)| {
+                        if i == count_col {
+                            format!("{c:>w$}", w = widths[i])
+                        } else {
+                            format!("{c:<w$}", w = widths[i])
+                        }
+                    })
                     .collect();
                 writeln!(out, "{}", line.join("  ").trim_end())?;
             }
@@ -264,7 +275,8 @@ impl Summary {
             );
         }
         if let Some(path) = &args.rejects {
-            write_rejects(path, &self.rejects).with_context(|| format!("cannot write rejects to {}", path.display()))?;
+            write_rejects(path, &self.rejects)
+                .with_context(|| format!("cannot write rejects to {}", path.display()))?;
         }
         let s = self.stats;
         let late = self.late.map(|l| format!(", {l} late")).unwrap_or_default();

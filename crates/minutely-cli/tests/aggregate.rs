@@ -68,7 +68,8 @@ fn batch_and_windowed_totals_agree_on_every_fixture() {
 #[test]
 fn rejects_file_holds_every_rejected_line_verbatim() {
     let out = std::env::temp_dir().join(format!("minutely-rejects-{}.tsv", std::process::id()));
-    let (code, _, stderr) = run(&["aggregate", "fixtures/messy.tsv", "--rejects", out.to_str().unwrap(), "--max-reported", "2"]);
+    let (code, _, stderr) =
+        run(&["aggregate", "fixtures/messy.tsv", "--rejects", out.to_str().unwrap(), "--max-reported", "2"]);
     assert_eq!(code, 0, "{stderr}");
     let written = std::fs::read(&out).unwrap();
     std::fs::remove_file(&out).unwrap();

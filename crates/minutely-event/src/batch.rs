@@ -168,7 +168,7 @@ impl<'d> Worker<'d> {
             (line_start, field_start) = (pos + 1, pos + 1);
         }
         if line_start < block.len() {
-            let end = if block.ends_with(b"\r") && block.len() - 1 >= field_start { block.len() - 1 } else { block.len() };
+            let end = if block.ends_with(b"\r") && block.len() > field_start { block.len() - 1 } else { block.len() };
             fields.push(&block[field_start..end]);
             self.line(seq, n, &utf8, &block[line_start..end], &fields, &mut joined);
             n += 1;
@@ -332,7 +332,12 @@ mod tests {
                 2 => input.push_str("\r\n"),
                 3 => input.push_str(&format!("{}\tk1\tcrlf\r\n", 1_471_798_800_000 + i)),
                 4 => input.push_str("\t\r\n"),
-                _ => input.push_str(&format!("{}\tk{}{}\tx\n", 1_471_798_800_000 + i * 7_919 % 600_000, i % 13, "long".repeat((i % 3) as usize))),
+                _ => input.push_str(&format!(
+                    "{}\tk{}{}\tx\n",
+                    1_471_798_800_000 + i * 7_919 % 600_000,
+                    i % 13,
+                    "long".repeat((i % 3) as usize)
+                )),
             }
         }
         input.push_str("1471798800000\tlast\tno newline\r");

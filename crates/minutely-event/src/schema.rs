@@ -111,9 +111,7 @@ impl Schema {
             }
         };
         let by_default_name = |candidates: &[&str]| {
-            candidates
-                .iter()
-                .find_map(|want| names.iter().position(|c| c.trim().eq_ignore_ascii_case(want)))
+            candidates.iter().find_map(|want| names.iter().position(|c| c.trim().eq_ignore_ascii_case(want)))
         };
         let time = match &self.time {
             Some(r) => find(r, "time")?,

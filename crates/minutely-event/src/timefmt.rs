@@ -102,7 +102,9 @@ impl FromStr for TimeFormat {
             "epoch_millis" | "epoch_ms" | "unix_ms" => TimeFormat::EpochMillis,
             "yyyymmddhhmmss" | "compact14" => TimeFormat::Compact14,
             "yyyymmddhhmm" | "compact12" => TimeFormat::Compact12,
-            _ => return Err(format!("unknown time format {s:?}; known formats: {}", TimeFormat::NAMES)),
+            _ => {
+                return Err(format!("unknown time format {s:?}; known formats: {}", TimeFormat::NAMES));
+            }
         })
     }
 }
@@ -185,15 +187,16 @@ const RFC3339_SHAPE: &str = "not an RFC 3339 time like 2016-08-21T17:00:12.345Z"
 #[inline]
 fn rfc3339_days(s: &[u8], cache: &mut Option<([u8; 10], i64)>) -> Result<i64, &'static str> {
     let date: &[u8; 10] = s.get(..10).and_then(|d| d.try_into().ok()).ok_or(RFC3339_SHAPE)?;
-    if let Some((cached, days)) = cache {
-        if cached == date {
-            return Ok(*days);
-        }
+    if let Some((cached, days)) = cache
+        && cached == date
+    {
+        return Ok(*days);
     }
     if date[4] != b'-' || date[7] != b'-' {
         return Err(RFC3339_SHAPE);
     }
-    let (Some(year), Some(month), Some(day)) = (digits::<4>(date, 0), digits::<2>(date, 5), digits::<2>(date, 8)) else {
+    let (Some(year), Some(month), Some(day)) = (digits::<4>(date, 0), digits::<2>(date, 5), digits::<2>(date, 8))
+    else {
         return Err(RFC3339_SHAPE);
     };
     let year = i64::from(year);
@@ -212,18 +215,16 @@ fn parse_rfc3339(s: &[u8], day_cache: &mut Option<([u8; 10], i64)>) -> Result<Ev
     }
     let days = rfc3339_days(s, day_cache)?;
     // The shape machines write most, `2016-08-21T17:00:12.345Z`, without the general walk.
-    if let [.., b':', s0, s1, b'.', f0, f1, f2, b'Z'] = *s {
-        if s.len() == 24 {
-            if let (Some(hour), Some(minute), Some(second), Some(millis)) =
-                (digits::<2>(s, 11), digits::<2>(s, 14), digits::<2>(&[s0, s1], 0), digits::<3>(&[f0, f1, f2], 0))
-            {
-                if hour > 23 || minute > 59 || second > 60 {
-                    return Err("date or time field out of range");
-                }
-                let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-                return Ok(EventTime(secs * 1000 + i64::from(millis)));
-            }
+    if let [.., b':', s0, s1, b'.', f0, f1, f2, b'Z'] = *s
+        && s.len() == 24
+        && let (Some(hour), Some(minute), Some(second), Some(millis)) =
+            (digits::<2>(s, 11), digits::<2>(s, 14), digits::<2>(&[s0, s1], 0), digits::<3>(&[f0, f1, f2], 0))
+    {
+        if hour > 23 || minute > 59 || second > 60 {
+            return Err("date or time field out of range");
         }
+        let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+        return Ok(EventTime(secs * 1000 + i64::from(millis)));
     }
     let (Some(hour), Some(minute)) = (digits::<2>(s, 11), digits::<2>(s, 14)) else {
         return Err(RFC3339_SHAPE);
@@ -264,7 +265,9 @@ fn parse_rfc3339(s: &[u8], day_cache: &mut Option<([u8; 10], i64)>) -> Result<Ev
                 5 if rest[2] == b':' => (digits::<2>(rest, 0), digits::<2>(rest, 3)),
                 _ => (None, None),
             };
-            let (Some(h), Some(m)) = (h, m) else { return Err("zone offset is not +HH:MM, +HHMM or +HH") };
+            let (Some(h), Some(m)) = (h, m) else {
+                return Err("zone offset is not +HH:MM, +HHMM or +HH");
+            };
             if h > 23 || m > 59 {
                 return Err("zone offset out of range");
             }
@@ -366,7 +369,15 @@ mod tests {
     #[test]
     fn the_day_cache_never_changes_a_result() {
         let mut p = TimeParser::new(TimeFormat::Rfc3339);
-        for v in ["2016-08-21T17:00:12Z", "2016-08-21T23:59:59.999Z", "2016-08-21T24:00:00Z", "2016-08-21 00:00", "2016-08-22T00:00:00+01:00", "2016-02-30T00:00:00Z", "2016-08-21T17:00:12Z"] {
+        for v in [
+            "2016-08-21T17:00:12Z",
+            "2016-08-21T23:59:59.999Z",
+            "2016-08-21T24:00:00Z",
+            "2016-08-21 00:00",
+            "2016-08-22T00:00:00+01:00",
+            "2016-02-30T00:00:00Z",
+            "2016-08-21T17:00:12Z",
+        ] {
             assert_eq!(p.parse(v.as_bytes()), TimeFormat::Rfc3339.parse(v.as_bytes()), "{v}");
         }
     }

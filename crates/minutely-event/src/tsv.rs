@@ -55,14 +55,14 @@ impl<R: Read> BlockReader<R> {
             if self.eof {
                 return Ok(!buf.is_empty());
             }
-            if buf.len() >= self.block_size {
-                if let Some(last_nl) = memchr::memrchr(b'\n', buf) {
-                    self.carry.extend_from_slice(&buf[last_nl + 1..]);
-                    buf.truncate(last_nl + 1);
-                    return Ok(true);
-                }
-                // A line longer than a block: keep reading until it ends.
+            if buf.len() >= self.block_size
+                && let Some(last_nl) = memchr::memrchr(b'\n', buf)
+            {
+                self.carry.extend_from_slice(&buf[last_nl + 1..]);
+                buf.truncate(last_nl + 1);
+                return Ok(true);
             }
+            // A line longer than a block: keep reading until it ends.
         }
     }
 }
@@ -107,7 +107,9 @@ impl fmt::Display for RejectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RejectReason::ColumnCount { expected, found } => write!(f, "expected {expected} columns, found {found}"),
-            RejectReason::Time { column, value, error } => write!(f, "unparsable time {value:?} in column {column:?}: {error}"),
+            RejectReason::Time { column, value, error } => {
+                write!(f, "unparsable time {value:?} in column {column:?}: {error}")
+            }
             RejectReason::InvalidUtf8 { byte } => write!(f, "invalid UTF-8 at byte {}", byte + 1),
         }
     }
@@ -289,12 +291,12 @@ pub fn open<R: Read>(input: R, schema: &Schema, block_size: usize) -> Result<Ope
         let mut fields = Vec::new();
         let mut parser = decoder.time_parser();
         for (i, line) in lines(&first_block).enumerate().take(DETECTION_LINES) {
-            if decoder.decode(&mut parser, line, &mut fields).is_ok_and(|l| l != Line::Blank) {
-                if let Some(f) = TimeFormat::detect(fields[decoder.schema.time]) {
-                    decoder.format = f;
-                    detected_on_line = Some(first_line + i as u64);
-                    break;
-                }
+            if decoder.decode(&mut parser, line, &mut fields).is_ok_and(|l| l != Line::Blank)
+                && let Some(f) = TimeFormat::detect(fields[decoder.schema.time])
+            {
+                decoder.format = f;
+                detected_on_line = Some(first_line + i as u64);
+                break;
             }
         }
     }
@@ -380,7 +382,8 @@ impl<R: Read> Iterator for TsvReader<R> {
                 }
             }
             let line = lines(&self.block[self.pos..]).next().unwrap_or_default();
-            let consumed = memchr::memchr(b'\n', &self.block[self.pos..]).map_or(self.block.len() - self.pos, |i| i + 1);
+            let consumed =
+                memchr::memchr(b'\n', &self.block[self.pos..]).map_or(self.block.len() - self.pos, |i| i + 1);
             let start = self.pos;
             self.pos += consumed;
             let number = self.next_line;
@@ -392,7 +395,11 @@ impl<R: Read> Iterator for TsvReader<R> {
                 Ok(Line::Blank) => self.blank_lines += 1,
                 Ok(Line::Row(time)) => {
                     let d = &self.opened.decoder;
-                    return Some(Ok(Item::Row(Row { line: number, event: d.event(time, &fields), key: d.key(&fields) })));
+                    return Some(Ok(Item::Row(Row {
+                        line: number,
+                        event: d.event(time, &fields),
+                        key: d.key(&fields),
+                    })));
                 }
                 Err(reason) => {
                     let raw = self.block[start..start + line.len()].to_vec();
@@ -440,9 +447,21 @@ mod tests {
         assert_eq!(r.decoder().format, TimeFormat::Rfc3339);
         assert_eq!(r.detected_on_line(), Some(2));
         let items: Vec<_> = r.by_ref().map(Result::unwrap).collect();
-        let ok: Vec<_> = items.iter().filter_map(|i| match i { Item::Row(r) => Some((r.line, r.key.clone())), _ => None }).collect();
+        let ok: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Row(r) => Some((r.line, r.key.clone())),
+                _ => None,
+            })
+            .collect();
         assert_eq!(ok, vec![(2, vec!["usa".to_string()]), (6, vec!["de".to_string()])]);
-        let bad: Vec<_> = items.iter().filter_map(|i| match i { Item::Rejected(e) => Some(e.to_string()), _ => None }).collect();
+        let bad: Vec<_> = items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Rejected(e) => Some(e.to_string()),
+                _ => None,
+            })
+            .collect();
         assert_eq!(
             bad,
             vec![

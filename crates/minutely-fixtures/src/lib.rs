@@ -131,12 +131,12 @@ fn messy(seed: u64) -> Vec<u8> {
         row(&mut rng, EventTime(t), i, &mut line);
         let line = line.trim_end().to_owned();
         let bad: Vec<u8> = match i % 17 {
-            3 => Vec::new(),                                           // blank line
-            5 => b"   \t ".to_vec(),                                   // whitespace only: 2 columns
-            7 => line.rsplit_once('\t').unwrap().0.as_bytes().to_vec(), // a missing column
-            9 => format!("{line}\textra").into_bytes(),                // an extra column
+            3 => Vec::new(),                                                      // blank line
+            5 => b"   \t ".to_vec(),                                              // whitespace only: 2 columns
+            7 => line.rsplit_once('\t').unwrap().0.as_bytes().to_vec(),           // a missing column
+            9 => format!("{line}\textra").into_bytes(),                           // an extra column
             11 => line.replacen("2016-08-21T", "2016-08-21 at ", 1).into_bytes(), // unparsable
-            13 => line.replacen("2016-08-21", "2016-02-30", 1).into_bytes(), // impossible date
+            13 => line.replacen("2016-08-21", "2016-02-30", 1).into_bytes(),      // impossible date
             15 => {
                 let mut b = line.clone().into_bytes();
                 let tab = b.iter().position(|&c| c == b'\t').unwrap();
