@@ -1,8 +1,8 @@
 //! Counting a whole TSV input per (minute, key) on several cores.
 //!
 //! The calling thread reads blocks of whole lines; workers decode them and count into their own
-//! tables (keys interned to small integers, counts in a hash map of `(minute, key id)`); the
-//! tables are merged at the end. Counting is commutative, so the result does not depend on which
+//! tables (short keys packed into an integer, long ones interned; counts in a hash map of
+//! `(minute, key code)`); the tables are merged at the end. Counting is commutative, so the result does not depend on which
 //! worker took which block; line numbers of rejects are fixed up from each block's line count.
 
 use std::collections::HashMap;
@@ -116,11 +116,10 @@ pub fn count<R: Read>(input: R, schema: &Schema, options: BatchOptions) -> Resul
 struct Worker<'d> {
     decoder: &'d Decoder,
     parser: TimeParser,
-    /// Keys of up to 7 bytes, packed into an integer: no hashing of slices, no memcmp.
-    short_key_ids: FastMap<u64, u32>,
+    /// Longer keys, interned: their index in `long_keys` is their [`KeyCode`].
     long_key_ids: FastMap<Box<[u8]>, u32>,
-    keys: Vec<Box<[u8]>>,
-    counts: FastMap<(i64, u32), u64>,
+    long_keys: Vec<Box<[u8]>>,
+    counts: FastMap<(i64, KeyCode), u64>,
     /// (block sequence number, lines in the block)
     block_lines: Vec<(usize, u64)>,
     /// (block sequence number, line index in the block, reason, raw line)
@@ -134,9 +133,8 @@ impl<'d> Worker<'d> {
         Worker {
             decoder,
             parser: decoder.time_parser(),
-            short_key_ids: FastMap::default(),
             long_key_ids: FastMap::default(),
-            keys: Vec::new(),
+            long_keys: Vec::new(),
             counts: FastMap::default(),
             block_lines: Vec::new(),
             rejects: Vec::new(),
@@ -196,34 +194,48 @@ impl<'d> Worker<'d> {
                         joined
                     }
                 };
-                let id = self.key_id(key);
-                *self.counts.entry((time.minute().0, id)).or_default() += 1;
+                let code = self.key_code(key);
+                *self.counts.entry((time.minute().0, code)).or_default() += 1;
                 self.accepted += 1;
             }
             Err(reason) => self.rejects.push((seq, n, reason, line.to_vec())),
         }
     }
 
+    /// A key of up to 7 bytes is its own code, packed into an integer: one hash lookup per line
+    /// and no memcmp. Longer keys are interned first.
     #[inline]
-    fn key_id(&mut self, key: &[u8]) -> u32 {
-        let next = self.keys.len() as u32;
-        let id = if key.len() <= 7 {
+    fn key_code(&mut self, key: &[u8]) -> KeyCode {
+        if key.len() <= 7 {
             // Bytes in the low seven bytes, the length in the top one. Built in a register: a
-            // memcpy into a stack array and an 8-byte load of it stalls on store forwarding.
-            let packed = key.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)) | (key.len() as u64) << 56;
-            *self.short_key_ids.entry(packed).or_insert(next)
-        } else if let Some(&id) = self.long_key_ids.get(key) {
-            id
-        } else {
-            self.long_key_ids.insert(key.into(), next);
-            next
-        };
-        if id == next {
-            self.keys.push(key.into());
+            // memcpy into a stack array read back as a u64 stalls on store forwarding.
+            return KeyCode(
+                key.iter().rev().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)) | (key.len() as u64) << 56,
+            );
         }
-        id
+        let next = self.long_keys.len() as u32;
+        let id = *self.long_key_ids.entry(key.into()).or_insert(next);
+        if id == next {
+            self.long_keys.push(key.into());
+        }
+        KeyCode(LONG_KEY | u64::from(id))
+    }
+
+    fn key_bytes(&self, code: KeyCode) -> Vec<u8> {
+        if code.0 & LONG_KEY == LONG_KEY {
+            return self.long_keys[(code.0 & u64::from(u32::MAX)) as usize].to_vec();
+        }
+        let len = (code.0 >> 56) as usize;
+        code.0.to_le_bytes()[..len].to_vec()
     }
 }
+
+/// A key within one worker: short keys packed (top byte = length, at most 7), long keys by
+/// intern index (top byte 0xFF).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct KeyCode(u64);
+
+const LONG_KEY: u64 = 0xFF << 56;
 
 fn merge(decoder: &Decoder, detected_on_line: Option<u64>, first_line: u64, workers: Vec<Worker<'_>>) -> BatchReport {
     let mut block_lines: Vec<(usize, u64)> = workers.iter().flat_map(|w| w.block_lines.iter().copied()).collect();
@@ -237,13 +249,13 @@ fn merge(decoder: &Decoder, detected_on_line: Option<u64>, first_line: u64, work
     }
     let mut stats = LineStats { lines: next - 1, header: first_line - 1, ..LineStats::default() };
 
-    let mut totals: FastMap<(i64, &[u8]), u64> = FastMap::default();
+    let mut totals: FastMap<(i64, Vec<u8>), u64> = FastMap::default();
     let mut rejects = Vec::new();
     for w in &workers {
         stats.blank += w.blank;
         stats.accepted += w.accepted;
-        for (&(minute, id), &count) in &w.counts {
-            *totals.entry((minute, &w.keys[id as usize])).or_default() += count;
+        for (&(minute, code), &count) in &w.counts {
+            *totals.entry((minute, w.key_bytes(code))).or_default() += count;
         }
         for (seq, i, reason, raw) in &w.rejects {
             rejects.push(Rejected { line: block_start[*seq] + i, reason: reason.clone(), raw: raw.clone() });
@@ -254,7 +266,7 @@ fn merge(decoder: &Decoder, detected_on_line: Option<u64>, first_line: u64, work
     let key_len = decoder.schema.key.len();
     let mut counts: Vec<KeyCount> = totals
         .into_iter()
-        .map(|((minute, key), count)| KeyCount { minute: Minute(minute), key: split_key(key, key_len), count })
+        .map(|((minute, key), count)| KeyCount { minute: Minute(minute), key: split_key(&key, key_len), count })
         .collect();
     counts.sort_unstable();
     BatchReport {
