@@ -37,3 +37,19 @@ fixtures:
 # Accept changed insta snapshots after reviewing them (cargo install cargo-insta).
 snapshots:
     cargo insta review
+
+# Start LocalStack (Kinesis and S3) and leave it running; `eval "$(just localstack-up)"` exports AWS_ENDPOINT_URL.
+localstack-up *args:
+    @cargo run --quiet --locked -p minutely-cli -- localstack up {{args}}
+
+# Stop the LocalStack that `just localstack-up` started.
+localstack-down:
+    cargo run --quiet --locked -p minutely-cli -- localstack down
+
+# Is LocalStack running, and are Kinesis and S3 up?
+localstack-status:
+    cargo run --quiet --locked -p minutely-cli -- localstack status
+
+# Print LocalStack's log.
+localstack-logs *args:
+    cargo run --quiet --locked -p minutely-cli -- localstack logs {{args}}

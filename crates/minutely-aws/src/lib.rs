@@ -69,11 +69,7 @@ pub async fn clients(target: &Target) -> Clients {
     }
     let config = loader.load().await;
     let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(emulator).build();
-    Clients {
-        kinesis: aws_sdk_kinesis::Client::new(&config),
-        s3: aws_sdk_s3::Client::from_conf(s3_config),
-        config,
-    }
+    Clients { kinesis: aws_sdk_kinesis::Client::new(&config), s3: aws_sdk_s3::Client::from_conf(s3_config), config }
 }
 
 #[cfg(test)]
@@ -82,10 +78,20 @@ mod tests {
 
     #[test]
     fn emulator_endpoints_are_recognised() {
-        for e in ["http://127.0.0.1:4566", "http://localhost:4566/", "http://[::1]:4566", "http://localstack:4566", "127.0.0.1:1"] {
+        for e in [
+            "http://127.0.0.1:4566",
+            "http://localhost:4566/",
+            "http://[::1]:4566",
+            "http://localstack:4566",
+            "127.0.0.1:1",
+        ] {
             assert!(is_emulator_endpoint(e), "{e}");
         }
-        for e in ["https://kinesis.eu-west-1.amazonaws.com", "https://vpce-1.s3.us-east-1.vpce.amazonaws.com", "http://10.0.0.1:4566"] {
+        for e in [
+            "https://kinesis.eu-west-1.amazonaws.com",
+            "https://vpce-1.s3.us-east-1.vpce.amazonaws.com",
+            "http://10.0.0.1:4566",
+        ] {
             assert!(!is_emulator_endpoint(e), "{e}");
         }
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod aggregate;
+mod localstack;
 
 /// Event pipelines on Kinesis and S3: per-minute counts by event time.
 #[derive(Debug, Parser)]
@@ -18,12 +19,15 @@ struct Cli {
 enum Command {
     /// Count the events of a TSV file (or stdin) per minute and key, printing one JSON line each.
     Aggregate(aggregate::Args),
+    /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
+    Localstack(localstack::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Aggregate(args) => aggregate::run(args),
+        Command::Localstack(args) => localstack::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -130,8 +130,10 @@ mod tests {
 
     #[test]
     fn parses_the_health_document() {
-        let h = Health::parse(r#"{"services": {"kinesis": "running", "s3": "error", "sqs": "disabled"}, "version": "4.9.2"}"#)
-            .unwrap();
+        let h = Health::parse(
+            r#"{"services": {"kinesis": "running", "s3": "error", "sqs": "disabled"}, "version": "4.9.2"}"#,
+        )
+        .unwrap();
         assert_eq!(h.state("kinesis"), Some(&ServiceState::Running));
         assert_eq!(h.state("s3"), Some(&ServiceState::Error));
         assert_eq!(h.state("sqs"), Some(&ServiceState::Disabled));

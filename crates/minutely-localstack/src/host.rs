@@ -198,15 +198,14 @@ pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
         None => format!("p{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)),
     };
     let dir = instances_dir(options).join(&id);
-    if let Some(name) = name {
-        if let Ok(record) = read_record(options, name) {
-            if alive(record.pid) {
-                return Err(Error::Config(format!(
-                    "LocalStack {name:?} is already running at {} (pid {}); `minutely localstack down` stops it",
-                    record.endpoint, record.pid
-                )));
-            }
-        }
+    if let Some(name) = name
+        && let Ok(record) = read_record(options, name)
+        && alive(record.pid)
+    {
+        return Err(Error::Config(format!(
+            "LocalStack {name:?} is already running at {} (pid {}); `minutely localstack down` stops it",
+            record.endpoint, record.pid
+        )));
     }
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
@@ -257,7 +256,9 @@ pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
             Err(not_ready) => {
                 let error = match not_ready {
                     NotReady::Gone(e) => e,
-                    NotReady::Service(service) => Error::ServiceFailed { service, log: log.clone(), tail: tail(&log, 40) },
+                    NotReady::Service(service) => {
+                        Error::ServiceFailed { service, log: log.clone(), tail: tail(&log, 40) }
+                    }
                     NotReady::Timeout(last) => Error::Timeout { after: options.start_timeout, last, log: log.clone() },
                 };
                 drop(instance); // stops what is left; the directory and its log stay for the error
@@ -321,14 +322,14 @@ impl Instance {
     }
 
     fn check_alive(&mut self) -> Result<(), Error> {
-        if let Some(child) = &mut self.child {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(Error::Exited {
-                    status: status.to_string(),
-                    log: self.record.log.clone(),
-                    tail: tail(&self.record.log, 40),
-                });
-            }
+        if let Some(child) = &mut self.child
+            && let Ok(Some(status)) = child.try_wait()
+        {
+            return Err(Error::Exited {
+                status: status.to_string(),
+                log: self.record.log.clone(),
+                tail: tail(&self.record.log, 40),
+            });
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod docker;
-mod health;
+pub mod health;
 pub mod host;
 
 pub use docker::docker_answers;
@@ -149,7 +149,7 @@ pub struct LocalStack {
 
 #[derive(Debug)]
 enum Running {
-    Host(host::Instance),
+    Host(Box<host::Instance>),
     #[cfg(feature = "testcontainers")]
     Container(Box<testcontainers_modules::testcontainers::Container<testcontainers_modules::localstack::LocalStack>>),
     Endpoint,
@@ -162,7 +162,7 @@ impl LocalStack {
             Chosen::Endpoint(endpoint) => Ok(LocalStack { endpoint, running: Running::Endpoint }),
             Chosen::Host => {
                 let instance = host::start(options, None)?;
-                Ok(LocalStack { endpoint: instance.endpoint(), running: Running::Host(instance) })
+                Ok(LocalStack { endpoint: instance.endpoint(), running: Running::Host(Box::new(instance)) })
             }
             Chosen::Testcontainers => start_container(options),
         }
@@ -218,7 +218,8 @@ fn start_container(options: &Options) -> Result<LocalStack, Error> {
     }
     let tc = |e: testcontainers_modules::testcontainers::TestcontainersError| Error::Testcontainers(e.to_string());
     let container = request.start().map_err(tc)?;
-    let endpoint = format!("http://{}:{}", container.get_host().map_err(tc)?, container.get_host_port_ipv4(4566).map_err(tc)?);
+    let endpoint =
+        format!("http://{}:{}", container.get_host().map_err(tc)?, container.get_host_port_ipv4(4566).map_err(tc)?);
     health::wait_ready(&endpoint, options.start_timeout, || Ok(())).map_err(|e| {
         let why = match e {
             health::NotReady::Service(s) => format!("{s} is in state `error`"),

@@ -58,7 +58,13 @@ fn host_backend_serves_kinesis_and_s3_and_leaves_nothing_behind() {
 
         let s3 = &clients.s3;
         s3.create_bucket().bucket("minutely-roundtrip").send().await.unwrap();
-        s3.put_object().bucket("minutely-roundtrip").key("minutes/a.jsonl").body(b"42\n".to_vec().into()).send().await.unwrap();
+        s3.put_object()
+            .bucket("minutely-roundtrip")
+            .key("minutes/a.jsonl")
+            .body(b"42\n".to_vec().into())
+            .send()
+            .await
+            .unwrap();
         let object = s3.get_object().bucket("minutely-roundtrip").key("minutes/a.jsonl").send().await.unwrap();
         assert_eq!(object.body.collect().await.unwrap().into_bytes().as_ref(), b"42\n");
     });

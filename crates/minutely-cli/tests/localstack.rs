@@ -1,0 +1,78 @@
+//! `minutely localstack up | status | logs | down` with the host backend, as a user runs them.
+
+use std::process::{Command, Output};
+
+use minutely_localstack::host::processes_of;
+
+fn minutely(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_minutely"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("MINUTELY_LOCALSTACK_BACKEND", "host")
+        .output()
+        .expect("minutely runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn up_status_logs_down_leave_nothing_running() {
+    let name = format!("cli-test-{}", std::process::id());
+    let up = minutely(&["localstack", "up", "--name", &name]);
+    assert!(up.status.success(), "up failed: {}", text(&up.stderr));
+    let stdout = text(&up.stdout);
+    let endpoint = stdout.trim().strip_prefix("export AWS_ENDPOINT_URL=").unwrap_or_else(|| panic!("{stdout}"));
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "{endpoint}");
+    assert!(!processes_of(&name).is_empty());
+
+    let status = minutely(&["localstack", "status", "--name", &name]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status = text(&status.stdout);
+    assert!(
+        status.contains(endpoint) && status.contains("kinesis: Running") && status.contains("s3: Running"),
+        "{status}"
+    );
+
+    let logs = minutely(&["localstack", "logs", "--name", &name, "--lines", "200"]);
+    assert!(text(&logs.stdout).contains("Ready."), "the log shows the start");
+
+    let down = minutely(&["localstack", "down", "--name", &name]);
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    assert_eq!(processes_of(&name), Vec::<i32>::new());
+    let after = minutely(&["localstack", "status", "--name", &name]);
+    assert_eq!(after.status.code(), Some(1));
+    assert!(text(&after.stderr).contains("is running"), "{}", text(&after.stderr));
+}
+
+#[test]
+fn a_start_that_does_not_finish_in_time_names_its_log_and_cleans_up() {
+    let name = format!("cli-timeout-{}", std::process::id());
+    let up = minutely(&["localstack", "up", "--name", &name, "--timeout", "1s"]);
+    assert_eq!(up.status.code(), Some(1));
+    let stderr = text(&up.stderr);
+    assert!(stderr.contains("did not become ready within 1s") && stderr.contains("localstack.log"), "{stderr}");
+    assert_eq!(processes_of(&name), Vec::<i32>::new(), "a failed start leaves nothing running");
+}
+
+#[test]
+fn a_missing_python_says_what_to_install() {
+    let cache = std::env::temp_dir().join(format!("minutely-nopython-{}", std::process::id()));
+    let up =
+        minutely(&["localstack", "up", "--cache-dir", cache.to_str().unwrap(), "--python", "/nonexistent/python3"]);
+    let _ = std::fs::remove_dir_all(&cache);
+    assert_eq!(up.status.code(), Some(1));
+    let stderr = text(&up.stderr);
+    assert!(
+        stderr.contains("no usable Python found (tried /nonexistent/python3)") && stderr.contains("apt install"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_endpoint_backend_needs_an_endpoint() {
+    let out = minutely(&["localstack", "up", "--backend", "endpoint"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("set AWS_ENDPOINT_URL or pass --endpoint"), "{}", text(&out.stderr));
+}
