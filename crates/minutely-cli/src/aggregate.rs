@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use minutely_aggregate::{Minute, ProcessingTime, WindowConfig, WindowCount, Windows};
 use minutely_event::batch::{self, BatchOptions, LineStats};
-use minutely_event::{ColumnRef, Item, Rejected, ResolvedSchema, Schema, TimeFormat, TsvReader};
+use minutely_event::{Item, Rejected, ResolvedSchema, Schema, TsvReader};
+
+use crate::schema_args::{SchemaArgs, describe_schema};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
@@ -17,30 +19,8 @@ pub struct Args {
     /// The TSV file to read, or `-` for stdin.
     input: PathBuf,
 
-    /// A TOML schema. Default: `<input stem>.schema.toml` beside the input when it exists.
-    #[arg(long, env = "MINUTELY_SCHEMA")]
-    schema: Option<PathBuf>,
-
-    /// The file has no header row.
-    #[arg(long)]
-    no_header: bool,
-
-    /// The time column: a name, or a 1-based position.
-    #[arg(long, value_name = "COLUMN")]
-    time_col: Option<ColumnRef>,
-
-    /// auto, rfc3339, epoch_seconds, epoch_millis, yyyymmddhhmmss or yyyymmddhhmm.
-    #[arg(long, value_name = "FORMAT")]
-    time_format: Option<TimeFormat>,
-
-    /// The key columns, comma separated (names or 1-based positions). Default: none, one count
-    /// per minute.
-    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', num_args = 0..)]
-    key_cols: Option<Vec<ColumnRef>>,
-
-    /// The event id column (not needed for counting; checked against the header).
-    #[arg(long, value_name = "COLUMN")]
-    id_col: Option<ColumnRef>,
+    #[command(flatten)]
+    schema: SchemaArgs,
 
     /// Output: `json` lines or a readable `table`.
     #[arg(long, value_enum, default_value_t = Format::Json)]
@@ -75,7 +55,7 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let schema = load_schema(&args)?;
+    let schema = args.schema.load(&args.input)?;
     let source = args.input.display().to_string();
     let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
         Box::new(io::stdin().lock())
@@ -103,40 +83,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     out.flush()?;
     summary.report(&source, &args)
-}
-
-fn load_schema(args: &Args) -> anyhow::Result<Schema> {
-    let sidecar = (args.input.as_os_str() != "-").then(|| args.input.with_extension("schema.toml"));
-    let path = args.schema.clone().or_else(|| sidecar.filter(|p| p.is_file()));
-    let from_file = match &path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read schema {}", p.display()))?;
-            let schema = Schema::from_toml(&text).with_context(|| format!("in schema {}", p.display()))?;
-            eprintln!("minutely: schema {}", p.display());
-            schema
-        }
-        None => Schema::default(),
-    };
-    let flags = Schema {
-        header: args.no_header.then_some(false),
-        columns: None,
-        time: args.time_col.clone(),
-        time_format: args.time_format,
-        key: args.key_cols.clone(),
-        id: args.id_col.clone(),
-    };
-    Ok(from_file.overridden_by(flags))
-}
-
-fn describe_schema(schema: &ResolvedSchema, format: TimeFormat, detected: Option<u64>, source: &str) {
-    let how = match (format, detected) {
-        (_, Some(line)) => format!("{format}, detected on line {line}"),
-        (TimeFormat::Auto, None) => {
-            "auto: no row of the first block had a recognisable time, each value is detected on its own".into()
-        }
-        _ => format.to_string(),
-    };
-    eprintln!("minutely: {source}: {schema}; time format {how}");
 }
 
 #[derive(Debug, Serialize)]

@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod aggregate;
 mod localstack;
+mod produce;
+mod schema_args;
 
 /// Event pipelines on Kinesis and S3: per-minute counts by event time.
 #[derive(Debug, Parser)]
@@ -19,6 +21,8 @@ struct Cli {
 enum Command {
     /// Count the events of a TSV file (or stdin) per minute and key, printing one JSON line each.
     Aggregate(aggregate::Args),
+    /// Send events from a TSV file or a random generator to the console, stdout or Kinesis.
+    Produce(Box<produce::Args>),
     /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
     Localstack(localstack::Args),
 }
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Aggregate(args) => aggregate::run(args),
         Command::Localstack(args) => localstack::run(args),
+        Command::Produce(args) => produce::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

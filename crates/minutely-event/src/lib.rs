@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use minutely_aggregate::EventTime;
 
 pub mod batch;
+pub mod record;
 pub mod schema;
 pub mod timefmt;
 pub mod tsv;

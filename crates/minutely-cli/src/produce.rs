@@ -1,0 +1,254 @@
+//! `minutely produce`: events from a recorded file or a generator into a sink.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use minutely_aggregate::EventTime;
+use minutely_producer::batcher::Limits;
+use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
+use minutely_producer::sink::{ConsoleSink, JsonLinesSink};
+use minutely_producer::source::{DimSpec, FileSource, RandomSource, RandomSpec};
+use minutely_producer::{Pace, PartitionKey, Sink, Sourced, Summary, produce};
+
+use crate::schema_args::{SchemaArgs, describe_schema};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `file:PATH` (a recorded TSV file, replayed) or `random` (a seeded generator).
+    #[arg(long, value_name = "file:PATH|random")]
+    source: String,
+
+    /// `console` (readable lines), `stdout` (JSON lines for `minutely consume --source stdin`)
+    /// or `kinesis:STREAM`.
+    #[arg(long, value_name = "console|stdout|kinesis:STREAM", default_value = "console")]
+    sink: String,
+
+    #[command(flatten)]
+    schema: SchemaArgs,
+
+    /// Replay at the recorded pace times this factor (1 = as recorded, 60 = a recorded minute
+    /// per second). Default: as fast as possible.
+    #[arg(long, value_name = "FACTOR")]
+    speed: Option<f64>,
+
+    /// Shift event times so that the first event happens now.
+    #[arg(long)]
+    shift_to_now: bool,
+
+    /// Random source: the seed (same seed, same events).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Random source: events per second (paces the run and spaces event times). Default: as
+    /// fast as possible, event times 1 ms apart.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Random source: how many events. Default: 1000, or no limit with --duration.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this long (any source), flushing what is buffered.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
+    /// Random source: a dimension, `NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]` (repeat it).
+    /// Default: `country=12:zipf` and `device=3`.
+    #[arg(long = "dim", value_name = "SPEC")]
+    dims: Vec<DimSpec>,
+    /// Random source: move event times back by up to this much (out of order).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    jitter: Duration,
+    /// Random source: this fraction of events is late by --late-by.
+    #[arg(long, default_value_t = 0.0)]
+    late_fraction: f64,
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    late_by: Duration,
+    /// Random source: this fraction of events is sent twice with the same id.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate_fraction: f64,
+    /// Random source: the event time of the first event (RFC 3339). Default: now.
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
+
+    /// The partition key: `key` (the key columns; the id when there are none), `id` or `random`.
+    #[arg(long, default_value = "key")]
+    partition_key: PartitionKey,
+    /// Hold each shard to 1,000 records/s and 1 MiB/s (from ListShards and the key's MD5).
+    #[arg(long)]
+    shard_rate_limit: bool,
+    /// Give up on a record this long after its first PutRecords.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+    retry_deadline: Duration,
+    /// The AWS endpoint (LocalStack). Without it, the standard AWS configuration applies.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint: Option<String>,
+    /// The AWS region. Default: the standard chain (us-east-1 for LocalStack).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nminutely: stopping: flushing what is buffered (Ctrl-C again to abort)");
+                stop.store(true, Ordering::Relaxed);
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            }
+        });
+    }
+    if let Some(d) = args.duration {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let now = EventTime(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64);
+
+    let (source, file_rejects): (Box<dyn Iterator<Item = io::Result<Sourced>> + Send>, _) = if let Some(path) =
+        args.source.strip_prefix("file:")
+    {
+        let path = PathBuf::from(path);
+        let schema = args.schema.load(&path)?;
+        let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let pace = args.speed.map_or(Pace::Asap, Pace::Speed);
+        let mut source = FileSource::new(io::BufReader::new(file), &schema, &name, pace)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if args.shift_to_now {
+            source = source.shift_to(now);
+        }
+        let d = source.reader().decoder();
+        describe_schema(&d.schema, d.format, source.reader().detected_on_line(), &path.display().to_string());
+        let rejects = Arc::new(std::sync::Mutex::new(Vec::new()));
+        (Box::new(RejectCollector { source, rejects: rejects.clone() }), Some((path, rejects)))
+    } else if args.source == "random" {
+        let start = match &args.start {
+            Some(t) => minutely_event::TimeFormat::Rfc3339
+                .parse(t.as_bytes())
+                .map_err(|e| anyhow::anyhow!("--start {t}: {e}"))?,
+            None => now,
+        };
+        let defaults = RandomSpec::default();
+        let spec = RandomSpec {
+            seed: args.seed,
+            rate: args.rate,
+            count: args.count.or(if args.duration.is_some() { None } else { defaults.count }),
+            start,
+            dims: if args.dims.is_empty() { defaults.dims } else { args.dims.clone() },
+            jitter: args.jitter,
+            late_fraction: args.late_fraction,
+            late_by: args.late_by,
+            duplicate_fraction: args.duplicate_fraction,
+        };
+        (Box::new(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?), None)
+    } else {
+        bail!("--source {:?}: use file:PATH or random", args.source);
+    };
+
+    let bar = progress_bar(&args);
+    let on_progress = |n: u64| bar.set_position(n);
+    let summary = if args.sink == "console" {
+        run_sink(source, &mut ConsoleSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
+    } else if args.sink == "stdout" {
+        run_sink(source, &mut JsonLinesSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
+    } else if let Some(stream) = args.sink.strip_prefix("kinesis:") {
+        let target = minutely_aws::Target { endpoint: args.endpoint.clone(), region: args.region.clone() };
+        let clients = minutely_aws::clients(&target).await;
+        let retry = RetryPolicy { deadline: args.retry_deadline, ..RetryPolicy::default() };
+        let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry);
+        if args.shard_rate_limit {
+            sink = sink.with_shard_rate_limit().await?;
+        }
+        let summary = run_sink(source, &mut sink, &args, &stop, on_progress).await?;
+        for refused in &sink.refused {
+            eprintln!("minutely: rejected: {refused}");
+        }
+        summary
+    } else {
+        bail!("--sink {:?}: use console, stdout or kinesis:STREAM", args.sink);
+    };
+    bar.finish_and_clear();
+
+    let s = summary.sink;
+    let secs = summary.elapsed.as_secs_f64();
+    eprintln!(
+        "minutely: produced {} events in {secs:.2} s ({:.0}/s){}: sent {}, retried {}, rejected {}, failed {} ({} calls)",
+        summary.produced,
+        summary.produced as f64 / secs.max(1e-9),
+        if summary.stopped { ", stopped early" } else { "" },
+        s.sent,
+        s.retried,
+        s.rejected,
+        s.failed,
+        s.calls
+    );
+    if let Some((path, rejects)) = file_rejects {
+        let rejects = rejects.lock().expect("not poisoned");
+        for r in rejects.iter().take(20) {
+            eprintln!("{}:{}: {}", path.display(), r.line, r.reason);
+        }
+        if !rejects.is_empty() {
+            eprintln!("minutely: {} lines of {} rejected, not sent", rejects.len(), path.display());
+        }
+    }
+    if s.failed > 0 {
+        bail!("{} records were not accepted by Kinesis before the retry deadline", s.failed);
+    }
+    Ok(())
+}
+
+async fn run_sink<S: Sink>(
+    source: impl Iterator<Item = io::Result<Sourced>>,
+    sink: &mut S,
+    args: &Args,
+    stop: &Arc<AtomicBool>,
+    progress: impl FnMut(u64),
+) -> anyhow::Result<Summary> {
+    Ok(produce(source, sink, args.partition_key, stop, progress).await?)
+}
+
+/// A bar on stderr when it is a terminal and stdout is not the data.
+fn progress_bar(args: &Args) -> ProgressBar {
+    if !io::stderr().is_terminal() || args.sink == "stdout" || args.sink == "console" {
+        return ProgressBar::hidden();
+    }
+    let bar = match (args.source.as_str(), args.count) {
+        ("random", Some(n)) => ProgressBar::new(n),
+        _ => ProgressBar::no_length(),
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {pos} events {per_sec} {elapsed}").expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Keeps a file source's rejects where the summary can reach them after the run.
+struct RejectCollector<R> {
+    source: FileSource<R>,
+    rejects: Arc<std::sync::Mutex<Vec<minutely_event::Rejected>>>,
+}
+
+impl<R: io::Read> Iterator for RejectCollector<R> {
+    type Item = io::Result<Sourced>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.source.next();
+        if !self.source.rejects.is_empty() {
+            self.rejects.lock().expect("not poisoned").append(&mut self.source.rejects);
+        }
+        item
+    }
+}

@@ -1,0 +1,185 @@
+//! minutely's producer: events from a [`source`] into a [`sink`], paced, partitioned, and
+//! summarised.
+//!
+//! ```text
+//! FileSource / RandomSource ──► produce() ──► ConsoleSink | JsonLinesSink | ChannelSink | KinesisSink
+//!   (iterators, no clock)        waits until due,         (KinesisSink: Batcher ► PutRecords ► retry
+//!                                picks partition keys      failed entries ► optional shard limiter)
+//! ```
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rand::Rng;
+
+pub mod batcher;
+pub mod kinesis;
+pub mod sink;
+pub mod source;
+
+pub use sink::{Sink, SinkError, SinkStats};
+pub use source::{Pace, Sourced};
+
+/// What a record's partition key is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PartitionKey {
+    /// The event's key values (the schema's key columns, or the generated dimensions), joined
+    /// by `|`; the event id when the key is empty. Keeps one key's events on one shard, in order.
+    #[default]
+    Key,
+    /// The event id: spreads evenly over shards.
+    Id,
+    /// A random value per record.
+    Random,
+}
+
+impl std::str::FromStr for PartitionKey {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "key" => Ok(PartitionKey::Key),
+            "id" => Ok(PartitionKey::Id),
+            "random" => Ok(PartitionKey::Random),
+            _ => Err(format!("unknown partition key {s:?}: use key, id or random")),
+        }
+    }
+}
+
+impl PartitionKey {
+    pub fn of(self, sourced: &Sourced, rng: &mut impl Rng) -> String {
+        let id = || sourced.event.id.clone().unwrap_or_default();
+        match self {
+            PartitionKey::Key if sourced.key.is_empty() => id(),
+            PartitionKey::Key => sourced.key.join("|"),
+            PartitionKey::Id => id(),
+            PartitionKey::Random => format!("{:032x}", rng.random::<u128>()),
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Events taken from the source and given to the sink.
+    pub produced: u64,
+    pub sink: SinkStats,
+    /// The run was stopped (Ctrl-C) before the source ended; what was buffered was flushed.
+    pub stopped: bool,
+    pub elapsed: Duration,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    #[error("reading the source: {0}")]
+    Source(#[from] io::Error),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+/// Sends every event of `source` to `sink`, each when it is due, until the source ends or
+/// `stop` is set; then flushes the sink. `progress` is called with the count every 1,000 events.
+pub async fn produce<S: Sink>(
+    source: impl Iterator<Item = io::Result<Sourced>>,
+    sink: &mut S,
+    partition: PartitionKey,
+    stop: &Arc<AtomicBool>,
+    mut progress: impl FnMut(u64),
+) -> Result<Summary, ProduceError> {
+    let start = tokio::time::Instant::now();
+    let mut rng = rand::rng();
+    let mut summary = Summary::default();
+    for sourced in source {
+        if stop.load(Ordering::Relaxed) {
+            summary.stopped = true;
+            break;
+        }
+        let sourced = sourced?;
+        if let Some(due) = sourced.due {
+            let at = start + due;
+            if at > tokio::time::Instant::now() {
+                // Nothing waits in a buffer while we wait for the next event.
+                sink.flush().await?;
+                tokio::time::sleep_until(at).await;
+            }
+        }
+        let key = partition.of(&sourced, &mut rng);
+        sink.send(sourced.event, &key).await?;
+        summary.produced += 1;
+        if summary.produced % 1000 == 0 {
+            progress(summary.produced);
+        }
+    }
+    sink.flush().await?;
+    summary.sink = sink.stats();
+    summary.elapsed = start.elapsed();
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::{ChannelSink, JsonLinesSink};
+    use crate::source::{RandomSource, RandomSpec};
+    use minutely_event::Event;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_channel_gets_every_event_in_order() {
+        let spec = RandomSpec { count: Some(2500), duplicate_fraction: 0.05, ..RandomSpec::default() };
+        let want: Vec<Event> = RandomSource::new(spec.clone()).unwrap().map(|s| s.unwrap().event).collect();
+        let (mut sink, mut rx) = ChannelSink::new(100, 4);
+        let collect = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(chunk) = rx.recv().await {
+                got.extend(chunk);
+            }
+            got
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let summary =
+            produce(RandomSource::new(spec).unwrap(), &mut sink, PartitionKey::Key, &stop, |_| {}).await.unwrap();
+        drop(sink);
+        assert_eq!(collect.await.unwrap(), want);
+        assert_eq!((summary.produced, summary.sink.sent), (want.len() as u64, want.len() as u64));
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_paced_run_takes_the_time_its_rate_says_and_stop_flushes() {
+        let spec = RandomSpec { count: Some(100), rate: Some(50.0), ..RandomSpec::default() };
+        let mut out = JsonLinesSink::new(Vec::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let summary =
+            produce(RandomSource::new(spec.clone()).unwrap(), &mut out, PartitionKey::Id, &stop, |_| {}).await.unwrap();
+        assert_eq!(summary.produced, 100);
+        assert!(
+            summary.elapsed >= Duration::from_millis(1980) && summary.elapsed < Duration::from_millis(2100),
+            "{:?}",
+            summary.elapsed
+        );
+
+        stop.store(true, Ordering::Relaxed);
+        let mut out = JsonLinesSink::new(Vec::new());
+        let summary =
+            produce(RandomSource::new(spec).unwrap(), &mut out, PartitionKey::Id, &stop, |_| {}).await.unwrap();
+        assert!(summary.stopped && summary.produced == 0);
+    }
+
+    #[test]
+    fn partition_keys() {
+        let s = Sourced {
+            event: Event { time: minutely_aggregate::EventTime(0), id: Some("e1".into()), dims: Default::default() },
+            due: None,
+            key: vec!["usa".into(), "ios".into()],
+        };
+        let mut rng = rand::rng();
+        assert_eq!(PartitionKey::Key.of(&s, &mut rng), "usa|ios");
+        assert_eq!(PartitionKey::Id.of(&s, &mut rng), "e1");
+        assert_eq!(PartitionKey::Random.of(&s, &mut rng).len(), 32);
+        let no_key = Sourced { key: vec![], ..s };
+        assert_eq!(PartitionKey::Key.of(&no_key, &mut rng), "e1");
+    }
+}

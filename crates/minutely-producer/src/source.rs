@@ -1,0 +1,297 @@
+//! Where events come from: a recorded TSV file, replayed; or a seeded random generator.
+//!
+//! A source is a plain iterator of [`Sourced`] events, each with the offset from the start of
+//! the run at which it is due (`None`: as fast as possible). The driver does the waiting, so a
+//! source is deterministic and testable without a clock.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use minutely_aggregate::EventTime;
+use minutely_event::{Event, Item, Rejected, Schema, TsvReader};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Zipf};
+
+/// One event and when it is due.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sourced {
+    pub event: Event,
+    /// The offset from the start of the run at which to send it; `None` means now.
+    pub due: Option<Duration>,
+    /// The key values (the schema's key columns) of a replayed row, for partitioning.
+    pub key: Vec<String>,
+}
+
+/// How fast a recorded file is replayed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pace {
+    /// As fast as the sink takes them.
+    Asap,
+    /// Recorded time divided by this factor: `1.0` is the recorded pace, `60.0` replays a
+    /// recorded minute in a second.
+    Speed(f64),
+}
+
+/// A TSV file replayed in order. Event times are kept, or shifted by `shift_ms` (so that the
+/// first event is "now" when the caller passes now minus the first event time; see
+/// [`FileSource::shift_to`]).
+#[derive(Debug)]
+pub struct FileSource<R> {
+    reader: TsvReader<R>,
+    name: String,
+    pace: Pace,
+    shift_to: Option<EventTime>,
+    first: Option<EventTime>,
+    /// Lines the reader rejected; they are never sent.
+    pub rejects: Vec<Rejected>,
+}
+
+impl<R: Read> FileSource<R> {
+    /// `name` prefixes the ids of rows that have no id column: `<name>:<line>`.
+    pub fn new(input: R, schema: &Schema, name: &str, pace: Pace) -> Result<Self, minutely_event::InputError> {
+        Ok(FileSource {
+            reader: TsvReader::open(input, schema)?,
+            name: name.to_owned(),
+            pace,
+            shift_to: None,
+            first: None,
+            rejects: Vec::new(),
+        })
+    }
+
+    /// Shifts every event time so that the first event is at `start`.
+    pub fn shift_to(mut self, start: EventTime) -> Self {
+        self.shift_to = Some(start);
+        self
+    }
+
+    pub fn reader(&self) -> &TsvReader<R> {
+        &self.reader
+    }
+}
+
+impl<R: Read> Iterator for FileSource<R> {
+    type Item = io::Result<Sourced>;
+
+    fn next(&mut self) -> Option<io::Result<Sourced>> {
+        loop {
+            let row = match self.reader.next()? {
+                Err(e) => return Some(Err(e)),
+                Ok(Item::Rejected(r)) => {
+                    self.rejects.push(r);
+                    continue;
+                }
+                Ok(Item::Row(row)) => row,
+            };
+            let mut event = row.event;
+            let first = *self.first.get_or_insert(event.time);
+            let since_first = event.time.0 - first.0;
+            if let Some(start) = self.shift_to {
+                event.time = EventTime(start.0 + since_first);
+            }
+            if event.id.is_none() {
+                event.id = Some(format!("{}:{}", self.name, row.line));
+            }
+            let due = match self.pace {
+                Pace::Asap => None,
+                // Rows before the first (out of order) are due at once.
+                Pace::Speed(f) => Some(Duration::from_secs_f64(since_first.max(0) as f64 / 1000.0 / f)),
+            };
+            return Some(Ok(Sourced { event, due, key: row.key }));
+        }
+    }
+}
+
+/// How the values of one generated dimension are drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Spread {
+    Uniform,
+    /// Zipf with this exponent: value 1 is the most frequent.
+    Zipf(f64),
+}
+
+/// A generated dimension: `country` with 12 values, Zipf-distributed, say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DimSpec {
+    pub name: String,
+    pub cardinality: u32,
+    pub spread: Spread,
+}
+
+impl std::str::FromStr for DimSpec {
+    type Err = String;
+
+    /// `name=cardinality[:uniform|:zipf[:exponent]]`, as in `country=12:zipf`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]");
+        let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+        let mut parts = rest.split(':');
+        let cardinality: u32 = parts.next().and_then(|c| c.parse().ok()).filter(|&c| c > 0).ok_or_else(bad)?;
+        let spread = match (parts.next(), parts.next()) {
+            (None | Some("uniform"), None) => Spread::Uniform,
+            (Some("zipf"), None) => Spread::Zipf(1.0),
+            (Some("zipf"), Some(e)) => Spread::Zipf(e.parse().map_err(|_| bad())?),
+            _ => return Err(bad()),
+        };
+        Ok(DimSpec { name: name.to_owned(), cardinality, spread })
+    }
+}
+
+/// A reproducible random stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RandomSpec {
+    pub seed: u64,
+    /// Events per second: paces the run and spaces event times. `None`: as fast as possible,
+    /// event times 1 ms apart.
+    pub rate: Option<f64>,
+    /// Stop after this many events (`None`: never, until stopped).
+    pub count: Option<u64>,
+    /// The event time of the first event.
+    pub start: EventTime,
+    pub dims: Vec<DimSpec>,
+    /// Each event time is moved back by up to this much: out of order within a window.
+    pub jitter: Duration,
+    /// This fraction of events is moved back by `late_by`.
+    pub late_fraction: f64,
+    pub late_by: Duration,
+    /// This fraction of events is sent twice, with the same id.
+    pub duplicate_fraction: f64,
+}
+
+impl Default for RandomSpec {
+    fn default() -> Self {
+        RandomSpec {
+            seed: 1,
+            rate: None,
+            count: Some(1000),
+            start: EventTime(1_471_798_800_000),
+            dims: vec!["country=12:zipf".parse().expect("a valid spec"), "device=3".parse().expect("a valid spec")],
+            jitter: Duration::ZERO,
+            late_fraction: 0.0,
+            late_by: Duration::from_secs(300),
+            duplicate_fraction: 0.0,
+        }
+    }
+}
+
+/// The random source: deterministic for a given spec.
+#[derive(Debug)]
+pub struct RandomSource {
+    spec: RandomSpec,
+    rng: ChaCha8Rng,
+    zipfs: Vec<Option<Zipf<f64>>>,
+    n: u64,
+    repeat: Option<Sourced>,
+}
+
+impl RandomSource {
+    pub fn new(spec: RandomSpec) -> Result<Self, String> {
+        let zipfs = spec
+            .dims
+            .iter()
+            .map(|d| match d.spread {
+                Spread::Zipf(e) => {
+                    Zipf::new(f64::from(d.cardinality), e).map(Some).map_err(|e| format!("{}: {e}", d.name))
+                }
+                Spread::Uniform => Ok(None),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(RandomSource { rng: ChaCha8Rng::seed_from_u64(spec.seed), spec, zipfs, n: 0, repeat: None })
+    }
+}
+
+impl Iterator for RandomSource {
+    type Item = io::Result<Sourced>;
+
+    fn next(&mut self) -> Option<io::Result<Sourced>> {
+        if let Some(again) = self.repeat.take() {
+            return Some(Ok(again));
+        }
+        if self.spec.count.is_some_and(|c| self.n >= c) {
+            return None;
+        }
+        let n = self.n;
+        self.n += 1;
+        let spacing_ms = self.spec.rate.map_or(1.0, |r| 1000.0 / r);
+        let mut time = self.spec.start.0 + (n as f64 * spacing_ms) as i64;
+        let jitter = self.spec.jitter.as_millis() as i64;
+        if jitter > 0 {
+            time -= self.rng.random_range(0..=jitter);
+        }
+        if self.rng.random_bool(self.spec.late_fraction.clamp(0.0, 1.0)) {
+            time -= self.spec.late_by.as_millis() as i64;
+        }
+        let mut dims = std::collections::BTreeMap::new();
+        for (d, zipf) in self.spec.dims.iter().zip(&self.zipfs) {
+            let v = match zipf {
+                Some(z) => z.sample(&mut self.rng) as u32,
+                None => self.rng.random_range(1..=d.cardinality),
+            };
+            dims.insert(d.name.clone(), format!("{}{v}", &d.name[..d.name.len().min(1)]));
+        }
+        let key = dims.values().cloned().collect();
+        let event = Event { time: EventTime(time), id: Some(format!("r{}-{n}", self.spec.seed)), dims };
+        let due = self.spec.rate.map(|r| Duration::from_secs_f64(n as f64 / r));
+        let sourced = Sourced { event, due, key };
+        if self.rng.random_bool(self.spec.duplicate_fraction.clamp(0.0, 1.0)) {
+            self.repeat = Some(sourced.clone());
+        }
+        Some(Ok(sourced))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keeps_or_shifts_times_and_paces_by_speed() {
+        let tsv = "time\tcountry\n2016-08-21T17:00:00Z\tusa\nbad\tde\n2016-08-21T17:01:00Z\tde\n";
+        let schema = Schema { key: Some(vec!["country".parse().unwrap()]), ..Schema::default() };
+        let src = FileSource::new(tsv.as_bytes(), &schema, "f.tsv", Pace::Speed(60.0)).unwrap();
+        let mut src = src.shift_to(EventTime(1_000_000));
+        let a = src.next().unwrap().unwrap();
+        let b = src.next().unwrap().unwrap();
+        assert!(src.next().is_none());
+        assert_eq!((a.event.time, b.event.time), (EventTime(1_000_000), EventTime(1_060_000)));
+        assert_eq!((a.due, b.due), (Some(Duration::ZERO), Some(Duration::from_secs(1))));
+        assert_eq!((a.event.id.as_deref(), b.event.id.as_deref()), (Some("f.tsv:2"), Some("f.tsv:4")));
+        assert_eq!(b.key, vec!["de".to_string()]);
+        assert_eq!(src.rejects.len(), 1);
+        assert_eq!(src.rejects[0].line, 3);
+    }
+
+    #[test]
+    fn random_streams_are_reproducible_with_duplicates_and_late_events() {
+        let spec = RandomSpec {
+            count: Some(2000),
+            duplicate_fraction: 0.1,
+            late_fraction: 0.05,
+            jitter: Duration::from_secs(5),
+            rate: Some(100.0),
+            ..RandomSpec::default()
+        };
+        let a: Vec<Sourced> = RandomSource::new(spec.clone()).unwrap().map(Result::unwrap).collect();
+        let b: Vec<Sourced> = RandomSource::new(spec.clone()).unwrap().map(Result::unwrap).collect();
+        assert_eq!(a, b);
+        let ids: std::collections::BTreeSet<_> = a.iter().map(|s| s.event.id.clone().unwrap()).collect();
+        assert_eq!(ids.len(), 2000);
+        let dups = a.len() - ids.len();
+        assert!((100..300).contains(&dups), "{dups} duplicates");
+        let late =
+            a.iter().enumerate().filter(|(i, s)| s.event.time.0 < spec.start.0 + (*i as i64 * 10) - 200_000).count();
+        assert!(late > 50, "{late} late");
+        assert!(a.iter().all(|s| s.event.dims["country"].starts_with('c') && s.event.dims.len() == 2));
+    }
+
+    #[test]
+    fn dim_specs_parse() {
+        assert_eq!("country=12:zipf".parse::<DimSpec>().unwrap().spread, Spread::Zipf(1.0));
+        assert_eq!("d=3".parse::<DimSpec>().unwrap().spread, Spread::Uniform);
+        assert_eq!("d=3:zipf:1.5".parse::<DimSpec>().unwrap().spread, Spread::Zipf(1.5));
+        assert!("d=0".parse::<DimSpec>().is_err());
+        assert!("d".parse::<DimSpec>().is_err());
+        assert!("d=3:normal".parse::<DimSpec>().is_err());
+    }
+}
