@@ -159,6 +159,7 @@ fn run_windows(
 ) -> anyhow::Result<Summary> {
     let mut reader = TsvReader::open(input, schema).with_context(|| format!("cannot aggregate {source}"))?;
     let resolved = reader.decoder().schema.clone();
+    let key_names = resolved.key_names();
     describe_schema(&resolved, reader.decoder().format, reader.detected_on_line(), source);
     let config = WindowConfig { allowed_lateness_ms: args.allowed_lateness.as_millis() as u64, idle_timeout_ms: None };
     let mut windows: Windows<Vec<String>> = Windows::new(config);
@@ -185,7 +186,7 @@ fn run_windows(
             Item::Row(row) => {
                 stats.accepted += 1;
                 stats.lines = row.line;
-                windows.record(row.event.time, row.key, now);
+                windows.record(row.event.time, row.event.key(&key_names), now);
             }
             Item::Rejected(r) => {
                 stats.lines = r.line;

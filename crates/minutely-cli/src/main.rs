@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The producer allocates events on one thread and the channel's reader frees them on another;
+/// glibc's malloc handles that poorly (the `producer/tsv_to_channel` benchmark doubles with
+/// mimalloc).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod aggregate;
 mod localstack;
 mod produce;

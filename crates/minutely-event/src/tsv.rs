@@ -216,11 +216,6 @@ impl Decoder {
         }
         Event { time, id: self.schema.id.map(|i| text(fields[i])), dims }
     }
-
-    /// The key of a decoded row: the key columns' values, in the schema's order.
-    pub fn key(&self, fields: &[&[u8]]) -> Vec<String> {
-        self.schema.key.iter().map(|&k| String::from_utf8_lossy(fields[k]).into_owned()).collect()
-    }
 }
 
 fn truncated(value: &[u8]) -> String {
@@ -349,12 +344,12 @@ pub enum Item {
     Rejected(Rejected),
 }
 
-/// One accepted row: its line number, its event and its key.
+/// One accepted row: its line number and its event (its key: [`Event::key`] with
+/// [`ResolvedSchema::key_names`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Row {
     pub line: u64,
     pub event: Event,
-    pub key: Vec<String>,
 }
 
 impl<R: Read> Iterator for TsvReader<R> {
@@ -394,12 +389,8 @@ impl<R: Read> Iterator for TsvReader<R> {
             match decoded {
                 Ok(Line::Blank) => self.blank_lines += 1,
                 Ok(Line::Row(time)) => {
-                    let d = &self.opened.decoder;
-                    return Some(Ok(Item::Row(Row {
-                        line: number,
-                        event: d.event(time, &fields),
-                        key: d.key(&fields),
-                    })));
+                    let event = self.opened.decoder.event(time, &fields);
+                    return Some(Ok(Item::Row(Row { line: number, event })));
                 }
                 Err(reason) => {
                     let raw = self.block[start..start + line.len()].to_vec();
@@ -450,7 +441,7 @@ mod tests {
         let ok: Vec<_> = items
             .iter()
             .filter_map(|i| match i {
-                Item::Row(r) => Some((r.line, r.key.clone())),
+                Item::Row(r) => Some((r.line, r.event.key(&["country"]))),
                 _ => None,
             })
             .collect();

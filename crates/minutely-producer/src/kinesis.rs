@@ -19,11 +19,12 @@ use aws_sdk_kinesis::operation::put_records::PutRecordsError;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use md5::{Digest, Md5};
-use minutely_event::Event;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::batcher::{Batcher, Entry, Limits, Refused};
 use crate::sink::{Sink, SinkError, SinkStats};
+use crate::{PartitionKey, Sourced};
 
 /// How long and how often to retry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +62,7 @@ pub struct KinesisSink {
     retry: RetryPolicy,
     limiter: Option<ShardLimiter>,
     next_seq: u64,
+    rng: ChaCha8Rng,
     stats: SinkStats,
     /// Records refused before sending, with why.
     pub refused: Vec<Refused>,
@@ -77,6 +79,7 @@ impl KinesisSink {
             retry,
             limiter: None,
             next_seq: 0,
+            rng: ChaCha8Rng::from_rng(&mut rand::rng()),
             stats: SinkStats::default(),
             refused: Vec::new(),
             failed_ids: Vec::new(),
@@ -201,8 +204,9 @@ fn retryable(e: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpRe
 }
 
 impl Sink for KinesisSink {
-    async fn send(&mut self, event: Event, partition_key: &str) -> Result<(), SinkError> {
-        let entry = Entry { seq: self.next_seq, partition_key: partition_key.to_owned(), data: event.to_record() };
+    async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
+        let partition_key = partition.of(&sourced, &mut self.rng).into_owned();
+        let entry = Entry { seq: self.next_seq, partition_key, data: sourced.event.to_record() };
         self.next_seq += 1;
         match self.batcher.push(entry) {
             Ok(Some(full)) => self.put(full).await,

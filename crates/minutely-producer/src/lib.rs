@@ -7,6 +7,7 @@
 //!                                picks partition keys      failed entries ► optional shard limiter)
 //! ```
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,13 +50,20 @@ impl std::str::FromStr for PartitionKey {
 }
 
 impl PartitionKey {
-    pub fn of(self, sourced: &Sourced, rng: &mut impl Rng) -> String {
-        let id = || sourced.event.id.clone().unwrap_or_default();
+    /// The partition key of `sourced` (borrowed where it can be).
+    pub fn of<'a>(self, sourced: &'a Sourced, rng: &mut impl Rng) -> Cow<'a, str> {
+        let id = || Cow::Borrowed(sourced.event.id.as_deref().unwrap_or_default());
         match self {
-            PartitionKey::Key if sourced.key.is_empty() => id(),
-            PartitionKey::Key => sourced.key.join("|"),
+            PartitionKey::Key => {
+                let value = |name: &String| sourced.event.dims.get(name).map_or("", String::as_str);
+                match &*sourced.key {
+                    [] => id(),
+                    [one] => Cow::Borrowed(value(one)),
+                    many => Cow::Owned(many.iter().map(value).collect::<Vec<_>>().join("|")),
+                }
+            }
             PartitionKey::Id => id(),
-            PartitionKey::Random => format!("{:032x}", rng.random::<u128>()),
+            PartitionKey::Random => Cow::Owned(format!("{:032x}", rng.random::<u128>())),
         }
     }
 }
@@ -91,7 +99,6 @@ pub async fn produce<S: Sink>(
     mut progress: impl FnMut(u64),
 ) -> Result<Summary, ProduceError> {
     let start = tokio::time::Instant::now();
-    let mut rng = rand::rng();
     let mut summary = Summary::default();
     for sourced in source {
         if stop.load(Ordering::Relaxed) {
@@ -107,8 +114,7 @@ pub async fn produce<S: Sink>(
                 tokio::time::sleep_until(at).await;
             }
         }
-        let key = partition.of(&sourced, &mut rng);
-        sink.send(sourced.event, &key).await?;
+        sink.send(sourced, partition).await?;
         summary.produced += 1;
         if summary.produced % 1000 == 0 {
             progress(summary.produced);
@@ -171,15 +177,19 @@ mod tests {
     #[test]
     fn partition_keys() {
         let s = Sourced {
-            event: Event { time: minutely_aggregate::EventTime(0), id: Some("e1".into()), dims: Default::default() },
+            event: Event {
+                time: minutely_aggregate::EventTime(0),
+                id: Some("e1".into()),
+                dims: [("country", "usa"), ("device", "ios")].into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            },
             due: None,
-            key: vec!["usa".into(), "ios".into()],
+            key: vec!["country".to_string(), "device".to_string()].into(),
         };
         let mut rng = rand::rng();
         assert_eq!(PartitionKey::Key.of(&s, &mut rng), "usa|ios");
         assert_eq!(PartitionKey::Id.of(&s, &mut rng), "e1");
         assert_eq!(PartitionKey::Random.of(&s, &mut rng).len(), 32);
-        let no_key = Sourced { key: vec![], ..s };
+        let no_key = Sourced { key: Vec::new().into(), ..s };
         assert_eq!(PartitionKey::Key.of(&no_key, &mut rng), "e1");
     }
 }

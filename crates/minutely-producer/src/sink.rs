@@ -6,6 +6,8 @@ use std::io::Write;
 use minutely_event::Event;
 use tokio::sync::mpsc;
 
+use crate::{PartitionKey, Sourced};
+
 /// What a sink did with the events it was given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SinkStats {
@@ -33,10 +35,11 @@ pub enum SinkError {
     Kinesis(String),
 }
 
-/// A destination of events. `send` may buffer; `flush` sends what is buffered.
+/// A destination of events. `send` may buffer; `flush` sends what is buffered. Sinks that
+/// need a partition key compute it with `partition`; the others never pay for it.
 #[allow(async_fn_in_trait)]
 pub trait Sink {
-    async fn send(&mut self, event: Event, partition_key: &str) -> Result<(), SinkError>;
+    async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError>;
     async fn flush(&mut self) -> Result<(), SinkError>;
     fn stats(&self) -> SinkStats;
 }
@@ -55,7 +58,9 @@ impl<W: Write> ConsoleSink<W> {
 }
 
 impl<W: Write> Sink for ConsoleSink<W> {
-    async fn send(&mut self, event: Event, partition_key: &str) -> Result<(), SinkError> {
+    async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
+        let partition_key = partition.of(&sourced, &mut rand::rng());
+        let event = &sourced.event;
         let dims: Vec<String> = event.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
         writeln!(
             self.out,
@@ -95,8 +100,8 @@ impl<W: Write> JsonLinesSink<W> {
 }
 
 impl<W: Write> Sink for JsonLinesSink<W> {
-    async fn send(&mut self, event: Event, _partition_key: &str) -> Result<(), SinkError> {
-        event.encode(&mut self.buf);
+    async fn send(&mut self, sourced: Sourced, _: PartitionKey) -> Result<(), SinkError> {
+        sourced.event.encode(&mut self.buf);
         self.buf.push(b'\n');
         self.stats.sent += 1;
         if self.buf.len() >= 1 << 16 {
@@ -139,8 +144,8 @@ impl ChannelSink {
 }
 
 impl Sink for ChannelSink {
-    async fn send(&mut self, event: Event, _partition_key: &str) -> Result<(), SinkError> {
-        self.chunk.push(event);
+    async fn send(&mut self, sourced: Sourced, _: PartitionKey) -> Result<(), SinkError> {
+        self.chunk.push(sourced.event);
         if self.chunk.len() >= self.chunk_size {
             self.flush().await?;
         }

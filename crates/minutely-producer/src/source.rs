@@ -5,6 +5,7 @@
 //! source is deterministic and testable without a clock.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 use std::time::Duration;
 
 use minutely_aggregate::EventTime;
@@ -19,8 +20,9 @@ pub struct Sourced {
     pub event: Event,
     /// The offset from the start of the run at which to send it; `None` means now.
     pub due: Option<Duration>,
-    /// The key values (the schema's key columns) of a replayed row, for partitioning.
-    pub key: Vec<String>,
+    /// The names of the dimensions that form the event's key (the schema's key columns, or
+    /// every generated dimension): shared, not copied per event.
+    pub key: Arc<[String]>,
 }
 
 /// How fast a recorded file is replayed.
@@ -43,6 +45,7 @@ pub struct FileSource<R> {
     pace: Pace,
     shift_to: Option<EventTime>,
     first: Option<EventTime>,
+    key: Arc<[String]>,
     /// Lines the reader rejected; they are never sent.
     pub rejects: Vec<Rejected>,
 }
@@ -50,14 +53,9 @@ pub struct FileSource<R> {
 impl<R: Read> FileSource<R> {
     /// `name` prefixes the ids of rows that have no id column: `<name>:<line>`.
     pub fn new(input: R, schema: &Schema, name: &str, pace: Pace) -> Result<Self, minutely_event::InputError> {
-        Ok(FileSource {
-            reader: TsvReader::open(input, schema)?,
-            name: name.to_owned(),
-            pace,
-            shift_to: None,
-            first: None,
-            rejects: Vec::new(),
-        })
+        let reader = TsvReader::open(input, schema)?;
+        let key = reader.decoder().schema.key_names().into_iter().map(str::to_owned).collect();
+        Ok(FileSource { reader, key, name: name.to_owned(), pace, shift_to: None, first: None, rejects: Vec::new() })
     }
 
     /// Shifts every event time so that the first event is at `start`.
@@ -98,7 +96,7 @@ impl<R: Read> Iterator for FileSource<R> {
                 // Rows before the first (out of order) are due at once.
                 Pace::Speed(f) => Some(Duration::from_secs_f64(since_first.max(0) as f64 / 1000.0 / f)),
             };
-            return Some(Ok(Sourced { event, due, key: row.key }));
+            return Some(Ok(Sourced { event, due, key: self.key.clone() }));
         }
     }
 }
@@ -181,6 +179,7 @@ pub struct RandomSource {
     spec: RandomSpec,
     rng: ChaCha8Rng,
     zipfs: Vec<Option<Zipf<f64>>>,
+    key: Arc<[String]>,
     n: u64,
     repeat: Option<Sourced>,
 }
@@ -197,7 +196,8 @@ impl RandomSource {
                 Spread::Uniform => Ok(None),
             })
             .collect::<Result<_, _>>()?;
-        Ok(RandomSource { rng: ChaCha8Rng::seed_from_u64(spec.seed), spec, zipfs, n: 0, repeat: None })
+        let key = spec.dims.iter().map(|d| d.name.clone()).collect();
+        Ok(RandomSource { rng: ChaCha8Rng::seed_from_u64(spec.seed), spec, zipfs, key, n: 0, repeat: None })
     }
 }
 
@@ -230,10 +230,9 @@ impl Iterator for RandomSource {
             };
             dims.insert(d.name.clone(), format!("{}{v}", &d.name[..d.name.len().min(1)]));
         }
-        let key = dims.values().cloned().collect();
         let event = Event { time: EventTime(time), id: Some(format!("r{}-{n}", self.spec.seed)), dims };
         let due = self.spec.rate.map(|r| Duration::from_secs_f64(n as f64 / r));
-        let sourced = Sourced { event, due, key };
+        let sourced = Sourced { event, due, key: self.key.clone() };
         if self.rng.random_bool(self.spec.duplicate_fraction.clamp(0.0, 1.0)) {
             self.repeat = Some(sourced.clone());
         }
@@ -257,7 +256,7 @@ mod tests {
         assert_eq!((a.event.time, b.event.time), (EventTime(1_000_000), EventTime(1_060_000)));
         assert_eq!((a.due, b.due), (Some(Duration::ZERO), Some(Duration::from_secs(1))));
         assert_eq!((a.event.id.as_deref(), b.event.id.as_deref()), (Some("f.tsv:2"), Some("f.tsv:4")));
-        assert_eq!(b.key, vec!["de".to_string()]);
+        assert_eq!(&*b.key, &["country".to_string()]);
         assert_eq!(src.rejects.len(), 1);
         assert_eq!(src.rejects[0].line, 3);
     }
