@@ -68,8 +68,8 @@ pub fn fetch(endpoint: &str) -> Result<Health, String> {
 
 /// Asks Kinesis for its streams: LocalStack starts kinesis-mock on the first Kinesis call, so
 /// `running` in the health document does not yet mean Kinesis answers.
-fn kinesis_answers(endpoint: &str) -> Result<(), String> {
-    let response = agent(Duration::from_secs(60))
+fn kinesis_answers(endpoint: &str, timeout: Duration) -> Result<(), String> {
+    let response = agent(timeout)
         .post(format!("{endpoint}/"))
         .header("X-Amz-Target", "Kinesis_20131202.ListStreams")
         .header("Content-Type", "application/x-amz-json-1.1")
@@ -109,7 +109,8 @@ pub(crate) fn wait_ready(
                 }
                 let running = |s: &str| health.state(s) == Some(&ServiceState::Running);
                 if running("kinesis") && running("s3") {
-                    match kinesis_answers(endpoint) {
+                    let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+                    match kinesis_answers(endpoint, left) {
                         Ok(()) => return Ok(()),
                         Err(e) => last = e,
                     }
