@@ -41,7 +41,20 @@ fn a_file_without_an_id_column_gets_file_and_line_ids() {
 
 #[test]
 fn random_streams_are_reproducible_and_carry_their_duplicates() {
-    let args = ["--source", "random", "--seed", "9", "--count", "500", "--duplicate-fraction", "0.1", "--start", "2016-08-21T17:00:00Z", "--sink", "stdout"];
+    let args = [
+        "--source",
+        "random",
+        "--seed",
+        "9",
+        "--count",
+        "500",
+        "--duplicate-fraction",
+        "0.1",
+        "--start",
+        "2016-08-21T17:00:00Z",
+        "--sink",
+        "stdout",
+    ];
     let (code, a, stderr) = produce(&args);
     assert_eq!(code, 0, "{stderr}");
     let (_, b, _) = produce(&args);

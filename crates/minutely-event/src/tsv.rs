@@ -150,6 +150,9 @@ pub struct Decoder {
     pub format: TimeFormat,
 }
 
+/// The fields of one line. Inline up to 16 columns: no allocation per line.
+pub type Fields<'a> = smallvec::SmallVec<[&'a [u8]; 16]>;
+
 /// The outcome of decoding one line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
@@ -171,7 +174,7 @@ impl Decoder {
         &self,
         parser: &mut TimeParser,
         line: &'a [u8],
-        fields: &mut Vec<&'a [u8]>,
+        fields: &mut Fields<'a>,
     ) -> Result<Line, RejectReason> {
         fields.clear();
         let mut start = 0;
@@ -283,7 +286,7 @@ pub fn open<R: Read>(input: R, schema: &Schema, block_size: usize) -> Result<Ope
     let mut decoder = Decoder { format: resolved.time_format, schema: resolved };
     let mut detected_on_line = None;
     if decoder.format == TimeFormat::Auto {
-        let mut fields = Vec::new();
+        let mut fields = Fields::new();
         let mut parser = decoder.time_parser();
         for (i, line) in lines(&first_block).enumerate().take(DETECTION_LINES) {
             if decoder.decode(&mut parser, line, &mut fields).is_ok_and(|l| l != Line::Blank)
@@ -383,7 +386,7 @@ impl<R: Read> Iterator for TsvReader<R> {
             self.pos += consumed;
             let number = self.next_line;
             self.next_line += 1;
-            let mut fields = Vec::new();
+            let mut fields = Fields::new();
             let decoded =
                 self.utf8.line(line).and_then(|()| self.opened.decoder.decode(&mut self.parser, line, &mut fields));
             match decoded {
