@@ -67,10 +67,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let summary = if args.windows {
         run_windows(input, &schema, &args, &source, &mut out)?
     } else {
-        let options = BatchOptions {
-            threads: args.threads.unwrap_or(BatchOptions::default().threads),
-            ..BatchOptions::default()
-        };
+        let mut options = BatchOptions::default();
+        if let Some(threads) = args.threads {
+            options.threads = threads;
+        }
         let report = batch::count(input, &schema, options).with_context(|| format!("cannot aggregate {source}"))?;
         describe_schema(&report.schema, report.time_format, report.detected_on_line, &source);
         let rows: Vec<OutRow> = report
@@ -185,13 +185,9 @@ fn run_windows(
         match item.with_context(|| format!("reading {source}"))? {
             Item::Row(row) => {
                 stats.accepted += 1;
-                stats.lines = row.line;
                 windows.record(row.event.time, row.event.key(&key_names), now);
             }
-            Item::Rejected(r) => {
-                stats.lines = r.line;
-                rejects.push(r);
-            }
+            Item::Rejected(r) => rejects.push(r),
         }
         groups += emit(&mut windows, out)?;
     }

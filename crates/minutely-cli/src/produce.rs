@@ -116,9 +116,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     }
     let now = EventTime(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64);
 
-    let (source, file_rejects): (Box<dyn Iterator<Item = io::Result<Sourced>> + Send>, _) = if let Some(path) =
-        args.source.strip_prefix("file:")
-    {
+    let mut source = if let Some(path) = args.source.strip_prefix("file:") {
         let path = PathBuf::from(path);
         let schema = args.schema.load(&path)?;
         let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -131,8 +129,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         }
         let d = source.reader().decoder();
         describe_schema(&d.schema, d.format, source.reader().detected_on_line(), &path.display().to_string());
-        let rejects = Arc::new(std::sync::Mutex::new(Vec::new()));
-        (Box::new(RejectCollector { source, rejects: rejects.clone() }), Some((path, rejects)))
+        Source::File(source, path)
     } else if args.source == "random" {
         let start = match &args.start {
             Some(t) => minutely_event::TimeFormat::Rfc3339
@@ -152,7 +149,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             late_by: args.late_by,
             duplicate_fraction: args.duplicate_fraction,
         };
-        (Box::new(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?), None)
+        Source::Random(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?)
     } else {
         bail!("--source {:?}: use file:PATH or random", args.source);
     };
@@ -160,9 +157,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let bar = progress_bar(&args);
     let on_progress = |n: u64| bar.set_position(n);
     let summary = if args.sink == "console" {
-        run_sink(source, &mut ConsoleSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
+        run_sink(&mut source, &mut ConsoleSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
     } else if args.sink == "stdout" {
-        run_sink(source, &mut JsonLinesSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
+        run_sink(&mut source, &mut JsonLinesSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
     } else if let Some(stream) = args.sink.strip_prefix("kinesis:") {
         let target = minutely_aws::Target { endpoint: args.endpoint.clone(), region: args.region.clone() };
         let clients = minutely_aws::clients(&target).await;
@@ -171,7 +168,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         if args.shard_rate_limit {
             sink = sink.with_shard_rate_limit().await?;
         }
-        let summary = run_sink(source, &mut sink, &args, &stop, on_progress).await?;
+        let summary = run_sink(&mut source, &mut sink, &args, &stop, on_progress).await?;
         for refused in &sink.refused {
             eprintln!("minutely: rejected: {refused}");
         }
@@ -194,8 +191,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         s.failed,
         s.calls
     );
-    if let Some((path, rejects)) = file_rejects {
-        let rejects = rejects.lock().expect("not poisoned");
+    if let Source::File(file, path) = &source {
+        let rejects = &file.rejects;
         for r in rejects.iter().take(20) {
             eprintln!("{}:{}: {}", path.display(), r.line, r.reason);
         }
@@ -235,20 +232,19 @@ fn progress_bar(args: &Args) -> ProgressBar {
     bar
 }
 
-/// Keeps a file source's rejects where the summary can reach them after the run.
-struct RejectCollector<R> {
-    source: FileSource<R>,
-    rejects: Arc<std::sync::Mutex<Vec<minutely_event::Rejected>>>,
+/// The run's source; a file source keeps its rejects for the summary.
+enum Source {
+    File(FileSource<io::BufReader<std::fs::File>>, PathBuf),
+    Random(RandomSource),
 }
 
-impl<R: io::Read> Iterator for RejectCollector<R> {
+impl Iterator for Source {
     type Item = io::Result<Sourced>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let item = self.source.next();
-        if !self.source.rejects.is_empty() {
-            self.rejects.lock().expect("not poisoned").append(&mut self.source.rejects);
+        match self {
+            Source::File(f, _) => f.next(),
+            Source::Random(r) => r.next(),
         }
-        item
     }
 }

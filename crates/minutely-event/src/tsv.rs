@@ -158,7 +158,7 @@ pub type Fields<'a> = smallvec::SmallVec<[&'a [u8]; 16]>;
 pub enum Line {
     /// Empty or only whitespace: skipped, not an error.
     Blank,
-    /// A row; its fields are in the vector passed to [`Decoder::decode`].
+    /// A row; its fields are in the [`Fields`] passed to [`Decoder::decode`].
     Row(EventTime),
 }
 

@@ -345,8 +345,7 @@ impl Instance {
         self.stopped = true;
         let stopped = stop_process(self.record.pid, self.child.as_mut(), &self.record.id, self.grace);
         if self.named {
-            let _ = fs::remove_file(self.record.dir.join("instance.json"));
-            let _ = fs::remove_dir_all(self.record.dir.join("root"));
+            forget_named(&self.record.dir);
         } else if !self.keep_dir {
             let _ = fs::remove_dir_all(&self.record.dir);
         }
@@ -432,9 +431,14 @@ pub fn log_of(options: &Options, name: &str) -> PathBuf {
 pub fn stop_named(options: &Options, name: &str) -> Result<Stopped, Error> {
     let record = read_record(options, name)?;
     let stopped = stop_process(record.pid, None, &record.id, options.stop_grace);
-    let _ = fs::remove_file(record.dir.join("instance.json"));
-    let _ = fs::remove_dir_all(record.dir.join("root"));
+    forget_named(&record.dir);
     Ok(stopped)
+}
+
+/// After a named instance stopped: its record and files go, its log stays for `logs`.
+fn forget_named(dir: &Path) {
+    let _ = fs::remove_file(dir.join("instance.json"));
+    let _ = fs::remove_dir_all(dir.join("root"));
 }
 
 #[cfg(test)]

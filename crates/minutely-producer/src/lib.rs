@@ -89,6 +89,10 @@ pub enum ProduceError {
     Sink(#[from] SinkError),
 }
 
+/// How long a paced run lets records wait in a sink's buffer at most (besides the wait for the
+/// next event), as the KPL's `RecordMaxBufferedTime`.
+pub const LINGER: Duration = Duration::from_millis(100);
+
 /// Sends every event of `source` to `sink`, each when it is due, until the source ends or
 /// `stop` is set; then flushes the sink. `progress` is called with the count every 1,000 events.
 pub async fn produce<S: Sink>(
@@ -99,6 +103,7 @@ pub async fn produce<S: Sink>(
     mut progress: impl FnMut(u64),
 ) -> Result<Summary, ProduceError> {
     let start = tokio::time::Instant::now();
+    let mut last_flush = start;
     let mut summary = Summary::default();
     for sourced in source {
         if stop.load(Ordering::Relaxed) {
@@ -108,9 +113,14 @@ pub async fn produce<S: Sink>(
         let sourced = sourced?;
         if let Some(due) = sourced.due {
             let at = start + due;
-            if at > tokio::time::Instant::now() {
-                // Nothing waits in a buffer while we wait for the next event.
-                sink.flush().await?;
+            let now = tokio::time::Instant::now();
+            if at > now {
+                // A paced run flushes before a wait once records have lingered, or when the wait
+                // is long; not before every short wait, which would make a call per record.
+                if at - now >= LINGER || now - last_flush >= LINGER {
+                    sink.flush().await?;
+                    last_flush = tokio::time::Instant::now();
+                }
                 tokio::time::sleep_until(at).await;
             }
         }
@@ -172,6 +182,35 @@ mod tests {
         let summary =
             produce(RandomSource::new(spec).unwrap(), &mut out, PartitionKey::Id, &stop, |_| {}).await.unwrap();
         assert!(summary.stopped && summary.produced == 0);
+    }
+
+    /// Counts flushes; takes everything.
+    #[derive(Default)]
+    struct Flushes(u64, SinkStats);
+
+    impl Sink for Flushes {
+        async fn send(&mut self, _: Sourced, _: PartitionKey) -> Result<(), SinkError> {
+            self.1.sent += 1;
+            Ok(())
+        }
+        async fn flush(&mut self) -> Result<(), SinkError> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn stats(&self) -> SinkStats {
+            self.1
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn a_paced_run_flushes_once_per_linger_not_once_per_record() {
+        // 1,000 events a second for a second: every event waits 1 ms for its turn.
+        let spec = RandomSpec { count: Some(1000), rate: Some(1000.0), ..RandomSpec::default() };
+        let mut sink = Flushes::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        produce(RandomSource::new(spec).unwrap(), &mut sink, PartitionKey::Id, &stop, |_| {}).await.unwrap();
+        assert_eq!(sink.1.sent, 1000);
+        assert!((9..=12).contains(&sink.0), "{} flushes for a second at a 100 ms linger", sink.0);
     }
 
     #[test]
