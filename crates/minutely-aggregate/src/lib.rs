@@ -9,7 +9,7 @@ pub mod time;
 pub mod window;
 
 pub use time::{EventTime, Minute, MinuteLabel};
-pub use window::{Placement, ProcessingTime, WindowConfig, WindowCount, WindowStats, Windows};
+pub use window::{Placement, ProcessingTime, WindowConfig, WindowCount, WindowStats, Windows, WindowsState};
 
 #[cfg(test)]
 mod tests {

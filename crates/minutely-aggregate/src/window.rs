@@ -74,6 +74,17 @@ pub struct Windows<K> {
     stats: WindowStats,
 }
 
+/// What [`Windows::snapshot`] saves and [`Windows::restore`] loads: plain data, minutes and keys
+/// in order, for the caller to serialise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowsState<K> {
+    pub open: Vec<(Minute, Vec<(K, u64)>)>,
+    pub late: Vec<(Minute, Vec<(K, u64)>)>,
+    pub max_event_time: Option<EventTime>,
+    pub closed_before: Option<Minute>,
+    pub stats: WindowStats,
+}
+
 #[derive(Clone, Copy)]
 enum CloseReason {
     Watermark,
@@ -199,6 +210,48 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
 
     pub fn stats(&self) -> WindowStats {
         self.stats
+    }
+
+    /// The state to carry over a restart: open windows, held late counts, the watermark and
+    /// the closed bound. Counts that are ready but not yet drained are not part of it: drain
+    /// them first. Processing times are not kept (they belong to one process's clock).
+    pub fn snapshot(&self) -> WindowsState<K> {
+        let dump = |m: &BTreeMap<Minute, CountMap<K>>| {
+            m.iter()
+                .map(|(minute, counts)| {
+                    let mut counts: Vec<(K, u64)> = counts.iter().map(|(k, c)| (k.clone(), *c)).collect();
+                    counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    (*minute, counts)
+                })
+                .collect()
+        };
+        WindowsState {
+            open: dump(&self.open),
+            late: dump(&self.late),
+            max_event_time: self.max_event_time,
+            closed_before: self.closed_before,
+            stats: self.stats,
+        }
+    }
+
+    /// Windows that continue from `state` at processing time `now`: idle timeouts and the age
+    /// of held late counts start again from `now`.
+    pub fn restore(config: WindowConfig, state: WindowsState<K>, now: ProcessingTime) -> Self {
+        let load = |v: Vec<(Minute, Vec<(K, u64)>)>| -> BTreeMap<Minute, CountMap<K>> {
+            v.into_iter().map(|(m, counts)| (m, counts.into_iter().collect())).collect()
+        };
+        let late = load(state.late);
+        Windows {
+            config,
+            open: load(state.open),
+            late_since: (!late.is_empty()).then_some(now),
+            late,
+            max_event_time: state.max_event_time,
+            closed_before: state.closed_before,
+            last_arrival: Some(now),
+            ready: Vec::new(),
+            stats: state.stats,
+        }
     }
 
     fn close_before(&mut self, bound: Minute, reason: CloseReason) {
