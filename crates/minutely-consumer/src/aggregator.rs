@@ -1,0 +1,435 @@
+//! One worker's aggregation: records in, objects out, and the state a checkpoint carries.
+//!
+//! An [`Aggregator`] belongs to one shard (or to stdin). It decodes each record, drops
+//! duplicates, counts it in the window core, and turns closed windows, late releases and
+//! rejects into [`Object`]s at deterministic paths. It does no IO and reads no clock: the same
+//! records with the same processing times give the same objects.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use minutely_aggregate::{EventTime, Minute, ProcessingTime, WindowConfig, WindowStats, Windows, WindowsState};
+use minutely_event::record::RecordRef;
+use serde::{Deserialize, Serialize};
+
+use crate::dedup::Dedup;
+use crate::keys::KeyTable;
+use crate::layout;
+
+/// How a worker aggregates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The dimensions that form the key, in order; empty: one count per minute.
+    pub key: Arc<[String]>,
+    pub windows: WindowConfig,
+    /// The most event ids remembered for deduplication (see [`crate::dedup`]); 0 turns it off.
+    pub max_dedup_ids: usize,
+}
+
+/// What happened to one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Counted,
+    Late,
+    Duplicate,
+    Rejected,
+}
+
+/// Counters of one worker over one process's life.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub records: u64,
+    pub counted: u64,
+    pub late: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+}
+
+/// One count line of an output object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountLine {
+    /// `YYYYMMDDHHMM`, UTC.
+    pub minute: String,
+    pub key: Vec<String>,
+    pub count: u64,
+    /// Events that came after their window had closed: add them to the on-time count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+}
+
+/// A record that could not be decoded, kept whole (base64) with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectLine {
+    pub worker: String,
+    /// The Kinesis sequence number, or the line number on stdin.
+    pub position: String,
+    pub error: String,
+    pub data_base64: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Content {
+    Counts { lines: Vec<CountLine> },
+    Rejects { lines: Vec<RejectLine> },
+}
+
+/// An object to write: a path under the output prefix and its JSON lines.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Object {
+    pub path: String,
+    #[serde(flatten)]
+    pub content: Content,
+}
+
+impl Object {
+    /// The object's bytes: one JSON document per line.
+    pub fn body(&self) -> Vec<u8> {
+        fn lines<T: Serialize>(items: &[T]) -> Vec<u8> {
+            let mut out = Vec::with_capacity(items.len() * 64);
+            for item in items {
+                serde_json::to_writer(&mut out, item).expect("serialising to a Vec cannot fail");
+                out.push(b'\n');
+            }
+            out
+        }
+        match &self.content {
+            Content::Counts { lines: l } => lines(l),
+            Content::Rejects { lines: l } => lines(l),
+        }
+    }
+
+    pub fn counts(&self) -> &[CountLine] {
+        match &self.content {
+            Content::Counts { lines } => lines,
+            Content::Rejects { .. } => &[],
+        }
+    }
+}
+
+/// The checkpoint of one worker: the last position whose effects are durable, with the window
+/// state that carries them (open windows, held late counts, deduplication ids), and the objects
+/// that were about to be written when it was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub version: u32,
+    pub worker: String,
+    /// The last record processed (a sequence number); `None`: none yet.
+    pub position: Option<String>,
+    /// The shard ended and everything of it is written: never read it again.
+    pub finished: bool,
+    pub key: Vec<String>,
+    pub state: SavedState,
+    /// Objects whose content is part of this checkpoint; a restart writes them (again).
+    pub pending: Vec<Object>,
+}
+
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedState {
+    pub open: Vec<SavedMinute>,
+    pub late: Vec<SavedMinute>,
+    pub max_event_time_ms: Option<i64>,
+    /// Minutes before this one (minutes since the epoch) are closed.
+    pub closed_before: Option<i64>,
+    pub late_releases: u64,
+    pub dedup: Vec<SavedIds>,
+    pub dedup_untracked: u64,
+    pub windows: SavedWindowStats,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedMinute {
+    /// Minutes since the epoch.
+    pub minute: i64,
+    pub counts: Vec<(Vec<String>, u64)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedIds {
+    pub minute: i64,
+    /// The 128-bit id hashes, big-endian, concatenated, base64.
+    pub hashes: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedWindowStats {
+    pub on_time_events: u64,
+    pub late_events: u64,
+    pub windows_closed_by_watermark: u64,
+    pub windows_closed_by_idle: u64,
+    pub windows_closed_at_end: u64,
+}
+
+/// Why a checkpoint cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("checkpoint version {0}, this minutely reads version {CHECKPOINT_VERSION}")]
+    Version(u32),
+    #[error(
+        "the checkpoint was written with key {saved:?}, this run counts by {now:?}: use another output prefix, or the same key"
+    )]
+    Key { saved: Vec<String>, now: Vec<String> },
+    #[error("corrupt checkpoint: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug)]
+pub struct Aggregator {
+    worker: String,
+    settings: Settings,
+    windows: Windows<u32>,
+    keys: KeyTable,
+    dedup: Dedup,
+    late_releases: u64,
+    rejects: Vec<RejectLine>,
+    position: Option<String>,
+    counters: Counters,
+}
+
+impl Aggregator {
+    pub fn new(worker: &str, settings: Settings) -> Aggregator {
+        Aggregator {
+            worker: worker.to_owned(),
+            keys: KeyTable::new(&settings.key),
+            windows: Windows::new(settings.windows),
+            dedup: Dedup::new(settings.max_dedup_ids),
+            settings,
+            late_releases: 0,
+            rejects: Vec::new(),
+            position: None,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Takes one record. `position` names it in a reject (called only for a reject).
+    pub fn record(&mut self, data: &[u8], now: ProcessingTime, position: impl FnOnce() -> String) -> Outcome {
+        self.counters.records += 1;
+        let record = match RecordRef::decode(data) {
+            Ok(r) => r,
+            Err(e) => return self.reject(position(), e.to_string(), data),
+        };
+        let key = match self.keys.intern(&record) {
+            Ok(k) => k,
+            Err(i) => {
+                let error = format!("missing key dimension {:?}", self.keys.names()[i]);
+                return self.reject(position(), error, data);
+            }
+        };
+        let time = record.time();
+        self.windows.tick(now);
+        if !self.windows.is_closed(time.minute()) && self.dedup.is_duplicate(time.minute(), &record.id) {
+            self.counters.duplicates += 1;
+            return Outcome::Duplicate;
+        }
+        let closed_before = self.windows.closed_before();
+        let placement = self.windows.record(time, key, now);
+        if self.windows.closed_before() != closed_before {
+            self.forget_closed();
+        }
+        self.counters.counted += 1;
+        match placement {
+            minutely_aggregate::Placement::OnTime => Outcome::Counted,
+            minutely_aggregate::Placement::Late => {
+                self.counters.late += 1;
+                Outcome::Late
+            }
+        }
+    }
+
+    /// Records that everything up to `position` (a sequence number) has been taken.
+    pub fn processed_through(&mut self, position: &str) {
+        self.position = Some(position.to_owned());
+    }
+
+    pub fn position(&self) -> Option<&str> {
+        self.position.as_deref()
+    }
+
+    /// Applies the idle timeout at `now`.
+    pub fn tick(&mut self, now: ProcessingTime) {
+        let closed_before = self.windows.closed_before();
+        self.windows.tick(now);
+        if self.windows.closed_before() != closed_before {
+            self.forget_closed();
+        }
+    }
+
+    /// Closes every window and releases the late counts (end of a shard or of the input).
+    pub fn close_all(&mut self) {
+        self.windows.close_all();
+        self.forget_closed();
+    }
+
+    /// Whether [`take_objects`](Self::take_objects) would return something.
+    pub fn has_output(&mut self) -> bool {
+        !self.rejects.is_empty() || self.windows.has_ready()
+    }
+
+    /// The objects that are due: closed windows (one per minute), late releases (one per
+    /// minute and release), and the rejects so far (one object).
+    pub fn take_objects(&mut self) -> Vec<Object> {
+        let mut objects: Vec<Object> = Vec::new();
+        let mut group: Option<(Minute, bool)> = None;
+        for c in self.windows.drain_ready() {
+            if group != Some((c.minute, c.late)) {
+                group = Some((c.minute, c.late));
+                let path = if c.late {
+                    self.late_releases += 1;
+                    layout::late(c.minute, &self.worker, self.late_releases)
+                } else {
+                    layout::on_time(c.minute, &self.worker)
+                };
+                objects.push(Object { path, content: Content::Counts { lines: Vec::new() } });
+            }
+            let Some(Object { content: Content::Counts { lines }, .. }) = objects.last_mut() else {
+                unreachable!("a counts object was pushed for this group")
+            };
+            lines.push(CountLine {
+                minute: c.minute.to_string(),
+                key: self.keys.values(c.key).to_vec(),
+                count: c.count,
+                late: c.late,
+            });
+        }
+        for o in &mut objects {
+            if let Content::Counts { lines } = &mut o.content {
+                lines.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            }
+        }
+        if !self.rejects.is_empty() {
+            let lines = std::mem::take(&mut self.rejects);
+            objects.push(Object { path: layout::rejects(&self.worker, &lines[0].position), content: Content::Rejects { lines } });
+        }
+        objects
+    }
+
+    /// The checkpoint of the current state, carrying `pending` (taken with
+    /// [`take_objects`](Self::take_objects) just before).
+    pub fn checkpoint(&self, pending: Vec<Object>, finished: bool) -> Checkpoint {
+        let state = self.windows.snapshot();
+        let save = |v: &[(Minute, Vec<(u32, u64)>)]| -> Vec<SavedMinute> {
+            v.iter()
+                .map(|(m, counts)| SavedMinute {
+                    minute: m.0,
+                    counts: counts.iter().map(|(k, c)| (self.keys.values(*k).to_vec(), *c)).collect(),
+                })
+                .collect()
+        };
+        let s = state.stats;
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            worker: self.worker.clone(),
+            position: self.position.clone(),
+            finished,
+            key: self.settings.key.to_vec(),
+            state: SavedState {
+                open: save(&state.open),
+                late: save(&state.late),
+                max_event_time_ms: state.max_event_time.map(|t| t.0),
+                closed_before: state.closed_before.map(|m| m.0),
+                late_releases: self.late_releases,
+                dedup: self
+                    .dedup
+                    .snapshot()
+                    .into_iter()
+                    .map(|(m, hashes)| {
+                        let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.to_be_bytes()).collect();
+                        SavedIds { minute: m.0, hashes: B64.encode(bytes) }
+                    })
+                    .collect(),
+                dedup_untracked: self.dedup.untracked,
+                windows: SavedWindowStats {
+                    on_time_events: s.on_time_events,
+                    late_events: s.late_events,
+                    windows_closed_by_watermark: s.windows_closed_by_watermark,
+                    windows_closed_by_idle: s.windows_closed_by_idle,
+                    windows_closed_at_end: s.windows_closed_at_end,
+                },
+            },
+            pending,
+        }
+    }
+
+    /// An aggregator that continues from `checkpoint` at processing time `now`. The pending
+    /// objects of the checkpoint are not in it: the caller writes them.
+    pub fn restore(settings: Settings, checkpoint: &Checkpoint, now: ProcessingTime) -> Result<Aggregator, RestoreError> {
+        if checkpoint.version != CHECKPOINT_VERSION {
+            return Err(RestoreError::Version(checkpoint.version));
+        }
+        if checkpoint.key[..] != settings.key[..] {
+            return Err(RestoreError::Key { saved: checkpoint.key.clone(), now: settings.key.to_vec() });
+        }
+        let mut agg = Aggregator::new(&checkpoint.worker, settings.clone());
+        let s = &checkpoint.state;
+        let mut load = |v: &[SavedMinute]| -> Vec<(Minute, Vec<(u32, u64)>)> {
+            v.iter()
+                .map(|m| (Minute(m.minute), m.counts.iter().map(|(k, c)| (agg.keys.intern_values(k), *c)).collect()))
+                .collect()
+        };
+        let open = load(&s.open);
+        let late = load(&s.late);
+        let w = s.windows;
+        let state = WindowsState {
+            open,
+            late,
+            max_event_time: s.max_event_time_ms.map(EventTime),
+            closed_before: s.closed_before.map(Minute),
+            stats: WindowStats {
+                on_time_events: w.on_time_events,
+                late_events: w.late_events,
+                windows_closed_by_watermark: w.windows_closed_by_watermark,
+                windows_closed_by_idle: w.windows_closed_by_idle,
+                windows_closed_at_end: w.windows_closed_at_end,
+            },
+        };
+        let mut ids = Vec::with_capacity(s.dedup.len());
+        for saved in &s.dedup {
+            let bytes = B64.decode(&saved.hashes).map_err(|e| RestoreError::Corrupt(format!("dedup ids: {e}")))?;
+            if bytes.len() % 16 != 0 {
+                return Err(RestoreError::Corrupt("dedup ids are not 16-byte hashes".into()));
+            }
+            let hashes = bytes.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect();
+            ids.push((Minute(saved.minute), hashes));
+        }
+        agg.windows = Windows::restore(settings.windows, state, now);
+        agg.dedup = Dedup::restore(settings.max_dedup_ids, s.dedup_untracked, ids);
+        agg.late_releases = s.late_releases;
+        agg.position = checkpoint.position.clone();
+        Ok(agg)
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn open_windows(&self) -> usize {
+        self.windows.open_windows()
+    }
+
+    pub fn watermark(&self) -> Option<EventTime> {
+        self.windows.watermark()
+    }
+
+    pub fn dedup_ids(&self) -> (usize, u64) {
+        (self.dedup.tracked(), self.dedup.untracked)
+    }
+
+    fn forget_closed(&mut self) {
+        if let Some(bound) = self.windows.closed_before() {
+            self.dedup.forget_before(bound);
+        }
+    }
+
+    fn reject(&mut self, position: String, error: String, data: &[u8]) -> Outcome {
+        self.counters.rejected += 1;
+        self.rejects.push(RejectLine { worker: self.worker.clone(), position, error, data_base64: B64.encode(data) });
+        Outcome::Rejected
+    }
+}

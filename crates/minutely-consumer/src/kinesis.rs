@@ -1,0 +1,386 @@
+//! Reading a Kinesis stream: discovery of shards (and of their children after a reshard),
+//! one reader task per shard, GetRecords within the limits, iterators renewed when they expire.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::DisplayErrorContext;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::aggregator::Settings;
+use crate::layout;
+use crate::lineage::{Lineage, ShardInfo};
+use crate::output::Output;
+use crate::worker::{Clock, Worker, WorkerError, WorkerStats};
+use crate::{ConsumeError, Stop};
+
+/// Where reading starts in a shard that has no checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// The oldest record kept.
+    TrimHorizon,
+    /// Only records put after the reader starts.
+    Latest,
+    /// Records from this time on (milliseconds since the epoch).
+    Timestamp(i64),
+}
+
+impl std::str::FromStr for StartAt {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StartAt, String> {
+        match s {
+            "trim-horizon" | "TRIM_HORIZON" => Ok(StartAt::TrimHorizon),
+            "latest" | "LATEST" => Ok(StartAt::Latest),
+            t => minutely_event::TimeFormat::Rfc3339
+                .parse(t.as_bytes())
+                .map(|t| StartAt::Timestamp(t.0))
+                .map_err(|_| format!("{t:?}: use trim-horizon, latest or an RFC 3339 time")),
+        }
+    }
+}
+
+/// How a stream is read.
+#[derive(Clone, Debug)]
+pub struct KinesisOptions {
+    pub stream: String,
+    /// Where shards present at start begin without a checkpoint. Shards found later (children
+    /// of a reshard) always begin at their trim horizon: all their records are new.
+    pub start: StartAt,
+    /// How often ListShards runs to find new shards.
+    pub discover_every: Duration,
+    /// The least time between two GetRecords calls on one shard (Kinesis allows 5 per second).
+    pub min_call_interval: Duration,
+    /// The wait after a GetRecords that returned nothing.
+    pub idle_poll: Duration,
+    /// Records per GetRecords call (at most 10,000).
+    pub limit: i32,
+    /// Stop when no shard has had a record for this long and every shard is caught up.
+    pub exit_when_idle: Option<Duration>,
+    /// Checkpoint at least this often when records were read but no window closed.
+    pub checkpoint_every: Duration,
+}
+
+impl KinesisOptions {
+    pub fn new(stream: &str) -> KinesisOptions {
+        KinesisOptions {
+            stream: stream.to_owned(),
+            start: StartAt::TrimHorizon,
+            discover_every: Duration::from_secs(10),
+            min_call_interval: Duration::from_millis(200),
+            idle_poll: Duration::from_millis(250),
+            limit: 10_000,
+            exit_when_idle: None,
+            checkpoint_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The live stats of every shard a run has started, for a progress line.
+pub type ShardStats = Arc<Mutex<Vec<(String, Arc<WorkerStats>)>>>;
+
+/// How one shard's reader ended.
+enum ShardEnd {
+    /// Read to its end (after a reshard) and fully written.
+    Finished,
+    /// The run is stopping.
+    Stopped,
+}
+
+struct Ctx {
+    client: Client,
+    options: KinesisOptions,
+    settings: Settings,
+    output: Output,
+    clock: Clock,
+}
+
+/// Reads every shard of the stream until `stop` says so (or until idle, see
+/// [`KinesisOptions::exit_when_idle`]).
+pub async fn consume(
+    client: Client,
+    options: KinesisOptions,
+    settings: Settings,
+    output: Output,
+    mut stop: watch::Receiver<Option<Stop>>,
+    stats: ShardStats,
+) -> Result<(), ConsumeError> {
+    let clock = Clock::start();
+    let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
+    let ctx = Arc::new(Ctx { client, options, settings, output, clock });
+    let mut lineage = Lineage::default();
+    let mut tasks: JoinSet<(String, Result<ShardEnd, ConsumeError>)> = JoinSet::new();
+    let mut first_listing = true;
+    let mut next_discovery = Instant::now();
+    let mut last_record = Instant::now();
+    let mut last_total = 0u64;
+    let mut stopping = false;
+    loop {
+        if !stopping && Instant::now() >= next_discovery {
+            lineage.update(list_shards(&ctx.client, &ctx.options.stream).await?);
+            next_discovery = Instant::now() + ctx.options.discover_every;
+        }
+        if !stopping {
+            for shard in lineage.ready() {
+                lineage.start(&shard);
+                let shard_stats = WorkerStats::new();
+                stats.lock().expect("stats lock").push((shard.clone(), shard_stats.clone()));
+                let start = if first_listing { ctx.options.start } else { StartAt::TrimHorizon };
+                let (ctx, stop) = (ctx.clone(), stop_rx.clone());
+                tasks.spawn(async move {
+                    let end = read_shard(&ctx, &shard, start, shard_stats, stop).await;
+                    (shard, end)
+                });
+            }
+            first_listing = false;
+        }
+        if stopping && tasks.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            joined = tasks.join_next(), if !tasks.is_empty() => {
+                let (shard, end) = joined.expect("a task, the set is not empty").map_err(|e| ConsumeError::Task(e.to_string()))?;
+                match end {
+                    Ok(ShardEnd::Finished) => {
+                        lineage.finish(&shard);
+                        next_discovery = Instant::now(); // look for its children now
+                    }
+                    Ok(ShardEnd::Stopped) => lineage.release(&shard),
+                    Err(e) => {
+                        let _ = stop_tx.send(Some(Stop { close_open: false }));
+                        while tasks.join_next().await.is_some() {}
+                        return Err(e);
+                    }
+                }
+            }
+            changed = stop.changed(), if !stopping => {
+                let mode = if changed.is_ok() { *stop.borrow() } else { None };
+                if let Some(mode) = mode {
+                    stopping = true;
+                    let _ = stop_tx.send(Some(mode));
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+                if let Some(idle) = ctx.options.exit_when_idle && !stopping {
+                    let shards = stats.lock().expect("stats lock").clone();
+                    let total: u64 = shards.iter().map(|(_, s)| s.records.load(Ordering::Relaxed)).sum();
+                    if total != last_total {
+                        last_total = total;
+                        last_record = Instant::now();
+                    }
+                    let caught_up = shards.iter().all(|(_, s)| {
+                        s.finished.load(Ordering::Relaxed)
+                            || (s.empty_polls.load(Ordering::Relaxed) > 0 && s.behind_ms.load(Ordering::Relaxed) == 0)
+                    });
+                    if caught_up && lineage.ready().is_empty() && last_record.elapsed() >= idle {
+                        stopping = true;
+                        let mode = stop.borrow().unwrap_or(Stop { close_open: true });
+                        let _ = stop_tx.send(Some(mode));
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn list_shards(client: &Client, stream: &str) -> Result<Vec<ShardInfo>, ConsumeError> {
+    let mut shards = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let call = match &token {
+            Some(t) => client.list_shards().next_token(t),
+            None => client.list_shards().stream_name(stream),
+        };
+        let out = call.send().await.map_err(|e| ConsumeError::Kinesis {
+            what: "ListShards",
+            stream: stream.to_owned(),
+            message: DisplayErrorContext(&e).to_string(),
+        })?;
+        shards.extend(out.shards().iter().map(|s| ShardInfo {
+            id: s.shard_id().to_owned(),
+            parents: s.parent_shard_id().into_iter().chain(s.adjacent_parent_shard_id()).map(str::to_owned).collect(),
+        }));
+        match out.next_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return Ok(shards),
+        }
+    }
+}
+
+async fn read_shard(
+    ctx: &Ctx,
+    shard: &str,
+    start: StartAt,
+    stats: Arc<WorkerStats>,
+    mut stop: watch::Receiver<Option<Stop>>,
+) -> Result<ShardEnd, ConsumeError> {
+    let o = &ctx.options;
+    let checkpoint = layout::checkpoint(&o.stream, shard);
+    let (mut worker, finished) = Worker::open(
+        shard,
+        ctx.settings.clone(),
+        ctx.output.clone(),
+        Some(checkpoint),
+        o.checkpoint_every,
+        ctx.clock,
+        stats.clone(),
+    )
+    .await?;
+    if finished {
+        stats.finished.store(true, Ordering::Relaxed);
+        return Ok(ShardEnd::Finished);
+    }
+    let mut iterator: Option<String> = None;
+    let mut backoff = Backoff::new();
+    loop {
+        let asked = *stop.borrow();
+        if let Some(mode) = asked {
+            worker.stop(mode.close_open).await?;
+            return Ok(ShardEnd::Stopped);
+        }
+        let it = match iterator.take() {
+            Some(it) => it,
+            None => match shard_iterator(ctx, shard, start, worker.agg.position()).await {
+                Ok(Some(it)) => it,
+                Ok(None) => return finish(&mut worker).await,
+                Err(e) if e.retryable => {
+                    wait(backoff.next(), &mut stop).await;
+                    continue;
+                }
+                Err(e) => return Err(e.error),
+            },
+        };
+        let call_start = Instant::now();
+        stats.get_records_calls.fetch_add(1, Ordering::Relaxed);
+        let out = match ctx.client.get_records().shard_iterator(&it).limit(o.limit).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let service = e.as_service_error();
+                if service.is_some_and(|s| s.is_expired_iterator_exception()) {
+                    // A new iterator after the last record taken (kept in the aggregator).
+                    continue;
+                }
+                if service.is_some_and(|s| s.is_resource_not_found_exception() || s.is_access_denied_exception()) {
+                    return Err(kinesis_error("GetRecords", &o.stream, &e));
+                }
+                // Throttling, KMS throttling, 5xx, network: the same iterator, later.
+                iterator = Some(it);
+                wait(backoff.next(), &mut stop).await;
+                continue;
+            }
+        };
+        backoff.reset();
+        let now = ctx.clock.now();
+        let records = out.records();
+        for r in records {
+            worker.agg.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
+        }
+        if let Some(last) = records.last() {
+            worker.agg.processed_through(last.sequence_number());
+            stats.empty_polls.store(0, Ordering::Relaxed);
+        } else {
+            stats.empty_polls.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.behind_ms.store(out.millis_behind_latest().unwrap_or(-1), Ordering::Relaxed);
+        worker.agg.tick(now);
+        let Some(next) = out.next_shard_iterator() else {
+            return finish(&mut worker).await;
+        };
+        iterator = Some(next.to_owned());
+        worker.commit(false, false).await?;
+        let pause = if records.is_empty() { o.idle_poll.max(o.min_call_interval) } else { o.min_call_interval };
+        wait((call_start + pause).saturating_duration_since(Instant::now()), &mut stop).await;
+    }
+}
+
+/// The shard ended: close its windows, write everything, checkpoint it as finished.
+async fn finish(worker: &mut Worker) -> Result<ShardEnd, ConsumeError> {
+    worker.agg.close_all();
+    worker.commit(true, true).await?;
+    Ok(ShardEnd::Finished)
+}
+
+struct IteratorError {
+    retryable: bool,
+    error: ConsumeError,
+}
+
+/// An iterator after `position`, or at `start` when nothing was read yet. `None`: the shard is
+/// closed and has nothing after the position.
+async fn shard_iterator(
+    ctx: &Ctx,
+    shard: &str,
+    start: StartAt,
+    position: Option<&str>,
+) -> Result<Option<String>, IteratorError> {
+    let mut call = ctx.client.get_shard_iterator().stream_name(&ctx.options.stream).shard_id(shard);
+    call = match (position, start) {
+        (Some(seq), _) => call.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq),
+        (None, StartAt::TrimHorizon) => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        (None, StartAt::Latest) => call.shard_iterator_type(ShardIteratorType::Latest),
+        (None, StartAt::Timestamp(ms)) => call
+            .shard_iterator_type(ShardIteratorType::AtTimestamp)
+            .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(ms)),
+    };
+    match call.send().await {
+        Ok(out) => Ok(out.shard_iterator().map(str::to_owned)),
+        Err(e) => {
+            let service = e.as_service_error();
+            let fatal = service.is_some_and(|s| {
+                s.is_resource_not_found_exception() || s.is_invalid_argument_exception() || s.is_access_denied_exception()
+            });
+            Err(IteratorError { retryable: !fatal, error: kinesis_error("GetShardIterator", &ctx.options.stream, &e) })
+        }
+    }
+}
+
+fn kinesis_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    what: &'static str,
+    stream: &str,
+    e: &aws_sdk_kinesis::error::SdkError<E, R>,
+) -> ConsumeError {
+    ConsumeError::Kinesis { what, stream: stream.to_owned(), message: DisplayErrorContext(e).to_string() }
+}
+
+/// Sleeps, or returns early when a stop is asked for.
+async fn wait(d: Duration, stop: &mut watch::Receiver<Option<Stop>>) {
+    if stop.borrow().is_some() {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Full-jitter exponential backoff from 200 ms to 10 s.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(Duration::from_millis(200))
+    }
+
+    fn next(&mut self) -> Duration {
+        let d = rand::rng().random_range(Duration::ZERO..=self.0);
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+        d.max(Duration::from_millis(50))
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::new();
+    }
+}
+
+impl From<WorkerError> for ConsumeError {
+    fn from(e: WorkerError) -> ConsumeError {
+        ConsumeError::Worker(e)
+    }
+}
+

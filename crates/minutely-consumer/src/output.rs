@@ -1,0 +1,256 @@
+//! Where closed windows go: S3 (objects at deterministic paths, checkpoints beside them), or
+//! the console and stdout (no checkpoints: a restart starts from `--from` again).
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use rand::Rng;
+
+use crate::aggregator::{Checkpoint, Content, Object};
+use crate::layout;
+
+/// Why output failed for good (after retries).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("S3 {what} s3://{bucket}/{key}: {message}")]
+    S3 { what: &'static str, bucket: String, key: String, message: String },
+    #[error("checkpoint s3://{bucket}/{key} is not readable: {message}")]
+    BadCheckpoint { bucket: String, key: String, message: String },
+    #[error("writing to stdout: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Exits the process after a number of object writes, before the checkpoint that follows
+/// them: how the tests and scenarios kill a consumer at the worst moment.
+#[derive(Debug)]
+pub struct CrashAfter {
+    pub objects: u64,
+    written: AtomicU64,
+}
+
+impl CrashAfter {
+    pub fn new(objects: u64) -> CrashAfter {
+        CrashAfter { objects, written: AtomicU64::new(0) }
+    }
+
+    fn object_written(&self) {
+        if self.written.fetch_add(1, Ordering::SeqCst) + 1 == self.objects {
+            eprintln!("minutely: fault injection: exiting after {} object writes, before the checkpoint", self.objects);
+            std::process::exit(86);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Output {
+    pub client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub prefix: String,
+    /// Keep retrying a failed write this long.
+    pub retry_deadline: Duration,
+    pub crash_after: Option<Arc<CrashAfter>>,
+}
+
+/// Objects and checkpoints in memory, for tests and in-process pipelines. With `fail_after`,
+/// the write after that many fails: a crash at that point, as far as the worker can tell.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    pub objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    pub fail_after: std::sync::Mutex<Option<u64>>,
+}
+
+impl MemoryStore {
+    fn put(&self, path: &str, body: Vec<u8>) -> Result<(), OutputError> {
+        let mut fail = self.fail_after.lock().expect("store lock");
+        match fail.as_mut() {
+            Some(0) => {
+                return Err(OutputError::S3 {
+                    what: "put",
+                    bucket: "memory".into(),
+                    key: path.into(),
+                    message: "injected failure".into(),
+                });
+            }
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        self.objects.lock().expect("store lock").insert(path.to_owned(), body);
+        Ok(())
+    }
+
+    /// The objects under `prefix`, by path.
+    pub fn under(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let objects = self.objects.lock().expect("store lock");
+        objects.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Output {
+    S3(S3Output),
+    Memory(Arc<MemoryStore>),
+    /// Readable lines on stdout; rejects on stderr.
+    Console,
+    /// JSON lines on stdout (the objects' lines); rejects on stderr.
+    Stdout,
+}
+
+impl Output {
+    /// Whether checkpoints can be kept (S3 only).
+    pub fn keeps_checkpoints(&self) -> bool {
+        matches!(self, Output::S3(_) | Output::Memory(_))
+    }
+
+    pub async fn write(&self, object: &Object) -> Result<(), OutputError> {
+        match self {
+            Output::S3(s3) => {
+                let content_type = "application/x-ndjson";
+                s3.put(&layout::join(&s3.prefix, &object.path), object.body(), content_type).await?;
+                if let Some(c) = &s3.crash_after {
+                    c.object_written();
+                }
+                Ok(())
+            }
+            Output::Memory(m) => m.put(&object.path, object.body()),
+            Output::Console | Output::Stdout => {
+                let readable = matches!(self, Output::Console);
+                match &object.content {
+                    Content::Counts { lines } => {
+                        let mut out = std::io::stdout().lock();
+                        if readable {
+                            for l in lines {
+                                let late = if l.late { "  (late)" } else { "" };
+                                writeln!(out, "{}  {}  {}{late}", l.minute, l.key.join(" "), l.count)?;
+                            }
+                        } else {
+                            out.write_all(&object.body())?;
+                        }
+                        out.flush()?;
+                    }
+                    Content::Rejects { lines } => {
+                        for l in lines {
+                            eprintln!("{}:{}: {}", l.worker, l.position, l.error);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn load_checkpoint(&self, path: &str) -> Result<Option<Checkpoint>, OutputError> {
+        if let Output::Memory(m) = self {
+            let bytes = m.objects.lock().expect("store lock").get(path).cloned();
+            return Ok(bytes.map(|b| serde_json::from_slice(&b).expect("a checkpoint this process wrote")));
+        }
+        let Output::S3(s3) = self else { return Ok(None) };
+        let key = layout::join(&s3.prefix, path);
+        let Some(bytes) = s3.get(&key).await? else { return Ok(None) };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| OutputError::BadCheckpoint {
+            bucket: s3.bucket.clone(),
+            key,
+            message: e.to_string(),
+        })
+    }
+
+    pub async fn save_checkpoint(&self, path: &str, checkpoint: &Checkpoint) -> Result<(), OutputError> {
+        let body = serde_json::to_vec(checkpoint).expect("serialising to a Vec cannot fail");
+        if let Output::Memory(m) = self {
+            return m.put(path, body);
+        }
+        let Output::S3(s3) = self else { return Ok(()) };
+        s3.put(&layout::join(&s3.prefix, path), body, "application/json").await
+    }
+}
+
+impl S3Output {
+    fn error(&self, what: &'static str, key: &str, message: String) -> OutputError {
+        OutputError::S3 { what, bucket: self.bucket.clone(), key: key.to_owned(), message }
+    }
+
+    /// Fails with a clear message when the bucket is missing or not ours.
+    pub async fn check_bucket(&self) -> Result<(), OutputError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                let message = match status {
+                    Some(404) => "the bucket does not exist (create it, or pass --create-bucket)".to_owned(),
+                    Some(403) => "access denied to the bucket".to_owned(),
+                    _ => aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                };
+                Err(self.error("bucket", "", message))
+            }
+        }
+    }
+
+    pub async fn create_bucket(&self) -> Result<(), OutputError> {
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(()),
+            Err(e) => Err(self.error("create bucket", "", aws_sdk_s3::error::DisplayErrorContext(&e).to_string())),
+        }
+    }
+
+    /// PutObject, retried (see [`S3Output::retrying`]).
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), OutputError> {
+        self.retrying("put", key, || async {
+            let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
+            match put.body(ByteStream::from(body.clone())).send().await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(failure(&e)),
+            }
+        })
+        .await
+    }
+
+    /// GetObject; `None` when there is no such key.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, OutputError> {
+        self.retrying("get", key, || async {
+            match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+                Ok(out) => match out.body.collect().await {
+                    Ok(bytes) => Ok(Some(bytes.into_bytes().to_vec())),
+                    Err(e) => Err((None, e.to_string())),
+                },
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+                Err(e) => Err(failure(&e)),
+            }
+        })
+        .await
+    }
+
+    /// Retries `call` with jittered exponential backoff on throttling, 5xx and network errors
+    /// until the retry deadline; a 4xx (missing bucket, access denied) fails at once.
+    async fn retrying<T, F, Fut>(&self, what: &'static str, key: &str, mut call: F) -> Result<T, OutputError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, (Option<u16>, String)>>,
+    {
+        let start = tokio::time::Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let (status, message) = match call().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let fatal = status.is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429);
+            if fatal || start.elapsed() + backoff > self.retry_deadline {
+                return Err(self.error(what, key, message));
+            }
+            let wait = rand::rng().random_range(backoff / 2..=backoff);
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+/// The HTTP status (if there was a response) and the full message of an SDK error.
+fn failure<E: std::error::Error + 'static>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> (Option<u16>, String) {
+    (e.raw_response().map(|r| r.status().as_u16()), aws_sdk_s3::error::DisplayErrorContext(e).to_string())
+}

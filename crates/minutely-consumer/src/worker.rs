@@ -1,0 +1,173 @@
+//! One worker (a shard, or stdin): an [`Aggregator`] and the protocol that makes its output
+//! durable: write-ahead checkpoint, objects, checkpoint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use minutely_aggregate::ProcessingTime;
+use tokio::time::Instant;
+
+use crate::aggregator::{Aggregator, Checkpoint, RestoreError, Settings};
+use crate::output::{Output, OutputError};
+
+/// Live numbers of one worker, for the progress line and the final report.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub records: AtomicU64,
+    pub counted: AtomicU64,
+    pub late: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub rejected: AtomicU64,
+    pub objects: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub open_windows: AtomicU64,
+    /// `MillisBehindLatest` of the last GetRecords; -1 before the first.
+    pub behind_ms: AtomicI64,
+    /// GetRecords calls that returned nothing since the last record.
+    pub empty_polls: AtomicU64,
+    pub get_records_calls: AtomicU64,
+    pub finished: AtomicBool,
+}
+
+impl WorkerStats {
+    pub fn new() -> Arc<WorkerStats> {
+        let s = WorkerStats::default();
+        s.behind_ms.store(-1, Ordering::Relaxed);
+        Arc::new(s)
+    }
+}
+
+/// Why a worker stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("checkpoint of {worker}: {error}")]
+    Restore { worker: String, error: RestoreError },
+}
+
+/// The processing clock of a run: milliseconds since it started.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock(pub Instant);
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock(Instant::now())
+    }
+
+    pub fn now(&self) -> ProcessingTime {
+        ProcessingTime(self.0.elapsed().as_millis() as u64)
+    }
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    pub agg: Aggregator,
+    output: Output,
+    checkpoint_path: Option<String>,
+    pub stats: Arc<WorkerStats>,
+    checkpointed: Option<String>,
+    last_checkpoint: Instant,
+    checkpoint_every: Duration,
+}
+
+impl Worker {
+    /// A worker named `name`; with a checkpoint path (and an output that keeps checkpoints), it
+    /// resumes from the checkpoint there, first writing the objects it had pending. Returns
+    /// whether the checkpoint says the shard is finished.
+    pub async fn open(
+        name: &str,
+        settings: Settings,
+        output: Output,
+        checkpoint_path: Option<String>,
+        checkpoint_every: Duration,
+        clock: Clock,
+        stats: Arc<WorkerStats>,
+    ) -> Result<(Worker, bool), WorkerError> {
+        let checkpoint_path = checkpoint_path.filter(|_| output.keeps_checkpoints());
+        let mut agg = Aggregator::new(name, settings.clone());
+        let mut finished = false;
+        if let Some(path) = &checkpoint_path
+            && let Some(cp) = output.load_checkpoint(path).await?
+        {
+            agg = Aggregator::restore(settings, &cp, clock.now())
+                .map_err(|error| WorkerError::Restore { worker: name.to_owned(), error })?;
+            for object in &cp.pending {
+                output.write(object).await?;
+                stats.objects.fetch_add(1, Ordering::Relaxed);
+            }
+            finished = cp.finished;
+        }
+        let checkpointed = agg.position().map(str::to_owned);
+        let worker =
+            Worker { agg, output, checkpoint_path, stats, checkpointed, last_checkpoint: Instant::now(), checkpoint_every };
+        worker.publish();
+        Ok((worker, finished))
+    }
+
+    /// Copies the aggregator's counters to the shared stats.
+    pub fn publish(&self) {
+        let c = self.agg.counters();
+        let s = &self.stats;
+        s.records.store(c.records, Ordering::Relaxed);
+        s.counted.store(c.counted, Ordering::Relaxed);
+        s.late.store(c.late, Ordering::Relaxed);
+        s.duplicates.store(c.duplicates, Ordering::Relaxed);
+        s.rejected.store(c.rejected, Ordering::Relaxed);
+        s.open_windows.store(self.agg.open_windows() as u64, Ordering::Relaxed);
+    }
+
+    /// Makes what is due durable: when objects are due, a checkpoint that carries them, then
+    /// the objects, then a checkpoint without them; when only the position moved, a checkpoint
+    /// once per `checkpoint_every`, or now with `force`. `finished`: the shard ended (close the
+    /// windows first).
+    ///
+    /// A crash anywhere in here is safe: before the first checkpoint, the records are read
+    /// again from the previous one; after it, the restart writes the pending objects again at
+    /// the same paths.
+    pub async fn commit(&mut self, finished: bool, force: bool) -> Result<(), WorkerError> {
+        let objects = self.agg.take_objects();
+        let moved = self.agg.position() != self.checkpointed.as_deref();
+        let due = finished
+            || !objects.is_empty()
+            || (moved && (force || self.last_checkpoint.elapsed() >= self.checkpoint_every));
+        if !due {
+            return Ok(());
+        }
+        if let Some(path) = &self.checkpoint_path
+            && !objects.is_empty()
+        {
+            self.save(path, self.agg.checkpoint(objects.clone(), false)).await?;
+        }
+        for object in &objects {
+            self.output.write(object).await?;
+            self.stats.objects.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(path) = &self.checkpoint_path {
+            self.save(path, self.agg.checkpoint(Vec::new(), finished)).await?;
+        }
+        self.checkpointed = self.agg.position().map(str::to_owned);
+        self.last_checkpoint = Instant::now();
+        self.publish();
+        if finished {
+            self.stats.finished.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// A graceful stop: close the open windows first (`close_open`), or keep them in the
+    /// checkpoint for the next run; then commit.
+    pub async fn stop(&mut self, close_open: bool) -> Result<(), WorkerError> {
+        if close_open || self.checkpoint_path.is_none() {
+            self.agg.close_all();
+        }
+        self.commit(false, true).await
+    }
+
+    async fn save(&self, path: &str, checkpoint: Checkpoint) -> Result<(), WorkerError> {
+        self.output.save_checkpoint(path, &checkpoint).await?;
+        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
