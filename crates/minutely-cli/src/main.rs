@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod aggregate;
+mod consume;
 mod localstack;
 mod produce;
 mod schema_args;
@@ -29,6 +30,9 @@ enum Command {
     Aggregate(aggregate::Args),
     /// Send events from a TSV file or a random generator to the console, stdout or Kinesis.
     Produce(Box<produce::Args>),
+    /// Count events from Kinesis or stdin per minute and key, writing closed minutes to S3,
+    /// the console or stdout, with checkpoints in S3.
+    Consume(Box<consume::Args>),
     /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
     Localstack(localstack::Args),
 }
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Aggregate(args) => aggregate::run(args),
         Command::Localstack(args) => localstack::run(args),
         Command::Produce(args) => produce::run(*args),
+        Command::Consume(args) => consume::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

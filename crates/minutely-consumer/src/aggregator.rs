@@ -305,7 +305,10 @@ impl Aggregator {
         }
         if !self.rejects.is_empty() {
             let lines = std::mem::take(&mut self.rejects);
-            objects.push(Object { path: layout::rejects(&self.worker, &lines[0].position), content: Content::Rejects { lines } });
+            objects.push(Object {
+                path: layout::rejects(&self.worker, &lines[0].position),
+                content: Content::Rejects { lines },
+            });
         }
         objects
     }
@@ -359,7 +362,11 @@ impl Aggregator {
 
     /// An aggregator that continues from `checkpoint` at processing time `now`. The pending
     /// objects of the checkpoint are not in it: the caller writes them.
-    pub fn restore(settings: Settings, checkpoint: &Checkpoint, now: ProcessingTime) -> Result<Aggregator, RestoreError> {
+    pub fn restore(
+        settings: Settings,
+        checkpoint: &Checkpoint,
+        now: ProcessingTime,
+    ) -> Result<Aggregator, RestoreError> {
         if checkpoint.version != CHECKPOINT_VERSION {
             return Err(RestoreError::Version(checkpoint.version));
         }

@@ -321,7 +321,9 @@ async fn shard_iterator(
 ) -> Result<Option<String>, IteratorError> {
     let mut call = ctx.client.get_shard_iterator().stream_name(&ctx.options.stream).shard_id(shard);
     call = match (position, start) {
-        (Some(seq), _) => call.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq),
+        (Some(seq), _) => {
+            call.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq)
+        }
         (None, StartAt::TrimHorizon) => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
         (None, StartAt::Latest) => call.shard_iterator_type(ShardIteratorType::Latest),
         (None, StartAt::Timestamp(ms)) => call
@@ -333,7 +335,9 @@ async fn shard_iterator(
         Err(e) => {
             let service = e.as_service_error();
             let fatal = service.is_some_and(|s| {
-                s.is_resource_not_found_exception() || s.is_invalid_argument_exception() || s.is_access_denied_exception()
+                s.is_resource_not_found_exception()
+                    || s.is_invalid_argument_exception()
+                    || s.is_access_denied_exception()
             });
             Err(IteratorError { retryable: !fatal, error: kinesis_error("GetShardIterator", &ctx.options.stream, &e) })
         }
@@ -383,4 +387,3 @@ impl From<WorkerError> for ConsumeError {
         ConsumeError::Worker(e)
     }
 }
-

@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn paths_are_hive_partitioned_and_deterministic() {
         let m: Minute = "201608211700".parse().unwrap();
-        assert_eq!(on_time(m, "shardId-000000000001"), "minutes/dt=2016-08-21/minute=201608211700/shardId-000000000001.jsonl");
+        assert_eq!(
+            on_time(m, "shardId-000000000001"),
+            "minutes/dt=2016-08-21/minute=201608211700/shardId-000000000001.jsonl"
+        );
         assert_eq!(late(m, "stdin", 3), "minutes/dt=2016-08-21/minute=201608211700/stdin.late-000003.jsonl");
         assert_eq!(join("runs/a/", "x"), "runs/a/x");
         assert_eq!(join("", "x"), "x");

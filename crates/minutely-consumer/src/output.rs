@@ -19,7 +19,7 @@ pub enum OutputError {
     S3 { what: &'static str, bucket: String, key: String, message: String },
     #[error("checkpoint s3://{bucket}/{key} is not readable: {message}")]
     BadCheckpoint { bucket: String, key: String, message: String },
-    #[error("writing to stdout: {0}")]
+    #[error("writing to stdout")]
     Io(#[from] std::io::Error),
 }
 
@@ -84,7 +84,11 @@ impl MemoryStore {
     /// The objects under `prefix`, by path.
     pub fn under(&self, prefix: &str) -> Vec<(String, Vec<u8>)> {
         let objects = self.objects.lock().expect("store lock");
-        objects.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        objects
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 

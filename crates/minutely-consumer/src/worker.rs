@@ -100,8 +100,15 @@ impl Worker {
             finished = cp.finished;
         }
         let checkpointed = agg.position().map(str::to_owned);
-        let worker =
-            Worker { agg, output, checkpoint_path, stats, checkpointed, last_checkpoint: Instant::now(), checkpoint_every };
+        let worker = Worker {
+            agg,
+            output,
+            checkpoint_path,
+            stats,
+            checkpointed,
+            last_checkpoint: Instant::now(),
+            checkpoint_every,
+        };
         worker.publish();
         Ok((worker, finished))
     }

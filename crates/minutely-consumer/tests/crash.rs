@@ -48,11 +48,10 @@ fn records() -> impl Strategy<Value = Vec<Rec>> {
 
 fn encode(r: &Rec) -> Vec<u8> {
     match r {
-        Rec::Event { id, second, key } => format!(
-            r#"{{"id":"e{id}","time_ms":{},"dims":{{"country":"c{key}","device":"d"}}}}"#,
-            BASE + second * 1000
-        )
-        .into_bytes(),
+        Rec::Event { id, second, key } => {
+            format!(r#"{{"id":"e{id}","time_ms":{},"dims":{{"country":"c{key}","device":"d"}}}}"#, BASE + second * 1000)
+                .into_bytes()
+        }
         Rec::Malformed => b"{\"id\":\"x\",\"time_ms\":\"soon\"}".to_vec(),
     }
 }
@@ -108,7 +107,11 @@ async fn run(recs: &[Rec], batch: usize, crash_after: Option<u64>, timing: &Timi
             for (i, r) in chunk.iter().enumerate() {
                 let pos = chunk_start + i;
                 let arrival = timing.arrivals.get(pos).copied().unwrap_or(0);
-                now = ProcessingTime(if crashed { timing.arrivals.last().copied().unwrap_or(0) + 60_000 } else { arrival });
+                now = ProcessingTime(if crashed {
+                    timing.arrivals.last().copied().unwrap_or(0) + 60_000
+                } else {
+                    arrival
+                });
                 worker.agg.record(&encode(r), now, || format!("{pos:06}"));
             }
             worker.agg.tick(now);

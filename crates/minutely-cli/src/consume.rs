@@ -1,0 +1,269 @@
+//! `minutely consume`: Kinesis shards or JSON lines on stdin into per-minute counts on S3, the
+//! console or stdout.
+
+use std::io::IsTerminal;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use minutely_aggregate::WindowConfig;
+use minutely_consumer::kinesis::{KinesisOptions, ShardStats, StartAt};
+use minutely_consumer::output::CrashAfter;
+use minutely_consumer::{Output, S3Output, Settings, Stop, WorkerStats};
+use tokio::sync::watch;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// `kinesis:STREAM` (every shard, children after parents) or `stdin` (JSON lines, as
+    /// `minutely produce --sink stdout` writes them).
+    #[arg(long, value_name = "kinesis:STREAM|stdin")]
+    source: String,
+
+    /// `s3://BUCKET/PREFIX` (objects per closed minute and checkpoints; see the README for the
+    /// layout), `console` (readable lines) or `stdout` (JSON lines).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX|console|stdout", default_value = "console")]
+    sink: String,
+
+    /// The dimensions to count by, comma separated. Default: none, one count per minute.
+    #[arg(long, value_name = "DIMS", value_delimiter = ',', num_args = 0..)]
+    key: Vec<String>,
+
+    /// How far the watermark trails the largest event time seen: events up to this much out of
+    /// order still land in their window.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    allowed_lateness: Duration,
+
+    /// Close every open window of a shard when it had no record for this long ("group until
+    /// timeout"); `0s` turns it off.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    idle_timeout: Duration,
+
+    /// Where shards without a checkpoint start: `trim-horizon`, `latest` or an RFC 3339 time.
+    #[arg(long, default_value = "trim-horizon")]
+    from: StartAt,
+
+    /// On Ctrl-C (or --exit-when-idle): `keep` open windows in the checkpoint for the next run,
+    /// or `close` them and write them now. Default: keep with an S3 sink, close otherwise.
+    #[arg(long, value_name = "keep|close")]
+    on_stop: Option<String>,
+
+    /// Stop when no shard had a record for this long and every shard is caught up.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    exit_when_idle: Option<Duration>,
+
+    /// The most event ids remembered to drop duplicates, per shard (0: no deduplication).
+    #[arg(long, default_value_t = 1_000_000)]
+    max_dedup_ids: usize,
+
+    /// Checkpoint at least this often while records arrive and no window closes.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    checkpoint_every: Duration,
+
+    /// How often to look for new shards (after a reshard).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    discover_every: Duration,
+
+    /// The wait after a GetRecords call that returned nothing.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
+    idle_poll: Duration,
+
+    /// The worker name for stdin, used in object paths.
+    #[arg(long, default_value = "stdin")]
+    worker: String,
+
+    /// Create the S3 bucket when it does not exist.
+    #[arg(long)]
+    create_bucket: bool,
+
+    /// The AWS endpoint (LocalStack). Without it, the standard AWS configuration applies.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint: Option<String>,
+    /// The AWS region. Default: the standard chain (us-east-1 for LocalStack).
+    #[arg(long, env = "AWS_REGION")]
+    region: Option<String>,
+
+    /// Testing: exit abruptly after this many object writes, before their checkpoint.
+    #[arg(long, hide = true)]
+    fault_exit_after_objects: Option<u64>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: Args) -> anyhow::Result<()> {
+    let target = minutely_aws::Target { endpoint: args.endpoint.clone(), region: args.region.clone() };
+    let output = if let Some(rest) = args.sink.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            bail!("--sink {}: no bucket", args.sink);
+        }
+        let clients = minutely_aws::clients(&target).await;
+        let s3 = S3Output {
+            client: clients.s3,
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_end_matches('/').to_owned(),
+            retry_deadline: Duration::from_secs(120),
+            crash_after: args.fault_exit_after_objects.map(|n| Arc::new(CrashAfter::new(n))),
+        };
+        if args.create_bucket {
+            s3.create_bucket().await?;
+        }
+        s3.check_bucket().await?;
+        Output::S3(s3)
+    } else if args.sink == "console" {
+        Output::Console
+    } else if args.sink == "stdout" {
+        Output::Stdout
+    } else {
+        bail!("--sink {:?}: use s3://BUCKET/PREFIX, console or stdout", args.sink);
+    };
+    let close_open = match args.on_stop.as_deref() {
+        None => !output.keeps_checkpoints(),
+        Some("close") => true,
+        Some("keep") if output.keeps_checkpoints() => false,
+        Some("keep") => bail!("--on-stop keep needs checkpoints, which only an S3 sink keeps"),
+        Some(other) => bail!("--on-stop {other:?}: use keep or close"),
+    };
+    let settings = Settings {
+        key: args.key.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+        windows: WindowConfig {
+            allowed_lateness_ms: args.allowed_lateness.as_millis() as u64,
+            idle_timeout_ms: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout.as_millis() as u64),
+        },
+        max_dedup_ids: args.max_dedup_ids,
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let what = if close_open { "closing open windows" } else { "keeping open windows for the next run" };
+            eprintln!("\nminutely: stopping: writing closed windows, {what}, checkpointing (Ctrl-C again to abort)");
+            let _ = stop_tx.send(Some(Stop { close_open }));
+            let _ = tokio::signal::ctrl_c().await;
+            std::process::exit(130);
+        }
+    });
+
+    let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let live = live_line(stats.clone(), args.sink == "console" || args.sink == "stdout");
+    let result = if let Some(stream) = args.source.strip_prefix("kinesis:") {
+        let clients = minutely_aws::clients(&target).await;
+        let options = KinesisOptions {
+            start: args.from,
+            discover_every: args.discover_every,
+            idle_poll: args.idle_poll,
+            exit_when_idle: args.exit_when_idle,
+            checkpoint_every: args.checkpoint_every,
+            ..KinesisOptions::new(stream)
+        };
+        minutely_consumer::kinesis::consume(clients.kinesis, options, settings, output, stop_rx, stats.clone()).await
+    } else if args.source == "stdin" {
+        let worker_stats = WorkerStats::new();
+        stats.lock().expect("stats lock").push((args.worker.clone(), worker_stats.clone()));
+        let stdin = std::io::stdin();
+        minutely_consumer::lines::consume(stdin, &args.worker, settings, output, args.idle_poll, stop_rx, worker_stats)
+            .await
+    } else {
+        bail!("--source {:?}: use kinesis:STREAM or stdin", args.source);
+    };
+    live.finish_and_clear();
+    summary(&stats, started.elapsed());
+    result.context("consuming")
+}
+
+/// Totals over every worker.
+#[derive(Default)]
+struct Totals {
+    records: u64,
+    counted: u64,
+    late: u64,
+    duplicates: u64,
+    rejected: u64,
+    objects: u64,
+    checkpoints: u64,
+    open_windows: u64,
+    max_behind_ms: i64,
+    get_records_calls: u64,
+}
+
+fn totals(stats: &ShardStats) -> (Totals, Vec<(String, Arc<WorkerStats>)>) {
+    let workers = stats.lock().expect("stats lock").clone();
+    let mut t = Totals { max_behind_ms: -1, ..Totals::default() };
+    for (_, s) in &workers {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        t.records += get(&s.records);
+        t.counted += get(&s.counted);
+        t.late += get(&s.late);
+        t.duplicates += get(&s.duplicates);
+        t.rejected += get(&s.rejected);
+        t.objects += get(&s.objects);
+        t.checkpoints += get(&s.checkpoints);
+        t.open_windows += get(&s.open_windows);
+        t.get_records_calls += get(&s.get_records_calls);
+        t.max_behind_ms = t.max_behind_ms.max(s.behind_ms.load(Ordering::Relaxed));
+    }
+    (t, workers)
+}
+
+/// The live line on stderr (a terminal only): records/s, lag, windows open and written.
+fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
+    if !std::io::stderr().is_terminal() || (data_on_stdout && std::io::stdout().is_terminal()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("a valid template"));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let shown = bar.clone();
+    tokio::spawn(async move {
+        let mut last = (Instant::now(), 0u64);
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (t, workers) = totals(&stats);
+            let rate = (t.records - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (Instant::now(), t.records);
+            let lag = if t.max_behind_ms < 0 { "-".to_owned() } else { format!("{} ms", t.max_behind_ms) };
+            shown.set_message(format!(
+                "{} records ({rate:.0}/s) | lag {lag} | {} shards | windows open {} | objects written {} | rejects {} | duplicates {}",
+                t.records,
+                workers.len(),
+                t.open_windows,
+                t.objects,
+                t.rejected,
+                t.duplicates
+            ));
+        }
+    });
+    bar
+}
+
+fn summary(stats: &ShardStats, elapsed: Duration) {
+    let (t, workers) = totals(stats);
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    eprintln!(
+        "minutely: consumed {} records in {secs:.2} s ({:.0}/s): counted {} (late {}), duplicates dropped {}, rejected {}; {} objects, {} checkpoints written",
+        t.records,
+        t.records as f64 / secs,
+        t.counted,
+        t.late,
+        t.duplicates,
+        t.rejected,
+        t.objects,
+        t.checkpoints
+    );
+    if t.get_records_calls > 0 {
+        for (name, s) in &workers {
+            eprintln!(
+                "minutely:   {name}: {} records, {} GetRecords calls, {} ms behind{}",
+                s.records.load(Ordering::Relaxed),
+                s.get_records_calls.load(Ordering::Relaxed),
+                s.behind_ms.load(Ordering::Relaxed),
+                if s.finished.load(Ordering::Relaxed) { ", finished (reshard)" } else { "" }
+            );
+        }
+    }
+}
