@@ -53,3 +53,7 @@ localstack-status:
 # Print LocalStack's log.
 localstack-logs *args:
     cargo run --quiet --locked -p minutely-cli -- localstack logs {{args}}
+
+# Count a stream per minute: `just consume --source kinesis:events --sink s3://counts/run1 --key country`.
+consume *args:
+    cargo run --release --locked -p minutely-cli -- consume {{args}}

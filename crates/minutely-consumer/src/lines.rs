@@ -68,9 +68,9 @@ pub async fn consume<R: Read + Send + 'static>(
 /// Takes every line of `bytes` (whole lines; the first is line `first_line`). Empty lines and
 /// a trailing `\r` are skipped.
 pub fn count_block(agg: &mut Aggregator, bytes: &[u8], first_line: u64, now: minutely_aggregate::ProcessingTime) {
-    let mut line_no = first_line;
     let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for (line_no, end) in (first_line..).zip(ends) {
         let mut line = &bytes[start..end];
         start = end + 1;
         if let [rest @ .., b'\r'] = line {
@@ -79,7 +79,6 @@ pub fn count_block(agg: &mut Aggregator, bytes: &[u8], first_line: u64, now: min
         if !line.is_empty() {
             agg.record(line, now, || line_no.to_string());
         }
-        line_no += 1;
     }
 }
 
