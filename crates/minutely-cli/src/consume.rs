@@ -189,11 +189,14 @@ struct Totals {
     open_windows: u64,
     max_behind_ms: i64,
     get_records_calls: u64,
+    /// The span between the first and the last arrival of records, over every worker (ms).
+    reading_ms: u64,
 }
 
 fn totals(stats: &ShardStats) -> (Totals, Vec<(String, Arc<WorkerStats>)>) {
     let workers = stats.lock().expect("stats lock").clone();
     let mut t = Totals { max_behind_ms: -1, ..Totals::default() };
+    let (mut first, mut last) = (u64::MAX, 0);
     for (_, s) in &workers {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         t.records += get(&s.records);
@@ -206,7 +209,12 @@ fn totals(stats: &ShardStats) -> (Totals, Vec<(String, Arc<WorkerStats>)>) {
         t.open_windows += get(&s.open_windows);
         t.get_records_calls += get(&s.get_records_calls);
         t.max_behind_ms = t.max_behind_ms.max(s.behind_ms.load(Ordering::Relaxed));
+        if get(&s.first_record_ms) > 0 {
+            first = first.min(get(&s.first_record_ms));
+            last = last.max(get(&s.last_record_ms));
+        }
     }
+    t.reading_ms = last.saturating_sub(first);
     (t, workers)
 }
 
@@ -256,6 +264,12 @@ fn summary(stats: &ShardStats, elapsed: Duration) {
         t.checkpoints
     );
     if t.get_records_calls > 0 {
+        let span = t.reading_ms as f64 / 1000.0;
+        eprintln!(
+            "minutely:   first to last record read: {span:.2} s over {} GetRecords calls{}",
+            t.get_records_calls,
+            if t.reading_ms > 0 { format!(" ({:.0} records/s)", t.records as f64 / span) } else { String::new() }
+        );
         for (name, s) in &workers {
             eprintln!(
                 "minutely:   {name}: {} records, {} GetRecords calls, {} ms behind{}",

@@ -282,6 +282,7 @@ async fn read_shard(
             worker.agg.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
         }
         if let Some(last) = records.last() {
+            stats.arrived(now);
             worker.agg.processed_through(last.sequence_number());
             stats.empty_polls.store(0, Ordering::Relaxed);
         } else {

@@ -59,7 +59,9 @@ pub async fn consume<R: Read + Send + 'static>(
             return Ok(());
         };
         let block = block.map_err(ConsumeError::Input)?;
-        count_block(&mut worker.agg, &block.bytes, block.first_line, clock.now());
+        let now = clock.now();
+        worker.stats.arrived(now);
+        count_block(&mut worker.agg, &block.bytes, block.first_line, now);
         worker.publish();
         worker.commit(false, false).await?;
     }

@@ -27,6 +27,9 @@ pub struct WorkerStats {
     /// GetRecords calls that returned nothing since the last record.
     pub empty_polls: AtomicU64,
     pub get_records_calls: AtomicU64,
+    /// When the first and the last record arrived, in ms of the run's clock (0: none yet).
+    pub first_record_ms: AtomicU64,
+    pub last_record_ms: AtomicU64,
     pub finished: AtomicBool,
 }
 
@@ -35,6 +38,13 @@ impl WorkerStats {
         let s = WorkerStats::default();
         s.behind_ms.store(-1, Ordering::Relaxed);
         Arc::new(s)
+    }
+
+    /// Notes that records arrived at `now` (for the read rate).
+    pub fn arrived(&self, now: ProcessingTime) {
+        let ms = now.0.max(1);
+        let _ = self.first_record_ms.compare_exchange(0, ms, Ordering::Relaxed, Ordering::Relaxed);
+        self.last_record_ms.store(ms, Ordering::Relaxed);
     }
 }
 
