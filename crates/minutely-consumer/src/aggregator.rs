@@ -224,7 +224,7 @@ impl Aggregator {
         };
         let time = record.time();
         self.windows.tick(now);
-        if !self.windows.is_closed(time.minute()) && self.dedup.is_duplicate(time.minute(), &record.id) {
+        if self.dedup.is_duplicate(time.minute(), &record.id) {
             self.counters.duplicates += 1;
             return Outcome::Duplicate;
         }
@@ -406,7 +406,7 @@ impl Aggregator {
             ids.push((Minute(saved.minute), hashes));
         }
         agg.windows = Windows::restore(settings.windows, state, now);
-        agg.dedup = Dedup::restore(settings.max_dedup_ids, s.dedup_untracked, ids);
+        agg.dedup = Dedup::restore(settings.max_dedup_ids, s.dedup_untracked, s.closed_before.map(Minute), ids);
         agg.late_releases = s.late_releases;
         agg.position = checkpoint.position.clone();
         Ok(agg)
@@ -430,7 +430,7 @@ impl Aggregator {
 
     fn forget_closed(&mut self) {
         if let Some(bound) = self.windows.closed_before() {
-            self.dedup.forget_before(bound);
+            self.dedup.closed_before(bound);
         }
     }
 

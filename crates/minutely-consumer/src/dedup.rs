@@ -1,10 +1,12 @@
 //! Dropping duplicate events (the same id twice, from producer retries or replays) while their
-//! minute's window is open, in bounded memory.
+//! minute's window is open, and for [`KEEP_CLOSED_MINUTES`] after it closed, in bounded memory.
 //!
-//! Each open minute keeps the 128-bit hashes of the ids seen in it; the set goes when the
-//! window closes. At most `max_ids` hashes are kept per worker: past that, new ids are counted
-//! as untracked and their duplicates (if any) are counted twice. A false match needs two ids
-//! with the same 128-bit hash (about 10^-26 for a million ids in one minute).
+//! Each minute keeps the 128-bit hashes of the ids seen in it; the set goes when the minute is
+//! more than [`KEEP_CLOSED_MINUTES`] before the first open one (so that a late event's retry is
+//! still caught). At most `max_ids` hashes are kept per worker: when full, the oldest closed
+//! minute's set goes first; with none left to drop, new ids are counted as untracked and their
+//! duplicates (if any) are counted twice. A false match needs two ids with the same 128-bit
+//! hash (about 10^-26 for a million ids in one minute).
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::BuildHasher;
@@ -12,6 +14,9 @@ use std::hash::BuildHasher;
 use minutely_aggregate::Minute;
 
 type Set = HashSet<u128, foldhash::fast::FixedState>;
+
+/// How many minutes before the first open one still have their ids remembered.
+pub const KEEP_CLOSED_MINUTES: i64 = 10;
 
 /// Fixed seeds: hashes are stored in checkpoints and must mean the same in the next process.
 const SEEDS: (u64, u64) = (0x6d69_6e75_7465_6c79, 0x6964_7320_6f6e_6365);
@@ -27,13 +32,15 @@ pub struct Dedup {
     by_minute: BTreeMap<Minute, Set>,
     tracked: usize,
     max_ids: usize,
+    /// Minutes before this are closed (their sets may be dropped to make room).
+    closed_before: Option<Minute>,
     /// Ids not remembered because the bound was reached.
     pub untracked: u64,
 }
 
 impl Dedup {
     pub fn new(max_ids: usize) -> Dedup {
-        Dedup { by_minute: BTreeMap::new(), tracked: 0, max_ids, untracked: 0 }
+        Dedup { by_minute: BTreeMap::new(), tracked: 0, max_ids, closed_before: None, untracked: 0 }
     }
 
     /// Whether `id` was already seen in `minute`; remembers it if not (and if there is room).
@@ -42,12 +49,14 @@ impl Dedup {
             return false;
         }
         let hash = id_hash(id);
-        let set = self.by_minute.entry(minute).or_default();
-        if set.contains(&hash) {
+        if self.by_minute.get(&minute).is_some_and(|set| set.contains(&hash)) {
             return true;
         }
+        if self.tracked >= self.max_ids {
+            self.evict_oldest_closed(minute);
+        }
         if self.tracked < self.max_ids {
-            set.insert(hash);
+            self.by_minute.entry(minute).or_default().insert(hash);
             self.tracked += 1;
         } else {
             self.untracked += 1;
@@ -55,10 +64,23 @@ impl Dedup {
         false
     }
 
-    /// Forgets the minutes before `bound` (their windows closed).
-    pub fn forget_before(&mut self, bound: Minute) {
-        let keep = self.by_minute.split_off(&bound);
+    /// Windows before `closed_before` are closed: forgets the minutes more than
+    /// [`KEEP_CLOSED_MINUTES`] before it.
+    pub fn closed_before(&mut self, closed_before: Minute) {
+        self.closed_before = Some(closed_before);
+        let keep = self.by_minute.split_off(&Minute(closed_before.0.saturating_sub(KEEP_CLOSED_MINUTES)));
         for set in std::mem::replace(&mut self.by_minute, keep).into_values() {
+            self.tracked -= set.len();
+        }
+    }
+
+    /// Drops the oldest closed minute's set (not `except`'s) to make room.
+    fn evict_oldest_closed(&mut self, except: Minute) {
+        let Some(bound) = self.closed_before else { return };
+        let oldest = self.by_minute.keys().next().copied();
+        if let Some(m) = oldest.filter(|m| *m < bound && *m != except)
+            && let Some(set) = self.by_minute.remove(&m)
+        {
             self.tracked -= set.len();
         }
     }
@@ -79,9 +101,15 @@ impl Dedup {
             .collect()
     }
 
-    pub fn restore(max_ids: usize, untracked: u64, minutes: Vec<(Minute, Vec<u128>)>) -> Dedup {
+    pub fn restore(
+        max_ids: usize,
+        untracked: u64,
+        closed_before: Option<Minute>,
+        minutes: Vec<(Minute, Vec<u128>)>,
+    ) -> Dedup {
         let mut d = Dedup::new(max_ids);
         d.untracked = untracked;
+        d.closed_before = closed_before;
         for (m, hashes) in minutes {
             d.tracked += hashes.len();
             d.by_minute.insert(m, hashes.into_iter().collect());
@@ -95,21 +123,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn drops_repeats_within_a_minute_and_forgets_closed_minutes() {
+    fn drops_repeats_within_a_minute_and_forgets_old_closed_minutes() {
         let mut d = Dedup::new(3);
         assert!(!d.is_duplicate(Minute(1), "a"));
         assert!(d.is_duplicate(Minute(1), "a"));
         assert!(!d.is_duplicate(Minute(2), "a"), "per minute: the same id in another minute is another event");
         assert!(!d.is_duplicate(Minute(2), "b"));
-        // The bound: "c" is not remembered, so its repeat counts again.
+        // The bound, nothing closed to drop: "c" is not remembered, so its repeat counts again.
         assert!(!d.is_duplicate(Minute(2), "c"));
         assert!(!d.is_duplicate(Minute(2), "c"));
         assert_eq!((d.tracked(), d.untracked), (3, 2));
-        let restored = Dedup::restore(3, d.untracked, d.snapshot());
+        let restored = Dedup::restore(3, d.untracked, None, d.snapshot());
         assert_eq!(restored.snapshot(), d.snapshot());
-        d.forget_before(Minute(2));
-        assert_eq!(d.tracked(), 2);
-        assert!(!d.is_duplicate(Minute(1), "a"), "minute 1 was forgotten");
+        // Minute 1 closes: kept for KEEP_CLOSED_MINUTES, so a late retry is still caught...
+        d.closed_before(Minute(2));
+        assert!(d.is_duplicate(Minute(1), "a"));
+        // ...unless room is needed: the oldest closed minute goes first.
+        assert!(!d.is_duplicate(Minute(2), "d"));
+        assert_eq!((d.tracked(), d.untracked), (3, 2));
+        assert!(!d.is_duplicate(Minute(1), "a"), "minute 1 was dropped to make room");
+        d.closed_before(Minute(2 + KEEP_CLOSED_MINUTES + 1));
+        assert_eq!(d.tracked(), 0, "everything is now too old");
     }
 
     #[test]

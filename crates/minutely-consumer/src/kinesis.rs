@@ -17,7 +17,7 @@ use crate::aggregator::Settings;
 use crate::layout;
 use crate::lineage::{Lineage, ShardInfo};
 use crate::output::Output;
-use crate::worker::{Clock, Worker, WorkerError, WorkerStats};
+use crate::worker::{Clock, Observer, Worker, WorkerError, WorkerStats};
 use crate::{ConsumeError, Stop};
 
 /// Where reading starts in a shard that has no checkpoint.
@@ -65,6 +65,7 @@ pub struct KinesisOptions {
     pub exit_when_idle: Option<Duration>,
     /// Checkpoint at least this often when records were read but no window closed.
     pub checkpoint_every: Duration,
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl KinesisOptions {
@@ -78,6 +79,7 @@ impl KinesisOptions {
             limit: 10_000,
             exit_when_idle: None,
             checkpoint_every: Duration::from_secs(10),
+            observer: None,
         }
     }
 }
@@ -232,6 +234,7 @@ async fn read_shard(
         stats.clone(),
     )
     .await?;
+    worker.observer = o.observer.clone();
     if finished {
         stats.finished.store(true, Ordering::Relaxed);
         return Ok(ShardEnd::Finished);
@@ -280,6 +283,9 @@ async fn read_shard(
         let records = out.records();
         for r in records {
             worker.agg.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
+        }
+        if let Some(observer) = &o.observer {
+            observer.read(shard, &mut records.iter().map(|r| r.data().as_ref()), Instant::now());
         }
         if let Some(last) = records.last() {
             stats.arrived(now);

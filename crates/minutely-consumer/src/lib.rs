@@ -27,7 +27,7 @@ pub mod worker;
 
 pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Outcome, Settings};
 pub use output::{Output, S3Output};
-pub use worker::WorkerStats;
+pub use worker::{Observer, WorkerStats};
 
 /// How a run stops when asked to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use minutely_aggregate::ProcessingTime;
 use tokio::time::Instant;
 
-use crate::aggregator::{Aggregator, Checkpoint, RestoreError, Settings};
+use crate::aggregator::{Aggregator, Checkpoint, Object, RestoreError, Settings};
 use crate::output::{Output, OutputError};
 
 /// Live numbers of one worker, for the progress line and the final report.
@@ -48,6 +48,16 @@ impl WorkerStats {
     }
 }
 
+/// Watches a run from the inside, for latency measurements (the scenario engine): which
+/// records a worker read and when, and when each object was taken out of the windows and when
+/// it was written.
+pub trait Observer: Send + Sync + std::fmt::Debug {
+    /// `records` (their bytes) were read by `worker` at `at`.
+    fn read(&self, worker: &str, records: &mut dyn Iterator<Item = &[u8]>, at: Instant);
+    /// `object` was taken out of the windows at `closed_at` and written at `written_at`.
+    fn written(&self, worker: &str, object: &Object, closed_at: Instant, written_at: Instant);
+}
+
 /// Why a worker stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -80,6 +90,7 @@ pub struct Worker {
     checkpointed: Option<String>,
     last_checkpoint: Instant,
     checkpoint_every: Duration,
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Worker {
@@ -118,6 +129,7 @@ impl Worker {
             checkpointed,
             last_checkpoint: Instant::now(),
             checkpoint_every,
+            observer: None,
         };
         worker.publish();
         Ok((worker, finished))
@@ -145,6 +157,7 @@ impl Worker {
     /// the same paths.
     pub async fn commit(&mut self, finished: bool, force: bool) -> Result<(), WorkerError> {
         let objects = self.agg.take_objects();
+        let closed_at = Instant::now();
         let moved = self.agg.position() != self.checkpointed.as_deref();
         let due = finished
             || !objects.is_empty()
@@ -160,6 +173,9 @@ impl Worker {
         for object in &objects {
             self.output.write(object).await?;
             self.stats.objects.fetch_add(1, Ordering::Relaxed);
+            if let Some(o) = &self.observer {
+                o.written(self.agg.worker(), object, closed_at, Instant::now());
+            }
         }
         if let Some(path) = &self.checkpoint_path {
             self.save(path, self.agg.checkpoint(Vec::new(), finished)).await?;

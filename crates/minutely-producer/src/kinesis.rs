@@ -53,6 +53,16 @@ impl RetryPolicy {
     }
 }
 
+/// When each record was handed to the sink and when a PutRecords result acknowledged it, by the
+/// sink's record number (input order). Kept only when asked for ([`KinesisSink::with_timeline`]).
+#[derive(Debug, Default)]
+pub struct Timeline {
+    /// The event id and when it was handed to the sink.
+    pub sent: Vec<(String, Instant)>,
+    /// When Kinesis gave it a sequence number; `None`: refused or failed.
+    pub acked: Vec<Option<Instant>>,
+}
+
 /// Sends events to a Kinesis stream.
 #[derive(Debug)]
 pub struct KinesisSink {
@@ -68,6 +78,7 @@ pub struct KinesisSink {
     pub refused: Vec<Refused>,
     /// Event ids given up on after the deadline.
     pub failed_ids: Vec<u64>,
+    pub timeline: Option<Timeline>,
 }
 
 impl KinesisSink {
@@ -83,6 +94,7 @@ impl KinesisSink {
             stats: SinkStats::default(),
             refused: Vec::new(),
             failed_ids: Vec::new(),
+            timeline: None,
         }
     }
 
@@ -115,6 +127,12 @@ impl KinesisSink {
         }
         self.limiter = Some(ShardLimiter::new(ranges, 1000.0, f64::from(1u32 << 20)));
         Ok(self)
+    }
+
+    /// Keeps the [`Timeline`] of every record (for latency measurements).
+    pub fn with_timeline(mut self) -> Self {
+        self.timeline = Some(Timeline::default());
+        self
     }
 
     async fn put(&mut self, batch: Vec<Entry>) -> Result<(), SinkError> {
@@ -151,10 +169,14 @@ impl KinesisSink {
                         )));
                     }
                     let before = pending.len();
+                    let now = Instant::now();
                     let mut i = 0;
-                    pending.retain(|_| {
+                    pending.retain(|e| {
                         let failed = results[i].error_code().is_some();
                         i += 1;
+                        if !failed && let Some(t) = &mut self.timeline {
+                            t.acked[e.seq as usize] = Some(now);
+                        }
                         failed
                     });
                     self.stats.sent += (before - pending.len()) as u64;
@@ -207,6 +229,10 @@ impl Sink for KinesisSink {
     async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
         let partition_key = partition.of(&sourced, &mut self.rng).into_owned();
         let entry = Entry { seq: self.next_seq, partition_key, data: sourced.event.to_record() };
+        if let Some(t) = &mut self.timeline {
+            t.sent.push((sourced.event.id.clone().unwrap_or_default(), Instant::now()));
+            t.acked.push(None);
+        }
         self.next_seq += 1;
         match self.batcher.push(entry) {
             Ok(Some(full)) => self.put(full).await,
