@@ -57,3 +57,11 @@ localstack-logs *args:
 # Count a stream per minute: `just consume --source kinesis:events --sink s3://counts/run1 --key country`.
 consume *args:
     cargo run --release --locked -p minutely-cli -- consume {{args}}
+
+# Run a scenario of scenarios/ through LocalStack (started for it) and check it: `just scenario smoke`.
+scenario name *args:
+    cargo run --release --locked -p minutely-cli -- scenario {{name}} {{args}}
+
+# List the scenarios.
+scenarios:
+    cargo run --release --locked -p minutely-cli -- scenario --list

@@ -107,7 +107,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_end_matches('/').to_owned(),
             retry_deadline: Duration::from_secs(120),
-            crash_after: args.fault_exit_after_objects.map(|n| Arc::new(CrashAfter::new(n))),
+            crash_after: args.fault_exit_after_objects.map(|n| Arc::new(CrashAfter::new(n, true))),
         };
         if args.create_bucket {
             s3.create_bucket().await?;

@@ -14,6 +14,7 @@ mod aggregate;
 mod consume;
 mod localstack;
 mod produce;
+mod scenario;
 mod schema_args;
 
 /// Event pipelines on Kinesis and S3: per-minute counts by event time.
@@ -33,6 +34,8 @@ enum Command {
     /// Count events from Kinesis or stdin per minute and key, writing closed minutes to S3,
     /// the console or stdout, with checkpoints in S3.
     Consume(Box<consume::Args>),
+    /// Run a scenario of `scenarios/` through LocalStack and check it (`--list` shows them).
+    Scenario(scenario::Args),
     /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
     Localstack(localstack::Args),
 }
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Localstack(args) => localstack::run(args),
         Command::Produce(args) => produce::run(*args),
         Command::Consume(args) => consume::run(*args),
+        Command::Scenario(args) => scenario::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

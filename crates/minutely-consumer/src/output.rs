@@ -21,26 +21,35 @@ pub enum OutputError {
     BadCheckpoint { bucket: String, key: String, message: String },
     #[error("writing to stdout")]
     Io(#[from] std::io::Error),
+    #[error("fault injection: a crash after {0} object writes, before the checkpoint")]
+    InjectedCrash(u64),
 }
 
-/// Exits the process after a number of object writes, before the checkpoint that follows
-/// them: how the tests and scenarios kill a consumer at the worst moment.
+/// A crash after a number of object writes, before the checkpoint that follows them: how the
+/// tests and scenarios kill a consumer at the worst moment. Fires once.
 #[derive(Debug)]
 pub struct CrashAfter {
     pub objects: u64,
+    /// Exit the process (`true`), or fail the write so that the run ends with
+    /// [`OutputError::InjectedCrash`] (in-process runs, which then start a new consumer).
+    pub exit: bool,
     written: AtomicU64,
 }
 
 impl CrashAfter {
-    pub fn new(objects: u64) -> CrashAfter {
-        CrashAfter { objects, written: AtomicU64::new(0) }
+    pub fn new(objects: u64, exit: bool) -> CrashAfter {
+        CrashAfter { objects, exit, written: AtomicU64::new(0) }
     }
 
-    fn object_written(&self) {
-        if self.written.fetch_add(1, Ordering::SeqCst) + 1 == self.objects {
+    fn object_written(&self) -> Result<(), OutputError> {
+        if self.written.fetch_add(1, Ordering::SeqCst) + 1 != self.objects {
+            return Ok(());
+        }
+        if self.exit {
             eprintln!("minutely: fault injection: exiting after {} object writes, before the checkpoint", self.objects);
             std::process::exit(86);
         }
+        Err(OutputError::InjectedCrash(self.objects))
     }
 }
 
@@ -113,10 +122,10 @@ impl Output {
             Output::S3(s3) => {
                 let content_type = "application/x-ndjson";
                 s3.put(&layout::join(&s3.prefix, &object.path), object.body(), content_type).await?;
-                if let Some(c) = &s3.crash_after {
-                    c.object_written();
+                match &s3.crash_after {
+                    Some(c) => c.object_written(),
+                    None => Ok(()),
                 }
-                Ok(())
             }
             Output::Memory(m) => m.put(&object.path, object.body()),
             Output::Console | Output::Stdout => {

@@ -225,12 +225,16 @@ fn retryable(e: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpRe
     }
 }
 
-impl Sink for KinesisSink {
-    async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
-        let partition_key = partition.of(&sourced, &mut self.rng).into_owned();
-        let entry = Entry { seq: self.next_seq, partition_key, data: sourced.event.to_record() };
+impl KinesisSink {
+    /// Sends bytes that are not an event (fault injection: malformed records among good ones).
+    pub async fn send_raw(&mut self, data: Vec<u8>, partition_key: String) -> Result<(), SinkError> {
+        self.push(String::new(), partition_key, data).await
+    }
+
+    async fn push(&mut self, id: String, partition_key: String, data: Vec<u8>) -> Result<(), SinkError> {
+        let entry = Entry { seq: self.next_seq, partition_key, data };
         if let Some(t) = &mut self.timeline {
-            t.sent.push((sourced.event.id.clone().unwrap_or_default(), Instant::now()));
+            t.sent.push((id, Instant::now()));
             t.acked.push(None);
         }
         self.next_seq += 1;
@@ -243,6 +247,14 @@ impl Sink for KinesisSink {
                 Ok(())
             }
         }
+    }
+}
+
+impl Sink for KinesisSink {
+    async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
+        let partition_key = partition.of(&sourced, &mut self.rng).into_owned();
+        let id = if self.timeline.is_some() { sourced.event.id.clone().unwrap_or_default() } else { String::new() };
+        self.push(id, partition_key, sourced.event.to_record()).await
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {

@@ -1,0 +1,115 @@
+//! `minutely scenario <name>`: one scenario of `scenarios/` through LocalStack, checked.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use minutely_localstack::Backend;
+use minutely_scenario::{Progress, RunOptions, Scenario};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The scenario: a name in the scenarios directory, or a path to a `.toml` file.
+    #[arg(required_unless_present = "list")]
+    name: Option<String>,
+
+    /// List the scenarios, one line each.
+    #[arg(long)]
+    list: bool,
+
+    /// Accept the aggregates as the new snapshot.
+    #[arg(long)]
+    update_snapshots: bool,
+
+    /// Where to write the JSON report. Default: target/scenarios/<name>.json.
+    #[arg(long)]
+    report: Option<PathBuf>,
+
+    /// The LocalStack backend, over the scenario's: auto, host, testcontainers or endpoint.
+    #[arg(long)]
+    backend: Option<Backend>,
+
+    /// The scenarios directory.
+    #[arg(long, default_value = "scenarios")]
+    dir: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.list {
+        for s in Scenario::all(&args.dir)? {
+            println!("{}", s.summary_line());
+        }
+        return Ok(());
+    }
+    let name = args.name.as_deref().expect("clap requires a name without --list");
+    let path = if name.ends_with(".toml") { PathBuf::from(name) } else { args.dir.join(format!("{name}.toml")) };
+    if !path.is_file() {
+        let known: Vec<String> =
+            Scenario::all(&args.dir).map(|a| a.into_iter().map(|s| s.name).collect()).unwrap_or_default();
+        bail!("no scenario {} (known: {})", path.display(), known.join(", "));
+    }
+    let scenario = Scenario::load(&path)?;
+    let root = std::env::current_dir()?;
+    let options = RunOptions {
+        snapshots: path.parent().unwrap_or(Path::new(".")).join("snapshots"),
+        root,
+        update_snapshots: args.update_snapshots,
+        backend: args.backend,
+        localstack: minutely_localstack::Options::from_env()?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let progress = Arc::new(Progress::default());
+    let bar = progress_line(&runtime, progress.clone());
+    eprintln!("minutely: scenario {}: {}", scenario.name, scenario.description);
+    let report = runtime.block_on(minutely_scenario::run(&scenario, &options, &progress));
+    bar.finish_and_clear();
+    let report = report.with_context(|| format!("scenario {}", scenario.name))?;
+    print!("{}", report.render());
+    let report_path = args.report.unwrap_or_else(|| PathBuf::from(format!("target/scenarios/{}.json", scenario.name)));
+    if let Some(dir) = report_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    eprintln!("minutely: report in {}", report_path.display());
+    if !report.passed {
+        bail!("scenario {} failed: {}", scenario.name, report.failures.join("; "));
+    }
+    Ok(())
+}
+
+/// A line on stderr with the phase and the counts (on a terminal), or a plain line every ten
+/// seconds (elsewhere, such as CI logs).
+fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> ProgressBar {
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"));
+    if tty {
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
+    let shown = bar.clone();
+    runtime.spawn(async move {
+        let mut ticks = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            ticks += 1;
+            let (read, objects) = progress.consumed();
+            let line = format!(
+                "{}: produced {}/{}, consumer read {read} records, wrote {objects} objects",
+                progress.phase.lock().expect("progress lock"),
+                progress.produced.load(Ordering::Relaxed),
+                progress.total.load(Ordering::Relaxed),
+            );
+            if tty {
+                shown.set_message(line);
+            } else if ticks.is_multiple_of(20) {
+                eprintln!("minutely: {line}");
+            }
+        }
+    });
+    bar
+}

@@ -1,0 +1,153 @@
+//! Generated event streams, from proptest strategies: a scenario's seed fixes the stream, and
+//! the property test draws many streams from the same strategy, with shrinking.
+
+use std::collections::BTreeMap;
+
+use minutely_aggregate::EventTime;
+use minutely_event::Event;
+use minutely_producer::source::{DimSpec, Spread};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+/// What a generated stream looks like.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenSpec {
+    /// Names the ids (`g<seed>-<n>`) and, for [`generate`], seeds the stream.
+    pub seed: u64,
+    pub start: EventTime,
+    /// Event times spread evenly over this many milliseconds.
+    pub span_ms: i64,
+    pub dims: Vec<DimSpec>,
+    /// Each event time moves back by up to this much (out of order).
+    pub jitter_ms: i64,
+    pub late_fraction: f64,
+    pub late_by_ms: i64,
+    /// Each on-time event is sent twice with this probability, right after itself (a retry).
+    pub duplicate_fraction: f64,
+    /// An undecodable record follows an event with this probability.
+    pub malformed_fraction: f64,
+}
+
+/// One record of a generated stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    Event(Event),
+    /// Bytes that are not a record.
+    Malformed(Vec<u8>),
+}
+
+/// The random choices for one event.
+#[derive(Clone, Debug)]
+struct Draw {
+    picks: Vec<f64>,
+    jitter: f64,
+    late: bool,
+    duplicate: bool,
+    malformed: bool,
+}
+
+/// Streams of `count` events (a range for property tests, one value for a scenario).
+pub fn strategy(spec: GenSpec, count: impl Into<proptest::collection::SizeRange>) -> impl Strategy<Value = Vec<Item>> {
+    let draw = (
+        proptest::collection::vec(0.0..1.0f64, spec.dims.len()),
+        0.0..1.0f64,
+        proptest::bool::weighted(spec.late_fraction),
+        proptest::bool::weighted(spec.duplicate_fraction),
+        proptest::bool::weighted(spec.malformed_fraction),
+    )
+        .prop_map(|(picks, jitter, late, duplicate, malformed)| Draw { picks, jitter, late, duplicate, malformed });
+    let cdfs: Vec<Vec<f64>> = spec.dims.iter().map(cdf).collect();
+    proptest::collection::vec(draw, count).prop_map(move |draws| build(&spec, &cdfs, &draws))
+}
+
+/// The stream of a scenario: the strategy's value for the seed (no shrinking).
+pub fn generate(spec: &GenSpec, count: usize) -> Vec<Item> {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    strategy(spec.clone(), count).new_tree(&mut runner).expect("the strategy always generates").current()
+}
+
+/// Cumulative weights of a dimension's values: uniform, or Zipf with exponent `s`.
+fn cdf(d: &DimSpec) -> Vec<f64> {
+    let weights: Vec<f64> = (1..=d.cardinality)
+        .map(|k| match d.spread {
+            Spread::Uniform => 1.0,
+            Spread::Zipf(s) => 1.0 / f64::from(k).powf(s),
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    weights
+        .iter()
+        .scan(0.0, |acc, w| {
+            *acc += w / total;
+            Some(*acc)
+        })
+        .collect()
+}
+
+fn build(spec: &GenSpec, cdfs: &[Vec<f64>], draws: &[Draw]) -> Vec<Item> {
+    let n = draws.len().max(1) as i64;
+    let mut out = Vec::with_capacity(draws.len() + draws.len() / 8);
+    for (i, d) in draws.iter().enumerate() {
+        let slot = spec.start.0 + spec.span_ms * i as i64 / n;
+        let mut time = slot - (d.jitter * spec.jitter_ms as f64) as i64;
+        if d.late {
+            time -= spec.late_by_ms;
+        }
+        let mut dims = BTreeMap::new();
+        for ((dim, cdf), u) in spec.dims.iter().zip(cdfs).zip(&d.picks) {
+            let v = cdf.iter().position(|c| u < c).unwrap_or(cdf.len() - 1) + 1;
+            dims.insert(dim.name.clone(), format!("{}{v}", &dim.name[..dim.name.len().min(1)]));
+        }
+        let event = Event { time: EventTime(time), id: Some(format!("g{}-{i}", spec.seed)), dims };
+        out.push(Item::Event(event.clone()));
+        if d.duplicate && !d.late {
+            out.push(Item::Event(event));
+        }
+        if d.malformed {
+            out.push(Item::Malformed(format!("{{\"id\":\"bad-{i}\",\"time_ms\":\"not a time\"}}").into_bytes()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> GenSpec {
+        GenSpec {
+            seed: 3,
+            start: EventTime(1_471_798_800_000),
+            span_ms: 180_000,
+            dims: vec!["country=12:zipf".parse().unwrap(), "device=3".parse().unwrap()],
+            jitter_ms: 5_000,
+            late_fraction: 0.05,
+            late_by_ms: 300_000,
+            duplicate_fraction: 0.1,
+            malformed_fraction: 0.02,
+        }
+    }
+
+    #[test]
+    fn a_seed_fixes_the_stream_and_fractions_hold() {
+        let a = generate(&spec(), 2000);
+        assert_eq!(a, generate(&spec(), 2000));
+        assert_ne!(a, generate(&GenSpec { seed: 4, ..spec() }, 2000));
+        let events: Vec<&Event> =
+            a.iter().filter_map(|i| if let Item::Event(e) = i { Some(e) } else { None }).collect();
+        let malformed = a.len() - events.len();
+        let distinct: std::collections::BTreeSet<_> = events.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(distinct.len(), 2000);
+        let dups = events.len() - 2000;
+        assert!((120..280).contains(&dups), "{dups} duplicates of 2000 at 10 % (of on-time events)");
+        assert!((15..70).contains(&malformed), "{malformed} malformed at 2 %");
+        // Zipf: the first country is the most frequent.
+        let c1 = events.iter().filter(|e| e.dims["country"] == "c1").count();
+        let c12 = events.iter().filter(|e| e.dims["country"] == "c12").count();
+        assert!(c1 > 4 * c12, "c1 {c1}, c12 {c12}");
+    }
+}

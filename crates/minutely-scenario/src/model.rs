@@ -1,0 +1,62 @@
+//! The counting model: what the S3 sums must be. Each distinct event id counts once, in the
+//! minute of its time, under the values of the key dimensions.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use minutely_event::Event;
+
+/// Counts by (minute label, key values).
+pub type Counts = BTreeMap<(String, Vec<String>), u64>;
+
+pub fn count<'a>(events: impl IntoIterator<Item = &'a Event>, key: &[String]) -> Counts {
+    let mut seen = BTreeSet::new();
+    let mut out = Counts::new();
+    for e in events {
+        let Some(values) = key.iter().map(|k| e.dims.get(k).cloned()).collect::<Option<Vec<_>>>() else {
+            continue; // the consumer rejects an event without a key dimension
+        };
+        if seen.insert(e.id.as_deref().unwrap_or_default()) {
+            *out.entry((e.time.minute().to_string(), values)).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Where two counts differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Diff {
+    /// (minute, key, expected, found) where S3 has less than the model.
+    pub missing: Vec<(String, Vec<String>, u64, u64)>,
+    /// Where S3 has more.
+    pub extra: Vec<(String, Vec<String>, u64, u64)>,
+}
+
+impl Diff {
+    pub fn of(expected: &Counts, found: &Counts) -> Diff {
+        let mut d = Diff::default();
+        let keys: BTreeSet<_> = expected.keys().chain(found.keys()).collect();
+        for k in keys {
+            let (e, f) = (expected.get(k).copied().unwrap_or(0), found.get(k).copied().unwrap_or(0));
+            let row = (k.0.clone(), k.1.clone(), e, f);
+            if f < e {
+                d.missing.push(row);
+            } else if f > e {
+                d.extra.push(row);
+            }
+        }
+        d
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// The snapshot text of counts: one line per (minute, key), sorted.
+pub fn render(counts: &Counts) -> String {
+    let mut out = String::new();
+    for ((minute, key), n) in counts {
+        out.push_str(&format!("{minute} {} {n}\n", key.join(" ")));
+    }
+    out
+}

@@ -1,0 +1,268 @@
+//! `scenarios/<name>.toml`: what one scenario run is.
+//!
+//! ```toml
+//! description = "Small and fast: the README's main command"
+//! backend = "auto"                    # auto | host | testcontainers | endpoint
+//!
+//! [input]                             # a generated stream ...
+//! seed = 1
+//! count = 1500
+//! span = "3m"                         # event times spread over this much
+//! start = "2016-08-21T17:00:00Z"
+//! rate = 2000.0                       # events per second of wall time (absent: as fast as possible)
+//! dims = ["country=12:zipf:1.1", "device=3"]
+//! jitter = "5s"                       # event times up to this much before their slot (out of order)
+//! late_fraction = 0.01                # this fraction is moved back by late_by
+//! late_by = "5m"
+//! duplicate_fraction = 0.02           # sent twice (same id), like a producer retry
+//! malformed_fraction = 0.01           # undecodable records put among the events
+//! # ... or a recorded file: fixture = "fixtures/clean.tsv" (schema beside it), speed = 60.0
+//!
+//! [pipeline]
+//! shards = 2
+//! key = ["country"]
+//! allowed_lateness = "30s"
+//! idle_timeout = "5s"
+//! batch_records = 500                 # records per PutRecords call
+//! partition_key = "key"               # key | id | random
+//!
+//! [faults]
+//! throttle_probability = 0.2          # LocalStack's KINESIS_ERROR_PROBABILITY
+//! restart_consumer_after_objects = 4  # the consumer dies after this many object writes
+//! split_shard_after_events = 800      # the producer splits the first shard after this many
+//!
+//! [expect]
+//! zero_loss = true                    # S3 sums equal the counting model
+//! snapshot = true                     # and scenarios/snapshots/<name>.snap
+//! latency_p50 = "5s"
+//! latency_p95 = "10s"
+//! latency_p99 = "15s"
+//! timeout = "3m"                      # the whole run
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use minutely_localstack::Backend;
+use minutely_producer::PartitionKey;
+use minutely_producer::source::DimSpec;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(skip)]
+    pub name: String,
+    #[serde(skip)]
+    pub path: PathBuf,
+    pub description: String,
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    pub input: Input,
+    #[serde(default)]
+    pub pipeline: Pipeline,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_backend() -> String {
+    "auto".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    /// A recorded TSV file (relative to the workspace), with its schema beside it.
+    pub fixture: Option<PathBuf>,
+    /// Replay speed of a fixture (1 = as recorded); absent: as fast as possible.
+    pub speed: Option<f64>,
+    #[serde(default)]
+    pub seed: u64,
+    pub count: Option<u64>,
+    #[serde(default = "default_span", with = "humantime_serde_compat")]
+    pub span: Duration,
+    #[serde(default = "default_start")]
+    pub start: String,
+    pub rate: Option<f64>,
+    #[serde(default = "default_dims")]
+    pub dims: Vec<String>,
+    #[serde(default, with = "humantime_serde_compat")]
+    pub jitter: Duration,
+    #[serde(default)]
+    pub late_fraction: f64,
+    #[serde(default = "default_late_by", with = "humantime_serde_compat")]
+    pub late_by: Duration,
+    #[serde(default)]
+    pub duplicate_fraction: f64,
+    #[serde(default)]
+    pub malformed_fraction: f64,
+}
+
+fn default_span() -> Duration {
+    Duration::from_secs(180)
+}
+fn default_start() -> String {
+    "2016-08-21T17:00:00Z".into()
+}
+fn default_dims() -> Vec<String> {
+    vec!["country=12:zipf".into(), "device=3".into()]
+}
+fn default_late_by() -> Duration {
+    Duration::from_secs(300)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Pipeline {
+    pub shards: i32,
+    pub key: Vec<String>,
+    #[serde(with = "humantime_serde_compat")]
+    pub allowed_lateness: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_timeout: Duration,
+    pub batch_records: usize,
+    pub partition_key: String,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            shards: 2,
+            key: vec!["country".into()],
+            allowed_lateness: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(5),
+            batch_records: 500,
+            partition_key: "key".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    pub throttle_probability: f64,
+    pub restart_consumer_after_objects: Option<u64>,
+    pub split_shard_after_events: Option<u64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    pub zero_loss: bool,
+    pub snapshot: bool,
+    #[serde(with = "humantime_serde_compat::option")]
+    pub latency_p50: Option<Duration>,
+    #[serde(with = "humantime_serde_compat::option")]
+    pub latency_p95: Option<Duration>,
+    #[serde(with = "humantime_serde_compat::option")]
+    pub latency_p99: Option<Duration>,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            zero_loss: true,
+            snapshot: true,
+            latency_p50: None,
+            latency_p95: None,
+            latency_p99: None,
+            timeout: Duration::from_secs(180),
+        }
+    }
+}
+
+/// Durations as humantime strings (`"30s"`, `"5m"`).
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks `path`; the scenario's name is the file stem.
+    pub fn load(path: &Path) -> anyhow::Result<Scenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut s: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        s.name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        s.path = path.to_owned();
+        s.check().with_context(|| format!("{}", path.display()))?;
+        Ok(s)
+    }
+
+    /// Every `*.toml` in `dir`, by name.
+    pub fn all(dir: &Path) -> anyhow::Result<Vec<Scenario>> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Scenario::load(p)).collect()
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let i = &self.input;
+        if i.fixture.is_some() == i.count.is_some() {
+            bail!("[input] needs either `fixture` (a recorded file) or `count` (a generated stream)");
+        }
+        for (name, f) in [
+            ("late_fraction", i.late_fraction),
+            ("duplicate_fraction", i.duplicate_fraction),
+            ("malformed_fraction", i.malformed_fraction),
+            ("throttle_probability", self.faults.throttle_probability),
+        ] {
+            if !(0.0..=1.0).contains(&f) {
+                bail!("{name} = {f}: a fraction between 0 and 1");
+            }
+        }
+        self.dims()?;
+        self.backend()?;
+        self.partition_key()?;
+        if self.pipeline.shards < 1 {
+            bail!("[pipeline] shards = {}: at least 1", self.pipeline.shards);
+        }
+        if i.duplicate_fraction > 0.0 && i.jitter > self.pipeline.allowed_lateness {
+            bail!(
+                "jitter ({:?}) above allowed_lateness ({:?}) makes on-time events late; keep it at or below",
+                i.jitter,
+                self.pipeline.allowed_lateness
+            );
+        }
+        Ok(())
+    }
+
+    pub fn dims(&self) -> anyhow::Result<Vec<DimSpec>> {
+        self.input.dims.iter().map(|d| d.parse().map_err(|e: String| anyhow::anyhow!("[input] dims: {e}"))).collect()
+    }
+
+    pub fn backend(&self) -> anyhow::Result<Backend> {
+        self.backend.parse().map_err(|e| anyhow::anyhow!("backend: {e}"))
+    }
+
+    pub fn partition_key(&self) -> anyhow::Result<PartitionKey> {
+        self.pipeline.partition_key.parse().map_err(|e: String| anyhow::anyhow!("[pipeline] {e}"))
+    }
+
+    /// One line for `--list`.
+    pub fn summary_line(&self) -> String {
+        format!("{:<24} {}", self.name, self.description)
+    }
+}
