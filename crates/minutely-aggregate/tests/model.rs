@@ -70,6 +70,21 @@ fn model(base: i64, cfg: WindowConfig, ops: &[Op]) -> Model {
     m
 }
 
+/// Applies one operation at processing time `now` (advanced by its pause); an event's placement.
+fn apply(w: &mut Windows<u8>, base: i64, op: &Op, now: &mut u64) -> Option<Placement> {
+    match *op {
+        Op::Tick { pause_ms } => {
+            *now += pause_ms;
+            w.tick(ProcessingTime(*now));
+            None
+        }
+        Op::Event { offset_ms, key, pause_ms } => {
+            *now += pause_ms;
+            Some(w.record(EventTime(base + offset_ms), key, ProcessingTime(*now)))
+        }
+    }
+}
+
 /// Runs the aggregator; `drain_every_op` decides whether output is taken after each operation or
 /// only at the end (the content must not depend on it).
 fn run(base: i64, cfg: WindowConfig, ops: &[Op], drain_every_op: bool) -> (Vec<WindowCount<u8>>, Vec<Placement>) {
@@ -78,16 +93,7 @@ fn run(base: i64, cfg: WindowConfig, ops: &[Op], drain_every_op: bool) -> (Vec<W
     let mut placements = Vec::new();
     let mut now = 0u64;
     for op in ops {
-        match *op {
-            Op::Tick { pause_ms } => {
-                now += pause_ms;
-                w.tick(ProcessingTime(now));
-            }
-            Op::Event { offset_ms, key, pause_ms } => {
-                now += pause_ms;
-                placements.push(w.record(EventTime(base + offset_ms), key, ProcessingTime(now)));
-            }
-        }
+        placements.extend(apply(&mut w, base, op, &mut now));
         if drain_every_op {
             // Everything drained is closed at the moment it is drained.
             for c in w.drain_ready() {
@@ -172,16 +178,7 @@ fn run_with_restart(base: i64, cfg: WindowConfig, ops: &[Op], cut: usize) -> Vec
             w = Windows::restore(cfg, state.clone(), ProcessingTime(now));
             assert_same_state(&w.snapshot(), &state);
         }
-        match *op {
-            Op::Tick { pause_ms } => {
-                now += pause_ms;
-                w.tick(ProcessingTime(now));
-            }
-            Op::Event { offset_ms, key, pause_ms } => {
-                now += pause_ms;
-                w.record(EventTime(base + offset_ms), key, ProcessingTime(now));
-            }
-        }
+        apply(&mut w, base, op, &mut now);
     }
     w.close_all();
     out.extend(w.drain_ready());

@@ -157,7 +157,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             start: args.from,
             discover_every: args.discover_every,
             idle_poll: args.idle_poll,
-            exit_when_idle: args.exit_when_idle,
+            exit_when_idle: args.exit_when_idle.map(|d| (d, Stop { close_open })),
             checkpoint_every: args.checkpoint_every,
             ..KinesisOptions::new(stream)
         };

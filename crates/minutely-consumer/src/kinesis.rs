@@ -61,8 +61,9 @@ pub struct KinesisOptions {
     pub idle_poll: Duration,
     /// Records per GetRecords call (at most 10,000).
     pub limit: i32,
-    /// Stop when no shard has had a record for this long and every shard is caught up.
-    pub exit_when_idle: Option<Duration>,
+    /// Stop when no shard has had a record for this long and every shard is caught up, closing
+    /// the open windows or keeping them as the [`Stop`] says.
+    pub exit_when_idle: Option<(Duration, Stop)>,
     /// Checkpoint at least this often when records were read but no window closed.
     pub checkpoint_every: Duration,
     pub observer: Option<Arc<dyn Observer>>,
@@ -118,14 +119,18 @@ pub async fn consume(
     let ctx = Arc::new(Ctx { client, options, settings, output, clock });
     let mut lineage = Lineage::default();
     let mut tasks: JoinSet<(String, Result<ShardEnd, ConsumeError>)> = JoinSet::new();
-    let mut first_listing = true;
+    // Shards listed at start begin at `options.start`; shards that appear later begin at their
+    // trim horizon.
+    let mut initial: Option<std::collections::HashSet<String>> = None;
     let mut next_discovery = Instant::now();
     let mut last_record = Instant::now();
     let mut last_total = 0u64;
     let mut stopping = false;
     loop {
         if !stopping && Instant::now() >= next_discovery {
-            lineage.update(list_shards(&ctx.client, &ctx.options.stream).await?);
+            let listed = list_shards(&ctx.client, &ctx.options.stream).await?;
+            initial.get_or_insert_with(|| listed.iter().map(|s| s.id.clone()).collect());
+            lineage.update(listed);
             next_discovery = Instant::now() + ctx.options.discover_every;
         }
         if !stopping {
@@ -133,14 +138,14 @@ pub async fn consume(
                 lineage.start(&shard);
                 let shard_stats = WorkerStats::new();
                 stats.lock().expect("stats lock").push((shard.clone(), shard_stats.clone()));
-                let start = if first_listing { ctx.options.start } else { StartAt::TrimHorizon };
+                let listed_at_start = initial.as_ref().is_some_and(|i| i.contains(&shard));
+                let start = if listed_at_start { ctx.options.start } else { StartAt::TrimHorizon };
                 let (ctx, stop) = (ctx.clone(), stop_rx.clone());
                 tasks.spawn(async move {
                     let end = read_shard(&ctx, &shard, start, shard_stats, stop).await;
                     (shard, end)
                 });
             }
-            first_listing = false;
         }
         if stopping && tasks.is_empty() {
             return Ok(());
@@ -169,7 +174,7 @@ pub async fn consume(
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => {
-                if let Some(idle) = ctx.options.exit_when_idle && !stopping {
+                if let Some((idle, mode)) = ctx.options.exit_when_idle && !stopping {
                     let shards = stats.lock().expect("stats lock").clone();
                     let total: u64 = shards.iter().map(|(_, s)| s.records.load(Ordering::Relaxed)).sum();
                     if total != last_total {
@@ -182,7 +187,6 @@ pub async fn consume(
                     });
                     if caught_up && lineage.ready().is_empty() && last_record.elapsed() >= idle {
                         stopping = true;
-                        let mode = stop.borrow().unwrap_or(Stop { close_open: true });
                         let _ = stop_tx.send(Some(mode));
                     }
                 }

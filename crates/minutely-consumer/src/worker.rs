@@ -158,6 +158,7 @@ impl Worker {
     pub async fn commit(&mut self, finished: bool, force: bool) -> Result<(), WorkerError> {
         let objects = self.agg.take_objects();
         let closed_at = Instant::now();
+        self.publish();
         let moved = self.agg.position() != self.checkpointed.as_deref();
         let due = finished
             || !objects.is_empty()
