@@ -242,6 +242,34 @@ async fn consumer_against_localstack() {
     }
     assert_eq!(rejected, sequences, "every malformed record, by sequence number");
 
+    // 5. Ctrl-C: closed windows written, open ones kept in the checkpoint, resumed: exact.
+    create_stream(k, "stop", 2).await;
+    let events = spec(6, 2000, START);
+    put(k, "stop", events.clone()).await;
+    let source = "kinesis:stop";
+    let mut args = vec!["consume", "--source", source, "--sink", "s3://counts/stop", "--key", "country"];
+    args.extend(["--idle-poll", "100ms", "--on-stop", "keep"]);
+    let consumer = minutely(&args, &endpoint).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let interrupted = Command::new("kill").args(["-INT", &consumer.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let out = consumer.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("keeping open windows for the next run"), "{stderr}");
+    let shards = k.list_shards().stream_name("stop").send().await.unwrap();
+    let mut kept = 0;
+    for shard in shards.shards() {
+        let cp = checkpoint(s3, "stop", "stop", shard.shard_id()).await;
+        assert!(cp.position.is_some() && cp.pending.is_empty(), "{cp:?}");
+        kept += cp.state.open.len();
+    }
+    assert!(kept > 0, "the open windows are in the checkpoints, not in S3");
+    let (code, stderr) = run(consume(&endpoint, "stop", "stop", &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("consumed 0 records"), "resumed after the last record: {stderr}");
+    assert_eq!(sums(s3, "stop").await, model(&[events]), "after Ctrl-C and a restart; {stderr}");
+
     ls.stop().unwrap();
 }
 

@@ -413,9 +413,9 @@ fn check(s: &Scenario, opts: &RunOptions, report: &mut Report) -> anyhow::Result
             report.diff.extra.len()
         ));
     }
-    if e.snapshot {
+    if let Some(name) = s.snapshot_name() {
         let text = report.aggregates.clone();
-        let path = opts.snapshots.join(format!("{}.snap", s.name));
+        let path = opts.snapshots.join(format!("{name}.snap"));
         match snapshot_matches(&path, &text, opts.update_snapshots)? {
             SnapshotCheck::Matches | SnapshotCheck::Written => {}
             SnapshotCheck::Differs(new) => report.failures.push(format!(

@@ -33,7 +33,8 @@
 //!
 //! [expect]
 //! zero_loss = true                    # S3 sums equal the counting model
-//! snapshot = true                     # and scenarios/snapshots/<name>.snap
+//! snapshot = "smoke"                  # and scenarios/snapshots/smoke.snap (default: the
+//!                                     # scenario's name; false: no snapshot)
 //! latency_p50 = "5s"
 //! latency_p95 = "10s"
 //! latency_p99 = "15s"
@@ -152,7 +153,7 @@ pub struct Faults {
 #[serde(deny_unknown_fields, default)]
 pub struct Expect {
     pub zero_loss: bool,
-    pub snapshot: bool,
+    pub snapshot: Snapshot,
     #[serde(with = "humantime_serde_compat::option")]
     pub latency_p50: Option<Duration>,
     #[serde(with = "humantime_serde_compat::option")]
@@ -167,13 +168,21 @@ impl Default for Expect {
     fn default() -> Self {
         Expect {
             zero_loss: true,
-            snapshot: true,
+            snapshot: Snapshot::Enabled(true),
             latency_p50: None,
             latency_p95: None,
             latency_p99: None,
             timeout: Duration::from_secs(180),
         }
     }
+}
+
+/// `snapshot = "name"`, or `true` (the scenario's name), or `false` (none).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Snapshot {
+    Named(String),
+    Enabled(bool),
 }
 
 /// Durations as humantime strings (`"30s"`, `"5m"`).
@@ -259,6 +268,15 @@ impl Scenario {
 
     pub fn partition_key(&self) -> anyhow::Result<PartitionKey> {
         self.pipeline.partition_key.parse().map_err(|e: String| anyhow::anyhow!("[pipeline] {e}"))
+    }
+
+    /// The snapshot's name, if the scenario has one.
+    pub fn snapshot_name(&self) -> Option<&str> {
+        match &self.expect.snapshot {
+            Snapshot::Named(n) => Some(n),
+            Snapshot::Enabled(true) => Some(&self.name),
+            Snapshot::Enabled(false) => None,
+        }
     }
 
     /// One line for `--list`.

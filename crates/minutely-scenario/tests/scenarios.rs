@@ -27,7 +27,9 @@ async fn every_scenario_passes() {
         match report {
             Ok(r) => {
                 println!("{}", r.render());
-                aggregates.push((s, r.aggregates.clone()));
+                if let Some(name) = s.snapshot_name() {
+                    aggregates.push((s, name, r.aggregates.clone()));
+                }
                 if !r.passed {
                     failed.push(format!("{}: {}", s.name, r.failures.join("; ")));
                 }
@@ -38,13 +40,13 @@ async fn every_scenario_passes() {
     assert!(failed.is_empty(), "failed scenarios:\n{}", failed.join("\n"));
     // The runner compared the aggregates with the snapshots already; this makes a mismatch
     // reviewable with `cargo insta review` too.
-    for (s, text) in aggregates {
+    for (s, name, text) in aggregates {
         insta::with_settings!({
             snapshot_path => dir.join("snapshots"),
             prepend_module_to_snapshot => false,
             input_file => &s.path,
         }, {
-            insta::assert_snapshot!(s.name.as_str(), text);
+            insta::assert_snapshot!(name, text);
         });
     }
 }
