@@ -78,6 +78,9 @@ pub struct Args {
     /// Hold each shard to 1,000 records/s and 1 MiB/s (from ListShards and the key's MD5).
     #[arg(long)]
     shard_rate_limit: bool,
+    /// Create the stream with this many shards if it does not exist (and wait until it is active).
+    #[arg(long, value_name = "SHARDS")]
+    create_stream: Option<i32>,
     /// Give up on a record this long after its first PutRecords.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
     retry_deadline: Duration,
@@ -163,6 +166,10 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     } else if let Some(stream) = args.sink.strip_prefix("kinesis:") {
         let target = minutely_aws::Target { endpoint: args.endpoint.clone(), region: args.region.clone() };
         let clients = minutely_aws::clients(&target).await;
+        if let Some(shards) = args.create_stream {
+            minutely_producer::kinesis::ensure_stream(&clients.kinesis, stream, shards, Duration::from_secs(60))
+                .await?;
+        }
         let retry = RetryPolicy { deadline: args.retry_deadline, ..RetryPolicy::default() };
         let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry);
         if args.shard_rate_limit {

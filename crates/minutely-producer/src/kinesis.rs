@@ -269,6 +269,38 @@ impl Sink for KinesisSink {
     }
 }
 
+/// Creates `stream` with `shards` shards unless it exists, and waits until it is active (at most
+/// `timeout`). Returns whether it was created.
+pub async fn ensure_stream(client: &Client, stream: &str, shards: i32, timeout: Duration) -> Result<bool, SinkError> {
+    let created = match client.create_stream().stream_name(stream).shard_count(shards).send().await {
+        Ok(_) => true,
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
+        Err(e) => {
+            return Err(SinkError::Kinesis(format!(
+                "CreateStream {stream}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(e)
+            )));
+        }
+    };
+    let deadline = Instant::now() + timeout;
+    loop {
+        let d = client.describe_stream_summary().stream_name(stream).send().await.map_err(|e| {
+            SinkError::Kinesis(format!(
+                "DescribeStreamSummary {stream}: {}",
+                aws_sdk_kinesis::error::DisplayErrorContext(e)
+            ))
+        })?;
+        let status = d.stream_description_summary().map(|s| s.stream_status().clone());
+        if status == Some(aws_sdk_kinesis::types::StreamStatus::Active) {
+            return Ok(created);
+        }
+        if Instant::now() > deadline {
+            return Err(SinkError::Kinesis(format!("stream {stream} not active after {timeout:?} ({status:?})")));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The shard a partition key goes to: the MD5 of the key, as a 128-bit big-endian integer,
 /// inside the shard's hash key range.
 pub fn hash_key(partition_key: &str) -> u128 {

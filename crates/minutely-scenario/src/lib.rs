@@ -226,8 +226,7 @@ async fn run_on(
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let stream = format!("{}-{run_id}", s.name);
     let prefix = format!("{}/{run_id}", s.name);
-    k.create_stream().stream_name(&stream).shard_count(s.pipeline.shards).send().await.context("CreateStream")?;
-    wait_active(k, &stream).await?;
+    minutely_producer::kinesis::ensure_stream(k, &stream, s.pipeline.shards, Duration::from_secs(60)).await?;
     match s3.create_bucket().bucket(BUCKET).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|e| e.is_bucket_already_owned_by_you()) => {}
