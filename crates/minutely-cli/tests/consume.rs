@@ -3,14 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::types::StreamStatus;
 use minutely_aggregate::EventTime;
-use minutely_consumer::{Checkpoint, CountLine};
+use minutely_aggregate::{ProcessingTime, WindowConfig};
+use minutely_consumer::worker::{Clock, Worker, WorkerStats};
+use minutely_consumer::{Checkpoint, CountLine, Output, S3Output, Settings};
 use minutely_localstack::{Backend, LocalStack, Options};
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
@@ -27,7 +29,7 @@ fn minutely(args: &[&str], endpoint: &str) -> Command {
 }
 
 fn run(mut c: Command) -> (i32, String) {
-    let out: Output = c.output().expect("minutely runs");
+    let out = c.output().expect("minutely runs");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.code().unwrap_or(-1), stderr)
 }
@@ -269,6 +271,47 @@ async fn consumer_against_localstack() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("consumed 0 records"), "resumed after the last record: {stderr}");
     assert_eq!(sums(s3, "stop").await, model(&[events]), "after Ctrl-C and a restart; {stderr}");
+
+    // 6. Two consumers on one shard's checkpoint: the second to write is stopped (S3
+    //    conditional writes), the first goes on.
+    let output = Output::S3(S3Output {
+        client: s3.clone(),
+        bucket: BUCKET.into(),
+        prefix: "fence".into(),
+        retry_deadline: Duration::from_secs(10),
+        crash_after: None,
+    });
+    let settings =
+        Settings { key: Arc::from(vec!["country".to_owned()]), windows: WindowConfig::default(), max_dedup_ids: 100 };
+    let clock = Clock::start();
+    let path = Some("checkpoints/s/shard-x.json".to_owned());
+    let open = || {
+        Worker::open(
+            "shard-x",
+            settings.clone(),
+            output.clone(),
+            path.clone(),
+            Duration::ZERO,
+            clock,
+            WorkerStats::new(),
+        )
+    };
+    let take = |w: &mut Worker, id: u32| {
+        let record =
+            format!(r#"{{"id":"{id}","time_ms":{},"dims":{{"country":"x"}}}}"#, START + i64::from(id) * 60_000);
+        w.agg.record(record.as_bytes(), ProcessingTime(0), || id.to_string());
+        w.agg.processed_through(&id.to_string());
+    };
+    let (mut a, _) = open().await.unwrap();
+    let (mut b, _) = open().await.unwrap();
+    take(&mut a, 1);
+    a.commit(false, true).await.unwrap();
+    take(&mut b, 3); // another state than A's (the same bytes would be taken as this write's own retry)
+    let err = b.commit(false, true).await.unwrap_err().to_string();
+    assert!(err.contains("another consumer wrote the checkpoint"), "{err}");
+    take(&mut a, 2);
+    a.commit(false, true).await.expect("the first consumer goes on");
+    assert_eq!(checkpoint(s3, "fence", "s", "shard-x").await.position.as_deref(), Some("2"));
 
     ls.stop().unwrap();
 }

@@ -23,7 +23,14 @@ pub enum OutputError {
     Io(#[from] std::io::Error),
     #[error("fault injection: a crash after {0} object writes, before the checkpoint")]
     InjectedCrash(u64),
+    #[error(
+        "another consumer wrote the checkpoint {key} since this one read it: stopping (run one consumer per stream and prefix)"
+    )]
+    Fenced { key: String },
 }
+
+/// What a conditional write expects to find: the ETag it last saw, or no object at all.
+pub type Expected = Option<String>;
 
 /// A crash after a number of object writes, before the checkpoint that follows them: how the
 /// tests and scenarios kill a consumer at the worst moment. Fires once.
@@ -69,9 +76,24 @@ pub struct S3Output {
 pub struct MemoryStore {
     pub objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     pub fail_after: std::sync::Mutex<Option<u64>>,
+    /// The ETag of each object: a write counter.
+    etags: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    writes: AtomicU64,
 }
 
 impl MemoryStore {
+    /// A write that succeeds only if the object's ETag is `expected` (`None`: no object).
+    fn put_if(&self, path: &str, body: Vec<u8>, expected: &Expected) -> Result<String, OutputError> {
+        let current = self.etags.lock().expect("store lock").get(path).cloned();
+        if current != *expected {
+            return Err(OutputError::Fenced { key: path.to_owned() });
+        }
+        self.put(path, body)?;
+        let etag = format!("\"{}\"", self.writes.fetch_add(1, Ordering::SeqCst));
+        self.etags.lock().expect("store lock").insert(path.to_owned(), etag.clone());
+        Ok(etag)
+    }
+
     fn put(&self, path: &str, body: Vec<u8>) -> Result<(), OutputError> {
         let mut fail = self.fail_after.lock().expect("store lock");
         match fail.as_mut() {
@@ -154,28 +176,49 @@ impl Output {
         }
     }
 
-    pub async fn load_checkpoint(&self, path: &str) -> Result<Option<Checkpoint>, OutputError> {
-        if let Output::Memory(m) = self {
-            let bytes = m.objects.lock().expect("store lock").get(path).cloned();
-            return Ok(bytes.map(|b| serde_json::from_slice(&b).expect("a checkpoint this process wrote")));
-        }
-        let Output::S3(s3) = self else { return Ok(None) };
-        let key = layout::join(&s3.prefix, path);
-        let Some(bytes) = s3.get(&key).await? else { return Ok(None) };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| OutputError::BadCheckpoint {
-            bucket: s3.bucket.clone(),
+    /// The checkpoint at `path` and its ETag, if there is one.
+    pub async fn load_checkpoint(&self, path: &str) -> Result<Option<(Checkpoint, Expected)>, OutputError> {
+        let (key, found) = match self {
+            Output::Memory(m) => {
+                let bytes = m.objects.lock().expect("store lock").get(path).cloned();
+                let etag = m.etags.lock().expect("store lock").get(path).cloned();
+                (path.to_owned(), bytes.map(|b| (b, etag)))
+            }
+            Output::S3(s3) => {
+                let key = layout::join(&s3.prefix, path);
+                let found = s3.get(&key).await?;
+                (key, found)
+            }
+            Output::Console | Output::Stdout => return Ok(None),
+        };
+        let Some((bytes, etag)) = found else { return Ok(None) };
+        let bucket = match self {
+            Output::S3(s3) => s3.bucket.clone(),
+            _ => "memory".into(),
+        };
+        let checkpoint = serde_json::from_slice(&bytes).map_err(|e| OutputError::BadCheckpoint {
+            bucket,
             key,
             message: e.to_string(),
-        })
+        })?;
+        Ok(Some((checkpoint, etag)))
     }
 
-    pub async fn save_checkpoint(&self, path: &str, checkpoint: &Checkpoint) -> Result<(), OutputError> {
+    /// Writes the checkpoint at `path` only if it is still the one this worker last saw
+    /// (`expected`: its ETag, or `None` for none yet): two consumers on one shard cannot both
+    /// go on. Returns the new ETag.
+    pub async fn save_checkpoint(
+        &self,
+        path: &str,
+        checkpoint: &Checkpoint,
+        expected: &Expected,
+    ) -> Result<Expected, OutputError> {
         let body = serde_json::to_vec(checkpoint).expect("serialising to a Vec cannot fail");
-        if let Output::Memory(m) = self {
-            return m.put(path, body);
+        match self {
+            Output::Memory(m) => m.put_if(path, body, expected).map(Some),
+            Output::S3(s3) => s3.put_checkpoint(&layout::join(&s3.prefix, path), body, expected).await,
+            Output::Console | Output::Stdout => Ok(None),
         }
-        let Output::S3(s3) = self else { return Ok(()) };
-        s3.put(&layout::join(&s3.prefix, path), body, "application/json").await
     }
 }
 
@@ -220,14 +263,46 @@ impl S3Output {
         .await
     }
 
-    /// GetObject; `None` when there is no such key.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, OutputError> {
+    /// PutObject with `If-Match: <expected>` (or `If-None-Match: *` when no checkpoint was seen).
+    /// A failed precondition is checked against what is there: the same bytes mean an earlier
+    /// attempt of this write went through (its answer was lost); anything else means another
+    /// consumer wrote it.
+    async fn put_checkpoint(&self, key: &str, body: Vec<u8>, expected: &Expected) -> Result<Expected, OutputError> {
+        let sent = self
+            .retrying("put", key, || async {
+                let mut put = self.client.put_object().bucket(&self.bucket).key(key).content_type("application/json");
+                put = match expected {
+                    Some(etag) => put.if_match(etag),
+                    None => put.if_none_match("*"),
+                };
+                match put.body(ByteStream::from(body.clone())).send().await {
+                    Ok(out) => Ok(Ok(out.e_tag().map(str::to_owned))),
+                    // 412: precondition failed; 404: If-Match on an object that is gone.
+                    Err(e) if matches!(e.raw_response().map(|r| r.status().as_u16()), Some(412 | 404)) => Ok(Err(())),
+                    Err(e) => Err(failure(&e)),
+                }
+            })
+            .await?;
+        match sent {
+            Ok(etag) => Ok(etag),
+            Err(()) => match self.get(key).await? {
+                Some((there, etag)) if there == body => Ok(etag),
+                _ => Err(OutputError::Fenced { key: format!("s3://{}/{key}", self.bucket) }),
+            },
+        }
+    }
+
+    /// GetObject: the bytes and the ETag; `None` when there is no such key.
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, Expected)>, OutputError> {
         self.retrying("get", key, || async {
             match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-                Ok(out) => match out.body.collect().await {
-                    Ok(bytes) => Ok(Some(bytes.into_bytes().to_vec())),
-                    Err(e) => Err((None, e.to_string())),
-                },
+                Ok(out) => {
+                    let etag = out.e_tag().map(str::to_owned);
+                    match out.body.collect().await {
+                        Ok(bytes) => Ok(Some((bytes.into_bytes().to_vec(), etag))),
+                        Err(e) => Err((None, e.to_string())),
+                    }
+                }
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
                 Err(e) => Err(failure(&e)),

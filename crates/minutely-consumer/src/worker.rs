@@ -88,6 +88,8 @@ pub struct Worker {
     checkpoint_path: Option<String>,
     pub stats: Arc<WorkerStats>,
     checkpointed: Option<String>,
+    /// The ETag of the checkpoint as this worker last read or wrote it.
+    etag: crate::output::Expected,
     last_checkpoint: Instant,
     checkpoint_every: Duration,
     pub observer: Option<Arc<dyn Observer>>,
@@ -109,9 +111,11 @@ impl Worker {
         let checkpoint_path = checkpoint_path.filter(|_| output.keeps_checkpoints());
         let mut agg = Aggregator::new(name, settings.clone());
         let mut finished = false;
+        let mut etag = None;
         if let Some(path) = &checkpoint_path
-            && let Some(cp) = output.load_checkpoint(path).await?
+            && let Some((cp, seen)) = output.load_checkpoint(path).await?
         {
+            etag = seen;
             agg = Aggregator::restore(settings, &cp, clock.now())
                 .map_err(|error| WorkerError::Restore { worker: name.to_owned(), error })?;
             for object in &cp.pending {
@@ -127,6 +131,7 @@ impl Worker {
             checkpoint_path,
             stats,
             checkpointed,
+            etag,
             last_checkpoint: Instant::now(),
             checkpoint_every,
             observer: None,
@@ -166,10 +171,10 @@ impl Worker {
         if !due {
             return Ok(());
         }
-        if let Some(path) = &self.checkpoint_path
+        if let Some(path) = self.checkpoint_path.clone()
             && !objects.is_empty()
         {
-            self.save(path, self.agg.checkpoint(objects.clone(), false)).await?;
+            self.save(&path, &self.agg.checkpoint(objects.clone(), false)).await?;
         }
         for object in &objects {
             self.output.write(object).await?;
@@ -178,8 +183,8 @@ impl Worker {
                 o.written(self.agg.worker(), object, closed_at, Instant::now());
             }
         }
-        if let Some(path) = &self.checkpoint_path {
-            self.save(path, self.agg.checkpoint(Vec::new(), finished)).await?;
+        if let Some(path) = self.checkpoint_path.clone() {
+            self.save(&path, &self.agg.checkpoint(Vec::new(), finished)).await?;
         }
         self.checkpointed = self.agg.position().map(str::to_owned);
         self.last_checkpoint = Instant::now();
@@ -199,8 +204,10 @@ impl Worker {
         self.commit(false, true).await
     }
 
-    async fn save(&self, path: &str, checkpoint: Checkpoint) -> Result<(), WorkerError> {
-        self.output.save_checkpoint(path, &checkpoint).await?;
+    /// Writes a checkpoint if it is still the one this worker last saw (see
+    /// [`Output::save_checkpoint`]).
+    async fn save(&mut self, path: &str, checkpoint: &Checkpoint) -> Result<(), WorkerError> {
+        self.etag = self.output.save_checkpoint(path, checkpoint, &self.etag).await?;
         self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -205,3 +205,42 @@ proptest! {
         prop_assert_eq!(rejects(&crashed), recs.iter().filter(|r| matches!(r, Rec::Malformed)).count());
     }
 }
+
+/// Two workers on one shard's checkpoint: the first to write goes on, the other is stopped at
+/// its next checkpoint, before it writes any object.
+#[tokio::test]
+async fn a_second_consumer_on_the_same_checkpoint_is_fenced() {
+    let store = Arc::new(MemoryStore::default());
+    let output = Output::Memory(store.clone());
+    let clock = Clock::start();
+    let path = Some("checkpoints/s/shard-0.json".to_owned());
+    let open = || {
+        Worker::open("shard-0", settings(None), output.clone(), path.clone(), Duration::ZERO, clock, WorkerStats::new())
+    };
+    let (mut a, _) = open().await.unwrap();
+    let (mut b, _) = open().await.unwrap();
+    let feed = |w: &mut Worker, from: usize, to: usize| {
+        for i in from..to {
+            let rec = Rec::Event { id: i as u32, second: i as i64 * 30, key: 0 };
+            w.agg.record(&encode(&rec), ProcessingTime(0), || i.to_string());
+        }
+        w.agg.processed_through(&format!("{:06}", to - 1));
+    };
+    feed(&mut a, 0, 5);
+    a.commit(false, true).await.unwrap();
+    feed(&mut b, 0, 5);
+    let err = b.commit(false, true).await.unwrap_err().to_string();
+    assert!(err.contains("another consumer wrote the checkpoint"), "{err}");
+    // B wrote nothing: the objects under minutes/ are A's alone, and A goes on.
+    let objects = store.under("minutes/").len();
+    feed(&mut a, 5, 10);
+    a.commit(false, true).await.unwrap();
+    assert!(store.under("minutes/").len() > objects);
+    // A consumer that starts after A's checkpoints takes over from them.
+    let (mut c, _) = open().await.unwrap();
+    assert_eq!(c.agg.position(), Some("000009"));
+    feed(&mut c, 10, 11);
+    c.commit(false, true).await.unwrap();
+    feed(&mut a, 10, 12);
+    assert!(a.commit(false, true).await.is_err(), "A is fenced once C has written");
+}
