@@ -181,11 +181,6 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
         self.ready.drain(..)
     }
 
-    /// Whether [`drain_ready`](Windows::drain_ready) has something.
-    pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
-    }
-
     /// The watermark: the largest event time seen minus the allowed lateness.
     pub fn watermark(&self) -> Option<EventTime> {
         self.max_event_time.map(|m| EventTime(m.0.saturating_sub_unsigned(self.config.allowed_lateness_ms)))

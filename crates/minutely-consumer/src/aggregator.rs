@@ -267,11 +267,6 @@ impl Aggregator {
         self.forget_closed();
     }
 
-    /// Whether [`take_objects`](Self::take_objects) would return something.
-    pub fn has_output(&mut self) -> bool {
-        !self.rejects.is_empty() || self.windows.has_ready()
-    }
-
     /// The objects that are due: closed windows (one per minute), late releases (one per
     /// minute and release), and the rejects so far (one object).
     pub fn take_objects(&mut self) -> Vec<Object> {
@@ -418,14 +413,6 @@ impl Aggregator {
 
     pub fn open_windows(&self) -> usize {
         self.windows.open_windows()
-    }
-
-    pub fn watermark(&self) -> Option<EventTime> {
-        self.windows.watermark()
-    }
-
-    pub fn dedup_ids(&self) -> (usize, u64) {
-        (self.dedup.tracked(), self.dedup.untracked)
     }
 
     fn forget_closed(&mut self) {

@@ -62,14 +62,6 @@ impl KeyTable {
     pub fn values(&self, id: u32) -> &[String] {
         &self.values[id as usize]
     }
-
-    pub fn len(&self) -> usize {
-        self.values.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -49,15 +49,6 @@ impl Lineage {
     pub fn release(&mut self, id: &str) {
         self.started.remove(id);
     }
-
-    pub fn is_finished(&self, id: &str) -> bool {
-        self.finished.contains(id)
-    }
-
-    /// Shards started and not finished.
-    pub fn running(&self) -> usize {
-        self.started.difference(&self.finished).count()
-    }
 }
 
 #[cfg(test)]
@@ -87,7 +78,6 @@ mod tests {
         assert!(l.ready().is_empty(), "a merge waits for both parents");
         l.finish("3");
         assert_eq!(l.ready(), ["4"]);
-        assert_eq!(l.running(), 2);
         l.release("1");
         assert_eq!(l.ready(), ["1", "4"]);
     }

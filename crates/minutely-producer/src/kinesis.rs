@@ -282,6 +282,12 @@ pub async fn ensure_stream(client: &Client, stream: &str, shards: i32, timeout: 
             )));
         }
     };
+    wait_active(client, stream, timeout).await?;
+    Ok(created)
+}
+
+/// Waits until `stream` is active (after a create or a reshard), at most `timeout`.
+pub async fn wait_active(client: &Client, stream: &str, timeout: Duration) -> Result<(), SinkError> {
     let deadline = Instant::now() + timeout;
     loop {
         let d = client.describe_stream_summary().stream_name(stream).send().await.map_err(|e| {
@@ -292,7 +298,7 @@ pub async fn ensure_stream(client: &Client, stream: &str, shards: i32, timeout: 
         })?;
         let status = d.stream_description_summary().map(|s| s.stream_status().clone());
         if status == Some(aws_sdk_kinesis::types::StreamStatus::Active) {
-            return Ok(created);
+            return Ok(());
         }
         if Instant::now() > deadline {
             return Err(SinkError::Kinesis(format!("stream {stream} not active after {timeout:?} ({status:?})")));

@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use aws_sdk_kinesis::types::StreamStatus;
 use minutely_aggregate::WindowConfig;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
 use minutely_consumer::output::{CrashAfter, OutputError};
@@ -485,20 +484,6 @@ pub fn snapshot_body(file: &str) -> &str {
     }
 }
 
-async fn wait_active(k: &aws_sdk_kinesis::Client, stream: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let d = k.describe_stream_summary().stream_name(stream).send().await.context("DescribeStreamSummary")?;
-        if d.stream_description_summary().map(|s| s.stream_status()) == Some(&StreamStatus::Active) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("stream {stream} not active after a minute");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Splits the stream's first open shard at the middle of its hash key range.
 async fn split_first_shard(k: &aws_sdk_kinesis::Client, stream: &str) -> anyhow::Result<()> {
     let shards = k.list_shards().stream_name(stream).send().await.context("ListShards")?;
@@ -517,7 +502,7 @@ async fn split_first_shard(k: &aws_sdk_kinesis::Client, stream: &str) -> anyhow:
         .send()
         .await
         .context("SplitShard")?;
-    wait_active(k, stream).await
+    Ok(minutely_producer::kinesis::wait_active(k, stream, Duration::from_secs(60)).await?)
 }
 
 /// Sums every count line under `<prefix>/minutes/`: (sums, late count, objects).
