@@ -134,7 +134,7 @@ pub enum Output {
 }
 
 impl Output {
-    /// Whether checkpoints can be kept (S3 only).
+    /// Whether checkpoints can be kept (S3, and the in-memory store).
     pub fn keeps_checkpoints(&self) -> bool {
         matches!(self, Output::S3(_) | Output::Memory(_))
     }

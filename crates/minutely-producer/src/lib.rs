@@ -93,6 +93,48 @@ pub enum ProduceError {
 /// next event), as the KPL's `RecordMaxBufferedTime`.
 pub const LINGER: Duration = Duration::from_millis(100);
 
+/// Waits until each record is due, flushing the sink before a wait once its records have
+/// lingered for [`LINGER`], or when the wait is that long; not before every short wait, which
+/// would make a call per record.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacer {
+    start: tokio::time::Instant,
+    last_flush: tokio::time::Instant,
+}
+
+impl Pacer {
+    /// A pacer whose offsets count from now.
+    pub fn new() -> Pacer {
+        let start = tokio::time::Instant::now();
+        Pacer { start, last_flush: start }
+    }
+
+    /// Waits until `due` after the start (`None`: no wait).
+    pub async fn wait<S: Sink>(&mut self, due: Option<Duration>, sink: &mut S) -> Result<(), SinkError> {
+        let Some(due) = due else { return Ok(()) };
+        let at = self.start + due;
+        let now = tokio::time::Instant::now();
+        if at > now {
+            if at - now >= LINGER || now - self.last_flush >= LINGER {
+                sink.flush().await?;
+                self.last_flush = tokio::time::Instant::now();
+            }
+            tokio::time::sleep_until(at).await;
+        }
+        Ok(())
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+impl Default for Pacer {
+    fn default() -> Self {
+        Pacer::new()
+    }
+}
+
 /// Sends every event of `source` to `sink`, each when it is due, until the source ends or
 /// `stop` is set; then flushes the sink. `progress` is called with the count every 1,000 events.
 pub async fn produce<S: Sink>(
@@ -102,8 +144,7 @@ pub async fn produce<S: Sink>(
     stop: &Arc<AtomicBool>,
     mut progress: impl FnMut(u64),
 ) -> Result<Summary, ProduceError> {
-    let start = tokio::time::Instant::now();
-    let mut last_flush = start;
+    let mut pacer = Pacer::new();
     let mut summary = Summary::default();
     for sourced in source {
         if stop.load(Ordering::Relaxed) {
@@ -111,19 +152,7 @@ pub async fn produce<S: Sink>(
             break;
         }
         let sourced = sourced?;
-        if let Some(due) = sourced.due {
-            let at = start + due;
-            let now = tokio::time::Instant::now();
-            if at > now {
-                // A paced run flushes before a wait once records have lingered, or when the wait
-                // is long; not before every short wait, which would make a call per record.
-                if at - now >= LINGER || now - last_flush >= LINGER {
-                    sink.flush().await?;
-                    last_flush = tokio::time::Instant::now();
-                }
-                tokio::time::sleep_until(at).await;
-            }
-        }
+        pacer.wait(sourced.due, sink).await?;
         sink.send(sourced, partition).await?;
         summary.produced += 1;
         if summary.produced % 1000 == 0 {
@@ -132,7 +161,7 @@ pub async fn produce<S: Sink>(
     }
     sink.flush().await?;
     summary.sink = sink.stats();
-    summary.elapsed = start.elapsed();
+    summary.elapsed = pacer.elapsed();
     Ok(summary)
 }
 

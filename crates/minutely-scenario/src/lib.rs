@@ -22,12 +22,12 @@ use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
 use minutely_consumer::output::{CrashAfter, OutputError};
 use minutely_consumer::worker::WorkerError;
 use minutely_consumer::{ConsumeError, CountLine, Output, S3Output, Settings, Stop};
-use minutely_event::{Event, Schema};
+use minutely_event::Schema;
 use minutely_localstack::{Backend, LocalStack};
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
 use minutely_producer::source::FileSource;
-use minutely_producer::{Pace, Sink, Sourced};
+use minutely_producer::{Pace, Pacer, Sink, Sourced};
 use rand::Rng;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -183,9 +183,8 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
     let started = Instant::now();
     progress.phase("preparing the input");
     let input = input(s, &opts.root)?;
-    let events: Vec<&Event> =
-        input.items.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None }).collect();
-    let expected = model::count(events.iter().copied(), &s.pipeline.key);
+    let events = input.items.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None });
+    let expected = model::count(events, &s.pipeline.key);
     progress.total.store(input.items.len() as u64, Ordering::Relaxed);
 
     progress.phase("starting LocalStack");
@@ -297,7 +296,7 @@ async fn run_on(
 
     // The producer, with the split fault.
     progress.phase("producing and consuming");
-    let produce_start = Instant::now();
+    let mut pacer = Pacer::new();
     let partition = s.partition_key()?;
     let limits = Limits { max_records: p.batch_records.clamp(1, 500), ..Limits::default() };
     let mut sink = KinesisSink::new(k.clone(), &stream, limits, RetryPolicy::default()).with_timeline();
@@ -305,15 +304,7 @@ async fn run_on(
     let mut rng = rand::rng();
     let mut events_sent = 0u64;
     for (n, (item, due, key)) in input.items.iter().enumerate() {
-        if let Some(due) = due {
-            let at = produce_start + *due;
-            if at > Instant::now() {
-                if at - Instant::now() >= minutely_producer::LINGER {
-                    sink.flush().await?;
-                }
-                tokio::time::sleep_until(at.into()).await;
-            }
-        }
+        pacer.wait(*due, &mut sink).await?;
         if !split && s.faults.split_shard_after_events.is_some_and(|after| events_sent >= after) {
             sink.flush().await?;
             split_first_shard(k, &stream).await?;
@@ -333,7 +324,7 @@ async fn run_on(
         progress.produced.store(n as u64 + 1, Ordering::Relaxed);
     }
     sink.flush().await?;
-    let produce_seconds = produce_start.elapsed().as_secs_f64();
+    let produce_seconds = pacer.elapsed().as_secs_f64();
     let sent = sink.stats();
     if sent.failed > 0 || sent.rejected > 0 {
         bail!("the producer could not put {} records ({} refused)", sent.failed, sent.rejected);
