@@ -1,0 +1,123 @@
+//! AWS's per-shard throughput limits as token buckets on the sim's clock.
+
+/// A token bucket that refills `rate` tokens per second up to `capacity`, and may be driven
+/// below zero by a call that is allowed to overdraw (a GetRecords returns up to 10 MiB even
+/// though a shard serves 2 MiB/s: the calls after it are refused until the debt is repaid).
+#[derive(Clone, Debug)]
+pub struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    rate: f64,
+    at_ms: i64,
+}
+
+impl Bucket {
+    pub fn full(rate: f64, capacity: f64, now_ms: i64) -> Bucket {
+        Bucket { tokens: capacity, capacity, rate, at_ms: now_ms }
+    }
+
+    fn refill(&mut self, now_ms: i64) {
+        if now_ms > self.at_ms {
+            let gained = (now_ms - self.at_ms) as f64 * self.rate / 1000.0;
+            self.tokens = (self.tokens + gained).min(self.capacity);
+            self.at_ms = now_ms;
+        }
+    }
+
+    /// Takes `n` tokens if there are that many.
+    pub fn try_take(&mut self, n: f64, now_ms: i64) -> bool {
+        self.refill(now_ms);
+        if self.tokens >= n {
+            self.tokens -= n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether any token is left (the bucket is not in debt).
+    pub fn positive(&mut self, now_ms: i64) -> bool {
+        self.refill(now_ms);
+        self.tokens > 0.0
+    }
+
+    /// Takes `n` tokens, going into debt if needed.
+    pub fn overdraw(&mut self, n: f64, now_ms: i64) {
+        self.refill(now_ms);
+        self.tokens -= n;
+    }
+}
+
+/// The documented limits of one shard.
+pub const WRITE_RECORDS_PER_S: f64 = 1000.0;
+pub const WRITE_BYTES_PER_S: f64 = 1024.0 * 1024.0;
+pub const READ_CALLS_PER_S: f64 = 5.0;
+pub const READ_BYTES_PER_S: f64 = 2.0 * 1024.0 * 1024.0;
+
+/// The buckets of one shard.
+#[derive(Clone, Debug)]
+pub struct ShardLimits {
+    pub write_records: Bucket,
+    pub write_bytes: Bucket,
+    pub read_calls: Bucket,
+    pub read_bytes: Bucket,
+}
+
+impl ShardLimits {
+    pub fn new(now_ms: i64) -> ShardLimits {
+        ShardLimits {
+            write_records: Bucket::full(WRITE_RECORDS_PER_S, WRITE_RECORDS_PER_S, now_ms),
+            write_bytes: Bucket::full(WRITE_BYTES_PER_S, WRITE_BYTES_PER_S, now_ms),
+            read_calls: Bucket::full(READ_CALLS_PER_S, READ_CALLS_PER_S, now_ms),
+            read_bytes: Bucket::full(READ_BYTES_PER_S, READ_BYTES_PER_S, now_ms),
+        }
+    }
+
+    /// Admits one record of `bytes` (data and partition key) for writing, or refuses it and
+    /// takes nothing.
+    pub fn admit_write(&mut self, bytes: usize, now_ms: i64) -> bool {
+        self.write_records.refill(now_ms);
+        self.write_bytes.refill(now_ms);
+        if self.write_records.tokens >= 1.0 && self.write_bytes.tokens >= bytes as f64 {
+            self.write_records.tokens -= 1.0;
+            self.write_bytes.tokens -= bytes as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_takes_a_thousand_records_a_second() {
+        let mut l = ShardLimits::new(0);
+        let taken = (0..1500).filter(|_| l.admit_write(100, 0)).count();
+        assert_eq!(taken, 1000);
+        // Half a second later, 500 more.
+        let taken = (0..1500).filter(|_| l.admit_write(100, 500)).count();
+        assert_eq!(taken, 500);
+    }
+
+    #[test]
+    fn a_shard_takes_a_mebibyte_a_second() {
+        let mut l = ShardLimits::new(0);
+        let taken = (0..20).filter(|_| l.admit_write(100 * 1024, 0)).count();
+        assert_eq!(taken, 10);
+        // A refused record takes nothing: a small one still fits.
+        assert!(l.admit_write(24 * 1024, 0));
+        assert!(!l.admit_write(1, 0));
+    }
+
+    #[test]
+    fn a_large_read_is_repaid_before_the_next() {
+        let mut b = Bucket::full(READ_BYTES_PER_S, READ_BYTES_PER_S, 0);
+        assert!(b.positive(0));
+        b.overdraw(10.0 * 1024.0 * 1024.0, 0);
+        assert!(!b.positive(3_999));
+        assert!(b.positive(4_001));
+    }
+}

@@ -1,0 +1,270 @@
+//! The HTTP side: one port for Kinesis (`X-Amz-Target`), S3 (everything else, path style) and
+//! the admin API (`/_sim/...`). Whole-call faults (latency, errors, lost answers) are applied
+//! here, the same way for both services.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use http_body_util::Full;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::Shared;
+use crate::s3::{Reply, S3Error, S3Request, split_path};
+use crate::faults::{ErrorKind, LostAnswer, dice};
+use crate::kinesis::error::KinesisError;
+use crate::kinesis::{self, Answer, Protocol};
+
+/// Kinesis bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
+/// data, about 7 MiB in base64).
+const MAX_KINESIS_BODY: usize = 16 * 1024 * 1024;
+const KINESIS_TARGET_PREFIX: &str = "Kinesis_20131202.";
+
+/// The error that makes hyper close a connection without answering: a lost answer.
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("answer dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    if req.uri().path().starts_with("/_sim/") {
+        return Ok(crate::server::admin(&shared, req).await);
+    }
+    let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    match target {
+        Some(t) => kinesis(&shared, &t, req).await,
+        None => Ok(s3_call(&shared, req).await),
+    }
+}
+
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// Latency and whole-call errors of `op`. Returns the error kind to answer, if the dice say so.
+async fn whole_call_faults(shared: &Shared, op: &str, call: u64) -> Option<ErrorKind> {
+    let (latency, error) = {
+        let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
+        let Some(o) = f.operation(op) else { return None };
+        let jitter = if o.jitter_ms > 0 { (dice(f.seed, op, call, 1) * (o.jitter_ms + 1) as f64) as u64 } else { 0 };
+        let error = (o.error_rate > 0.0 && dice(f.seed, op, call, 0) < o.error_rate).then_some(o.error);
+        (o.latency_ms + jitter, error)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if error.is_some() {
+        shared.stats.bump(|s| *s.errors_injected.entry(op.to_owned()).or_default() += 1);
+    }
+    error
+}
+
+fn kinesis_answer(protocol: Protocol, a: Answer) -> Response<Full<Bytes>> {
+    let mut r = respond(a.status, protocol.content_type(), a.body);
+    if let Some(code) = a.error
+        && let Ok(v) = code.parse()
+    {
+        r.headers_mut().insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+async fn kinesis(shared: &Shared, target: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+    let protocol = Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let Some(op) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
+        let e = KinesisError::new("UnknownOperationException", format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {target}"));
+        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+    };
+    let call = shared.stats.call(op);
+    if let Some(kind) = whole_call_faults(shared, op, call).await {
+        let e = match kind {
+            ErrorKind::Internal => KinesisError::new("InternalFailure", "Injected by minutely sim"),
+            ErrorKind::Unavailable => KinesisError::new("ServiceUnavailable", "Injected by minutely sim"),
+            ErrorKind::Throttle if kinesis::is_data_operation(op) => KinesisError::new("ProvisionedThroughputExceededException", "Rate exceeded (injected by minutely sim)"),
+            ErrorKind::Throttle => KinesisError::new("LimitExceededException", "Rate exceeded (injected by minutely sim)"),
+        };
+        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+    }
+    let body = match Limited::new(req.into_body(), MAX_KINESIS_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let e = KinesisError::serialization(format!("the request body could not be read (at most {MAX_KINESIS_BODY} bytes): {e}"));
+            return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+        }
+    };
+    let answer = kinesis::handle(shared, op, protocol, &body, call);
+    if answer.status == 200 && matches!(op, "PutRecords" | "PutRecord") {
+        let (lost, how) = {
+            let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
+            let rate = f.put_records.answer_lost_rate;
+            (rate > 0.0 && dice(f.seed, &format!("{op}.lost"), call, 0) < rate, f.put_records.answer_lost_as)
+        };
+        if lost {
+            shared.stats.bump(|s| s.answers_lost += 1);
+            return match how {
+                LostAnswer::Drop => Err(Dropped),
+                LostAnswer::Error500 => {
+                    let e = KinesisError::new("InternalFailure", "Injected by minutely sim (the call was applied)");
+                    Ok(kinesis_answer(protocol, Answer::error(protocol, &e)))
+                }
+            };
+        }
+    }
+    Ok(kinesis_answer(protocol, answer))
+}
+
+/// The S3 operation of a path-style request, for counting and faults.
+pub fn s3_operation(method: &Method, path: &str, query: Option<&str>) -> &'static str {
+    let path = path.trim_start_matches('/');
+    let (bucket, key) = path.split_once('/').map_or((path, ""), |(b, k)| (b, k));
+    let has = |q: &str| query.is_some_and(|qs| qs.split('&').any(|p| p == q || p.starts_with(&format!("{q}="))));
+    match (bucket.is_empty(), key.is_empty(), method.as_str()) {
+        (true, _, "GET") => "s3:ListBuckets",
+        (false, true, "PUT") => "s3:CreateBucket",
+        (false, true, "HEAD") => "s3:HeadBucket",
+        (false, true, "DELETE") => "s3:DeleteBucket",
+        (false, true, "POST") if has("delete") => "s3:DeleteObjects",
+        (false, true, "GET") if has("list-type") => "s3:ListObjectsV2",
+        (false, true, "GET") => "s3:ListObjects",
+        (false, false, "PUT") => "s3:PutObject",
+        (false, false, "GET") => "s3:GetObject",
+        (false, false, "HEAD") => "s3:HeadObject",
+        (false, false, "DELETE") => "s3:DeleteObject",
+        _ => "s3:Other",
+    }
+}
+
+/// Objects above this are refused (the sim keeps everything in memory).
+const MAX_OBJECT_BODY: usize = 256 * 1024 * 1024;
+
+async fn s3_call(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let op = s3_operation(req.method(), req.uri().path(), req.uri().query());
+    let call = shared.stats.call(op);
+    let resource = req.uri().path().to_owned();
+    let (parts, body) = req.into_parts();
+    if let Some(kind) = whole_call_faults(shared, op, call).await {
+        let (status, code) = match kind {
+            ErrorKind::Internal => (500, "InternalError"),
+            ErrorKind::Unavailable => (503, "ServiceUnavailable"),
+            ErrorKind::Throttle => (503, "SlowDown"),
+        };
+        return s3_reply(S3Error { status, code, message: "Injected by minutely sim".to_owned() }.reply(&parts.method, &resource));
+    }
+    let reply = match Limited::new(body, MAX_OBJECT_BODY).collect().await {
+        Err(e) => S3Error { status: 400, code: "EntityTooLarge", message: format!("the body could not be read (at most {MAX_OBJECT_BODY} bytes): {e}") }
+            .reply(&parts.method, &resource),
+        Ok(body) => {
+            let request = split_path(parts.uri.path()).map(|(bucket, key)| S3Request {
+                method: &parts.method,
+                bucket,
+                key,
+                query: parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default(),
+                headers: &parts.headers,
+                body: body.to_bytes(),
+            });
+            match request.and_then(|r| shared.s3.handle(r)) {
+                Ok(reply) => reply,
+                Err(e) => e.reply(&parts.method, &resource),
+            }
+        }
+    };
+    s3_reply(reply)
+}
+
+fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(reply.body));
+    *r.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in reply.headers {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            r.headers_mut().insert(name, v);
+        }
+    }
+    r
+}
+
+pub(crate) async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let json = |status: u16, v: serde_json::Value| respond(status, "application/json", v.to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let body = match Limited::new(req.into_body(), 1024 * 1024).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return json(400, serde_json::json!({"error": format!("the body could not be read: {e}")})),
+    };
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/_sim/health") => json(200, serde_json::json!({"status": "running", "services": ["kinesis", "s3"]})),
+        ("GET", "/_sim/stats") => json(200, serde_json::to_value(shared.stats()).unwrap_or_default()),
+        ("GET", "/_sim/faults") => json(200, serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default()),
+        ("POST" | "PUT", "/_sim/faults") => match serde_json::from_slice::<crate::Faults>(&body) {
+            Ok(f) => match f.validate() {
+                Ok(()) => {
+                    *shared.faults.write().unwrap_or_else(|e| e.into_inner()) = f;
+                    json(200, serde_json::json!({"status": "faults set"}))
+                }
+                Err(e) => json(400, serde_json::json!({"error": e})),
+            },
+            Err(e) => json(400, serde_json::json!({"error": format!("the faults are not valid JSON of the documented shape: {e}")})),
+        },
+        ("POST", "/_sim/reset") => {
+            shared.reset();
+            json(200, serde_json::json!({"status": "reset: no streams, no buckets, the starting faults"}))
+        }
+        ("POST", "/_sim/clock") => {
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Move {
+                advance_ms: Option<i64>,
+                set_ms: Option<i64>,
+            }
+            match serde_json::from_slice::<Move>(&body) {
+                Ok(m) if shared.clock.is_manual() => {
+                    if let Some(ms) = m.set_ms {
+                        shared.clock.set(ms);
+                    }
+                    if let Some(ms) = m.advance_ms {
+                        shared.clock.advance(ms);
+                    }
+                    json(200, serde_json::json!({"now_ms": shared.clock.now_ms()}))
+                }
+                Ok(_) => json(409, serde_json::json!({"error": "this sim runs on the system clock; start it with a manual clock to move time"})),
+                Err(e) => json(400, serde_json::json!({"error": format!("expected {{\"advance_ms\": N}} or {{\"set_ms\": N}}: {e}")})),
+            }
+        }
+        _ => json(404, serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")})),
+    }
+}
