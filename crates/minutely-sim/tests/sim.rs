@@ -1,0 +1,300 @@
+//! What only the sim does: AWS's per-shard limits, seeded faults, the admin API, the CBOR
+//! protocol, bad requests; and an unmodified boto3 against it.
+
+use aws_sdk_kinesis::error::ProvideErrorMetadata;
+use aws_sdk_kinesis::primitives::Blob;
+use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardIteratorType};
+use minutely_aws::{Clients, Target, clients};
+use minutely_sim::faults::{ErrorKind, OperationFaults};
+use minutely_sim::{Clock, Config, Faults, Sim};
+
+const T0: i64 = 1_700_000_000_000;
+
+async fn sim(config: Config) -> (Sim, Clients) {
+    let sim = Sim::start(config).await.unwrap();
+    let c = clients(&Target::endpoint(sim.endpoint())).await;
+    (sim, c)
+}
+
+fn batch(n: usize, tag: &str) -> Vec<PutRecordsRequestEntry> {
+    (0..n).map(|i| PutRecordsRequestEntry::builder().data(Blob::new(format!("{tag}-{i}"))).partition_key(format!("k{i}")).build().unwrap()).collect()
+}
+
+async fn shard_iterator(c: &Clients, stream: &str, shard: &str) -> String {
+    c.kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap()
+        .shard_iterator()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_shard_takes_a_thousand_records_a_second_and_says_which_failed() {
+    let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    let mut ok = 0;
+    for round in 0..3 {
+        let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, &format!("r{round}")))).send().await.unwrap();
+        let failed: Vec<_> = out.records().iter().filter(|r| r.error_code().is_some()).collect();
+        assert_eq!(out.failed_record_count(), Some(failed.len() as i32), "FailedRecordCount is exact");
+        assert!(failed.iter().all(|r| r.error_code() == Some("ProvisionedThroughputExceededException") && r.sequence_number().is_none()));
+        ok += 500 - failed.len();
+    }
+    assert_eq!(ok, 1000, "one second of one shard: 1,000 records");
+    assert_eq!(sim.stats().entries_throttled, 500);
+    sim.clock().advance(1000);
+    let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, "later"))).send().await.unwrap();
+    assert_eq!(out.failed_record_count(), Some(0), "a second later the shard takes records again");
+
+    // Reads: 5 calls a second per shard.
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let mut it = shard_iterator(&c, "s", &shard).await;
+    for _ in 0..5 {
+        let r = c.kinesis.get_records().shard_iterator(&it).limit(10).send().await.unwrap();
+        it = r.next_shard_iterator().unwrap().to_owned();
+    }
+    let e = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ProvisionedThroughputExceededException"), "{e:?}");
+    sim.clock().advance(1000);
+    c.kinesis.get_records().shard_iterator(&it).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn limits_can_be_switched_off() {
+    let (sim, c) = sim(Config { limits: false, clock: Clock::manual(T0), ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    for _ in 0..4 {
+        let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, "x"))).send().await.unwrap();
+        assert_eq!(out.failed_record_count(), Some(0));
+    }
+    assert_eq!(sim.stats().records_stored, 2000);
+}
+
+/// The failed entries of a run with a seed: the same calls meet the same faults.
+async fn failed_entries(seed: u64) -> Vec<usize> {
+    let faults = Faults { seed, put_records: minutely_sim::faults::PutRecordsFaults { entry_failure_rate: 0.2, ..Default::default() }, ..Faults::default() };
+    let (sim, c) = sim(Config { limits: false, faults, ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(2).send().await.unwrap();
+    let mut failed = Vec::new();
+    for round in 0..2 {
+        let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, "f"))).send().await.unwrap();
+        for (i, r) in out.records().iter().enumerate() {
+            if r.error_code().is_some() {
+                assert_eq!(r.error_code(), Some("ProvisionedThroughputExceededException"));
+                failed.push(round * 500 + i);
+            }
+        }
+        assert_eq!(out.failed_record_count(), Some(out.records().iter().filter(|r| r.error_code().is_some()).count() as i32));
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.entries_failed_injected as usize, failed.len());
+    assert_eq!(stats.records_stored as usize, 1000 - failed.len(), "the other entries are stored");
+    failed
+}
+
+#[tokio::test]
+async fn per_entry_failures_are_seeded() {
+    let a = failed_entries(7).await;
+    assert!((100..300).contains(&a.len()), "about a fifth of 1,000 entries fail: {}", a.len());
+    assert_eq!(a, failed_entries(7).await, "the same seed fails the same entries");
+    assert_ne!(a, failed_entries(8).await);
+}
+
+#[tokio::test]
+async fn a_lost_answer_stores_the_records_and_the_retry_duplicates_them() {
+    let faults = Faults { put_records: minutely_sim::faults::PutRecordsFaults { answer_lost_rate: 1.0, ..Default::default() }, ..Faults::default() };
+    let (sim, c) = sim(Config { faults, ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    let e = c.kinesis.put_record().stream_name("s").data(Blob::new("once")).partition_key("k").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("InternalFailure"), "{e:?}");
+    let stats = sim.stats();
+    assert!(stats.answers_lost >= 1);
+    assert_eq!(stats.records_stored, stats.answers_lost, "every attempt (the SDK retries 500s) was stored: duplicates are born");
+    assert_eq!(stats.calls["PutRecord"], stats.answers_lost);
+}
+
+#[tokio::test]
+async fn whole_call_errors_latency_and_iterator_expiry() {
+    let mut faults = Faults::default();
+    faults.operations.insert("GetRecords".into(), OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, ..Default::default() });
+    faults.operations.insert("s3:PutObject".into(), OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, latency_ms: 30, ..Default::default() });
+    let (sim, c) = sim(Config { faults, ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let it = shard_iterator(&c, "s", &shard).await;
+    let e = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ProvisionedThroughputExceededException"), "{e:?}");
+    c.s3.create_bucket().bucket("bkt").send().await.unwrap();
+    let started = std::time::Instant::now();
+    let e = c.s3.put_object().bucket("bkt").key("k").body(aws_sdk_s3::primitives::ByteStream::from_static(b"x")).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("SlowDown"), "{e:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(30), "latency is added");
+    assert!(sim.stats().errors_injected["s3:PutObject"] >= 1);
+
+    // Changed while running: GetRecords now expires every iterator instead.
+    let mut faults = Faults::default();
+    faults.get_records.expire_iterator_rate = 1.0;
+    sim.set_faults(faults).unwrap();
+    let e = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ExpiredIteratorException"), "{e:?}");
+}
+
+#[tokio::test]
+async fn iterators_expire_after_five_minutes_and_records_after_the_retention() {
+    let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    c.kinesis.put_records().stream_name("s").set_records(Some(batch(10, "old"))).send().await.unwrap();
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let it = shard_iterator(&c, "s", &shard).await;
+    sim.clock().advance(5 * 60 * 1000 + 1);
+    let e = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ExpiredIteratorException"), "{e:?}");
+    sim.clock().advance(24 * 3_600_000);
+    let it = shard_iterator(&c, "s", &shard).await;
+    let r = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap();
+    assert!(r.records().is_empty(), "records older than the 24 h retention are trimmed");
+}
+
+/// One raw call: status and body.
+fn raw(endpoint: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = agent.post(format!("{endpoint}{path}"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(&body[..]).unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_vec().unwrap())
+}
+
+fn json_call(endpoint: &str, op: &str, body: &str) -> (u16, serde_json::Value) {
+    let target = format!("Kinesis_20131202.{op}");
+    let (status, body) = raw(endpoint, "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.1")], body.as_bytes().to_vec());
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_aws_shaped_errors() {
+    let (sim, _c) = sim(Config::default()).await;
+    let e = sim.endpoint();
+    tokio::task::spawn_blocking(move || {
+        let (status, body) = json_call(&e, "PutRecords", "not json");
+        assert_eq!((status, body["__type"].as_str()), (400, Some("SerializationException")), "{body}");
+        let (status, body) = json_call(&e, "CreateStream", r#"{"ShardCount": 1}"#);
+        assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")), "{body}");
+        let (status, body) = json_call(&e, "CreateStream", r#"{"StreamName": "bad name!", "ShardCount": 1}"#);
+        assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")), "{body}");
+        let (status, body) = json_call(&e, "PutRecords", r#"{"StreamName": "s", "Records": [{"Data": "!!!", "PartitionKey": "k"}]}"#);
+        assert_eq!((status, body["__type"].as_str()), (400, Some("SerializationException")), "{body}");
+        let (status, body) = json_call(&e, "GetRecords", r#"{"ShardIterator": "garbage"}"#);
+        assert_eq!((status, body["__type"].as_str()), (400, Some("InvalidArgumentException")), "{body}");
+        let (status, body) = json_call(&e, "EnableEnhancedMonitoring", "{}");
+        assert_eq!((status, body["__type"].as_str()), (400, Some("UnknownOperationException")), "{body}");
+        let (status, body) = raw(&e, "/_sim/faults", &[], b"{\"put_records\":{\"entry_failure_rate\":2}}".to_vec());
+        assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+        let (status, _) = raw(&e, "/bucket", &[("x-amz-target", "DynamoDB_20120810.GetItem")], Vec::new());
+        assert_eq!(status, 400);
+    })
+    .await
+    .unwrap();
+}
+
+/// CBOR, as the Java SDK v2 (and so the KCL) sends it: blobs as byte strings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cbor_protocol_carries_blobs_as_bytes() {
+    use ciborium::Value;
+    let (sim, _c) = sim(Config::default()).await;
+    let e = sim.endpoint();
+    tokio::task::spawn_blocking(move || {
+        let call = |op: &str, v: Value| -> (u16, Value) {
+            let mut body = Vec::new();
+            ciborium::into_writer(&v, &mut body).unwrap();
+            let target = format!("Kinesis_20131202.{op}");
+            let (status, out) = raw(&e, "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-cbor-1.1")], body);
+            (status, ciborium::from_reader(&out[..]).unwrap())
+        };
+        let text = |s: &str| Value::Text(s.to_owned());
+        let map = |pairs: Vec<(&str, Value)>| Value::Map(pairs.into_iter().map(|(k, v)| (text(k), v)).collect());
+        let get = |v: &Value, k: &str| v.as_map().unwrap().iter().find(|(kk, _)| kk.as_text() == Some(k)).map(|(_, v)| v.clone());
+        assert_eq!(call("CreateStream", map(vec![("StreamName", text("c")), ("ShardCount", Value::Integer(1.into()))])).0, 200);
+        let (status, out) = call("PutRecord", map(vec![("StreamName", text("c")), ("Data", Value::Bytes(vec![0, 159, 255])), ("PartitionKey", text("k"))]));
+        assert_eq!(status, 200, "{out:?}");
+        assert!(get(&out, "SequenceNumber").unwrap().is_text());
+        let shards = call("ListShards", map(vec![("StreamName", text("c"))])).1;
+        let shard = get(&get(&shards, "Shards").unwrap().as_array().unwrap()[0], "ShardId").unwrap();
+        let it = call("GetShardIterator", map(vec![("StreamName", text("c")), ("ShardId", shard), ("ShardIteratorType", text("TRIM_HORIZON"))])).1;
+        let records = call("GetRecords", map(vec![("ShardIterator", get(&it, "ShardIterator").unwrap())])).1;
+        let list = get(&records, "Records").unwrap();
+        let record = &list.as_array().unwrap()[0];
+        assert_eq!(get(record, "Data"), Some(Value::Bytes(vec![0, 159, 255])), "binary data comes back as a byte string");
+        assert!(matches!(get(record, "ApproximateArrivalTimestamp"), Some(Value::Tag(1, _))), "timestamps carry tag 1");
+        let (status, err) = call("DescribeStream", map(vec![("StreamName", text("nope"))]));
+        assert_eq!(status, 400);
+        assert_eq!(get(&err, "__type").and_then(|v| v.as_text().map(str::to_owned)).as_deref(), Some("ResourceNotFoundException"));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_reports_and_resets() {
+    let (sim, c) = sim(Config::default()).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    c.kinesis.put_record().stream_name("s").data(Blob::new("x")).partition_key("k").send().await.unwrap();
+    let e = sim.endpoint();
+    let stats = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let stats: serde_json::Value = serde_json::from_slice(&agent.get(format!("{e}/_sim/stats")).call().unwrap().body_mut().read_to_vec().unwrap()).unwrap();
+        let (status, _) = raw(&e, "/_sim/reset", &[], Vec::new());
+        assert_eq!(status, 200);
+        stats
+    })
+    .await
+    .unwrap();
+    assert_eq!(stats["records_stored"], 1);
+    assert_eq!(stats["calls"]["PutRecord"], 1);
+    let e = c.kinesis.describe_stream_summary().stream_name("s").send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ResourceNotFoundException"), "reset removes every stream");
+}
+
+/// boto3 (from LocalStack's venv, which the host backend installs) against the sim: Kinesis,
+/// and an S3 listing of 1,200 Hive-style keys with boto3's `encoding-type=url` paginator,
+/// which LocalStack 4.9.2 cuts at 1,000.
+#[test]
+fn boto3_against_the_sim() {
+    let options = minutely_localstack::Options::from_env().unwrap();
+    let install = minutely_localstack::host::ensure_installed(&options).unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(Sim::start(Config { limits: false, ..Config::default() })).unwrap();
+    let script = r#"
+import boto3, os, sys
+kw = dict(endpoint_url=os.environ["EP"], region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+k = boto3.client("kinesis", **kw)
+k.create_stream(StreamName="py", ShardCount=2)
+out = k.put_records(StreamName="py", Records=[{"Data": b"e%d" % i, "PartitionKey": "p%d" % i} for i in range(50)])
+assert out["FailedRecordCount"] == 0, out
+seen = 0
+for s in k.list_shards(StreamName="py")["Shards"]:
+    it = k.get_shard_iterator(StreamName="py", ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    seen += len(k.get_records(ShardIterator=it)["Records"])
+assert seen == 50, seen
+s3 = boto3.client("s3", **kw)
+s3.create_bucket(Bucket="py-bucket")
+for i in range(1200):
+    s3.put_object(Bucket="py-bucket", Key="minutes/dt=2016-08-21/minute=%04d/a b+c.jsonl" % i, Body=b"{}")
+keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket="py-bucket", Prefix="minutes/dt=2016-08-21/") for o in p.get("Contents", [])]
+assert len(keys) == 1200 and keys[5] == "minutes/dt=2016-08-21/minute=0005/a b+c.jsonl", (len(keys), keys[:3])
+assert s3.get_object(Bucket="py-bucket", Key=keys[5])["Body"].read() == b"{}"
+print("boto3 ok")
+"#;
+    let out = std::process::Command::new(&install.python).arg("-c").arg(script).env("EP", sim.endpoint()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.contains("boto3 ok"), "boto3 failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    drop(sim);
+}
