@@ -16,6 +16,8 @@ mod localstack;
 mod produce;
 mod scenario;
 mod schema_args;
+mod signals;
+mod sim;
 
 /// Event pipelines on Kinesis and S3: per-minute counts by event time.
 #[derive(Debug, Parser)]
@@ -38,6 +40,9 @@ enum Command {
     Scenario(scenario::Args),
     /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
     Localstack(localstack::Args),
+    /// Run the embedded Kinesis + S3 emulator in the foreground: AWS's per-shard limits,
+    /// seeded faults, fast at any fill; prints the `export AWS_ENDPOINT_URL=...` lines.
+    Sim(sim::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => produce::run(*args),
         Command::Consume(args) => consume::run(*args),
         Command::Scenario(args) => scenario::run(args),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

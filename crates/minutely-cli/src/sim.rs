@@ -1,0 +1,79 @@
+//! `minutely sim`: the embedded Kinesis + S3 emulator in the foreground.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use minutely_sim::{Config, Faults, Sim};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "MINUTELY_SIM_PORT", default_value_t = 4567)]
+    port: u16,
+    /// Serve without AWS's per-shard limits (1,000 records/s and 1 MiB/s in, 5 calls/s and
+    /// 2 MiB/s out per shard).
+    #[arg(long)]
+    no_limits: bool,
+    /// Faults from the start: a TOML or JSON file, or inline JSON (`{"put_records":
+    /// {"entry_failure_rate": 0.1}}`). `POST /_sim/faults` changes them while running.
+    #[arg(long, env = "MINUTELY_SIM_FAULTS")]
+    faults: Option<String>,
+    /// The faults' seed (overrides the file's).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Reads `--faults`: inline JSON, or a `.toml` / `.json` file.
+fn load_faults(spec: &str) -> anyhow::Result<Faults> {
+    let trimmed = spec.trim_start();
+    if trimmed.starts_with('{') {
+        return serde_json::from_str(trimmed).context("--faults: the inline JSON is not a fault set (see the README's `minutely sim` section)");
+    }
+    let path = Path::new(spec);
+    let text = std::fs::read_to_string(path).with_context(|| format!("--faults: cannot read {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str(&text).with_context(|| format!("--faults: {} is not a fault set", path.display()))
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("--faults: {} is not a JSON fault set", path.display()))
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let mut faults = match &args.faults {
+        Some(spec) => load_faults(spec)?,
+        None => Faults::default(),
+    };
+    if let Some(seed) = args.seed {
+        faults.seed = seed;
+    }
+    if let Err(e) = faults.validate() {
+        bail!("--faults: {e}");
+    }
+    let described = if faults == Faults::default() { "none".to_owned() } else { serde_json::to_string(&faults)? };
+    let rt = tokio::runtime::Runtime::new()?;
+    let signal = rt.block_on(async {
+        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, ..Config::default() })
+            .await
+            .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "export AWS_ENDPOINT_URL={}", sim.endpoint())?;
+        writeln!(out, "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")?;
+        out.flush()?;
+        drop(out);
+        eprintln!(
+            "minutely sim: Kinesis and S3 on {} (limits {}; faults: {described}); admin API under /_sim/ (stats, faults, reset); Ctrl-C stops it",
+            sim.endpoint(),
+            if args.no_limits { "off" } else { "on" }
+        );
+        let signal = crate::signals::wait().await?;
+        let stats = sim.stats();
+        sim.stop().await;
+        eprintln!(
+            "minutely sim: stopped by {signal}; {} records and {} objects were stored, {} entries throttled, {} entries failed by faults",
+            stats.records_stored, stats.objects_stored, stats.entries_throttled, stats.entries_failed_injected
+        );
+        anyhow::Ok(signal)
+    })?;
+    std::process::exit(signal.exit_code());
+}
