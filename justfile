@@ -58,6 +58,14 @@ localstack-logs *args:
 consume *args:
     cargo run --release --locked -p minutely-cli -- consume {{args}}
 
+# Run the embedded Kinesis + S3 emulator in the foreground: `just sim --no-limits`; `minutely sim --help`.
+sim *args:
+    cargo run --release --locked -p minutely-cli -- sim {{args}}
+
+# Measure the sim through the Rust SDK: PutRecords and GetRecords records/s, per-call time at 1M records, start, memory.
+bench-sim records="1000000":
+    cargo run --release --locked -p minutely-sim --example throughput {{records}}
+
 # Run a scenario of scenarios/ through LocalStack (started for it) and check it: `just scenario smoke`.
 scenario name *args:
     cargo run --release --locked -p minutely-cli -- scenario {{name}} {{args}}

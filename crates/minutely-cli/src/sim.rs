@@ -28,7 +28,8 @@ pub struct Args {
 fn load_faults(spec: &str) -> anyhow::Result<Faults> {
     let trimmed = spec.trim_start();
     if trimmed.starts_with('{') {
-        return serde_json::from_str(trimmed).context("--faults: the inline JSON is not a fault set (see the README's `minutely sim` section)");
+        return serde_json::from_str(trimmed)
+            .context("--faults: the inline JSON is not a fault set (see the README's `minutely sim` section)");
     }
     let path = Path::new(spec);
     let text = std::fs::read_to_string(path).with_context(|| format!("--faults: cannot read {}", path.display()))?;

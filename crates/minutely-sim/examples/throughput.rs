@@ -19,7 +19,12 @@ fn median(v: &mut [Duration]) -> Duration {
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib: f64 = status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     kib / 1024.0
 }
 
@@ -45,7 +50,12 @@ async fn main() {
     let c = clients(&Target::endpoint(sim.endpoint())).await;
     c.kinesis.create_stream().stream_name("bench").shard_count(1).send().await.unwrap();
     // ~150-byte JSON events, as minutely's producer writes them.
-    let payload = |i: usize| format!(r#"{{"id":"{i:016x}","time_ms":1471798800000,"dims":{{"country":"usa","device":"android"}},"pad":"{}"}}"#, "x".repeat(48));
+    let payload = |i: usize| {
+        format!(
+            r#"{{"id":"{i:016x}","time_ms":1471798800000,"dims":{{"country":"usa","device":"android"}},"pad":"{}"}}"#,
+            "x".repeat(48)
+        )
+    };
     let calls = total / 500;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -57,7 +67,11 @@ async fn main() {
                 let entries: Vec<_> = (0..500)
                     .map(|j| {
                         let i = call * 500 + j;
-                        PutRecordsRequestEntry::builder().data(Blob::new(payload(i))).partition_key(format!("k{}", i % 1000)).build().unwrap()
+                        PutRecordsRequestEntry::builder()
+                            .data(Blob::new(payload(i)))
+                            .partition_key(format!("k{}", i % 1000))
+                            .build()
+                            .unwrap()
                     })
                     .collect();
                 let t = Instant::now();
@@ -85,7 +99,15 @@ async fn main() {
     );
 
     let shard = c.kinesis.list_shards().stream_name("bench").send().await.unwrap().shards()[0].shard_id().to_owned();
-    let it = c.kinesis.get_shard_iterator().stream_name("bench").shard_id(shard).shard_iterator_type(ShardIteratorType::TrimHorizon).send().await.unwrap();
+    let it = c
+        .kinesis
+        .get_shard_iterator()
+        .stream_name("bench")
+        .shard_id(shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
     let mut iterator = it.shard_iterator().map(str::to_owned);
     let started = Instant::now();
     let mut read = 0;

@@ -97,7 +97,11 @@ impl S3Error {
                 escape(resource)
             )
         };
-        Reply { status: self.status, headers: vec![("content-type", "application/xml".to_owned())], body: Bytes::from(body) }
+        Reply {
+            status: self.status,
+            headers: vec![("content-type", "application/xml".to_owned())],
+            body: Bytes::from(body),
+        }
     }
 }
 
@@ -118,7 +122,9 @@ pub fn escape(s: &str) -> String {
 }
 
 fn iso8601(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms).map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
 }
 
 fn http_date(ms: i64) -> String {
@@ -164,7 +170,8 @@ pub fn decode_aws_chunked(body: &[u8]) -> Result<Bytes, S3Error> {
     loop {
         let line_end = rest.windows(2).position(|w| w == b"\r\n").ok_or_else(|| bad("a chunk header has no CRLF"))?;
         let header = std::str::from_utf8(&rest[..line_end]).map_err(|_| bad("a chunk header is not text"))?;
-        let size = usize::from_str_radix(header.split(';').next().unwrap_or_default().trim(), 16).map_err(|_| bad("a chunk size is not hex"))?;
+        let size = usize::from_str_radix(header.split(';').next().unwrap_or_default().trim(), 16)
+            .map_err(|_| bad("a chunk size is not hex"))?;
         rest = &rest[line_end + 2..];
         if size == 0 {
             break;
@@ -182,7 +189,14 @@ pub fn decode_aws_chunked(body: &[u8]) -> Result<Bytes, S3Error> {
         {
             let expected = STANDARD.encode(crc32fast::hash(&out).to_be_bytes());
             if value.trim() != expected {
-                return Err(err(400, "BadDigest", format!("The CRC32 you specified ({}) did not match the calculated checksum ({expected}).", value.trim())));
+                return Err(err(
+                    400,
+                    "BadDigest",
+                    format!(
+                        "The CRC32 you specified ({}) did not match the calculated checksum ({expected}).",
+                        value.trim()
+                    ),
+                ));
             }
         }
     }
@@ -226,7 +240,15 @@ fn check_bucket_name(name: &str) -> Result<(), S3Error> {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
-    if ok { Ok(()) } else { Err(err(400, "InvalidBucketName", format!("The specified bucket is not valid: {name:?} (3 to 63 of a-z, 0-9, '.', '-')"))) }
+    if ok {
+        Ok(())
+    } else {
+        Err(err(
+            400,
+            "InvalidBucketName",
+            format!("The specified bucket is not valid: {name:?} (3 to 63 of a-z, 0-9, '.', '-')"),
+        ))
+    }
 }
 
 /// Whether a condition (`*` or a quoted ETag list) names this object.
@@ -258,17 +280,29 @@ impl Store {
     /// Serves one request.
     pub fn handle(&self, r: S3Request<'_>) -> Result<Reply, S3Error> {
         if r.has("uploads") || r.has("uploadId") {
-            return Err(err(501, "NotImplemented", "minutely sim does not serve multipart uploads; send objects with one PutObject"));
+            return Err(err(
+                501,
+                "NotImplemented",
+                "minutely sim does not serve multipart uploads; send objects with one PutObject",
+            ));
         }
         match (r.bucket.is_empty(), r.key.is_empty(), r.method.as_str()) {
             (true, _, "GET") => Ok(self.list_buckets()),
             (false, true, "PUT") => self.create_bucket(&r.bucket),
-            (false, true, "HEAD") => self.lock().get(&r.bucket).map(|_| Reply::ok()).ok_or_else(|| no_bucket(&r.bucket)),
+            (false, true, "HEAD") => {
+                self.lock().get(&r.bucket).map(|_| Reply::ok()).ok_or_else(|| no_bucket(&r.bucket))
+            }
             (false, true, "DELETE") => self.delete_bucket(&r.bucket),
             (false, true, "POST") if r.has("delete") => self.delete_objects(&r),
             (false, true, "GET") if r.q("list-type") == Some("2") => self.list_objects_v2(&r),
-            (false, true, "GET") => Err(err(501, "NotImplemented", "minutely sim serves ListObjectsV2 (list-type=2), not the older ListObjects")),
-            (false, false, "PUT") if r.headers.contains_key("x-amz-copy-source") => Err(err(501, "NotImplemented", "minutely sim does not serve CopyObject")),
+            (false, true, "GET") => Err(err(
+                501,
+                "NotImplemented",
+                "minutely sim serves ListObjectsV2 (list-type=2), not the older ListObjects",
+            )),
+            (false, false, "PUT") if r.headers.contains_key("x-amz-copy-source") => {
+                Err(err(501, "NotImplemented", "minutely sim does not serve CopyObject"))
+            }
             (false, false, "PUT") => self.put_object(r),
             (false, false, "GET" | "HEAD") => self.get_object(&r),
             (false, false, "DELETE") => self.delete_object(&r),
@@ -277,9 +311,15 @@ impl Store {
     }
 
     fn list_buckets(&self) -> Reply {
-        let mut xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"{XMLNS}\"><Owner><ID>000000000000</ID><DisplayName>minutely</DisplayName></Owner><Buckets>");
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"{XMLNS}\"><Owner><ID>000000000000</ID><DisplayName>minutely</DisplayName></Owner><Buckets>"
+        );
         for (name, b) in self.lock().iter() {
-            xml.push_str(&format!("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>", escape(name), iso8601(b.created_ms)));
+            xml.push_str(&format!(
+                "<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
+                escape(name),
+                iso8601(b.created_ms)
+            ));
         }
         xml.push_str("</Buckets></ListAllMyBucketsResult>");
         Reply::xml(xml)
@@ -289,7 +329,11 @@ impl Store {
         check_bucket_name(name)?;
         let mut b = self.lock();
         if b.contains_key(name) {
-            return Err(err(409, "BucketAlreadyOwnedByYou", format!("Your previous request to create the named bucket succeeded and you already own it: {name}")));
+            return Err(err(
+                409,
+                "BucketAlreadyOwnedByYou",
+                format!("Your previous request to create the named bucket succeeded and you already own it: {name}"),
+            ));
         }
         b.insert(name.to_owned(), BucketState { created_ms: self.clock.now_ms(), objects: BTreeMap::new() });
         Ok(Reply::ok().header("location", format!("/{name}")))
@@ -299,7 +343,9 @@ impl Store {
         let mut b = self.lock();
         match b.get(name) {
             None => Err(no_bucket(name)),
-            Some(state) if !state.objects.is_empty() => Err(err(409, "BucketNotEmpty", format!("The bucket you tried to delete is not empty: {name}"))),
+            Some(state) if !state.objects.is_empty() => {
+                Err(err(409, "BucketNotEmpty", format!("The bucket you tried to delete is not empty: {name}")))
+            }
             Some(_) => {
                 b.remove(name);
                 Ok(Reply { status: 204, ..Reply::ok() })
@@ -314,7 +360,11 @@ impl Store {
         if let Some(n) = r.header("x-amz-decoded-content-length").and_then(|v| v.parse::<usize>().ok())
             && n != data.len()
         {
-            return Err(err(400, "IncompleteBody", format!("x-amz-decoded-content-length is {n} but the body holds {} bytes", data.len())));
+            return Err(err(
+                400,
+                "IncompleteBody",
+                format!("x-amz-decoded-content-length is {n} but the body holds {} bytes", data.len()),
+            ));
         }
         let digest = Md5::digest(&data);
         if let Some(md5) = r.header("content-md5")
@@ -329,19 +379,33 @@ impl Store {
         if let Some(cond) = r.header("if-none-match")
             && existing.is_some_and(|o| condition_holds(cond, o))
         {
-            return Err(err(412, "PreconditionFailed", format!("At least one of the pre-conditions you specified did not hold (If-None-Match on {})", r.key)));
+            return Err(err(
+                412,
+                "PreconditionFailed",
+                format!("At least one of the pre-conditions you specified did not hold (If-None-Match on {})", r.key),
+            ));
         }
         if let Some(cond) = r.header("if-match") {
             match existing {
                 None => return Err(no_key(&r.key)),
                 Some(o) if !condition_holds(cond, o) => {
-                    return Err(err(412, "PreconditionFailed", format!("At least one of the pre-conditions you specified did not hold (If-Match on {})", r.key)));
+                    return Err(err(
+                        412,
+                        "PreconditionFailed",
+                        format!(
+                            "At least one of the pre-conditions you specified did not hold (If-Match on {})",
+                            r.key
+                        ),
+                    ));
                 }
                 Some(_) => {}
             }
         }
         let content_type = r.header("content-type").map(str::to_owned);
-        bucket.objects.insert(r.key.clone(), StoredObject { data, etag: etag.clone(), modified_ms: self.clock.now_ms(), content_type });
+        bucket.objects.insert(
+            r.key.clone(),
+            StoredObject { data, etag: etag.clone(), modified_ms: self.clock.now_ms(), content_type },
+        );
         Ok(Reply::ok().header("etag", format!("\"{etag}\"")))
     }
 
@@ -352,7 +416,10 @@ impl Store {
             bucket.objects.get(&r.key).cloned().ok_or_else(|| no_key(&r.key))?
         };
         let common = |reply: Reply| {
-            let reply = reply.header("etag", format!("\"{}\"", o.etag)).header("last-modified", http_date(o.modified_ms)).header("accept-ranges", "bytes");
+            let reply = reply
+                .header("etag", format!("\"{}\"", o.etag))
+                .header("last-modified", http_date(o.modified_ms))
+                .header("accept-ranges", "bytes");
             match &o.content_type {
                 Some(ct) => reply.header("content-type", ct.clone()),
                 None => reply.header("content-type", "binary/octet-stream"),
@@ -373,7 +440,11 @@ impl Store {
             None => Reply { status: 200, headers: Vec::new(), body: o.data.clone() },
             Some(range) => {
                 let (start, end) = parse_range(range, total)?;
-                Reply { status: 206, headers: vec![("content-range", format!("bytes {start}-{end}/{total}"))], body: o.data.slice(start as usize..end as usize + 1) }
+                Reply {
+                    status: 206,
+                    headers: vec![("content-range", format!("bytes {start}-{end}/{total}"))],
+                    body: o.data.slice(start as usize..end as usize + 1),
+                }
             }
         };
         if r.method == Method::HEAD {
@@ -412,14 +483,20 @@ impl Store {
     fn list_objects_v2(&self, r: &S3Request<'_>) -> Result<Reply, S3Error> {
         let max_keys = match r.q("max-keys") {
             None => 1000,
-            Some(v) => v.parse::<i64>().map_err(|_| err(400, "InvalidArgument", format!("max-keys {v} is not a number")))?.clamp(0, 1000) as usize,
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|_| err(400, "InvalidArgument", format!("max-keys {v} is not a number")))?
+                .clamp(0, 1000) as usize,
         };
         let prefix = r.q("prefix").unwrap_or_default().to_owned();
         let delimiter = r.q("delimiter").filter(|d| !d.is_empty()).map(str::to_owned);
         let token = r.q("continuation-token");
         let start_after = r.q("start-after");
         let resume = match token {
-            Some(t) => Some(token_decode(t).ok_or_else(|| err(400, "InvalidArgument", "The continuation token provided is incorrect"))?),
+            Some(t) => Some(
+                token_decode(t)
+                    .ok_or_else(|| err(400, "InvalidArgument", "The continuation token provided is incorrect"))?,
+            ),
             None => start_after.map(|k| (k.to_owned(), false)),
         };
         let url = r.q("encoding-type") == Some("url");
@@ -444,7 +521,9 @@ impl Store {
                 Some((p, true)) if key.starts_with(p.as_str()) => continue,
                 _ => {}
             }
-            let common = delimiter.as_ref().and_then(|d| key[prefix.len()..].find(d.as_str()).map(|i| key[..prefix.len() + i + d.len()].to_owned()));
+            let common = delimiter.as_ref().and_then(|d| {
+                key[prefix.len()..].find(d.as_str()).map(|i| key[..prefix.len() + i + d.len()].to_owned())
+            });
             if let Some(cp) = &common
                 && prefixes.last() == Some(cp)
             {
@@ -503,7 +582,8 @@ impl Store {
 
 /// `bytes=START-END`, `bytes=START-`, `bytes=-SUFFIX`: the inclusive range within `total`.
 fn parse_range(range: &str, total: u64) -> Result<(u64, u64), S3Error> {
-    let unsatisfiable = || err(416, "InvalidRange", format!("The requested range {range} is not satisfiable (object size {total})"));
+    let unsatisfiable =
+        || err(416, "InvalidRange", format!("The requested range {range} is not satisfiable (object size {total})"));
     let spec = range.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
     let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
     let (start, end) = match (a.trim(), b.trim()) {
@@ -525,7 +605,13 @@ fn parse_range(range: &str, total: u64) -> Result<(u64, u64), S3Error> {
 
 /// The keys and `Quiet` flag of a DeleteObjects body.
 fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> {
-    let malformed = |why: String| err(400, "MalformedXML", format!("The XML you provided was not well-formed or did not validate against our published schema: {why}"));
+    let malformed = |why: String| {
+        err(
+            400,
+            "MalformedXML",
+            format!("The XML you provided was not well-formed or did not validate against our published schema: {why}"),
+        )
+    };
     let text = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8".to_owned()))?;
     let mut keys = Vec::new();
     let mut quiet = false;

@@ -7,18 +7,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use http_body_util::Full;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::Shared;
-use crate::s3::{Reply, S3Error, S3Request, split_path};
 use crate::faults::{ErrorKind, LostAnswer, dice};
 use crate::kinesis::error::KinesisError;
 use crate::kinesis::{self, Answer, Protocol};
+use crate::s3::{Reply, S3Error, S3Request, split_path};
 
 /// Kinesis bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
 /// data, about 7 MiB in base64).
@@ -81,7 +81,7 @@ fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<
 async fn whole_call_faults(shared: &Shared, op: &str, call: u64) -> Option<ErrorKind> {
     let (latency, error) = {
         let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
-        let Some(o) = f.operation(op) else { return None };
+        let o = f.operation(op)?;
         let jitter = if o.jitter_ms > 0 { (dice(f.seed, op, call, 1) * (o.jitter_ms + 1) as f64) as u64 } else { 0 };
         let error = (o.error_rate > 0.0 && dice(f.seed, op, call, 0) < o.error_rate).then_some(o.error);
         (o.latency_ms + jitter, error)
@@ -106,9 +106,13 @@ fn kinesis_answer(protocol: Protocol, a: Answer) -> Response<Full<Bytes>> {
 }
 
 async fn kinesis(shared: &Shared, target: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
-    let protocol = Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
+    let protocol =
+        Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
     let Some(op) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
-        let e = KinesisError::new("UnknownOperationException", format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {target}"));
+        let e = KinesisError::new(
+            "UnknownOperationException",
+            format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {target}"),
+        );
         return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
     };
     let call = shared.stats.call(op);
@@ -116,15 +120,21 @@ async fn kinesis(shared: &Shared, target: &str, req: Request<Incoming>) -> Resul
         let e = match kind {
             ErrorKind::Internal => KinesisError::new("InternalFailure", "Injected by minutely sim"),
             ErrorKind::Unavailable => KinesisError::new("ServiceUnavailable", "Injected by minutely sim"),
-            ErrorKind::Throttle if kinesis::is_data_operation(op) => KinesisError::new("ProvisionedThroughputExceededException", "Rate exceeded (injected by minutely sim)"),
-            ErrorKind::Throttle => KinesisError::new("LimitExceededException", "Rate exceeded (injected by minutely sim)"),
+            ErrorKind::Throttle if kinesis::is_data_operation(op) => {
+                KinesisError::new("ProvisionedThroughputExceededException", "Rate exceeded (injected by minutely sim)")
+            }
+            ErrorKind::Throttle => {
+                KinesisError::new("LimitExceededException", "Rate exceeded (injected by minutely sim)")
+            }
         };
         return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
     }
     let body = match Limited::new(req.into_body(), MAX_KINESIS_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            let e = KinesisError::serialization(format!("the request body could not be read (at most {MAX_KINESIS_BODY} bytes): {e}"));
+            let e = KinesisError::serialization(format!(
+                "the request body could not be read (at most {MAX_KINESIS_BODY} bytes): {e}"
+            ));
             return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
         }
     };
@@ -184,17 +194,27 @@ async fn s3_call(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes
             ErrorKind::Unavailable => (503, "ServiceUnavailable"),
             ErrorKind::Throttle => (503, "SlowDown"),
         };
-        return s3_reply(S3Error { status, code, message: "Injected by minutely sim".to_owned() }.reply(&parts.method, &resource));
+        return s3_reply(
+            S3Error { status, code, message: "Injected by minutely sim".to_owned() }.reply(&parts.method, &resource),
+        );
     }
     let reply = match Limited::new(body, MAX_OBJECT_BODY).collect().await {
-        Err(e) => S3Error { status: 400, code: "EntityTooLarge", message: format!("the body could not be read (at most {MAX_OBJECT_BODY} bytes): {e}") }
-            .reply(&parts.method, &resource),
+        Err(e) => S3Error {
+            status: 400,
+            code: "EntityTooLarge",
+            message: format!("the body could not be read (at most {MAX_OBJECT_BODY} bytes): {e}"),
+        }
+        .reply(&parts.method, &resource),
         Ok(body) => {
             let request = split_path(parts.uri.path()).map(|(bucket, key)| S3Request {
                 method: &parts.method,
                 bucket,
                 key,
-                query: parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default(),
+                query: parts
+                    .uri
+                    .query()
+                    .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                    .unwrap_or_default(),
                 headers: &parts.headers,
                 body: body.to_bytes(),
             });
@@ -229,7 +249,10 @@ pub(crate) async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<F
     match (method.as_str(), path.as_str()) {
         ("GET", "/_sim/health") => json(200, serde_json::json!({"status": "running", "services": ["kinesis", "s3"]})),
         ("GET", "/_sim/stats") => json(200, serde_json::to_value(shared.stats()).unwrap_or_default()),
-        ("GET", "/_sim/faults") => json(200, serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default()),
+        ("GET", "/_sim/faults") => json(
+            200,
+            serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
+        ),
         ("POST" | "PUT", "/_sim/faults") => match serde_json::from_slice::<crate::Faults>(&body) {
             Ok(f) => match f.validate() {
                 Ok(()) => {
@@ -238,7 +261,10 @@ pub(crate) async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<F
                 }
                 Err(e) => json(400, serde_json::json!({"error": e})),
             },
-            Err(e) => json(400, serde_json::json!({"error": format!("the faults are not valid JSON of the documented shape: {e}")})),
+            Err(e) => json(
+                400,
+                serde_json::json!({"error": format!("the faults are not valid JSON of the documented shape: {e}")}),
+            ),
         },
         ("POST", "/_sim/reset") => {
             shared.reset();
@@ -261,10 +287,19 @@ pub(crate) async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<F
                     }
                     json(200, serde_json::json!({"now_ms": shared.clock.now_ms()}))
                 }
-                Ok(_) => json(409, serde_json::json!({"error": "this sim runs on the system clock; start it with a manual clock to move time"})),
-                Err(e) => json(400, serde_json::json!({"error": format!("expected {{\"advance_ms\": N}} or {{\"set_ms\": N}}: {e}")})),
+                Ok(_) => json(
+                    409,
+                    serde_json::json!({"error": "this sim runs on the system clock; start it with a manual clock to move time"}),
+                ),
+                Err(e) => json(
+                    400,
+                    serde_json::json!({"error": format!("expected {{\"advance_ms\": N}} or {{\"set_ms\": N}}: {e}")}),
+                ),
             }
         }
-        _ => json(404, serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")})),
+        _ => json(
+            404,
+            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
+        ),
     }
 }

@@ -23,14 +23,7 @@ fn entry(data: &str, key: &str) -> PutRecordsRequestEntry {
 
 async fn create(c: &Clients, name: &str, shards: i32) {
     c.kinesis.create_stream().stream_name(name).shard_count(shards).send().await.unwrap();
-    for _ in 0..300 {
-        let s = c.kinesis.describe_stream_summary().stream_name(name).send().await.unwrap();
-        if s.stream_description_summary().unwrap().stream_status() == &StreamStatus::Active {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("stream {name} did not become ACTIVE");
+    wait_active(c, name).await;
 }
 
 async fn wait_active(c: &Clients, name: &str) {
@@ -41,13 +34,21 @@ async fn wait_active(c: &Clients, name: &str) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    panic!("stream {name} did not become ACTIVE again");
+    panic!("stream {name} did not become ACTIVE");
 }
 
 /// Every record of a shard from `kind` until the shard's end or an empty page:
 /// (sequence number, data), and the ChildShards seen at the end.
 async fn read_shard(c: &Clients, stream: &str, shard: &str) -> (Vec<(String, String)>, Option<Vec<String>>) {
-    let it = c.kinesis.get_shard_iterator().stream_name(stream).shard_id(shard).shard_iterator_type(ShardIteratorType::TrimHorizon).send().await.unwrap();
+    let it = c
+        .kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
     let mut iterator = it.shard_iterator().map(str::to_owned);
     let mut out = Vec::new();
     let mut empty = 0;
@@ -96,7 +97,8 @@ async fn put_and_read_back_in_order_routed_by_md5(c: &Clients, _kind: Kind) {
     let mut seen = 0;
     for s in shards.shards() {
         let range = s.hash_key_range().unwrap();
-        let (lo, hi): (u128, u128) = (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
+        let (lo, hi): (u128, u128) =
+            (range.starting_hash_key().parse().unwrap(), range.ending_hash_key().parse().unwrap());
         let (records, _) = read_shard(c, stream, s.shard_id()).await;
         for w in records.windows(2) {
             assert!(seq_less(&w[0].0, &w[1].0), "sequence numbers increase within a shard: {} then {}", w[0].0, w[1].0);
@@ -118,8 +120,26 @@ async fn put_and_read_back_in_order_routed_by_md5(c: &Clients, _kind: Kind) {
 async fn explicit_hash_key_routes(c: &Clients, _kind: Kind) {
     let stream = "conf-explicit";
     create(c, stream, 2).await;
-    let low = c.kinesis.put_record().stream_name(stream).data(Blob::new("a")).partition_key("x").explicit_hash_key("0").send().await.unwrap();
-    let high = c.kinesis.put_record().stream_name(stream).data(Blob::new("b")).partition_key("x").explicit_hash_key(u128::MAX.to_string()).send().await.unwrap();
+    let low = c
+        .kinesis
+        .put_record()
+        .stream_name(stream)
+        .data(Blob::new("a"))
+        .partition_key("x")
+        .explicit_hash_key("0")
+        .send()
+        .await
+        .unwrap();
+    let high = c
+        .kinesis
+        .put_record()
+        .stream_name(stream)
+        .data(Blob::new("b"))
+        .partition_key("x")
+        .explicit_hash_key(u128::MAX.to_string())
+        .send()
+        .await
+        .unwrap();
     let shards = c.kinesis.list_shards().stream_name(stream).send().await.unwrap();
     assert_eq!(low.shard_id(), shards.shards()[0].shard_id());
     assert_eq!(high.shard_id(), shards.shards()[1].shard_id());
@@ -131,15 +151,35 @@ async fn iterator_types(c: &Clients, kind: Kind) {
     let shard = c.kinesis.list_shards().stream_name(stream).send().await.unwrap().shards()[0].shard_id().to_owned();
     let mut seqs = Vec::new();
     for i in 0..5 {
-        let r = c.kinesis.put_record().stream_name(stream).data(Blob::new(format!("r{i}"))).partition_key("k").send().await.unwrap();
+        let r = c
+            .kinesis
+            .put_record()
+            .stream_name(stream)
+            .data(Blob::new(format!("r{i}")))
+            .partition_key("k")
+            .send()
+            .await
+            .unwrap();
         seqs.push(r.sequence_number().to_owned());
     }
     let read = |kind: ShardIteratorType, seq: Option<String>| {
         let shard = shard.clone();
         async move {
-            let it = c.kinesis.get_shard_iterator().stream_name(stream).shard_id(shard).shard_iterator_type(kind).set_starting_sequence_number(seq).send().await.unwrap();
+            let it = c
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(stream)
+                .shard_id(shard)
+                .shard_iterator_type(kind)
+                .set_starting_sequence_number(seq)
+                .send()
+                .await
+                .unwrap();
             let r = c.kinesis.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-            (r.records().iter().map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()).collect::<Vec<_>>(), r.next_shard_iterator().map(str::to_owned))
+            (
+                r.records().iter().map(|r| String::from_utf8(r.data().as_ref().to_vec()).unwrap()).collect::<Vec<_>>(),
+                r.next_shard_iterator().map(str::to_owned),
+            )
         }
     };
     assert_eq!(read(ShardIteratorType::AtSequenceNumber, Some(seqs[2].clone())).await.0, ["r2", "r3", "r4"]);
@@ -151,11 +191,28 @@ async fn iterator_types(c: &Clients, kind: Kind) {
     assert_eq!(r.records().len(), 1, "an iterator from LATEST sees what comes after it");
     assert_eq!(r.millis_behind_latest(), Some(0));
     // Limit.
-    let it = c.kinesis.get_shard_iterator().stream_name(stream).shard_id(&shard).shard_iterator_type(ShardIteratorType::TrimHorizon).send().await.unwrap();
+    let it = c
+        .kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
     let r = c.kinesis.get_records().shard_iterator(it.shard_iterator().unwrap()).limit(2).send().await.unwrap();
     assert_eq!(r.records().len(), 2);
     // A sequence number of another stream is refused.
-    let e = c.kinesis.get_shard_iterator().stream_name(stream).shard_id(&shard).shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number("1").send().await.unwrap_err();
+    let e = c
+        .kinesis
+        .get_shard_iterator()
+        .stream_name(stream)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+        .starting_sequence_number("1")
+        .send()
+        .await
+        .unwrap_err();
     match kind {
         Kind::Sim => assert_eq!(e.code(), Some("InvalidArgumentException"), "{e:?}"),
         // Difference: AWS answers InvalidArgumentException ("... did not come from this stream");
@@ -172,7 +229,14 @@ async fn split_closes_the_parent(c: &Clients, kind: Kind) {
     let parent = c.kinesis.list_shards().stream_name(stream).send().await.unwrap().shards()[0].clone();
     let entries: Vec<_> = (0..10).map(|i| entry(&format!("before-{i}"), &format!("k{i}"))).collect();
     c.kinesis.put_records().stream_name(stream).set_records(Some(entries)).send().await.unwrap();
-    c.kinesis.split_shard().stream_name(stream).shard_to_split(parent.shard_id()).new_starting_hash_key((u128::MAX / 2).to_string()).send().await.unwrap();
+    c.kinesis
+        .split_shard()
+        .stream_name(stream)
+        .shard_to_split(parent.shard_id())
+        .new_starting_hash_key((u128::MAX / 2).to_string())
+        .send()
+        .await
+        .unwrap();
     wait_active(c, stream).await;
     let entries: Vec<_> = (0..10).map(|i| entry(&format!("after-{i}"), &format!("k{i}"))).collect();
     let out = c.kinesis.put_records().stream_name(stream).set_records(Some(entries)).send().await.unwrap();
@@ -182,20 +246,38 @@ async fn split_closes_the_parent(c: &Clients, kind: Kind) {
     let closed = shards.shards().iter().find(|s| s.shard_id() == parent.shard_id()).unwrap();
     let (records, children) = read_shard(c, stream, parent.shard_id()).await;
     assert_eq!(records.len(), 10, "the parent keeps its records");
-    let end = closed.sequence_number_range().unwrap().ending_sequence_number().expect("a closed shard has an EndingSequenceNumber");
+    let end = closed
+        .sequence_number_range()
+        .unwrap()
+        .ending_sequence_number()
+        .expect("a closed shard has an EndingSequenceNumber");
     let last = &records.last().unwrap().0;
     match kind {
-        Kind::Sim => assert!(!seq_less(end, last), "EndingSequenceNumber {end} is at least the last sequence number {last}"),
+        Kind::Sim => {
+            assert!(!seq_less(end, last), "EndingSequenceNumber {end} is at least the last sequence number {last}")
+        }
         // Difference: kinesis-mock writes Long.MaxValue, below its own 56-digit sequence numbers.
         Kind::LocalStack => assert_eq!(end, "9223372036854775807"),
     }
     let mut children = children.expect("reading a closed parent to its end gives a null NextShardIterator");
     children.sort();
-    let mut expected: Vec<String> = shards.shards().iter().filter(|s| s.parent_shard_id() == Some(parent.shard_id())).map(|s| s.shard_id().to_owned()).collect();
+    let mut expected: Vec<String> = shards
+        .shards()
+        .iter()
+        .filter(|s| s.parent_shard_id() == Some(parent.shard_id()))
+        .map(|s| s.shard_id().to_owned())
+        .collect();
     expected.sort();
     assert_eq!(expected.len(), 2);
     assert_eq!(children, expected, "ChildShards name the children");
-    let open = c.kinesis.list_shards().stream_name(stream).shard_filter(ShardFilter::builder().r#type(ShardFilterType::AtLatest).build().unwrap()).send().await.unwrap();
+    let open = c
+        .kinesis
+        .list_shards()
+        .stream_name(stream)
+        .shard_filter(ShardFilter::builder().r#type(ShardFilterType::AtLatest).build().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(open.shards().len(), 2, "AT_LATEST lists the open shards");
 }
 
@@ -242,7 +324,9 @@ async fn errors_are_aws_shaped(c: &Clients, kind: Kind) {
     let too_many: Vec<_> = (0..501).map(|i| entry("x", &i.to_string())).collect();
     let result = c.kinesis.put_records().stream_name("conf-twice").set_records(Some(too_many)).send().await;
     match kind {
-        Kind::Sim => assert_eq!(result.err().and_then(|e| e.code().map(str::to_owned)).as_deref(), Some("ValidationException")),
+        Kind::Sim => {
+            assert_eq!(result.err().and_then(|e| e.code().map(str::to_owned)).as_deref(), Some("ValidationException"))
+        }
         // Difference: AWS refuses more than 500 entries; kinesis-mock stores all 501.
         Kind::LocalStack => assert_eq!(result.map(|o| o.records().len()).ok(), Some(501)),
     }
@@ -261,14 +345,26 @@ async fn stream_arn_names_a_stream(c: &Clients, _kind: Kind) {
 async fn update_shard_count_scales_uniformly(c: &Clients, _kind: Kind) {
     let stream = "conf-scale";
     create(c, stream, 2).await;
-    c.kinesis.update_shard_count().stream_name(stream).target_shard_count(3).scaling_type(aws_sdk_kinesis::types::ScalingType::UniformScaling).send().await.unwrap();
+    c.kinesis
+        .update_shard_count()
+        .stream_name(stream)
+        .target_shard_count(3)
+        .scaling_type(aws_sdk_kinesis::types::ScalingType::UniformScaling)
+        .send()
+        .await
+        .unwrap();
     wait_active(c, stream).await;
     let all = c.kinesis.list_shards().stream_name(stream).send().await.unwrap();
     let mut open: Vec<(u128, u128)> = all
         .shards()
         .iter()
         .filter(|s| s.sequence_number_range().unwrap().ending_sequence_number().is_none())
-        .map(|s| (s.hash_key_range().unwrap().starting_hash_key().parse().unwrap(), s.hash_key_range().unwrap().ending_hash_key().parse().unwrap()))
+        .map(|s| {
+            (
+                s.hash_key_range().unwrap().starting_hash_key().parse().unwrap(),
+                s.hash_key_range().unwrap().ending_hash_key().parse().unwrap(),
+            )
+        })
         .collect();
     open.sort();
     assert_eq!(open.len(), 3, "{all:?}");
@@ -283,7 +379,14 @@ async fn s3_objects_and_conditional_writes(c: &Clients, _kind: Kind) {
     let s3 = &c.s3;
     s3.create_bucket().bucket("conf-bucket").send().await.unwrap();
     s3.head_bucket().bucket("conf-bucket").send().await.unwrap();
-    let put = s3.put_object().bucket("conf-bucket").key("a/b.json").body(ByteStream::from_static(b"0123456789")).send().await.unwrap();
+    let put = s3
+        .put_object()
+        .bucket("conf-bucket")
+        .key("a/b.json")
+        .body(ByteStream::from_static(b"0123456789"))
+        .send()
+        .await
+        .unwrap();
     let etag = put.e_tag().unwrap().to_owned();
     let got = s3.get_object().bucket("conf-bucket").key("a/b.json").send().await.unwrap();
     assert_eq!(got.e_tag(), Some(etag.as_str()));
@@ -293,12 +396,42 @@ async fn s3_objects_and_conditional_writes(c: &Clients, _kind: Kind) {
     let head = s3.head_object().bucket("conf-bucket").key("a/b.json").send().await.unwrap();
     assert_eq!(head.content_length(), Some(10));
     // If-None-Match: * on an existing key: 412. If-Match with a wrong ETag: 412; the right one: 200.
-    let e = s3.put_object().bucket("conf-bucket").key("a/b.json").if_none_match("*").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    let e = s3
+        .put_object()
+        .bucket("conf-bucket")
+        .key("a/b.json")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(412), "{e:?}");
-    let e = s3.put_object().bucket("conf-bucket").key("a/b.json").if_match("\"0000\"").body(ByteStream::from_static(b"x")).send().await.unwrap_err();
+    let e = s3
+        .put_object()
+        .bucket("conf-bucket")
+        .key("a/b.json")
+        .if_match("\"0000\"")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(412), "{e:?}");
-    s3.put_object().bucket("conf-bucket").key("a/b.json").if_match(&etag).body(ByteStream::from_static(b"new")).send().await.unwrap();
-    s3.put_object().bucket("conf-bucket").key("a/new.json").if_none_match("*").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    s3.put_object()
+        .bucket("conf-bucket")
+        .key("a/b.json")
+        .if_match(&etag)
+        .body(ByteStream::from_static(b"new"))
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("conf-bucket")
+        .key("a/new.json")
+        .if_none_match("*")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
     let e = s3.get_object().bucket("conf-bucket").key("missing").send().await.unwrap_err();
     assert_eq!(e.code(), Some("NoSuchKey"), "{e:?}");
     let e = s3.get_object().bucket("conf-no-bucket").key("k").send().await.unwrap_err();
@@ -317,7 +450,15 @@ async fn s3_listing_pages_and_delimits(c: &Clients, _kind: Kind) {
     let mut listed = Vec::new();
     let mut token = None;
     loop {
-        let page = s3.list_objects_v2().bucket("conf-list").prefix("m/").max_keys(2).set_continuation_token(token).send().await.unwrap();
+        let page = s3
+            .list_objects_v2()
+            .bucket("conf-list")
+            .prefix("m/")
+            .max_keys(2)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .unwrap();
         assert!(page.contents().len() <= 2);
         listed.extend(page.contents().iter().map(|o| o.key().unwrap().to_owned()));
         token = page.next_continuation_token().map(str::to_owned);
@@ -335,7 +476,11 @@ async fn s3_listing_pages_and_delimits(c: &Clients, _kind: Kind) {
         .bucket("conf-list")
         .delete(
             aws_sdk_s3::types::Delete::builder()
-                .set_objects(Some(keys.iter().map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(*k).build().unwrap()).collect()))
+                .set_objects(Some(
+                    keys.iter()
+                        .map(|k| aws_sdk_s3::types::ObjectIdentifier::builder().key(*k).build().unwrap())
+                        .collect(),
+                ))
                 .build()
                 .unwrap(),
         )

@@ -17,7 +17,15 @@ async fn sim(config: Config) -> (Sim, Clients) {
 }
 
 fn batch(n: usize, tag: &str) -> Vec<PutRecordsRequestEntry> {
-    (0..n).map(|i| PutRecordsRequestEntry::builder().data(Blob::new(format!("{tag}-{i}"))).partition_key(format!("k{i}")).build().unwrap()).collect()
+    (0..n)
+        .map(|i| {
+            PutRecordsRequestEntry::builder()
+                .data(Blob::new(format!("{tag}-{i}")))
+                .partition_key(format!("k{i}"))
+                .build()
+                .unwrap()
+        })
+        .collect()
 }
 
 async fn shard_iterator(c: &Clients, stream: &str, shard: &str) -> String {
@@ -40,10 +48,22 @@ async fn a_shard_takes_a_thousand_records_a_second_and_says_which_failed() {
     c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
     let mut ok = 0;
     for round in 0..3 {
-        let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, &format!("r{round}")))).send().await.unwrap();
+        let out = c
+            .kinesis
+            .put_records()
+            .stream_name("s")
+            .set_records(Some(batch(500, &format!("r{round}"))))
+            .send()
+            .await
+            .unwrap();
         let failed: Vec<_> = out.records().iter().filter(|r| r.error_code().is_some()).collect();
         assert_eq!(out.failed_record_count(), Some(failed.len() as i32), "FailedRecordCount is exact");
-        assert!(failed.iter().all(|r| r.error_code() == Some("ProvisionedThroughputExceededException") && r.sequence_number().is_none()));
+        assert!(
+            failed
+                .iter()
+                .all(|r| r.error_code() == Some("ProvisionedThroughputExceededException")
+                    && r.sequence_number().is_none())
+        );
         ok += 500 - failed.len();
     }
     assert_eq!(ok, 1000, "one second of one shard: 1,000 records");
@@ -78,7 +98,11 @@ async fn limits_can_be_switched_off() {
 
 /// The failed entries of a run with a seed: the same calls meet the same faults.
 async fn failed_entries(seed: u64) -> Vec<usize> {
-    let faults = Faults { seed, put_records: minutely_sim::faults::PutRecordsFaults { entry_failure_rate: 0.2, ..Default::default() }, ..Faults::default() };
+    let faults = Faults {
+        seed,
+        put_records: minutely_sim::faults::PutRecordsFaults { entry_failure_rate: 0.2, ..Default::default() },
+        ..Faults::default()
+    };
     let (sim, c) = sim(Config { limits: false, faults, ..Config::default() }).await;
     c.kinesis.create_stream().stream_name("s").shard_count(2).send().await.unwrap();
     let mut failed = Vec::new();
@@ -90,7 +114,10 @@ async fn failed_entries(seed: u64) -> Vec<usize> {
                 failed.push(round * 500 + i);
             }
         }
-        assert_eq!(out.failed_record_count(), Some(out.records().iter().filter(|r| r.error_code().is_some()).count() as i32));
+        assert_eq!(
+            out.failed_record_count(),
+            Some(out.records().iter().filter(|r| r.error_code().is_some()).count() as i32)
+        );
     }
     let stats = sim.stats();
     assert_eq!(stats.entries_failed_injected as usize, failed.len());
@@ -108,22 +135,35 @@ async fn per_entry_failures_are_seeded() {
 
 #[tokio::test]
 async fn a_lost_answer_stores_the_records_and_the_retry_duplicates_them() {
-    let faults = Faults { put_records: minutely_sim::faults::PutRecordsFaults { answer_lost_rate: 1.0, ..Default::default() }, ..Faults::default() };
+    let faults = Faults {
+        put_records: minutely_sim::faults::PutRecordsFaults { answer_lost_rate: 1.0, ..Default::default() },
+        ..Faults::default()
+    };
     let (sim, c) = sim(Config { faults, ..Config::default() }).await;
     c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
-    let e = c.kinesis.put_record().stream_name("s").data(Blob::new("once")).partition_key("k").send().await.unwrap_err();
+    let e =
+        c.kinesis.put_record().stream_name("s").data(Blob::new("once")).partition_key("k").send().await.unwrap_err();
     assert_eq!(e.code(), Some("InternalFailure"), "{e:?}");
     let stats = sim.stats();
     assert!(stats.answers_lost >= 1);
-    assert_eq!(stats.records_stored, stats.answers_lost, "every attempt (the SDK retries 500s) was stored: duplicates are born");
+    assert_eq!(
+        stats.records_stored, stats.answers_lost,
+        "every attempt (the SDK retries 500s) was stored: duplicates are born"
+    );
     assert_eq!(stats.calls["PutRecord"], stats.answers_lost);
 }
 
 #[tokio::test]
 async fn whole_call_errors_latency_and_iterator_expiry() {
     let mut faults = Faults::default();
-    faults.operations.insert("GetRecords".into(), OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, ..Default::default() });
-    faults.operations.insert("s3:PutObject".into(), OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, latency_ms: 30, ..Default::default() });
+    faults.operations.insert(
+        "GetRecords".into(),
+        OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, ..Default::default() },
+    );
+    faults.operations.insert(
+        "s3:PutObject".into(),
+        OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, latency_ms: 30, ..Default::default() },
+    );
     let (sim, c) = sim(Config { faults, ..Config::default() }).await;
     c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
     let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
@@ -132,7 +172,14 @@ async fn whole_call_errors_latency_and_iterator_expiry() {
     assert_eq!(e.code(), Some("ProvisionedThroughputExceededException"), "{e:?}");
     c.s3.create_bucket().bucket("bkt").send().await.unwrap();
     let started = std::time::Instant::now();
-    let e = c.s3.put_object().bucket("bkt").key("k").body(aws_sdk_s3::primitives::ByteStream::from_static(b"x")).send().await.unwrap_err();
+    let e =
+        c.s3.put_object()
+            .bucket("bkt")
+            .key("k")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
     assert_eq!(e.code(), Some("SlowDown"), "{e:?}");
     assert!(started.elapsed() >= std::time::Duration::from_millis(30), "latency is added");
     assert!(sim.stats().errors_injected["s3:PutObject"] >= 1);
@@ -175,7 +222,12 @@ fn raw(endpoint: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (
 
 fn json_call(endpoint: &str, op: &str, body: &str) -> (u16, serde_json::Value) {
     let target = format!("Kinesis_20131202.{op}");
-    let (status, body) = raw(endpoint, "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.1")], body.as_bytes().to_vec());
+    let (status, body) = raw(
+        endpoint,
+        "/",
+        &[("x-amz-target", &target), ("content-type", "application/x-amz-json-1.1")],
+        body.as_bytes().to_vec(),
+    );
     (status, serde_json::from_slice(&body).unwrap())
 }
 
@@ -190,7 +242,8 @@ async fn bad_requests_get_aws_shaped_errors() {
         assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")), "{body}");
         let (status, body) = json_call(&e, "CreateStream", r#"{"StreamName": "bad name!", "ShardCount": 1}"#);
         assert_eq!((status, body["__type"].as_str()), (400, Some("ValidationException")), "{body}");
-        let (status, body) = json_call(&e, "PutRecords", r#"{"StreamName": "s", "Records": [{"Data": "!!!", "PartitionKey": "k"}]}"#);
+        let (status, body) =
+            json_call(&e, "PutRecords", r#"{"StreamName": "s", "Records": [{"Data": "!!!", "PartitionKey": "k"}]}"#);
         assert_eq!((status, body["__type"].as_str()), (400, Some("SerializationException")), "{body}");
         let (status, body) = json_call(&e, "GetRecords", r#"{"ShardIterator": "garbage"}"#);
         assert_eq!((status, body["__type"].as_str()), (400, Some("InvalidArgumentException")), "{body}");
@@ -216,27 +269,51 @@ async fn the_cbor_protocol_carries_blobs_as_bytes() {
             let mut body = Vec::new();
             ciborium::into_writer(&v, &mut body).unwrap();
             let target = format!("Kinesis_20131202.{op}");
-            let (status, out) = raw(&e, "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-cbor-1.1")], body);
+            let (status, out) =
+                raw(&e, "/", &[("x-amz-target", &target), ("content-type", "application/x-amz-cbor-1.1")], body);
             (status, ciborium::from_reader(&out[..]).unwrap())
         };
         let text = |s: &str| Value::Text(s.to_owned());
         let map = |pairs: Vec<(&str, Value)>| Value::Map(pairs.into_iter().map(|(k, v)| (text(k), v)).collect());
-        let get = |v: &Value, k: &str| v.as_map().unwrap().iter().find(|(kk, _)| kk.as_text() == Some(k)).map(|(_, v)| v.clone());
-        assert_eq!(call("CreateStream", map(vec![("StreamName", text("c")), ("ShardCount", Value::Integer(1.into()))])).0, 200);
-        let (status, out) = call("PutRecord", map(vec![("StreamName", text("c")), ("Data", Value::Bytes(vec![0, 159, 255])), ("PartitionKey", text("k"))]));
+        let get = |v: &Value, k: &str| {
+            v.as_map().unwrap().iter().find(|(kk, _)| kk.as_text() == Some(k)).map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            call("CreateStream", map(vec![("StreamName", text("c")), ("ShardCount", Value::Integer(1.into()))])).0,
+            200
+        );
+        let (status, out) = call(
+            "PutRecord",
+            map(vec![
+                ("StreamName", text("c")),
+                ("Data", Value::Bytes(vec![0, 159, 255])),
+                ("PartitionKey", text("k")),
+            ]),
+        );
         assert_eq!(status, 200, "{out:?}");
         assert!(get(&out, "SequenceNumber").unwrap().is_text());
         let shards = call("ListShards", map(vec![("StreamName", text("c"))])).1;
         let shard = get(&get(&shards, "Shards").unwrap().as_array().unwrap()[0], "ShardId").unwrap();
-        let it = call("GetShardIterator", map(vec![("StreamName", text("c")), ("ShardId", shard), ("ShardIteratorType", text("TRIM_HORIZON"))])).1;
+        let it = call(
+            "GetShardIterator",
+            map(vec![("StreamName", text("c")), ("ShardId", shard), ("ShardIteratorType", text("TRIM_HORIZON"))]),
+        )
+        .1;
         let records = call("GetRecords", map(vec![("ShardIterator", get(&it, "ShardIterator").unwrap())])).1;
         let list = get(&records, "Records").unwrap();
         let record = &list.as_array().unwrap()[0];
-        assert_eq!(get(record, "Data"), Some(Value::Bytes(vec![0, 159, 255])), "binary data comes back as a byte string");
+        assert_eq!(
+            get(record, "Data"),
+            Some(Value::Bytes(vec![0, 159, 255])),
+            "binary data comes back as a byte string"
+        );
         assert!(matches!(get(record, "ApproximateArrivalTimestamp"), Some(Value::Tag(1, _))), "timestamps carry tag 1");
         let (status, err) = call("DescribeStream", map(vec![("StreamName", text("nope"))]));
         assert_eq!(status, 400);
-        assert_eq!(get(&err, "__type").and_then(|v| v.as_text().map(str::to_owned)).as_deref(), Some("ResourceNotFoundException"));
+        assert_eq!(
+            get(&err, "__type").and_then(|v| v.as_text().map(str::to_owned)).as_deref(),
+            Some("ResourceNotFoundException")
+        );
     })
     .await
     .unwrap();
@@ -250,7 +327,10 @@ async fn the_admin_api_reports_and_resets() {
     let e = sim.endpoint();
     let stats = tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let stats: serde_json::Value = serde_json::from_slice(&agent.get(format!("{e}/_sim/stats")).call().unwrap().body_mut().read_to_vec().unwrap()).unwrap();
+        let stats: serde_json::Value = serde_json::from_slice(
+            &agent.get(format!("{e}/_sim/stats")).call().unwrap().body_mut().read_to_vec().unwrap(),
+        )
+        .unwrap();
         let (status, _) = raw(&e, "/_sim/reset", &[], Vec::new());
         assert_eq!(status, 200);
         stats
@@ -293,8 +373,13 @@ assert len(keys) == 1200 and keys[5] == "minutes/dt=2016-08-21/minute=0005/a b+c
 assert s3.get_object(Bucket="py-bucket", Key=keys[5])["Body"].read() == b"{}"
 print("boto3 ok")
 "#;
-    let out = std::process::Command::new(&install.python).arg("-c").arg(script).env("EP", sim.endpoint()).output().unwrap();
+    let out =
+        std::process::Command::new(&install.python).arg("-c").arg(script).env("EP", sim.endpoint()).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && stdout.contains("boto3 ok"), "boto3 failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && stdout.contains("boto3 ok"),
+        "boto3 failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(sim);
 }

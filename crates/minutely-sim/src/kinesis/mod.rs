@@ -42,20 +42,29 @@ impl Protocol {
             return Ok(T::default());
         }
         match self {
-            Protocol::Json => serde_json::from_slice(body).map_err(|e| KinesisError::serialization(format!("the request body is not valid for this operation: {e}"))),
-            Protocol::Cbor => ciborium::from_reader(body).map_err(|e| KinesisError::serialization(format!("the CBOR request body is not valid for this operation: {e}"))),
+            Protocol::Json => serde_json::from_slice(body).map_err(|e| {
+                KinesisError::serialization(format!("the request body is not valid for this operation: {e}"))
+            }),
+            Protocol::Cbor => ciborium::from_reader(body).map_err(|e| {
+                KinesisError::serialization(format!("the CBOR request body is not valid for this operation: {e}"))
+            }),
         }
     }
 
     pub fn encode<T: Serialize>(self, value: &T) -> Vec<u8> {
         match self {
-            Protocol::Json => serde_json::to_vec(value).unwrap_or_else(|e| format!("{{\"message\":\"{e}\"}}").into_bytes()),
+            Protocol::Json => {
+                serde_json::to_vec(value).unwrap_or_else(|e| format!("{{\"message\":\"{e}\"}}").into_bytes())
+            }
             Protocol::Cbor => {
                 let mut out = Vec::new();
                 // Writing into a Vec fails only on a value serde cannot express; answer that as an error body.
                 if let Err(e) = ciborium::into_writer(value, &mut out) {
                     out.clear();
-                    let _ = ciborium::into_writer(&ErrorBody { kind: "InternalFailure", message: &e.to_string() }, &mut out);
+                    let _ = ciborium::into_writer(
+                        &ErrorBody { kind: "InternalFailure", message: &e.to_string() },
+                        &mut out,
+                    );
                 }
                 out
             }
@@ -80,7 +89,11 @@ pub struct Answer {
 
 impl Answer {
     pub fn error(protocol: Protocol, e: &KinesisError) -> Answer {
-        Answer { status: e.status(), body: protocol.encode(&ErrorBody { kind: e.code, message: &e.message }), error: Some(e.code) }
+        Answer {
+            status: e.status(),
+            body: protocol.encode(&ErrorBody { kind: e.code, message: &e.message }),
+            error: Some(e.code),
+        }
     }
 }
 
@@ -143,14 +156,23 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
             let entries = records
                 .into_iter()
                 .enumerate()
-                .map(|(i, r)| state::entry(r.data, r.partition_key, r.explicit_hash_key, &format!("records.{}.member.", i + 1)))
+                .map(|(i, r)| {
+                    state::entry(r.data, r.partition_key, r.explicit_hash_key, &format!("records.{}.member.", i + 1))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let total: usize = entries.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
             if total > MAX_PUT_RECORDS_BYTES {
-                return Err(KinesisError::invalid(format!("Records size exceeds 5 MB limit: the request holds {total} bytes of data and partition keys")));
+                return Err(KinesisError::invalid(format!(
+                    "Records size exceeds 5 MB limit: the request holds {total} bytes of data and partition keys"
+                )));
             }
             let fates = fates(shared, "PutRecords", call, entries.len());
-            let out = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner()).put_records(&input.stream, entries, &fates, now)?;
+            let out = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner()).put_records(
+                &input.stream,
+                entries,
+                &fates,
+                now,
+            )?;
             shared.stats.entries(&out, &fates);
             Ok(p.encode(&out))
         }
@@ -159,13 +181,24 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
             let input: PutRecordInput = p.decode(body)?;
             let entry = state::entry(input.data, input.partition_key, input.explicit_hash_key, "")?;
             let fates = fates(shared, "PutRecord", call, 1);
-            let out = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner()).put_records(&input.stream, vec![entry], &fates, now)?;
+            let out = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner()).put_records(
+                &input.stream,
+                vec![entry],
+                &fates,
+                now,
+            )?;
             shared.stats.entries(&out, &fates);
             let r = out.records.into_iter().next().expect("one entry in, one out");
             match (r.shard_id, r.sequence_number, r.error_code) {
-                (Some(shard_id), Some(sequence_number), None) => Ok(p.encode(&PutRecordOutput { shard_id, sequence_number, encryption_type: "NONE" })),
+                (Some(shard_id), Some(sequence_number), None) => {
+                    Ok(p.encode(&PutRecordOutput { shard_id, sequence_number, encryption_type: "NONE" }))
+                }
                 (_, _, code) => Err(KinesisError::new(
-                    if code == Some("InternalFailure") { "InternalFailure" } else { "ProvisionedThroughputExceededException" },
+                    if code == Some("InternalFailure") {
+                        "InternalFailure"
+                    } else {
+                        "ProvisionedThroughputExceededException"
+                    },
                     r.error_message.unwrap_or_default(),
                 )),
             }
@@ -173,7 +206,8 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
         "GetRecords" => {
             let input: GetRecordsInput = p.decode(body)?;
             let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
-            let expire = f.get_records.expire_iterator_rate > 0.0 && dice(f.seed, "GetRecords.expire", call, 0) < f.get_records.expire_iterator_rate;
+            let expire = f.get_records.expire_iterator_rate > 0.0
+                && dice(f.seed, "GetRecords.expire", call, 0) < f.get_records.expire_iterator_rate;
             drop(f);
             if expire {
                 shared.stats.bump(|s| s.iterators_expired += 1);
@@ -185,7 +219,10 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
             shared.stats.bump(|s| s.records_read += n);
             Ok(body)
         }
-        other => Err(KinesisError::new("UnknownOperationException", format!("minutely sim does not serve the Kinesis operation {other}; it serves {}", OPERATIONS.join(", ")))),
+        other => Err(KinesisError::new(
+            "UnknownOperationException",
+            format!("minutely sim does not serve the Kinesis operation {other}; it serves {}", OPERATIONS.join(", ")),
+        )),
     }
 }
 
@@ -194,6 +231,12 @@ fn fates(shared: &Shared, op: &str, call: u64, n: usize) -> Vec<Fate> {
     let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
     let rate = f.put_records.entry_failure_rate;
     (0..n as u64)
-        .map(|i| if rate > 0.0 && dice(f.seed, op, call, i) < rate { Fate::Fail(f.put_records.entry_error) } else { Fate::Store })
+        .map(|i| {
+            if rate > 0.0 && dice(f.seed, op, call, i) < rate {
+                Fate::Fail(f.put_records.entry_error)
+            } else {
+                Fate::Store
+            }
+        })
         .collect()
 }

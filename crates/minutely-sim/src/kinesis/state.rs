@@ -136,9 +136,12 @@ impl Stream {
     }
 
     fn shard(&self, id: &str) -> Result<&Shard, KinesisError> {
-        parse_shard_id(id)
-            .and_then(|o| self.shards.get(o as usize))
-            .ok_or_else(|| KinesisError::not_found(format!("Shard {id} in stream {} under account {ACCOUNT} does not exist", self.name)))
+        parse_shard_id(id).and_then(|o| self.shards.get(o as usize)).ok_or_else(|| {
+            KinesisError::not_found(format!(
+                "Shard {id} in stream {} under account {ACCOUNT} does not exist",
+                self.name
+            ))
+        })
     }
 
     fn reindex(&mut self) {
@@ -169,7 +172,10 @@ impl Stream {
             shard_id: shard_id(s.ordinal),
             parent_shard_id: s.parent.map(shard_id),
             adjacent_parent_shard_id: s.adjacent_parent.map(shard_id),
-            hash_key_range: HashKeyRange { starting_hash_key: s.hash_start.to_string(), ending_hash_key: s.hash_end.to_string() },
+            hash_key_range: HashKeyRange {
+                starting_hash_key: s.hash_start.to_string(),
+                ending_hash_key: s.hash_end.to_string(),
+            },
             sequence_number_range: SequenceNumberRange {
                 starting_sequence_number: sequence_number(self.incarnation, s.ordinal, 0),
                 ending_sequence_number: end,
@@ -271,11 +277,13 @@ fn check_name(name: &str) -> Result<(), KinesisError> {
 fn stream_name(r: &StreamRef) -> Result<String, KinesisError> {
     match (&r.stream_name, &r.stream_arn) {
         (Some(n), _) => Ok(n.clone()),
-        (None, Some(arn)) => arn
-            .rsplit_once(":stream/")
-            .map(|(_, n)| n.to_owned())
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| KinesisError::invalid(format!("StreamARN {arn} is not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"))),
+        (None, Some(arn)) => {
+            arn.rsplit_once(":stream/").map(|(_, n)| n.to_owned()).filter(|n| !n.is_empty()).ok_or_else(|| {
+                KinesisError::invalid(format!(
+                    "StreamARN {arn} is not a Kinesis stream ARN (arn:aws:kinesis:REGION:ACCOUNT:stream/NAME)"
+                ))
+            })
+        }
         (None, None) => Err(KinesisError::validation("Either StreamName or StreamARN should be provided.")),
     }
 }
@@ -304,7 +312,12 @@ fn required<T>(v: Option<T>, member: &str) -> Result<T, KinesisError> {
 }
 
 /// Checks one record's members and routes it: the checks are AWS's `ValidationException`s.
-pub fn entry(data: Option<Blob>, partition_key: Option<String>, explicit_hash_key: Option<String>, at: &str) -> Result<Entry, KinesisError> {
+pub fn entry(
+    data: Option<Blob>,
+    partition_key: Option<String>,
+    explicit_hash_key: Option<String>,
+    at: &str,
+) -> Result<Entry, KinesisError> {
     let data = required(data, &format!("{at}data"))?.0;
     let partition_key = required(partition_key, &format!("{at}partitionKey"))?;
     if partition_key.is_empty() || partition_key.chars().count() > 256 {
@@ -360,7 +373,9 @@ impl Kinesis {
         };
         let count = match (on_demand, input.shard_count) {
             (true, None) => ON_DEMAND_SHARDS,
-            (true, Some(_)) => return Err(KinesisError::validation("ShardCount must not be given for an ON_DEMAND stream")),
+            (true, Some(_)) => {
+                return Err(KinesisError::validation("ShardCount must not be given for an ON_DEMAND stream"));
+            }
             (false, None) => return Err(KinesisError::validation("ShardCount is required for a PROVISIONED stream")),
             (false, Some(n)) if (1..=10_000).contains(&n) => n as u32,
             (false, Some(n)) => {
@@ -395,7 +410,11 @@ impl Kinesis {
         self.streams.remove(&name).map(|_| Empty {}).ok_or_else(|| not_found(&name))
     }
 
-    pub fn describe_stream(&mut self, input: DescribeStreamInput, now_ms: i64) -> Result<DescribeStreamOutput, KinesisError> {
+    pub fn describe_stream(
+        &mut self,
+        input: DescribeStreamInput,
+        now_ms: i64,
+    ) -> Result<DescribeStreamOutput, KinesisError> {
         let limit = input.limit.unwrap_or(100).clamp(1, 10_000) as usize;
         let s = self.stream_mut(&input.stream, now_ms)?;
         let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
@@ -439,8 +458,12 @@ impl Kinesis {
         let limit = input.limit.unwrap_or(100).clamp(1, 10_000) as usize;
         let after = match (&input.next_token, &input.exclusive_start_stream_name) {
             (Some(t), _) => Some(
-                String::from_utf8(URL_SAFE_NO_PAD.decode(t).map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?)
-                    .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?,
+                String::from_utf8(
+                    URL_SAFE_NO_PAD
+                        .decode(t)
+                        .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?,
+                )
+                .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?,
             ),
             (None, a) => a.clone(),
         };
@@ -474,18 +497,29 @@ impl Kinesis {
         // A NextToken carries the stream and the filter's start; it excludes StreamName.
         let (stream_ref, after, filter) = match &input.next_token {
             Some(token) => {
-                if input.stream.stream_name.is_some() || input.stream.stream_arn.is_some() || input.exclusive_start_shard_id.is_some() {
-                    return Err(KinesisError::invalid("NextToken and StreamName/StreamARN/ExclusiveStartShardId cannot be provided together."));
+                if input.stream.stream_name.is_some()
+                    || input.stream.stream_arn.is_some()
+                    || input.exclusive_start_shard_id.is_some()
+                {
+                    return Err(KinesisError::invalid(
+                        "NextToken and StreamName/StreamARN/ExclusiveStartShardId cannot be provided together.",
+                    ));
                 }
                 let raw = URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok());
                 let (name, after) = raw
                     .as_deref()
                     .and_then(|r| r.split_once('|'))
                     .ok_or_else(|| KinesisError::invalid("NextToken is not one this service gave"))?;
-                let after = after.parse::<u32>().map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?;
+                let after = after
+                    .parse::<u32>()
+                    .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?;
                 (StreamRef { stream_name: Some(name.to_owned()), stream_arn: None }, Some(after), None)
             }
-            None => (input.stream, input.exclusive_start_shard_id.as_deref().map(|id| parse_shard_id(id).unwrap_or(0)), input.shard_filter),
+            None => (
+                input.stream,
+                input.exclusive_start_shard_id.as_deref().map(|id| parse_shard_id(id).unwrap_or(0)),
+                input.shard_filter,
+            ),
         };
         let s = self.stream_mut(&stream_ref, now_ms)?;
         let horizon = now_ms - s.retention_hours * 3_600_000;
@@ -498,10 +532,15 @@ impl Kinesis {
                 match f.kind.as_deref() {
                     Some("AFTER_SHARD_ID") => {
                         let id = required(f.shard_id, "shardFilter.shardId")?;
-                        after = Some(parse_shard_id(&id).ok_or_else(|| KinesisError::invalid(format!("ShardId {id} is not a shard id")))?);
+                        after = Some(
+                            parse_shard_id(&id)
+                                .ok_or_else(|| KinesisError::invalid(format!("ShardId {id} is not a shard id")))?,
+                        );
                         Box::new(|_| true)
                     }
-                    Some("AT_TRIM_HORIZON") => Box::new(move |sh| sh.closed.is_none_or(|(c, _)| c > horizon) && sh.created_ms <= horizon.max(created)),
+                    Some("AT_TRIM_HORIZON") => Box::new(move |sh| {
+                        sh.closed.is_none_or(|(c, _)| c > horizon) && sh.created_ms <= horizon.max(created)
+                    }),
                     Some("FROM_TRIM_HORIZON") => Box::new(|_| true),
                     Some("AT_LATEST") => Box::new(|sh| sh.is_open()),
                     Some("AT_TIMESTAMP") => {
@@ -523,12 +562,19 @@ impl Kinesis {
         };
         let all: Vec<&Shard> = s.shards.iter().filter(|sh| after.is_none_or(|a| sh.ordinal > a) && keep(sh)).collect();
         let page = &all[..all.len().min(max)];
-        let next_token = (all.len() > max).then(|| URL_SAFE_NO_PAD.encode(format!("{}|{}", s.name, page[page.len() - 1].ordinal)));
+        let next_token =
+            (all.len() > max).then(|| URL_SAFE_NO_PAD.encode(format!("{}|{}", s.name, page[page.len() - 1].ordinal)));
         Ok(ListShardsOutput { shards: page.iter().map(|sh| s.out(sh)).collect(), next_token })
     }
 
     /// Stores the entries whose fate is `Store` and whose shard admits them (when limits are on).
-    pub fn put_records(&mut self, r: &StreamRef, entries: Vec<Entry>, fates: &[Fate], now_ms: i64) -> Result<PutRecordsOutput, KinesisError> {
+    pub fn put_records(
+        &mut self,
+        r: &StreamRef,
+        entries: Vec<Entry>,
+        fates: &[Fate],
+        now_ms: i64,
+    ) -> Result<PutRecordsOutput, KinesisError> {
         let limits = self.limits;
         let mut throttled = 0;
         let s = self.stream_mut(r, now_ms)?;
@@ -544,7 +590,11 @@ impl Kinesis {
                     throttled += 1;
                     Err((
                         "ProvisionedThroughputExceededException",
-                        format!("Rate exceeded for shard {} in stream {} under account {ACCOUNT}.", shard_id(ordinal), s.name),
+                        format!(
+                            "Rate exceeded for shard {} in stream {} under account {ACCOUNT}.",
+                            shard_id(ordinal),
+                            s.name
+                        ),
                     ))
                 }
                 Fate::Store => {
@@ -552,15 +602,29 @@ impl Kinesis {
                     let mut bytes = Vec::with_capacity(size);
                     bytes.extend_from_slice(e.partition_key.as_bytes());
                     bytes.extend_from_slice(&e.data);
-                    shard.records.push_back(Record { bytes: bytes.into_boxed_slice(), key_len: e.partition_key.len() as u16, arrival_ms: now_ms });
+                    shard.records.push_back(Record {
+                        bytes: bytes.into_boxed_slice(),
+                        key_len: e.partition_key.len() as u16,
+                        arrival_ms: now_ms,
+                    });
                     Ok(sequence_number(s.incarnation, ordinal, position))
                 }
             };
             out.push(match result {
-                Ok(seq) => PutRecordsResultEntry { shard_id: Some(shard_id(ordinal)), sequence_number: Some(seq), error_code: None, error_message: None },
+                Ok(seq) => PutRecordsResultEntry {
+                    shard_id: Some(shard_id(ordinal)),
+                    sequence_number: Some(seq),
+                    error_code: None,
+                    error_message: None,
+                },
                 Err((code, message)) => {
                     failed += 1;
-                    PutRecordsResultEntry { shard_id: None, sequence_number: None, error_code: Some(code), error_message: Some(message) }
+                    PutRecordsResultEntry {
+                        shard_id: None,
+                        sequence_number: None,
+                        error_code: Some(code),
+                        error_message: Some(message),
+                    }
                 }
             });
         }
@@ -568,7 +632,11 @@ impl Kinesis {
         Ok(PutRecordsOutput { failed_record_count: failed, records: out, encryption_type: "NONE" })
     }
 
-    pub fn get_shard_iterator(&mut self, input: GetShardIteratorInput, now_ms: i64) -> Result<GetShardIteratorOutput, KinesisError> {
+    pub fn get_shard_iterator(
+        &mut self,
+        input: GetShardIteratorInput,
+        now_ms: i64,
+    ) -> Result<GetShardIteratorOutput, KinesisError> {
         let shard_id_in = required(input.shard_id, "shardId")?;
         let kind = required(input.shard_iterator_type, "shardIteratorType")?;
         let s = self.stream_mut(&input.stream, now_ms)?;
@@ -603,12 +671,23 @@ impl Kinesis {
                 )));
             }
         };
-        let iter = Iter { stream: s.name.clone(), incarnation: s.incarnation, ordinal: shard.ordinal, position, issued_ms: now_ms };
+        let iter = Iter {
+            stream: s.name.clone(),
+            incarnation: s.incarnation,
+            ordinal: shard.ordinal,
+            position,
+            issued_ms: now_ms,
+        };
         Ok(GetShardIteratorOutput { shard_iterator: iter.encode() })
     }
 
     /// Reads from an iterator. `expire` is the fault dice's verdict.
-    pub fn get_records<'a>(&'a mut self, input: &GetRecordsInput, expire: bool, now_ms: i64) -> Result<GetRecordsOutput<'a>, KinesisError> {
+    pub fn get_records<'a>(
+        &'a mut self,
+        input: &GetRecordsInput,
+        expire: bool,
+        now_ms: i64,
+    ) -> Result<GetRecordsOutput<'a>, KinesisError> {
         let token = required(input.shard_iterator.as_deref(), "shardIterator")?;
         let limit = match input.limit {
             None => MAX_GET_RECORDS,
@@ -619,16 +698,24 @@ impl Kinesis {
                 )));
             }
         };
-        let iter = Iter::decode(token).ok_or_else(|| KinesisError::invalid(format!("Invalid ShardIterator: {token}")))?;
+        let iter =
+            Iter::decode(token).ok_or_else(|| KinesisError::invalid(format!("Invalid ShardIterator: {token}")))?;
         if expire || now_ms - iter.issued_ms > ITERATOR_TTL_MS {
             return Err(KinesisError::new(
                 "ExpiredIteratorException",
-                format!("Iterator expired. The iterator was created at time {} while right now it is {}.", iter.issued_ms, now_ms),
+                format!(
+                    "Iterator expired. The iterator was created at time {} while right now it is {}.",
+                    iter.issued_ms, now_ms
+                ),
             ));
         }
         let limits_on = self.limits;
         let name = iter.stream.clone();
-        let s = self.streams.get_mut(&name).filter(|s| s.incarnation == iter.incarnation).ok_or_else(|| not_found(&name))?;
+        let s = self
+            .streams
+            .get_mut(&name)
+            .filter(|s| s.incarnation == iter.incarnation)
+            .ok_or_else(|| not_found(&name))?;
         s.trim(now_ms);
         let incarnation = s.incarnation;
         let Some(shard) = s.shards.get_mut(iter.ordinal as usize) else {
@@ -663,7 +750,10 @@ impl Kinesis {
                 .map(|c| ChildShard {
                     shard_id: shard_id(c.ordinal),
                     parent_shards: c.parent.into_iter().chain(c.adjacent_parent).map(shard_id).collect(),
-                    hash_key_range: HashKeyRange { starting_hash_key: c.hash_start.to_string(), ending_hash_key: c.hash_end.to_string() },
+                    hash_key_range: HashKeyRange {
+                        starting_hash_key: c.hash_start.to_string(),
+                        ending_hash_key: c.hash_end.to_string(),
+                    },
                 })
                 .collect();
             (None, Some(children))
@@ -694,7 +784,9 @@ impl Kinesis {
         let key = required(input.new_starting_hash_key, "newStartingHashKey")?;
         let s = self.stream_mut(&input.stream, now_ms)?;
         let sh = s.shard(&parent)?;
-        let new_start: u128 = key.parse().map_err(|_| KinesisError::invalid(format!("NewStartingHashKey {key} is not a 128-bit integer")))?;
+        let new_start: u128 = key
+            .parse()
+            .map_err(|_| KinesisError::invalid(format!("NewStartingHashKey {key} is not a 128-bit integer")))?;
         split(s, sh.ordinal, new_start, now_ms)?;
         Ok(Empty {})
     }
@@ -710,7 +802,11 @@ impl Kinesis {
 
     /// Uniform scaling, the way AWS does it: splits at every new boundary, then merges inside
     /// every new range, so every shard has at most two parents and lineage stays readable.
-    pub fn update_shard_count(&mut self, input: UpdateShardCountInput, now_ms: i64) -> Result<UpdateShardCountOutput, KinesisError> {
+    pub fn update_shard_count(
+        &mut self,
+        input: UpdateShardCountInput,
+        now_ms: i64,
+    ) -> Result<UpdateShardCountOutput, KinesisError> {
         let target = required(input.target_shard_count, "targetShardCount")?;
         match input.scaling_type.as_deref() {
             Some("UNIFORM_SCALING") => {}
@@ -733,7 +829,8 @@ impl Kinesis {
         let bounds: Vec<u128> = even_ranges(target as u32).into_iter().map(|(start, _)| start).collect();
         // Splits: every boundary strictly inside an open shard.
         for &b in bounds.iter().skip(1) {
-            let inside = s.open.iter().find(|(start, o)| *start < b && s.shards[*o as usize].hash_end >= b).map(|(_, o)| *o);
+            let inside =
+                s.open.iter().find(|(start, o)| *start < b && s.shards[*o as usize].hash_end >= b).map(|(_, o)| *o);
             if let Some(o) = inside {
                 split(s, o, b, now_ms)?;
             }
@@ -742,14 +839,20 @@ impl Kinesis {
         for (i, &b) in bounds.iter().enumerate() {
             let end = bounds.get(i + 1).map_or(u128::MAX, |n| n - 1);
             loop {
-                let pieces: Vec<u32> = s.open.iter().filter(|(start, _)| *start >= b && *start <= end).map(|(_, o)| *o).collect();
+                let pieces: Vec<u32> =
+                    s.open.iter().filter(|(start, _)| *start >= b && *start <= end).map(|(_, o)| *o).collect();
                 if pieces.len() < 2 {
                     break;
                 }
                 merge(s, pieces[0], pieces[1], now_ms)?;
             }
         }
-        Ok(UpdateShardCountOutput { stream_name: s.name.clone(), stream_arn: s.arn(), current_shard_count: current, target_shard_count: target })
+        Ok(UpdateShardCountOutput {
+            stream_name: s.name.clone(),
+            stream_arn: s.arn(),
+            current_shard_count: current,
+            target_shard_count: target,
+        })
     }
 
     /// Stored records and bytes (data and partition keys) over every stream.
@@ -774,7 +877,11 @@ impl Kinesis {
 fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) -> Result<(), KinesisError> {
     let sh = &s.shards[ordinal as usize];
     if !sh.is_open() {
-        return Err(KinesisError::invalid(format!("Shard {} in stream {} under account {ACCOUNT} is closed and cannot be split.", shard_id(ordinal), s.name)));
+        return Err(KinesisError::invalid(format!(
+            "Shard {} in stream {} under account {ACCOUNT} is closed and cannot be split.",
+            shard_id(ordinal),
+            s.name
+        )));
     }
     if new_start <= sh.hash_start || new_start > sh.hash_end {
         return Err(KinesisError::invalid(format!(
@@ -796,11 +903,22 @@ fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) -> Result<(
 fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<(), KinesisError> {
     let (sa, sb) = (&s.shards[a as usize], &s.shards[b as usize]);
     if !sa.is_open() || !sb.is_open() {
-        return Err(KinesisError::invalid(format!("Shards {} and {} in stream {} must both be open to be merged.", shard_id(a), shard_id(b), s.name)));
+        return Err(KinesisError::invalid(format!(
+            "Shards {} and {} in stream {} must both be open to be merged.",
+            shard_id(a),
+            shard_id(b),
+            s.name
+        )));
     }
-    let adjacent = sa.hash_end.checked_add(1) == Some(sb.hash_start) || sb.hash_end.checked_add(1) == Some(sa.hash_start);
+    let adjacent =
+        sa.hash_end.checked_add(1) == Some(sb.hash_start) || sb.hash_end.checked_add(1) == Some(sa.hash_start);
     if !adjacent {
-        return Err(KinesisError::invalid(format!("Shards {} and {} in stream {} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging", shard_id(a), shard_id(b), s.name)));
+        return Err(KinesisError::invalid(format!(
+            "Shards {} and {} in stream {} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging",
+            shard_id(a),
+            shard_id(b),
+            s.name
+        )));
     }
     let range = (sa.hash_start.min(sb.hash_start), sa.hash_end.max(sb.hash_end));
     s.close(a, now_ms);

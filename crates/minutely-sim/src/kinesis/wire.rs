@@ -96,7 +96,9 @@ impl<'de> Deserialize<'de> for Timestamp {
                 Ok(Timestamp((v as i64).saturating_mul(1000)))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
-                v.parse::<f64>().map(|s| Timestamp((s * 1000.0).round() as i64)).map_err(|_| E::custom("a timestamp is epoch seconds"))
+                v.parse::<f64>()
+                    .map(|s| Timestamp((s * 1000.0).round() as i64))
+                    .map_err(|_| E::custom("a timestamp is epoch seconds"))
             }
             // ciborium hands a tagged value over as an enum-like structure when asked for any.
             fn visit_enum<A: de::EnumAccess<'de>>(self, a: A) -> Result<Timestamp, A::Error> {
