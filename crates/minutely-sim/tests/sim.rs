@@ -296,7 +296,7 @@ async fn the_cbor_protocol_carries_blobs_as_bytes() {
         let shard = get(&get(&shards, "Shards").unwrap().as_array().unwrap()[0], "ShardId").unwrap();
         let it = call(
             "GetShardIterator",
-            map(vec![("StreamName", text("c")), ("ShardId", shard), ("ShardIteratorType", text("TRIM_HORIZON"))]),
+            map(vec![("StreamName", text("c")), ("ShardId", shard.clone()), ("ShardIteratorType", text("TRIM_HORIZON"))]),
         )
         .1;
         let records = call("GetRecords", map(vec![("ShardIterator", get(&it, "ShardIterator").unwrap())])).1;
@@ -307,7 +307,31 @@ async fn the_cbor_protocol_carries_blobs_as_bytes() {
             Some(Value::Bytes(vec![0, 159, 255])),
             "binary data comes back as a byte string"
         );
-        assert!(matches!(get(record, "ApproximateArrivalTimestamp"), Some(Value::Tag(1, _))), "timestamps carry tag 1");
+        // Timestamps: tag 1 around epoch milliseconds, as the Java SDKs write and read them.
+        let Some(Value::Tag(1, at)) = get(record, "ApproximateArrivalTimestamp") else {
+            panic!("timestamps carry tag 1: {record:?}")
+        };
+        let ms = i128::from(at.as_integer().expect("an integer"));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i128;
+        assert!((now - ms).abs() < 60_000, "milliseconds: {ms} against {now}");
+        // And read back the same way: AT_TIMESTAMP at the record's own arrival finds it.
+        let at_ts = Value::Tag(1, Box::new(Value::Integer((ms as i64).into())));
+        let it = call(
+            "GetShardIterator",
+            map(vec![
+                ("StreamName", text("c")),
+                ("ShardId", shard),
+                ("ShardIteratorType", text("AT_TIMESTAMP")),
+                ("Timestamp", at_ts),
+            ]),
+        )
+        .1;
+        let again = call(
+            "GetRecords",
+            map(vec![("ShardIterator", get(&it, "ShardIterator").unwrap_or_else(|| panic!("{it:?}")))]),
+        )
+        .1;
+        assert_eq!(get(&again, "Records").unwrap().as_array().unwrap().len(), 1, "{again:?}");
         let (status, err) = call("DescribeStream", map(vec![("StreamName", text("nope"))]));
         assert_eq!(status, 400);
         assert_eq!(

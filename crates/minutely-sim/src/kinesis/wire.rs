@@ -62,53 +62,60 @@ impl<'de> Deserialize<'de> for Blob {
     }
 }
 
-/// A point in time, milliseconds since the epoch; on the wire, epoch seconds (a number).
+/// A point in time, milliseconds since the epoch. In JSON, epoch seconds (a number with a
+/// fraction); in CBOR, as the Java SDKs write and read it, tag 1 around epoch *milliseconds*
+/// (an integer; RFC 8949 says seconds, the SDKs' `SdkCborGenerator` writes `getTime()`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Timestamp(pub i64);
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let secs = self.0 as f64 / 1000.0;
         if s.is_human_readable() {
-            s.serialize_f64(secs)
+            s.serialize_f64(self.0 as f64 / 1000.0)
         } else {
-            // CBOR: tag 1 (epoch-based date/time) around the number, as the Java SDK writes it.
-            ciborium::tag::Required::<f64, 1>(secs).serialize(s)
+            ciborium::tag::Required::<i64, 1>(self.0).serialize(s)
         }
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
-        struct V;
+        // Numbers are seconds in JSON and milliseconds in CBOR.
+        struct V {
+            unit_ms: f64,
+        }
         impl<'de> Visitor<'de> for V {
             type Value = Timestamp;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a timestamp (epoch seconds)")
+                f.write_str("a timestamp (a number)")
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Timestamp, E> {
-                Ok(Timestamp((v * 1000.0).round() as i64))
+                Ok(Timestamp((v * self.unit_ms).round() as i64))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Timestamp, E> {
-                Ok(Timestamp(v.saturating_mul(1000)))
+                self.visit_f64(v as f64)
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Timestamp, E> {
-                Ok(Timestamp((v as i64).saturating_mul(1000)))
+                self.visit_f64(v as f64)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Timestamp, E> {
-                v.parse::<f64>()
-                    .map(|s| Timestamp((s * 1000.0).round() as i64))
-                    .map_err(|_| E::custom("a timestamp is epoch seconds"))
-            }
-            // ciborium hands a tagged value over as an enum-like structure when asked for any.
-            fn visit_enum<A: de::EnumAccess<'de>>(self, a: A) -> Result<Timestamp, A::Error> {
-                use serde::de::VariantAccess;
-                let (_tag, v): (u64, _) = a.variant()?;
-                let secs: f64 = v.newtype_variant()?;
-                Ok(Timestamp((secs * 1000.0).round() as i64))
+                v.parse::<f64>().map_err(|_| E::custom("a timestamp is a number")).and_then(|n| self.visit_f64(n))
             }
         }
-        d.deserialize_any(V)
+        if d.is_human_readable() {
+            return d.deserialize_any(V { unit_ms: 1000.0 });
+        }
+        // CBOR: the number may sit inside tag 1.
+        let mut v = ciborium::Value::deserialize(d)?;
+        while let ciborium::Value::Tag(_, inner) = v {
+            v = *inner;
+        }
+        let ms = match v {
+            ciborium::Value::Integer(i) => i128::from(i) as f64,
+            ciborium::Value::Float(f) => f,
+            other => return Err(de::Error::custom(format!("a timestamp is a number, not {other:?}"))),
+        };
+        Ok(Timestamp(ms.round() as i64))
     }
 }
 
