@@ -111,6 +111,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn new(config: &Config) -> Shared {
+        Shared {
+            kinesis: Mutex::new(kinesis::state::Kinesis::new(config.limits)),
+            s3: Arc::new(s3::Store::new(config.clock.clone())),
+            faults: RwLock::new(config.faults.clone()),
+            initial_faults: config.faults.clone(),
+            limits: config.limits,
+            clock: config.clock.clone(),
+            stats: StatsCell::default(),
+        }
+    }
+
     fn stats(&self) -> Stats {
         let mut s = self.stats.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,15 +158,7 @@ impl Sim {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            kinesis: Mutex::new(kinesis::state::Kinesis::new(config.limits)),
-            s3: Arc::new(s3::Store::new(config.clock.clone())),
-            faults: RwLock::new(config.faults.clone()),
-            initial_faults: config.faults,
-            limits: config.limits,
-            clock: config.clock,
-            stats: StatsCell::default(),
-        });
+        let shared = Arc::new(Shared::new(&config));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
         Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })

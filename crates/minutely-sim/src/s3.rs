@@ -711,6 +711,23 @@ mod tests {
         assert_eq!(parse_range("lines=1-2", 10).unwrap_err().status, 416);
     }
 
+    proptest::proptest! {
+        /// The request parsers answer every input with a value or an S3 error, never a panic.
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), text in ".{0,40}", total in 0u64..100) {
+            let _ = decode_aws_chunked(&bytes);
+            let _ = parse_delete(&bytes);
+            let _ = parse_range(&text, total);
+            let _ = split_path(&text);
+            let _ = unescape(&text);
+            let mut chunked = format!("{:x};chunk-signature=x\r\n", text.len()).into_bytes();
+            chunked.extend_from_slice(text.as_bytes());
+            chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+            let decoded = decode_aws_chunked(&chunked).unwrap();
+            proptest::prop_assert_eq!(decoded.as_ref(), text.as_bytes());
+        }
+    }
+
     #[test]
     fn delete_bodies_parse_with_entities() {
         let body = b"<?xml version=\"1.0\"?><Delete xmlns=\"x\"><Object><Key>a&amp;b</Key></Object><Object><Key>c&#x20;d</Key></Object><Quiet>true</Quiet></Delete>";

@@ -296,7 +296,11 @@ async fn the_cbor_protocol_carries_blobs_as_bytes() {
         let shard = get(&get(&shards, "Shards").unwrap().as_array().unwrap()[0], "ShardId").unwrap();
         let it = call(
             "GetShardIterator",
-            map(vec![("StreamName", text("c")), ("ShardId", shard.clone()), ("ShardIteratorType", text("TRIM_HORIZON"))]),
+            map(vec![
+                ("StreamName", text("c")),
+                ("ShardId", shard.clone()),
+                ("ShardIteratorType", text("TRIM_HORIZON")),
+            ]),
         )
         .1;
         let records = call("GetRecords", map(vec![("ShardIterator", get(&it, "ShardIterator").unwrap())])).1;

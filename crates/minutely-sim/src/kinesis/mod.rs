@@ -240,3 +240,104 @@ fn fates(shared: &Shared, op: &str, call: u64, n: usize) -> Vec<Fate> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::{Clock, Config};
+
+    /// Member names of every operation, so that generated bodies reach deep into the decoders.
+    const MEMBERS: &[&str] = &[
+        "StreamName",
+        "StreamARN",
+        "ShardCount",
+        "StreamModeDetails",
+        "StreamMode",
+        "Limit",
+        "ExclusiveStartShardId",
+        "NextToken",
+        "MaxResults",
+        "ShardFilter",
+        "Type",
+        "ShardId",
+        "Timestamp",
+        "Records",
+        "Data",
+        "PartitionKey",
+        "ExplicitHashKey",
+        "ShardIteratorType",
+        "StartingSequenceNumber",
+        "ShardIterator",
+        "ShardToSplit",
+        "NewStartingHashKey",
+        "ShardToMerge",
+        "AdjacentShardToMerge",
+        "TargetShardCount",
+        "ScalingType",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("s".to_owned()),
+                Just("shardId-000000000000".to_owned()),
+                Just("TRIM_HORIZON".to_owned()),
+                Just("AT_SEQUENCE_NUMBER".to_owned()),
+                Just("UNIFORM_SCALING".to_owned()),
+                Just("AAAA".to_owned()),
+                Just("340282366920938463463374607431768211455".to_owned()),
+                Just("49000000000100000000000000000000000000000000000000000000".to_owned()),
+                ".{0,20}",
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(MEMBERS), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    fn check(shared: &Shared, op: &str, protocol: Protocol, body: &[u8], call: u64) {
+        let a = handle(shared, op, protocol, body, call);
+        assert!(matches!(a.status, 200 | 400 | 500 | 503), "{op}: status {}", a.status);
+        if a.status != 200 {
+            let v: Value = match protocol {
+                Protocol::Json => serde_json::from_slice(&a.body).unwrap(),
+                Protocol::Cbor => ciborium::from_reader(&a.body[..]).unwrap(),
+            };
+            assert!(v["__type"].is_string() && v["message"].is_string(), "{op}: {v}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// No body, however wrong, panics an operation: each gets an answer with a status and,
+        /// when it fails, an AWS-shaped error.
+        #[test]
+        fn no_request_panics(ops in prop::collection::vec((prop::sample::select(OPERATIONS), value()), 1..8), cbor in any::<bool>(), raw in prop::collection::vec(any::<u8>(), 0..64)) {
+            let shared = Shared::new(&Config { clock: Clock::manual(1_700_000_000_000), ..Config::default() });
+            // A stream to hit, so that valid-looking bodies go past the lookups.
+            check(&shared, "CreateStream", Protocol::Json, br#"{"StreamName":"s","ShardCount":2}"#, 0);
+            for (i, (op, body)) in ops.iter().enumerate() {
+                let protocol = if cbor { Protocol::Cbor } else { Protocol::Json };
+                let bytes = match protocol {
+                    Protocol::Json => serde_json::to_vec(body).unwrap(),
+                    Protocol::Cbor => { let mut b = Vec::new(); ciborium::into_writer(body, &mut b).unwrap(); b }
+                };
+                check(&shared, op, protocol, &bytes, i as u64);
+                check(&shared, op, protocol, &raw, i as u64);
+            }
+        }
+    }
+}
