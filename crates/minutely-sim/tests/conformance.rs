@@ -190,6 +190,24 @@ async fn iterator_types(c: &Clients, kind: Kind) {
     let r = c.kinesis.get_records().shard_iterator(next.unwrap()).send().await.unwrap();
     assert_eq!(r.records().len(), 1, "an iterator from LATEST sees what comes after it");
     assert_eq!(r.millis_behind_latest(), Some(0));
+    // AT_TIMESTAMP: from the epoch, everything; from an hour ahead, nothing.
+    for (at, expected) in [
+        (0, 6),
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 3600, 0),
+    ] {
+        let it = c
+            .kinesis
+            .get_shard_iterator()
+            .stream_name(stream)
+            .shard_id(&shard)
+            .shard_iterator_type(ShardIteratorType::AtTimestamp)
+            .timestamp(aws_sdk_kinesis::primitives::DateTime::from_secs(at))
+            .send()
+            .await
+            .unwrap();
+        let r = c.kinesis.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
+        assert_eq!(r.records().len(), expected, "AT_TIMESTAMP {at}");
+    }
     // Limit.
     let it = c
         .kinesis
@@ -494,6 +512,48 @@ async fn s3_listing_pages_and_delimits(c: &Clients, _kind: Kind) {
     assert!(buckets.buckets().iter().any(|b| b.name() == Some("conf-list")));
 }
 
+async fn list_and_delete_streams(c: &Clients, _kind: Kind) {
+    for name in ["conf-list-a", "conf-list-b", "conf-list-c"] {
+        create(c, name, 1).await;
+    }
+    c.kinesis
+        .create_stream()
+        .stream_name("conf-on-demand")
+        .stream_mode_details(
+            aws_sdk_kinesis::types::StreamModeDetails::builder()
+                .stream_mode(aws_sdk_kinesis::types::StreamMode::OnDemand)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    wait_active(c, "conf-on-demand").await;
+    let on_demand = c.kinesis.list_shards().stream_name("conf-on-demand").send().await.unwrap();
+    assert_eq!(on_demand.shards().len(), 4, "an on-demand stream starts with 4 shards");
+    let mut names = Vec::new();
+    let mut page = c.kinesis.list_streams().limit(2).send().await.unwrap();
+    loop {
+        names.extend(page.stream_names().iter().cloned());
+        if !page.has_more_streams() {
+            break;
+        }
+        page =
+            c.kinesis.list_streams().limit(2).exclusive_start_stream_name(names.last().unwrap()).send().await.unwrap();
+    }
+    for name in ["conf-list-a", "conf-list-b", "conf-list-c", "conf-on-demand"] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    c.kinesis.delete_stream().stream_name("conf-list-b").send().await.unwrap();
+    for _ in 0..300 {
+        match c.kinesis.describe_stream_summary().stream_name("conf-list-b").send().await {
+            Err(e) if e.code() == Some("ResourceNotFoundException") => return,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("conf-list-b still there after DeleteStream");
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         mod sim {
@@ -535,6 +595,7 @@ cases!(
     errors_are_aws_shaped,
     stream_arn_names_a_stream,
     update_shard_count_scales_uniformly,
+    list_and_delete_streams,
     s3_objects_and_conditional_writes,
     s3_listing_pages_and_delimits,
 );

@@ -208,6 +208,76 @@ async fn iterators_expire_after_five_minutes_and_records_after_the_retention() {
     assert!(r.records().is_empty(), "records older than the 24 h retention are trimmed");
 }
 
+#[tokio::test]
+async fn size_and_read_limits_are_aws_ones() {
+    let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    // A record above 1 MiB with its key: ValidationException.
+    let big = vec![b'x'; 1024 * 1024];
+    let e = c
+        .kinesis
+        .put_record()
+        .stream_name("s")
+        .data(Blob::new(big.clone()))
+        .partition_key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
+    // Six records of 1 MiB minus their key fit one by one but not in one 5 MiB request.
+    let entry = || {
+        PutRecordsRequestEntry::builder()
+            .data(Blob::new(vec![b'x'; 1024 * 1024 - 1]))
+            .partition_key("k")
+            .build()
+            .unwrap()
+    };
+    let e = c
+        .kinesis
+        .put_records()
+        .stream_name("s")
+        .set_records(Some((0..6).map(|_| entry()).collect()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidArgumentException"), "{e:?}");
+    // Reads: 2 MiB/s per shard. Three records of 1 MiB, read at once, put the shard half a
+    // second in debt.
+    for _ in 0..3 {
+        sim.clock().advance(1000);
+        c.kinesis.put_records().stream_name("s").set_records(Some(vec![entry()])).send().await.unwrap();
+    }
+    sim.clock().advance(1000);
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let it = shard_iterator(&c, "s", &shard).await;
+    let r = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap();
+    assert_eq!(r.records().len(), 3);
+    sim.clock().advance(400);
+    let e = c.kinesis.get_records().shard_iterator(r.next_shard_iterator().unwrap()).send().await.unwrap_err();
+    assert_eq!(e.code(), Some("ProvisionedThroughputExceededException"), "{e:?}");
+    sim.clock().advance(200);
+    c.kinesis.get_records().shard_iterator(r.next_shard_iterator().unwrap()).send().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_answer_is_a_transport_error_and_the_records_are_stored() {
+    let faults = Faults {
+        put_records: minutely_sim::faults::PutRecordsFaults {
+            answer_lost_rate: 1.0,
+            answer_lost_as: minutely_sim::faults::LostAnswer::Drop,
+            ..Default::default()
+        },
+        ..Faults::default()
+    };
+    let (sim, c) = sim(Config { faults, ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    let e = c.kinesis.put_records().stream_name("s").set_records(Some(batch(10, "d"))).send().await.unwrap_err();
+    assert!(e.raw_response().is_none(), "no answer came back: {e:?}");
+    let stats = sim.stats();
+    assert!(stats.answers_lost >= 1);
+    assert_eq!(stats.records_stored, 10 * stats.answers_lost);
+}
+
 /// One raw call: status and body.
 fn raw(endpoint: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, Vec<u8>) {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();

@@ -1,0 +1,88 @@
+//! `minutely sim` as a user runs it: the real binary in the foreground, `minutely produce`
+//! pointed at it by the printed exports, SIGTERM and SIGINT stopping it with 143 and 130.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+fn minutely() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_minutely"))
+}
+
+/// Starts `minutely sim --port 0 ARGS` and returns it with its endpoint (from the export line).
+fn start(args: &[&str]) -> (Child, String) {
+    let mut child = minutely()
+        .args(["sim", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let endpoint = line
+        .trim()
+        .strip_prefix("export AWS_ENDPOINT_URL=")
+        .unwrap_or_else(|| panic!("first line: {line:?}"))
+        .to_owned();
+    assert!(endpoint.starts_with("http://127.0.0.1:"), "loopback only: {endpoint}");
+    (child, endpoint)
+}
+
+fn stop(mut child: Child, signal: &str) -> (i32, String) {
+    assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    (status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn produce_into_the_sim_then_sigterm() {
+    let (child, endpoint) = start(&["--no-limits"]);
+    let out = minutely()
+        .args(["produce", "--source", "random", "--count", "3000", "--create-stream", "2", "--sink", "kinesis:cli"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("sent 3000"), "{stderr}");
+    let (code, stderr) = stop(child, "-TERM");
+    assert_eq!(code, 143, "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM; 3000 records"), "{stderr}");
+}
+
+#[test]
+fn limits_throttle_a_producer_that_aws_would_throttle() {
+    let (child, endpoint) = start(&[]);
+    let out = minutely()
+        .args(["produce", "--source", "random", "--count", "4000", "--create-stream", "1", "--sink", "kinesis:limited"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("sent 4000"), "{stderr}");
+    let (code, sim_stderr) = stop(child, "-INT");
+    assert_eq!(code, 130, "{sim_stderr}");
+    // One shard takes 1,000 records a second: 4,000 sent at once meet throttling.
+    let throttled: u64 = sim_stderr
+        .split(" entries throttled")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(throttled > 0, "{sim_stderr}");
+    assert!(!stderr.contains("retried 0,"), "the producer retried the throttled entries: {stderr}");
+}
+
+#[test]
+fn bad_faults_are_refused_with_the_reason() {
+    let out = minutely()
+        .args(["sim", "--port", "0", "--faults", r#"{"put_records":{"entry_failure_rate":1.5}}"#])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("put_records.entry_failure_rate = 1.5"), "{stderr}");
+    let out = minutely().args(["sim", "--port", "0", "--faults", "/nonexistent/faults.toml"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/faults.toml"));
+}
