@@ -138,15 +138,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
 
     let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let what = if close_open { "closing open windows" } else { "keeping open windows for the next run" };
-            eprintln!("\nminutely: stopping: writing closed windows, {what}, checkpointing (Ctrl-C again to abort)");
-            let _ = stop_tx.send(Some(Stop { close_open }));
-            let _ = tokio::signal::ctrl_c().await;
-            std::process::exit(130);
-        }
-    });
+    let stopped = crate::signals::watch(move |signal| {
+        let what = if close_open { "closing open windows" } else { "keeping open windows for the next run" };
+        eprintln!("\nminutely: {signal}: stopping: writing closed windows, {what}, checkpointing (again to abort)");
+        let _ = stop_tx.send(Some(Stop { close_open }));
+    })?;
 
     let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
@@ -173,7 +169,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
     live.finish_and_clear();
     summary(&stats, started.elapsed());
-    result.context("consuming")
+    result.context("consuming")?;
+    if let Some(signal) = stopped.get() {
+        // Stopped gracefully by a signal: say so in the exit code, as a shell expects.
+        std::process::exit(signal.exit_code());
+    }
+    Ok(())
 }
 
 /// Totals over every worker.

@@ -99,17 +99,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
-    {
+    let stopped = {
         let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nminutely: stopping: flushing what is buffered (Ctrl-C again to abort)");
-                stop.store(true, Ordering::Relaxed);
-                let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
-            }
-        });
-    }
+        crate::signals::watch(move |signal| {
+            eprintln!("\nminutely: {signal}: stopping: flushing what is buffered (again to abort)");
+            stop.store(true, Ordering::Relaxed);
+        })?
+    };
     if let Some(d) = args.duration {
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -209,6 +205,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     }
     if s.failed > 0 {
         bail!("{} records were not accepted by Kinesis before the retry deadline", s.failed);
+    }
+    if let Some(signal) = stopped.get() {
+        std::process::exit(signal.exit_code());
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! SIGINT and SIGTERM, for commands that stop gracefully on either.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 /// The signal that asked a command to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,13 +29,46 @@ impl fmt::Display for Stop {
     }
 }
 
+/// SIGINT and SIGTERM, registered once: from then on neither kills the process by default.
+pub struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    pub fn new() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
+
+    /// The next SIGINT or SIGTERM.
+    pub async fn recv(&mut self) -> Stop {
+        tokio::select! {
+            _ = self.int.recv() => Stop::Interrupt,
+            _ = self.term.recv() => Stop::Terminate,
+        }
+    }
+}
+
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.
 pub async fn wait() -> std::io::Result<Stop> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
-    Ok(tokio::select! {
-        _ = int.recv() => Stop::Interrupt,
-        _ = term.recv() => Stop::Terminate,
-    })
+    Ok(Signals::new()?.recv().await)
+}
+
+/// Watches for a stop, on the current runtime: the first SIGINT or SIGTERM runs `graceful`
+/// (the command's own stopping path) and is kept in the returned cell, so the command can exit
+/// with its code once it has stopped; a second one exits at once with its own code.
+pub fn watch(graceful: impl FnOnce(Stop) + Send + 'static) -> std::io::Result<Arc<OnceLock<Stop>>> {
+    let mut signals = Signals::new()?;
+    let got = Arc::new(OnceLock::new());
+    let cell = got.clone();
+    tokio::spawn(async move {
+        let first = signals.recv().await;
+        let _ = cell.set(first);
+        graceful(first);
+        let second = signals.recv().await;
+        eprintln!("\nminutely: {second} again: stopping at once");
+        std::process::exit(second.exit_code());
+    });
+    Ok(got)
 }

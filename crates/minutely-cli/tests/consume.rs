@@ -142,6 +142,43 @@ async fn checkpoint(s3: &aws_sdk_s3::Client, prefix: &str, stream: &str, shard: 
     serde_json::from_slice(&body.body.collect().await.unwrap().into_bytes()).unwrap()
 }
 
+/// SIGTERM (what systemd, Kubernetes and CI runners send) takes the graceful path of Ctrl-C:
+/// closed windows written, open ones kept in the checkpoint, exit 143; a restart resumes
+/// exactly. On the sim, with AWS's limits on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_gracefully_and_a_restart_resumes_exactly() {
+    let sim = minutely_sim::Sim::start(minutely_sim::Config::default()).await.unwrap();
+    let endpoint = sim.endpoint();
+    let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(&endpoint)).await;
+    let (k, s3) = (&clients.kinesis, &clients.s3);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    create_stream(k, "term", 2).await;
+    let events = spec(16, 2000, START);
+    put(k, "term", events.clone()).await;
+    let mut args = vec!["consume", "--source", "kinesis:term", "--sink", "s3://counts/term", "--key", "country"];
+    args.extend(["--idle-poll", "100ms", "--on-stop", "keep"]);
+    let consumer = minutely(&args, &endpoint).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(Command::new("kill").args(["-TERM", &consumer.id().to_string()]).status().unwrap().success());
+    let out = tokio::task::spawn_blocking(move || consumer.wait_with_output().unwrap()).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping") && stderr.contains("keeping open windows for the next run"), "{stderr}");
+    let shards = k.list_shards().stream_name("term").send().await.unwrap();
+    let mut kept = 0;
+    for shard in shards.shards() {
+        let cp = checkpoint(s3, "term", "term", shard.shard_id()).await;
+        assert!(cp.position.is_some() && cp.pending.is_empty(), "{cp:?}");
+        kept += cp.state.open.len();
+    }
+    assert!(kept > 0, "the open windows are in the checkpoints, not in S3");
+    let e = endpoint.clone();
+    let (code, stderr) = tokio::task::spawn_blocking(move || run(consume(&e, "term", "term", &[]))).await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("consumed 0 records"), "resumed after the last record: {stderr}");
+    assert_eq!(sums(s3, "term").await, model(&[events]), "after SIGTERM and a restart; {stderr}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_against_localstack() {
     let options = Options { backend: Backend::Host, ..Options::from_env().unwrap() };
@@ -257,7 +294,7 @@ async fn consumer_against_localstack() {
     assert!(interrupted.success());
     let out = consumer.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(out.status.code(), Some(130), "stopped by SIGINT, after the graceful path: {stderr}");
     assert!(stderr.contains("keeping open windows for the next run"), "{stderr}");
     let shards = k.list_shards().stream_name("stop").send().await.unwrap();
     let mut kept = 0;

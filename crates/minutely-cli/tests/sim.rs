@@ -86,3 +86,24 @@ fn bad_faults_are_refused_with_the_reason() {
     let out = minutely().args(["sim", "--port", "0", "--faults", "/nonexistent/faults.toml"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/faults.toml"));
 }
+
+#[test]
+fn produce_stops_on_sigterm_after_flushing_with_143() {
+    let (sim, endpoint) = start(&["--no-limits"]);
+    let mut producer = minutely()
+        .args(["produce", "--source", "random", "--rate", "2000", "--count", "1000000", "--create-stream", "1", "--sink", "kinesis:paced"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(Command::new("kill").args(["-TERM", &producer.id().to_string()]).status().unwrap().success());
+    let status = producer.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping: flushing") && stderr.contains("stopped early"), "{stderr}");
+    let sent: u64 = stderr.split("sent ").nth(1).and_then(|s| s.split(',').next()).and_then(|n| n.parse().ok()).unwrap();
+    let (_, sim_stderr) = stop(sim, "-TERM");
+    assert!(sim_stderr.contains(&format!("; {sent} records")), "what the producer counted as sent is what the sim stored: {sim_stderr}");
+}

@@ -663,6 +663,9 @@ impl Kinesis {
                     .timestamp
                     .ok_or_else(|| KinesisError::invalid("Timestamp is required for ShardIteratorType AT_TIMESTAMP"))?
                     .0;
+                if t > now_ms {
+                    return Err(KinesisError::invalid("Timestamp cannot be in the future"));
+                }
                 shard.first + shard.records.partition_point(|r| r.arrival_ms < t) as u64
             }
             other => {
