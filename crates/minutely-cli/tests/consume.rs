@@ -163,7 +163,10 @@ async fn sigterm_stops_gracefully_and_a_restart_resumes_exactly() {
     let out = tokio::task::spawn_blocking(move || consumer.wait_with_output().unwrap()).await.unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains("SIGTERM: stopping") && stderr.contains("keeping open windows for the next run"), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM: stopping") && stderr.contains("keeping open windows for the next run"),
+        "{stderr}"
+    );
     let shards = k.list_shards().stream_name("term").send().await.unwrap();
     let mut kept = 0;
     for shard in shards.shards() {

@@ -91,7 +91,19 @@ fn bad_faults_are_refused_with_the_reason() {
 fn produce_stops_on_sigterm_after_flushing_with_143() {
     let (sim, endpoint) = start(&["--no-limits"]);
     let mut producer = minutely()
-        .args(["produce", "--source", "random", "--rate", "2000", "--count", "1000000", "--create-stream", "1", "--sink", "kinesis:paced"])
+        .args([
+            "produce",
+            "--source",
+            "random",
+            "--rate",
+            "2000",
+            "--count",
+            "1000000",
+            "--create-stream",
+            "1",
+            "--sink",
+            "kinesis:paced",
+        ])
         .env("AWS_ENDPOINT_URL", &endpoint)
         .stderr(Stdio::piped())
         .spawn()
@@ -103,7 +115,11 @@ fn produce_stops_on_sigterm_after_flushing_with_143() {
     std::io::Read::read_to_string(producer.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(143), "{stderr}");
     assert!(stderr.contains("SIGTERM: stopping: flushing") && stderr.contains("stopped early"), "{stderr}");
-    let sent: u64 = stderr.split("sent ").nth(1).and_then(|s| s.split(',').next()).and_then(|n| n.parse().ok()).unwrap();
+    let sent: u64 =
+        stderr.split("sent ").nth(1).and_then(|s| s.split(',').next()).and_then(|n| n.parse().ok()).unwrap();
     let (_, sim_stderr) = stop(sim, "-TERM");
-    assert!(sim_stderr.contains(&format!("; {sent} records")), "what the producer counted as sent is what the sim stored: {sim_stderr}");
+    assert!(
+        sim_stderr.contains(&format!("; {sent} records")),
+        "what the producer counted as sent is what the sim stored: {sim_stderr}"
+    );
 }

@@ -24,6 +24,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::health::{self, NotReady};
+use crate::watchdog::Watchdog;
 use crate::{Error, LOCALSTACK_VERSION, Options, io};
 
 const REQUIREMENTS: &str = include_str!("../lock/requirements-4.9.2-py3.11.txt");
@@ -32,6 +33,8 @@ const KINESIS_PACKAGE_LOCK: &str = include_str!("../lock/kinesis-local/package-l
 /// The kinesis-mock version LocalStack 4.9.2 asks for.
 pub const KINESIS_LOCAL_VERSION: &str = "0.4.13";
 const INSTANCE_VAR: &str = "MINUTELY_LOCALSTACK_INSTANCE";
+/// How long the watchdog of a dead owner lets LocalStack exit on SIGTERM before SIGKILL.
+const WATCHDOG_GRACE: Duration = Duration::from_secs(5);
 
 /// Where an install lives.
 #[derive(Clone, Debug)]
@@ -170,6 +173,9 @@ pub struct Instance {
     keep_dir: bool,
     stopped: bool,
     pub install: Install,
+    /// Stops the instance if this process dies without stopping it (unnamed instances only:
+    /// a named one outlives its starter by design). Dropped after the instance is stopped.
+    watchdog: Option<Watchdog>,
 }
 
 /// What stopping took.
@@ -222,6 +228,7 @@ pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
         let port = free_port()?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let child = spawn(options, &install, &id, &dir, &log, port)?;
+        let pid = child.id() as i32;
         let record = Record {
             id: id.clone(),
             pid: child.id() as i32,
@@ -239,7 +246,15 @@ pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
             keep_dir: true,
             stopped: false,
             install: install.clone(),
+            watchdog: None,
         };
+        if name.is_none() {
+            // On failure the instance is dropped here, which stops it.
+            instance.watchdog = Some(
+                Watchdog::spawn(&format!("{INSTANCE_VAR}={id}"), pid, options.stop_grace.min(WATCHDOG_GRACE))
+                    .map_err(io("starting the instance's watchdog (sh)"))?,
+            );
+        }
         let ready = health::wait_ready(&endpoint, options.start_timeout, || instance.check_alive());
         match ready {
             Ok(()) => {
@@ -315,7 +330,8 @@ impl Instance {
         &self.record.log
     }
 
-    /// Leaves the process running when this guard goes away (`minutely localstack up`).
+    /// Leaves the process running when this guard goes away (`minutely localstack up`: a named
+    /// instance, which has no watchdog).
     pub fn detach(mut self) -> Record {
         self.stopped = true;
         self.record.clone()
@@ -344,6 +360,8 @@ impl Instance {
         }
         self.stopped = true;
         let stopped = stop_process(self.record.pid, self.child.as_mut(), &self.record.id, self.grace);
+        // Stopped: the watchdog finds nothing left and exits.
+        drop(self.watchdog.take());
         if self.named {
             forget_named(&self.record.dir);
         } else if !self.keep_dir {

@@ -18,6 +18,7 @@ use std::time::Duration;
 mod docker;
 pub mod health;
 pub mod host;
+pub mod watchdog;
 
 pub use docker::docker_answers;
 pub use health::{Health, ServiceState};

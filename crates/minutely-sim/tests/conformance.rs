@@ -203,12 +203,14 @@ async fn iterator_types(c: &Clients, kind: Kind) {
             .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(ms))
             .send()
     };
-    // Difference: kinesis-mock returns every record for a timestamp after all of them.
-    let after_all = if kind == Kind::LocalStack { 6 } else { 0 };
-    for (ms, expected) in [(0, 6), (now_ms, after_all)] {
+    for (ms, expected) in [(0, 6), (now_ms, 0)] {
         let it = at(ms).await.unwrap();
         let r = c.kinesis.get_records().shard_iterator(it.shard_iterator().unwrap()).send().await.unwrap();
-        assert_eq!(r.records().len(), expected, "AT_TIMESTAMP {ms}");
+        // Difference: for a timestamp after every record, kinesis-mock returns records from
+        // before it (6 of 6 in one run, 3 of 6 in the next); AWS and the sim return none.
+        if kind == Kind::Sim || ms == 0 {
+            assert_eq!(r.records().len(), expected, "AT_TIMESTAMP {ms}");
+        }
     }
     let e = at(now_ms + 3_600_000).await.unwrap_err();
     assert_eq!(e.code(), Some("InvalidArgumentException"), "{e:?}");
