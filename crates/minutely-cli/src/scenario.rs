@@ -54,14 +54,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let scenario = Scenario::load(&path)?;
     let root = std::env::current_dir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it
+    // did so far; a second signal exits at once (LocalStack's watchdog stops it then).
+    let (interrupt, interrupted) = tokio::sync::watch::channel(None::<String>);
+    runtime.block_on(async {
+        crate::signals::watch(move |signal| {
+            eprintln!("\nminutely: {signal}: stopping the scenario: producer, consumer, LocalStack (again to abort)");
+            let _ = interrupt.send(Some(signal.to_string()));
+        })
+    })?;
     let options = RunOptions {
         snapshots: path.parent().unwrap_or(Path::new(".")).join("snapshots"),
         root,
         update_snapshots: args.update_snapshots,
         backend: args.backend,
         localstack: minutely_localstack::Options::from_env()?,
+        interrupt: Some(interrupted),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let progress = Arc::new(Progress::default());
     let bar = progress_line(&runtime, progress.clone());
     eprintln!("minutely: scenario {}: {}", scenario.name, scenario.description);
@@ -76,6 +86,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", report_path.display()))?;
     eprintln!("minutely: report in {}", report_path.display());
+    match report.signal.as_deref() {
+        Some("SIGINT") => std::process::exit(crate::signals::Stop::Interrupt.exit_code()),
+        Some(_) => std::process::exit(crate::signals::Stop::Terminate.exit_code()),
+        None => {}
+    }
     if !report.passed {
         bail!("scenario {} failed: {}", scenario.name, report.failures.join("; "));
     }

@@ -58,6 +58,51 @@ pub struct RunOptions {
     pub backend: Option<Backend>,
     /// LocalStack options (cache directory, Python...).
     pub localstack: minutely_localstack::Options,
+    /// Stops the run when it holds a reason (`"SIGINT"`): producer and consumer are dropped,
+    /// LocalStack is stopped, and the report is a partial one marked interrupted.
+    pub interrupt: Option<watch::Receiver<Option<String>>>,
+}
+
+/// How long past its timeout a run may take to end on its own (reading back, stopping) before
+/// it is cut off with a partial report.
+const TIMEOUT_OVERRUN: Duration = Duration::from_secs(5);
+
+/// Why a run ended before its end.
+#[derive(Debug)]
+struct Cut {
+    /// `Some(signal)` for an interruption, `None` for the timeout.
+    signal: Option<String>,
+}
+
+/// Runs `fut` unless the interrupt fires or `hard_deadline` passes first.
+async fn unless_cut<T>(
+    fut: impl std::future::Future<Output = T>,
+    interrupt: &Option<watch::Receiver<Option<String>>>,
+    hard_deadline: Instant,
+) -> Result<T, Cut> {
+    let interrupted = async {
+        match interrupt.clone() {
+            Some(mut rx) => match rx.wait_for(Option::is_some).await {
+                Ok(reason) => reason.clone().unwrap_or_default(),
+                Err(_) => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        v = fut => Ok(v),
+        signal = interrupted => Err(Cut { signal: Some(signal) }),
+        _ = tokio::time::sleep_until(hard_deadline.into()) => Err(Cut { signal: None }),
+    }
+}
+
+/// A spawned task that is aborted when this handle is dropped (a run cut short).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Live numbers for a progress line.
@@ -114,6 +159,12 @@ pub struct Report {
     pub produce_seconds: f64,
     pub run_seconds: f64,
     pub throughput_events_per_s: f64,
+    /// Records the producer had sent when the run ended (all of them, unless it was cut short).
+    pub records_sent: u64,
+    /// Why the run was cut short (a signal, or its timeout), with where it was.
+    pub interrupted: Option<String>,
+    /// The signal that interrupted it, if one did.
+    pub signal: Option<String>,
     /// The S3 sums as snapshot text.
     #[serde(skip)]
     pub aggregates: String,
@@ -181,6 +232,9 @@ fn input(s: &Scenario, root: &Path) -> anyhow::Result<Input> {
 /// Runs `s` and checks its expectations.
 pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
     let started = Instant::now();
+    // The scenario's timeout bounds the whole run, LocalStack's start and production included.
+    let deadline = started + s.expect.timeout;
+    let hard_deadline = deadline + TIMEOUT_OVERRUN;
     progress.phase("preparing the input");
     let input = input(s, &opts.root)?;
     let events = input.items.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None });
@@ -200,16 +254,77 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
         ls_options.endpoint = None; // auto must start one, with the setting
         ls_options = ls_options.with_env("KINESIS_ERROR_PROBABILITY", &s.faults.throttle_probability.to_string());
     }
-    let ls = tokio::task::spawn_blocking(move || LocalStack::start(&ls_options)).await??;
+    // A scenario's instance holds nothing worth a slow clean shutdown (LocalStack takes about
+    // five seconds on SIGTERM): SIGKILL after two, so that an interrupted run ends within five.
+    ls_options.stop_grace = ls_options.stop_grace.min(Duration::from_secs(2));
+    // A start cut short goes on in its thread and stops LocalStack when it ends (or, if this
+    // process exits first, LocalStack's watchdog does).
+    let starting = tokio::task::spawn_blocking(move || LocalStack::start(&ls_options));
+    let ls = match unless_cut(starting, &opts.interrupt, hard_deadline).await {
+        Ok(ls) => ls??,
+        Err(cut) => return Ok(partial(s, progress, cut, started, "none")),
+    };
     let backend = format!("{:?}", ls.backend()).to_lowercase();
-    let result = run_on(s, &input, &expected, ls.endpoint(), progress).await;
+    let result =
+        unless_cut(run_on(s, &input, &expected, ls.endpoint(), progress, deadline), &opts.interrupt, hard_deadline)
+            .await;
+    // Where a cut run was is taken before LocalStack is stopped.
+    let result = result.map_err(|cut| partial(s, progress, cut, started, &backend));
     progress.phase("stopping LocalStack");
     tokio::task::spawn_blocking(move || drop(ls)).await?;
-    let mut report = result?;
+    let mut report = match result {
+        Ok(report) => report?,
+        Err(mut partial) => {
+            partial.run_seconds = started.elapsed().as_secs_f64();
+            return Ok(partial);
+        }
+    };
     report.backend = backend;
     report.run_seconds = started.elapsed().as_secs_f64();
     check(s, opts, &mut report)?;
     Ok(report)
+}
+
+/// The report of a run cut short: what was sent, read and written so far, and why it ended.
+fn partial(s: &Scenario, progress: &Progress, cut: Cut, started: Instant, backend: &str) -> Report {
+    let phase = progress.phase.lock().expect("progress lock").clone();
+    let sent = progress.produced.load(Ordering::Relaxed);
+    let total = progress.total.load(Ordering::Relaxed);
+    let (read, objects) = progress.consumed();
+    let why = match &cut.signal {
+        Some(signal) => format!("interrupted by {signal}"),
+        None => format!("timed out after {}", humantime::format_duration(s.expect.timeout)),
+    };
+    let reason = format!(
+        "{why} while {phase}: {sent} of {total} records sent, {read} read by the consumer, {objects} objects written"
+    );
+    Report {
+        scenario: s.name.clone(),
+        description: s.description.clone(),
+        backend: backend.to_owned(),
+        passed: false,
+        failures: vec![reason.clone()],
+        records_in: total,
+        events: 0,
+        counted: 0,
+        late: 0,
+        rejected_by_producer: 0,
+        rejected_by_consumer: 0,
+        duplicates_dropped: 0,
+        consumer_restarts: 0,
+        shard_split: false,
+        put_retries: 0,
+        objects,
+        diff: Diff::default(),
+        latency: Latency::default(),
+        produce_seconds: 0.0,
+        run_seconds: started.elapsed().as_secs_f64(),
+        throughput_events_per_s: 0.0,
+        records_sent: sent,
+        interrupted: Some(reason),
+        signal: cut.signal,
+        aggregates: String::new(),
+    }
 }
 
 async fn run_on(
@@ -218,8 +333,8 @@ async fn run_on(
     expected: &Counts,
     endpoint: &str,
     progress: &Progress,
+    deadline: Instant,
 ) -> anyhow::Result<Report> {
-    let deadline = Instant::now() + s.expect.timeout;
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(endpoint)).await;
     let (k, s3) = (&clients.kinesis, &clients.s3);
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
@@ -261,9 +376,9 @@ async fn run_on(
     let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
     let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
     *progress.consumer.lock().expect("progress lock") = Some(stats.clone());
-    let consumer = {
+    let mut consumer = {
         let (client, stats) = (k.clone(), stats.clone());
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             let mut restarts = 0u64;
             let mut duplicates = 0u64;
             let mut rejected = 0u64;
@@ -291,7 +406,7 @@ async fn run_on(
                     Err(e) => return Err(e),
                 }
             }
-        })
+        }))
     };
 
     // The producer, with the split fault.
@@ -334,7 +449,7 @@ async fn run_on(
     progress.phase("waiting for the windows to close");
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        if consumer.is_finished() {
+        if consumer.0.is_finished() {
             break;
         }
         let workers = stats.lock().expect("stats lock").clone();
@@ -350,7 +465,7 @@ async fn run_on(
     }
     let timed_out = Instant::now() >= deadline;
     let _ = stop_tx.send(Some(Stop { close_open: true }));
-    let (restarts, duplicates, rejected) = consumer.await??;
+    let (restarts, duplicates, rejected) = (&mut consumer.0).await??;
 
     progress.phase("reading the aggregates back");
     let (found, late, objects) = read_back(s3, &prefix).await?;
@@ -390,6 +505,9 @@ async fn run_on(
         produce_seconds,
         run_seconds: 0.0,
         throughput_events_per_s: input.items.len() as f64 / produce_seconds.max(1e-9),
+        records_sent: input.items.len() as u64,
+        interrupted: None,
+        signal: None,
         aggregates: model::render(&found),
     })
 }
@@ -546,7 +664,12 @@ impl Report {
     /// The summary as text.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let verdict = if self.passed { "PASSED" } else { "FAILED" };
+        let verdict = match (&self.signal, &self.interrupted, self.passed) {
+            (Some(_), _, _) => "INTERRUPTED",
+            (None, Some(_), _) => "TIMED OUT",
+            (None, None, true) => "PASSED",
+            (None, None, false) => "FAILED",
+        };
         o.push_str(&format!("scenario {}: {verdict} ({}, {:.1} s)\n", self.scenario, self.backend, self.run_seconds));
         o.push_str(&format!(
             "  records in {} | events {} | counted {} (late {}) | rejected {} by the producer, {} by the consumer | duplicates dropped {}\n",

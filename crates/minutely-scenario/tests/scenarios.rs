@@ -19,6 +19,7 @@ async fn every_scenario_passes() {
         update_snapshots: false,
         backend: None,
         localstack: minutely_localstack::Options::from_env().unwrap(),
+        interrupt: None,
     };
     let mut failed = Vec::new();
     let mut aggregates = Vec::new();
