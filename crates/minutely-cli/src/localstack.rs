@@ -44,7 +44,11 @@ enum Action {
         env: Vec<(String, String)>,
     },
     /// Stop it (SIGTERM, then SIGKILL after a grace period; no process left behind).
-    Down,
+    Down {
+        /// Stop every instance on this machine: named ones and those of runs and tests.
+        #[arg(long)]
+        all: bool,
+    },
     /// Say whether it runs, where, and how its services are. Exit 1 when it does not run.
     Status,
     /// Print its log.
@@ -73,7 +77,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             options.env = env;
             up(&options, &args.name)
         }
-        Action::Down => {
+        Action::Down { all: true } => down_all(&options),
+        Action::Down { all: false } => {
             let stopped = host::stop_named(&options, &args.name)?;
             let how = if stopped.terminated { "stopped" } else { "killed after the grace period" };
             eprintln!("minutely: LocalStack {:?} {how}", args.name);
@@ -83,6 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Action::Status => {
+            list_instances(&options);
             let record = host::read_record(&options, &args.name)?;
             if !host::alive(record.pid) {
                 bail!(
@@ -120,6 +126,48 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Every instance on this machine, with its owner and whether the owner lives.
+fn list_instances(options: &Options) {
+    let found = host::instances();
+    if found.is_empty() {
+        println!("no LocalStack instance runs on this machine");
+        return;
+    }
+    println!("LocalStack instances on this machine:");
+    for f in found {
+        let owner = match f.owner {
+            host::Owner::Named => match host::read_record(options, &f.id) {
+                Ok(r) => format!("named, at {}", r.endpoint),
+                Err(_) => "named (no record in this cache directory)".to_owned(),
+            },
+            host::Owner::Process { pid, alive: true } => format!("owner pid {pid}, alive"),
+            host::Owner::Process { pid, alive: false } => {
+                format!("owner pid {pid}, gone: an orphan (the next start, or `down --all`, stops it)")
+            }
+        };
+        println!("  {}: {} processes; {owner}", f.id, f.pids.len());
+    }
+}
+
+/// `down --all`: every named instance by its record, every other one by its marker.
+fn down_all(options: &Options) -> anyhow::Result<()> {
+    let found = host::instances();
+    if found.is_empty() {
+        eprintln!("minutely: no LocalStack instance runs on this machine");
+    }
+    for f in found {
+        let stopped = match f.owner {
+            host::Owner::Named => {
+                host::stop_named(options, &f.id).unwrap_or_else(|_| host::stop_marked(&f.id, options.stop_grace))
+            }
+            host::Owner::Process { .. } => host::stop_marked(&f.id, options.stop_grace),
+        };
+        let how = if stopped.killed { "killed after the grace period" } else { "stopped" };
+        eprintln!("minutely: LocalStack {:?} ({} processes) {how}", f.id, f.pids.len());
+    }
+    Ok(())
 }
 
 fn up(options: &Options, name: &str) -> anyhow::Result<()> {

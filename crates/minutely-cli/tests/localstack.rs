@@ -34,6 +34,10 @@ fn up_status_logs_down_leave_nothing_running() {
         status.contains(endpoint) && status.contains("kinesis: Running") && status.contains("s3: Running"),
         "{status}"
     );
+    assert!(
+        status.contains(&format!("  {name}: ")) && status.contains(&format!("named, at {endpoint}")),
+        "listed: {status}"
+    );
 
     let logs = minutely(&["localstack", "logs", "--name", &name, "--lines", "200"]);
     assert!(text(&logs.stdout).contains("Ready."), "the log shows the start");
@@ -75,4 +79,20 @@ fn the_endpoint_backend_needs_an_endpoint() {
     let out = minutely(&["localstack", "up", "--backend", "endpoint"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("set AWS_ENDPOINT_URL or pass --endpoint"), "{}", text(&out.stderr));
+}
+
+/// `status` lists every instance on the machine, with its owner; one whose owner is gone is
+/// called an orphan. (A stand-in process carries the marker; `down --all` is not run here, as it
+/// would stop the instances of tests running beside this one.)
+#[test]
+fn status_lists_instances_and_names_orphans() {
+    let id = format!("p{}-{}", i32::MAX, std::process::id());
+    let mut stand_in =
+        std::process::Command::new("sleep").arg("300").env("MINUTELY_LOCALSTACK_INSTANCE", &id).spawn().unwrap();
+    let status = minutely(&["localstack", "status", "--name", "no-such-instance"]);
+    let out = text(&status.stdout);
+    let _ = stand_in.kill();
+    let _ = stand_in.wait();
+    assert!(out.contains(&format!("  {id}: 1 processes; owner pid {}, gone: an orphan", i32::MAX)), "{out}");
+    assert_eq!(status.status.code(), Some(1), "the named instance does not run");
 }

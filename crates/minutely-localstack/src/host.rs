@@ -199,6 +199,9 @@ fn instances_dir(options: &Options) -> PathBuf {
 /// and is found again by name; `None` gives a unique one that is stopped when dropped.
 pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
     let install = ensure_installed(options)?;
+    for id in reap_orphans(WATCHDOG_GRACE) {
+        eprintln!("minutely: stopped LocalStack instance {id}, left running by a process that is gone");
+    }
     let id = match name {
         Some(n) => n.to_owned(),
         None => format!("p{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)),
@@ -453,6 +456,86 @@ pub fn stop_named(options: &Options, name: &str) -> Result<Stopped, Error> {
     Ok(stopped)
 }
 
+/// Who started an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// `minutely localstack up --name`: outlives its starter by design, until `down`.
+    Named,
+    /// A run or a test (unnamed instances are `p<owner pid>-<n>`): it must die with its owner.
+    Process { pid: i32, alive: bool },
+}
+
+/// An instance with live processes on this machine, found by their marker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub pids: Vec<i32>,
+    pub owner: Owner,
+}
+
+impl Found {
+    /// An unnamed instance whose owner is gone: left by a crash (before the watchdog existed,
+    /// or with the watchdog killed too).
+    pub fn is_orphan(&self) -> bool {
+        matches!(self.owner, Owner::Process { alive: false, .. })
+    }
+}
+
+fn owner_of(id: &str) -> Owner {
+    let pid = id
+        .strip_prefix('p')
+        .and_then(|rest| rest.split_once('-'))
+        .and_then(|(pid, n)| n.parse::<u64>().ok().and(pid.parse::<i32>().ok()));
+    match pid {
+        Some(pid) => Owner::Process { pid, alive: alive(pid) },
+        None => Owner::Named,
+    }
+}
+
+/// Every instance with a live process on this machine, by id.
+pub fn instances() -> Vec<Found> {
+    let prefix = format!("{INSTANCE_VAR}=");
+    let mut by_id: std::collections::BTreeMap<String, Vec<i32>> = std::collections::BTreeMap::new();
+    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if pid == std::process::id() as i32 || !alive(pid) {
+            continue;
+        }
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if let Some(id) = env.split(|&b| b == 0).find_map(|kv| kv.strip_prefix(prefix.as_bytes())) {
+            by_id.entry(String::from_utf8_lossy(id).into_owned()).or_default().push(pid);
+        }
+    }
+    by_id.into_iter().map(|(id, pids)| Found { owner: owner_of(&id), id, pids }).collect()
+}
+
+/// Stops every process of instance `id`: SIGTERM, `grace`, SIGKILL.
+pub fn stop_marked(id: &str, grace: Duration) -> Stopped {
+    let mut stopped = Stopped::default();
+    for pid in processes_of(id) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    stopped.terminated = wait_until(grace, || processes_of(id).is_empty());
+    if !stopped.terminated {
+        for pid in processes_of(id) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            stopped.orphans_killed += 1;
+        }
+        stopped.killed = true;
+        wait_until(Duration::from_secs(5), || processes_of(id).is_empty());
+    }
+    stopped
+}
+
+/// Stops the instances whose owner is gone; returns their ids. Every start does this first.
+pub fn reap_orphans(grace: Duration) -> Vec<String> {
+    let orphans: Vec<String> = instances().into_iter().filter(Found::is_orphan).map(|f| f.id).collect();
+    for id in &orphans {
+        stop_marked(id, grace);
+    }
+    orphans
+}
+
 /// After a named instance stopped: its record and files go, its log stays for `logs`.
 fn forget_named(dir: &Path) {
     let _ = fs::remove_file(dir.join("instance.json"));
@@ -468,6 +551,36 @@ mod tests {
         assert!(alive(std::process::id() as i32));
         assert!(!alive(i32::MAX));
         assert!(processes_of("no-such-instance").is_empty());
+    }
+
+    #[test]
+    fn owners_are_read_from_instance_ids() {
+        let me = std::process::id() as i32;
+        assert_eq!(owner_of(&format!("p{me}-3")), Owner::Process { pid: me, alive: true });
+        assert_eq!(owner_of(&format!("p{}-0", i32::MAX)), Owner::Process { pid: i32::MAX, alive: false });
+        assert_eq!(owner_of("default"), Owner::Named);
+        assert_eq!(owner_of("prod-1"), Owner::Named);
+    }
+
+    /// An instance whose owner is gone is found and reaped; one whose owner lives is left.
+    #[test]
+    fn orphans_are_found_and_reaped() {
+        let spawn =
+            |id: &str| Command::new("sleep").arg("300").env(INSTANCE_VAR, id).stdout(Stdio::null()).spawn().unwrap();
+        let orphan_id = format!("p{}-{}", i32::MAX, std::process::id());
+        let owned_id = format!("p{}-9{}", std::process::id(), std::process::id());
+        let mut orphan = spawn(&orphan_id);
+        let mut owned = spawn(&owned_id);
+        let found = instances();
+        assert!(found.iter().any(|f| f.id == orphan_id && f.is_orphan()), "{found:?}");
+        assert!(found.iter().any(|f| f.id == owned_id && !f.is_orphan()), "{found:?}");
+        let reaped = reap_orphans(Duration::from_secs(2));
+        assert!(reaped.contains(&orphan_id) && !reaped.contains(&owned_id), "{reaped:?}");
+        let _ = orphan.wait();
+        assert!(processes_of(&orphan_id).is_empty());
+        assert_eq!(processes_of(&owned_id).len(), 1);
+        let _ = owned.kill();
+        let _ = owned.wait();
     }
 
     #[test]
