@@ -128,6 +128,28 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
 }
 
+/// Starts the named instance; a SIGINT or SIGTERM while it starts (an install can take minutes)
+/// stops what was started and exits 130 or 143, instead of leaving a half-started instance.
+fn start_or_stop_on_signal(options: &Options, name: &str) -> anyhow::Result<host::Record> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let mut signals = crate::signals::Signals::new()?;
+        let (opts, n) = (options.clone(), name.to_owned());
+        let starting = tokio::task::spawn_blocking(move || host::start(&opts, Some(&n)).map(host::Instance::detach));
+        tokio::select! {
+            started = starting => Ok(started??),
+            signal = signals.recv() => {
+                eprintln!("minutely: {signal}: stopping the LocalStack being started");
+                let stopped = host::stop_marked(name, options.stop_grace);
+                if stopped.killed {
+                    eprintln!("minutely: it had to be killed");
+                }
+                std::process::exit(signal.exit_code());
+            }
+        }
+    })
+}
+
 /// Every instance on this machine, with its owner and whether the owner lives.
 fn list_instances(options: &Options) {
     let found = host::instances();
@@ -188,8 +210,7 @@ fn up(options: &Options, name: &str) -> anyhow::Result<()> {
             eprintln!(
                 "minutely: starting LocalStack {LOCALSTACK_VERSION} as a host process (the first start installs it: about 2 minutes)"
             );
-            let instance = host::start(options, Some(name))?;
-            let record = instance.detach();
+            let record = start_or_stop_on_signal(options, name)?;
             eprintln!(
                 "minutely: LocalStack {name:?} ready at {} (pid {}, log {}); `minutely localstack down` stops it",
                 record.endpoint,

@@ -96,3 +96,33 @@ fn status_lists_instances_and_names_orphans() {
     assert!(out.contains(&format!("  {id}: 1 processes; owner pid {}, gone: an orphan", i32::MAX)), "{out}");
     assert_eq!(status.status.code(), Some(1), "the named instance does not run");
 }
+
+/// SIGTERM while `up` starts LocalStack: what was started is stopped, exit 143.
+#[test]
+fn a_signal_while_up_starts_stops_what_it_started() {
+    let name = format!("cli-term-{}", std::process::id());
+    let child = Command::new(env!("CARGO_BIN_EXE_minutely"))
+        .args(["localstack", "up", "--name", &name])
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("MINUTELY_LOCALSTACK_BACKEND", "host")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while processes_of(&name).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "LocalStack was not started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    // Had it become ready first, `up` would have printed the export line and exited 0.
+    if out.status.code() == Some(0) {
+        let _ = minutely(&["localstack", "down", "--name", &name]);
+        panic!("LocalStack was ready before the signal arrived; the test needs a slower start: {stderr}");
+    }
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM: stopping the LocalStack being started"), "{stderr}");
+    assert_eq!(processes_of(&name), Vec::<i32>::new(), "nothing of it left");
+}
