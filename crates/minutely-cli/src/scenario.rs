@@ -77,6 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("minutely: scenario {}: {}", scenario.name, scenario.description);
     let report = runtime.block_on(minutely_scenario::run(&scenario, &options, &progress));
     bar.finish_and_clear();
+    // Do not wait for what a cut run left behind (a LocalStack start still installing): this
+    // process ends now, and that instance's watchdog stops it.
+    runtime.shutdown_background();
     let report = report.with_context(|| format!("scenario {}", scenario.name))?;
     print!("{}", report.render());
     let report_path = args.report.unwrap_or_else(|| PathBuf::from(format!("target/scenarios/{}.json", scenario.name)));
