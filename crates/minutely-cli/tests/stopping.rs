@@ -10,16 +10,8 @@ use std::time::{Duration, Instant};
 /// Live processes whose environment marks them as part of a LocalStack instance whose id
 /// starts with `prefix` (unnamed instances are `p<owner pid>-<n>`).
 fn marked(prefix: &str) -> Vec<i32> {
-    let marker = format!("MINUTELY_LOCALSTACK_INSTANCE={prefix}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| minutely_localstack::host::alive(*pid))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv.starts_with(marker.as_bytes())))
-        })
-        .collect()
+    let instances = minutely_localstack::host::instances();
+    instances.into_iter().filter(|f| f.id.starts_with(prefix)).flat_map(|f| f.pids).collect()
 }
 
 /// A scenario that produces for minutes (100,000 events at 200/s), in a folder of its own.

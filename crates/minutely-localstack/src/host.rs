@@ -421,18 +421,28 @@ pub fn alive(pid: i32) -> bool {
         .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
 }
 
+/// Every live process but this one, with its environment (`NAME=VALUE` entries, NUL-separated).
+fn environments() -> impl Iterator<Item = (i32, Vec<u8>)> {
+    let me = std::process::id() as i32;
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(move |&pid| pid != me && alive(pid))
+        .filter_map(|pid| Some((pid, fs::read(format!("/proc/{pid}/environ")).ok()?)))
+}
+
+/// Live processes (but this one) whose environment holds the entry `NAME=VALUE`.
+pub fn processes_with(entry: &str) -> Vec<i32> {
+    environments()
+        .filter(|(_, env)| env.split(|&b| b == 0).any(|kv| kv == entry.as_bytes()))
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
 /// Live processes of instance `id` (found by the marker in their environment).
 pub fn processes_of(id: &str) -> Vec<i32> {
-    let marker = format!("{INSTANCE_VAR}={id}");
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| pid != std::process::id() as i32 && alive(pid))
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
-        })
-        .collect()
+    processes_with(&format!("{INSTANCE_VAR}={id}"))
 }
 
 /// The record of a named instance.
@@ -496,12 +506,7 @@ fn owner_of(id: &str) -> Owner {
 pub fn instances() -> Vec<Found> {
     let prefix = format!("{INSTANCE_VAR}=");
     let mut by_id: std::collections::BTreeMap<String, Vec<i32>> = std::collections::BTreeMap::new();
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
-        if pid == std::process::id() as i32 || !alive(pid) {
-            continue;
-        }
-        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+    for (pid, env) in environments() {
         if let Some(id) = env.split(|&b| b == 0).find_map(|kv| kv.strip_prefix(prefix.as_bytes())) {
             by_id.entry(String::from_utf8_lossy(id).into_owned()).or_default().push(pid);
         }

@@ -64,15 +64,7 @@ mod tests {
     use super::*;
 
     fn carrying(marker: &str) -> Vec<i32> {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| crate::host::alive(*pid))
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ"))
-                    .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
-            })
-            .collect()
+        crate::host::processes_with(marker)
     }
 
     /// When its pipe closes, the watchdog stops the group and every process with the marker,

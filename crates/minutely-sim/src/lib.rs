@@ -88,13 +88,11 @@ impl StatsCell {
         *n - 1
     }
 
-    pub(crate) fn entries(&self, out: &kinesis::wire::PutRecordsOutput, fates: &[kinesis::state::Fate]) {
+    /// Counts the entries the fault dice failed (those the limits refused are counted where
+    /// the limits are applied, in the state).
+    pub(crate) fn injected(&self, fates: &[kinesis::state::Fate]) {
         let injected = fates.iter().filter(|f| matches!(f, kinesis::state::Fate::Fail(_))).count() as u64;
-        let failed = out.failed_record_count as u64;
-        self.bump(|s| {
-            s.entries_failed_injected += injected;
-            s.entries_throttled += failed - injected;
-        });
+        self.bump(|s| s.entries_failed_injected += injected);
     }
 }
 
@@ -127,6 +125,7 @@ impl Shared {
         let mut s = self.stats.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
         (s.records_stored, s.record_bytes_stored) = k.stored();
+        s.entries_throttled = k.limit_stats.write_entries_throttled;
         s.reads_throttled = k.limit_stats.read_calls_throttled;
         drop(k);
         (s.objects_stored, s.object_bytes_stored) = self.s3.stored();

@@ -215,6 +215,28 @@ pub struct S3Request<'a> {
 }
 
 impl S3Request<'_> {
+    /// The operation, for routing, counting and faults: the one place a request is classified.
+    pub fn operation(&self) -> &'static str {
+        if self.has("uploads") || self.has("uploadId") {
+            return "s3:Multipart";
+        }
+        match (self.bucket.is_empty(), self.key.is_empty(), self.method.as_str()) {
+            (true, _, "GET") => "s3:ListBuckets",
+            (false, true, "PUT") => "s3:CreateBucket",
+            (false, true, "HEAD") => "s3:HeadBucket",
+            (false, true, "DELETE") => "s3:DeleteBucket",
+            (false, true, "POST") if self.has("delete") => "s3:DeleteObjects",
+            (false, true, "GET") if self.q("list-type") == Some("2") => "s3:ListObjectsV2",
+            (false, true, "GET") => "s3:ListObjects",
+            (false, false, "PUT") if self.headers.contains_key("x-amz-copy-source") => "s3:CopyObject",
+            (false, false, "PUT") => "s3:PutObject",
+            (false, false, "GET") => "s3:GetObject",
+            (false, false, "HEAD") => "s3:HeadObject",
+            (false, false, "DELETE") => "s3:DeleteObject",
+            _ => "s3:Other",
+        }
+    }
+
     fn q(&self, name: &str) -> Option<&str> {
         self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -277,35 +299,29 @@ impl Store {
         self.lock().clear();
     }
 
-    /// Serves one request.
+    /// Serves one request, routed by [`S3Request::operation`].
     pub fn handle(&self, r: S3Request<'_>) -> Result<Reply, S3Error> {
-        if r.has("uploads") || r.has("uploadId") {
-            return Err(err(
-                501,
-                "NotImplemented",
-                "minutely sim does not serve multipart uploads; send objects with one PutObject",
-            ));
-        }
-        match (r.bucket.is_empty(), r.key.is_empty(), r.method.as_str()) {
-            (true, _, "GET") => Ok(self.list_buckets()),
-            (false, true, "PUT") => self.create_bucket(&r.bucket),
-            (false, true, "HEAD") => {
-                self.lock().get(&r.bucket).map(|_| Reply::ok()).ok_or_else(|| no_bucket(&r.bucket))
-            }
-            (false, true, "DELETE") => self.delete_bucket(&r.bucket),
-            (false, true, "POST") if r.has("delete") => self.delete_objects(&r),
-            (false, true, "GET") if r.q("list-type") == Some("2") => self.list_objects_v2(&r),
-            (false, true, "GET") => Err(err(
+        match r.operation() {
+            "s3:ListBuckets" => Ok(self.list_buckets()),
+            "s3:CreateBucket" => self.create_bucket(&r.bucket),
+            "s3:HeadBucket" => self.lock().get(&r.bucket).map(|_| Reply::ok()).ok_or_else(|| no_bucket(&r.bucket)),
+            "s3:DeleteBucket" => self.delete_bucket(&r.bucket),
+            "s3:DeleteObjects" => self.delete_objects(&r),
+            "s3:ListObjectsV2" => self.list_objects_v2(&r),
+            "s3:ListObjects" => Err(err(
                 501,
                 "NotImplemented",
                 "minutely sim serves ListObjectsV2 (list-type=2), not the older ListObjects",
             )),
-            (false, false, "PUT") if r.headers.contains_key("x-amz-copy-source") => {
-                Err(err(501, "NotImplemented", "minutely sim does not serve CopyObject"))
-            }
-            (false, false, "PUT") => self.put_object(r),
-            (false, false, "GET" | "HEAD") => self.get_object(&r),
-            (false, false, "DELETE") => self.delete_object(&r),
+            "s3:Multipart" => Err(err(
+                501,
+                "NotImplemented",
+                "minutely sim does not serve multipart uploads; send objects with one PutObject",
+            )),
+            "s3:CopyObject" => Err(err(501, "NotImplemented", "minutely sim does not serve CopyObject")),
+            "s3:PutObject" => self.put_object(r),
+            "s3:GetObject" | "s3:HeadObject" => self.get_object(&r),
+            "s3:DeleteObject" => self.delete_object(&r),
             _ => Err(err(405, "MethodNotAllowed", format!("{} is not allowed on {}/{}", r.method, r.bucket, r.key))),
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -159,35 +159,33 @@ async fn kinesis(shared: &Shared, target: &str, req: Request<Incoming>) -> Resul
     Ok(kinesis_answer(protocol, answer))
 }
 
-/// The S3 operation of a path-style request, for counting and faults.
-pub fn s3_operation(method: &Method, path: &str, query: Option<&str>) -> &'static str {
-    let path = path.trim_start_matches('/');
-    let (bucket, key) = path.split_once('/').map_or((path, ""), |(b, k)| (b, k));
-    let has = |q: &str| query.is_some_and(|qs| qs.split('&').any(|p| p == q || p.starts_with(&format!("{q}="))));
-    match (bucket.is_empty(), key.is_empty(), method.as_str()) {
-        (true, _, "GET") => "s3:ListBuckets",
-        (false, true, "PUT") => "s3:CreateBucket",
-        (false, true, "HEAD") => "s3:HeadBucket",
-        (false, true, "DELETE") => "s3:DeleteBucket",
-        (false, true, "POST") if has("delete") => "s3:DeleteObjects",
-        (false, true, "GET") if has("list-type") => "s3:ListObjectsV2",
-        (false, true, "GET") => "s3:ListObjects",
-        (false, false, "PUT") => "s3:PutObject",
-        (false, false, "GET") => "s3:GetObject",
-        (false, false, "HEAD") => "s3:HeadObject",
-        (false, false, "DELETE") => "s3:DeleteObject",
-        _ => "s3:Other",
-    }
-}
-
 /// Objects above this are refused (the sim keeps everything in memory).
 const MAX_OBJECT_BODY: usize = 256 * 1024 * 1024;
 
 async fn s3_call(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let op = s3_operation(req.method(), req.uri().path(), req.uri().query());
-    let call = shared.stats.call(op);
-    let resource = req.uri().path().to_owned();
     let (parts, body) = req.into_parts();
+    let resource = parts.uri.path().to_owned();
+    // Path and query are parsed once, before the body: the operation decides the faults.
+    let mut request = match split_path(parts.uri.path()) {
+        Ok((bucket, key)) => S3Request {
+            method: &parts.method,
+            bucket,
+            key,
+            query: parts
+                .uri
+                .query()
+                .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+                .unwrap_or_default(),
+            headers: &parts.headers,
+            body: Bytes::new(),
+        },
+        Err(e) => {
+            shared.stats.call("s3:Other");
+            return s3_reply(e.reply(&parts.method, &resource));
+        }
+    };
+    let op = request.operation();
+    let call = shared.stats.call(op);
     if let Some(kind) = whole_call_faults(shared, op, call).await {
         let (status, code) = match kind {
             ErrorKind::Internal => (500, "InternalError"),
@@ -206,22 +204,8 @@ async fn s3_call(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes
         }
         .reply(&parts.method, &resource),
         Ok(body) => {
-            let request = split_path(parts.uri.path()).map(|(bucket, key)| S3Request {
-                method: &parts.method,
-                bucket,
-                key,
-                query: parts
-                    .uri
-                    .query()
-                    .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-                    .unwrap_or_default(),
-                headers: &parts.headers,
-                body: body.to_bytes(),
-            });
-            match request.and_then(|r| shared.s3.handle(r)) {
-                Ok(reply) => reply,
-                Err(e) => e.reply(&parts.method, &resource),
-            }
+            request.body = body.to_bytes();
+            shared.s3.handle(request).unwrap_or_else(|e| e.reply(&parts.method, &resource))
         }
     };
     s3_reply(reply)

@@ -131,20 +131,20 @@ pub(crate) fn handle(shared: &Shared, op: &str, protocol: Protocol, body: &[u8],
 }
 
 fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
-    let mut k = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
+    // Bodies are decoded before the lock is taken (`locked`); answers that borrow records are encoded under it.
+    let lock = || shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
     match op {
-        "CreateStream" => Ok(p.encode(&k.create_stream(p.decode(body)?, now)?)),
-        "DeleteStream" => Ok(p.encode(&k.delete_stream(p.decode(body)?)?)),
-        "DescribeStream" => Ok(p.encode(&k.describe_stream(p.decode(body)?, now)?)),
-        "DescribeStreamSummary" => Ok(p.encode(&k.describe_stream_summary(p.decode(body)?)?)),
-        "ListStreams" => Ok(p.encode(&k.list_streams(p.decode(body)?)?)),
-        "ListShards" => Ok(p.encode(&k.list_shards(p.decode(body)?, now)?)),
-        "GetShardIterator" => Ok(p.encode(&k.get_shard_iterator(p.decode(body)?, now)?)),
-        "SplitShard" => Ok(p.encode(&k.split_shard(p.decode(body)?, now)?)),
-        "MergeShards" => Ok(p.encode(&k.merge_shards(p.decode(body)?, now)?)),
-        "UpdateShardCount" => Ok(p.encode(&k.update_shard_count(p.decode(body)?, now)?)),
+        "CreateStream" => locked(shared, p, body, |k, input| k.create_stream(input, now)),
+        "DeleteStream" => locked(shared, p, body, |k, input| k.delete_stream(input)),
+        "DescribeStream" => locked(shared, p, body, |k, input| k.describe_stream(input, now)),
+        "DescribeStreamSummary" => locked(shared, p, body, |k, input| k.describe_stream_summary(input)),
+        "ListStreams" => locked(shared, p, body, |k, input| k.list_streams(input)),
+        "ListShards" => locked(shared, p, body, |k, input| k.list_shards(input, now)),
+        "GetShardIterator" => locked(shared, p, body, |k, input| k.get_shard_iterator(input, now)),
+        "SplitShard" => locked(shared, p, body, |k, input| k.split_shard(input, now)),
+        "MergeShards" => locked(shared, p, body, |k, input| k.merge_shards(input, now)),
+        "UpdateShardCount" => locked(shared, p, body, |k, input| k.update_shard_count(input, now)),
         "PutRecords" => {
-            drop(k);
             let input: PutRecordsInput = p.decode(body)?;
             let records = input.records.ok_or_else(|| KinesisError::validation("1 validation error detected: Value null at 'records' failed to satisfy constraint: Member must not be null"))?;
             if records.is_empty() || records.len() > MAX_PUT_RECORDS_ENTRIES {
@@ -167,27 +167,16 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
                 )));
             }
             let fates = fates(shared, "PutRecords", call, entries.len());
-            let out = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner()).put_records(
-                &input.stream,
-                entries,
-                &fates,
-                now,
-            )?;
-            shared.stats.entries(&out, &fates);
+            let out = lock().put_records(&input.stream, entries, &fates, now)?;
+            shared.stats.injected(&fates);
             Ok(p.encode(&out))
         }
         "PutRecord" => {
-            drop(k);
             let input: PutRecordInput = p.decode(body)?;
             let entry = state::entry(input.data, input.partition_key, input.explicit_hash_key, "")?;
             let fates = fates(shared, "PutRecord", call, 1);
-            let out = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner()).put_records(
-                &input.stream,
-                vec![entry],
-                &fates,
-                now,
-            )?;
-            shared.stats.entries(&out, &fates);
+            let out = lock().put_records(&input.stream, vec![entry], &fates, now)?;
+            shared.stats.injected(&fates);
             let r = out.records.into_iter().next().expect("one entry in, one out");
             match (r.shard_id, r.sequence_number, r.error_code) {
                 (Some(shard_id), Some(sequence_number), None) => {
@@ -212,6 +201,7 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
             if expire {
                 shared.stats.bump(|s| s.iterators_expired += 1);
             }
+            let mut k = lock();
             let out = k.get_records(&input, expire, now)?;
             let n = out.records.len() as u64;
             let body = p.encode(&out);
@@ -224,6 +214,18 @@ fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64)
             format!("minutely sim does not serve the Kinesis operation {other}; it serves {}", OPERATIONS.join(", ")),
         )),
     }
+}
+
+/// Decodes the body, then runs `apply` on the state under the lock and encodes its answer.
+fn locked<I: DeserializeOwned + Default, O: Serialize>(
+    shared: &Shared,
+    p: Protocol,
+    body: &[u8],
+    apply: impl FnOnce(&mut state::Kinesis, I) -> Result<O, KinesisError>,
+) -> Result<Vec<u8>, KinesisError> {
+    let input = p.decode(body)?;
+    let mut k = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(p.encode(&apply(&mut k, input)?))
 }
 
 /// The fault dice's verdict on each entry of a call.

@@ -59,6 +59,8 @@ struct Shard {
     /// Position of `records[0]`: records before it were trimmed.
     first: u64,
     records: VecDeque<Record>,
+    /// Bytes (data and partition keys) of `records`.
+    bytes: u64,
     limits: ShardLimits,
 }
 
@@ -74,6 +76,7 @@ impl Shard {
             closed: None,
             first: 0,
             records: VecDeque::new(),
+            bytes: 0,
             limits: ShardLimits::new(now_ms),
         }
     }
@@ -188,8 +191,8 @@ impl Stream {
     fn trim(&mut self, now_ms: i64) {
         let horizon = now_ms - self.retention_hours * 3_600_000;
         for s in &mut self.shards {
-            while s.records.front().is_some_and(|r| r.arrival_ms < horizon) {
-                s.records.pop_front();
+            while let Some(r) = s.records.pop_front_if(|r| r.arrival_ms < horizon) {
+                s.bytes -= r.bytes.len() as u64;
                 s.first += 1;
             }
         }
@@ -602,6 +605,7 @@ impl Kinesis {
                     let mut bytes = Vec::with_capacity(size);
                     bytes.extend_from_slice(e.partition_key.as_bytes());
                     bytes.extend_from_slice(&e.data);
+                    shard.bytes += size as u64;
                     shard.records.push_back(Record {
                         bytes: bytes.into_boxed_slice(),
                         key_len: e.partition_key.len() as u16,
@@ -865,7 +869,7 @@ impl Kinesis {
         for s in self.streams.values() {
             for sh in &s.shards {
                 n += sh.records.len() as u64;
-                bytes += sh.records.iter().map(|r| r.bytes.len() as u64).sum::<u64>();
+                bytes += sh.bytes;
             }
         }
         (n, bytes)
