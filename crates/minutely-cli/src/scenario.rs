@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use minutely_localstack::Backend;
-use minutely_scenario::{Progress, RunOptions, Scenario};
+use minutely_scenario::{Progress, RunOptions, Scenario, ScenarioBackend};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,9 +28,10 @@ pub struct Args {
     #[arg(long)]
     report: Option<PathBuf>,
 
-    /// The LocalStack backend, over the scenario's: auto, host, testcontainers or endpoint.
+    /// The backend, over the scenario's: sim (the embedded emulator, in this process), or
+    /// LocalStack: auto, host, testcontainers or endpoint.
     #[arg(long)]
-    backend: Option<Backend>,
+    backend: Option<ScenarioBackend>,
 
     /// The scenarios directory.
     #[arg(long, default_value = "scenarios")]
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let (interrupt, interrupted) = tokio::sync::watch::channel(None::<String>);
     runtime.block_on(async {
         crate::signals::watch(move |signal| {
-            eprintln!("\nminutely: {signal}: stopping the scenario: producer, consumer, LocalStack (again to abort)");
+            eprintln!("\nminutely: {signal}: stopping the scenario: producer, consumer, backend (again to abort)");
             let _ = interrupt.send(Some(signal.to_string()));
         })
     })?;
@@ -112,15 +112,21 @@ fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> 
     let shown = bar.clone();
     runtime.spawn(async move {
         let mut ticks = 0u64;
+        // Records per second over the last five seconds (ten samples), for the rate and the ETA.
+        let mut window = std::collections::VecDeque::from([(std::time::Instant::now(), 0u64)]);
         loop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             ticks += 1;
             let (read, objects) = progress.consumed();
+            let (produced, total) = (progress.produced.load(Ordering::Relaxed), progress.total.load(Ordering::Relaxed));
+            window.push_back((std::time::Instant::now(), produced));
+            if window.len() > 10 {
+                window.pop_front();
+            }
             let line = format!(
-                "{}: produced {}/{}, consumer read {read} records, wrote {objects} objects",
+                "{}: produced {produced}/{total}{}, consumer read {read} records, wrote {objects} objects",
                 progress.phase.lock().expect("progress lock"),
-                progress.produced.load(Ordering::Relaxed),
-                progress.total.load(Ordering::Relaxed),
+                rate_and_eta(&window, total),
             );
             if tty {
                 shown.set_message(line);
@@ -130,4 +136,17 @@ fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> 
         }
     });
     bar
+}
+
+/// ` (12,345 records/s, 40 s left)` from (time, records produced) samples; empty before the
+/// first records or after the last.
+fn rate_and_eta(window: &std::collections::VecDeque<(std::time::Instant, u64)>, total: u64) -> String {
+    let (Some((t0, n0)), Some((t1, n1))) = (window.front(), window.back()) else { return String::new() };
+    let seconds = t1.duration_since(*t0).as_secs_f64();
+    if *n1 <= *n0 || seconds <= 0.0 || *n1 >= total {
+        return String::new();
+    }
+    let rate = (n1 - n0) as f64 / seconds;
+    let left = Duration::from_secs(((total - n1) as f64 / rate).ceil() as u64);
+    format!(" ({rate:.0} records/s, {} left)", humantime::format_duration(left))
 }

@@ -181,10 +181,7 @@ pub async fn consume(
                         last_total = total;
                         last_record = Instant::now();
                     }
-                    let caught_up = shards.iter().all(|(_, s)| {
-                        s.finished.load(Ordering::Relaxed)
-                            || (s.empty_polls.load(Ordering::Relaxed) > 0 && s.behind_ms.load(Ordering::Relaxed) == 0)
-                    });
+                    let caught_up = shards.iter().all(|(_, s)| s.caught_up());
                     if caught_up && lineage.ready().is_empty() && last_record.elapsed() >= idle {
                         stopping = true;
                         let _ = stop_tx.send(Some(mode));

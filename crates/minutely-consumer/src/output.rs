@@ -21,8 +21,8 @@ pub enum OutputError {
     BadCheckpoint { bucket: String, key: String, message: String },
     #[error("writing to stdout")]
     Io(#[from] std::io::Error),
-    #[error("fault injection: a crash after {0} object writes, before the checkpoint")]
-    InjectedCrash(u64),
+    #[error("fault injection: a crash after {objects} object writes, {at}")]
+    InjectedCrash { objects: u64, at: CrashPoint },
     #[error(
         "another consumer wrote the checkpoint {key} since this one read it: stopping (run one consumer per stream and prefix)"
     )]
@@ -32,31 +32,73 @@ pub enum OutputError {
 /// What a conditional write expects to find: the ETag it last saw, or no object at all.
 pub type Expected = Option<String>;
 
-/// A crash after a number of object writes, before the checkpoint that follows them: how the
-/// tests and scenarios kill a consumer at the worst moment. Fires once.
+/// Where, around the checkpoint that follows the objects, an injected crash happens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashPoint {
+    /// Between an object write and its checkpoint: the worst moment (the objects are written
+    /// again after the restart, to the same paths).
+    #[default]
+    BeforeCheckpoint,
+    /// Right after the checkpoint that follows the objects: a clean point.
+    AfterCheckpoint,
+}
+
+impl std::fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CrashPoint::BeforeCheckpoint => "before the checkpoint",
+            CrashPoint::AfterCheckpoint => "after the checkpoint",
+        })
+    }
+}
+
+/// A crash after a number of object writes, before or after the checkpoint that follows them:
+/// how the tests and scenarios kill a consumer at a chosen moment. Fires once.
 #[derive(Debug)]
 pub struct CrashAfter {
     pub objects: u64,
+    pub at: CrashPoint,
     /// Exit the process (`true`), or fail the write so that the run ends with
     /// [`OutputError::InjectedCrash`] (in-process runs, which then start a new consumer).
     pub exit: bool,
     written: AtomicU64,
+    /// The objects are written; the crash waits for the next checkpoint.
+    armed: std::sync::atomic::AtomicBool,
 }
 
 impl CrashAfter {
     pub fn new(objects: u64, exit: bool) -> CrashAfter {
-        CrashAfter { objects, exit, written: AtomicU64::new(0) }
+        CrashAfter::at(objects, CrashPoint::BeforeCheckpoint, exit)
+    }
+
+    pub fn at(objects: u64, at: CrashPoint, exit: bool) -> CrashAfter {
+        CrashAfter { objects, at, exit, written: AtomicU64::new(0), armed: Default::default() }
     }
 
     fn object_written(&self) -> Result<(), OutputError> {
         if self.written.fetch_add(1, Ordering::SeqCst) + 1 != self.objects {
             return Ok(());
         }
+        match self.at {
+            CrashPoint::BeforeCheckpoint => self.crash(),
+            CrashPoint::AfterCheckpoint => {
+                self.armed.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    }
+
+    fn checkpoint_written(&self) -> Result<(), OutputError> {
+        if self.armed.swap(false, Ordering::SeqCst) { self.crash() } else { Ok(()) }
+    }
+
+    fn crash(&self) -> Result<(), OutputError> {
         if self.exit {
-            eprintln!("minutely: fault injection: exiting after {} object writes, before the checkpoint", self.objects);
+            eprintln!("minutely: fault injection: exiting after {} object writes, {}", self.objects, self.at);
             std::process::exit(86);
         }
-        Err(OutputError::InjectedCrash(self.objects))
+        Err(OutputError::InjectedCrash { objects: self.objects, at: self.at })
     }
 }
 
@@ -216,7 +258,13 @@ impl Output {
         let body = serde_json::to_vec(checkpoint).expect("serialising to a Vec cannot fail");
         match self {
             Output::Memory(m) => m.put_if(path, body, expected).map(Some),
-            Output::S3(s3) => s3.put_checkpoint(&layout::join(&s3.prefix, path), body, expected).await,
+            Output::S3(s3) => {
+                let etag = s3.put_checkpoint(&layout::join(&s3.prefix, path), body, expected).await?;
+                if let Some(c) = &s3.crash_after {
+                    c.checkpoint_written()?;
+                }
+                Ok(etag)
+            }
             Output::Console | Output::Stdout => Ok(None),
         }
     }

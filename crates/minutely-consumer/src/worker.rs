@@ -40,6 +40,13 @@ impl WorkerStats {
         Arc::new(s)
     }
 
+    /// Whether this shard's reader has read all there is: it finished the shard (closed by a
+    /// reshard), or its last GetRecords returned nothing at zero `MillisBehindLatest`.
+    pub fn caught_up(&self) -> bool {
+        self.finished.load(Ordering::Relaxed)
+            || (self.empty_polls.load(Ordering::Relaxed) > 0 && self.behind_ms.load(Ordering::Relaxed) == 0)
+    }
+
     /// Notes that records arrived at `now` (for the read rate).
     pub fn arrived(&self, now: ProcessingTime) {
         let ms = now.0.max(1);

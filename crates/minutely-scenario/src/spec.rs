@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! description = "Small and fast: the README's main command"
-//! backend = "auto"                    # auto | host | testcontainers | endpoint
+//! backend = "auto"                    # sim | auto | host | testcontainers | endpoint
 //!
 //! [input]                             # a generated stream ...
 //! seed = 1
@@ -17,6 +17,8 @@
 //! duplicate_fraction = 0.02           # sent twice (same id), like a producer retry
 //! malformed_fraction = 0.01           # undecodable records put among the events
 //! # ... or a recorded file: fixture = "fixtures/clean.tsv" (schema beside it), speed = 60.0
+//! # ... or a recorded-style file the fixtures generator writes at run time (a day of
+//! # `time country device id` rows, keyed by [pipeline] key): recorded = { lines = 300000, seed = 7 }
 //!
 //! [pipeline]
 //! shards = 2
@@ -25,11 +27,13 @@
 //! idle_timeout = "5s"
 //! batch_records = 500                 # records per PutRecords call
 //! partition_key = "key"               # key | id | random
+//! rate_limit = false                  # the producer holds each shard to 1,000 records/s, 1 MiB/s
 //!
-//! [faults]
-//! throttle_probability = 0.2          # LocalStack's KINESIS_ERROR_PROBABILITY
+//! [faults]                            # one fault per key: see [`crate::faults`] for all of them
+//! throttle_probability = 0.2          # whole PutRecords calls throttled
 //! restart_consumer_after_objects = 4  # the consumer dies after this many object writes
 //! split_shard_after_events = 800      # the producer splits the first shard after this many
+//! put_entry_failures = { rate = 0.05 }  # sim only: refused by LocalStack, by name
 //!
 //! [expect]
 //! zero_loss = true                    # S3 sums equal the counting model
@@ -38,12 +42,14 @@
 //! latency_p50 = "5s"
 //! latency_p95 = "10s"
 //! latency_p99 = "15s"
+//! throttled = true                    # the sim's limits must have refused entries (hot shards)
 //! timeout = "3m"                      # the whole run
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::faults::Fault;
 use anyhow::{Context, bail};
 use minutely_localstack::Backend;
 use minutely_producer::PartitionKey;
@@ -63,8 +69,8 @@ pub struct Scenario {
     pub input: Input,
     #[serde(default)]
     pub pipeline: Pipeline,
-    #[serde(default)]
-    pub faults: Faults,
+    #[serde(default, deserialize_with = "faults_table")]
+    pub faults: Vec<Fault>,
     #[serde(default)]
     pub expect: Expect,
 }
@@ -73,11 +79,47 @@ fn default_backend() -> String {
     "auto".into()
 }
 
+fn faults_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Fault>, D::Error> {
+    Fault::parse_table(&toml::Table::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// Where a scenario runs: the embedded sim (in this process), or a LocalStack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScenarioBackend {
+    Sim,
+    LocalStack(Backend),
+}
+
+impl std::str::FromStr for ScenarioBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ScenarioBackend, String> {
+        match s {
+            "sim" => Ok(ScenarioBackend::Sim),
+            other => other
+                .parse()
+                .map(ScenarioBackend::LocalStack)
+                .map_err(|_| format!("{other:?}: use sim, auto, host, testcontainers or endpoint")),
+        }
+    }
+}
+
+impl std::fmt::Display for ScenarioBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScenarioBackend::Sim => f.write_str("sim"),
+            ScenarioBackend::LocalStack(b) => b.fmt(f),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Input {
     /// A recorded TSV file (relative to the workspace), with its schema beside it.
     pub fixture: Option<PathBuf>,
+    /// A recorded-style TSV written at run time by `minutely_fixtures::write_big`.
+    pub recorded: Option<Recorded>,
     /// Replay speed of a fixture (1 = as recorded); absent: as fast as possible.
     pub speed: Option<f64>,
     #[serde(default)]
@@ -100,6 +142,15 @@ pub struct Input {
     pub duplicate_fraction: f64,
     #[serde(default)]
     pub malformed_fraction: f64,
+}
+
+/// `recorded = { lines = 300000, seed = 7 }`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    pub lines: u64,
+    #[serde(default)]
+    pub seed: u64,
 }
 
 fn default_span() -> Duration {
@@ -126,6 +177,8 @@ pub struct Pipeline {
     pub idle_timeout: Duration,
     pub batch_records: usize,
     pub partition_key: String,
+    /// The producer's per-shard rate limiter (1,000 records/s, 1 MiB/s).
+    pub rate_limit: bool,
 }
 
 impl Default for Pipeline {
@@ -137,16 +190,9 @@ impl Default for Pipeline {
             idle_timeout: Duration::from_secs(5),
             batch_records: 500,
             partition_key: "key".into(),
+            rate_limit: false,
         }
     }
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Faults {
-    pub throttle_probability: f64,
-    pub restart_consumer_after_objects: Option<u64>,
-    pub split_shard_after_events: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -160,6 +206,8 @@ pub struct Expect {
     pub latency_p95: Option<Duration>,
     #[serde(with = "humantime_serde_compat::option")]
     pub latency_p99: Option<Duration>,
+    /// The sim's per-shard limits must have refused some entries (a hot shard).
+    pub throttled: bool,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
 }
@@ -172,6 +220,7 @@ impl Default for Expect {
             latency_p50: None,
             latency_p95: None,
             latency_p99: None,
+            throttled: false,
             timeout: Duration::from_secs(180),
         }
     }
@@ -229,14 +278,15 @@ impl Scenario {
 
     fn check(&self) -> anyhow::Result<()> {
         let i = &self.input;
-        if i.fixture.is_some() == i.count.is_some() {
-            bail!("[input] needs either `fixture` (a recorded file) or `count` (a generated stream)");
+        if [i.fixture.is_some(), i.recorded.is_some(), i.count.is_some()].iter().filter(|x| **x).count() != 1 {
+            bail!(
+                "[input] needs one of `fixture` (a recorded file), `recorded` (one written at run time) or `count` (a generated stream)"
+            );
         }
         for (name, f) in [
             ("late_fraction", i.late_fraction),
             ("duplicate_fraction", i.duplicate_fraction),
             ("malformed_fraction", i.malformed_fraction),
-            ("throttle_probability", self.faults.throttle_probability),
         ] {
             if !(0.0..=1.0).contains(&f) {
                 bail!("{name} = {f}: a fraction between 0 and 1");
@@ -262,7 +312,7 @@ impl Scenario {
         self.input.dims.iter().map(|d| d.parse().map_err(|e: String| anyhow::anyhow!("[input] dims: {e}"))).collect()
     }
 
-    pub fn backend(&self) -> anyhow::Result<Backend> {
+    pub fn backend(&self) -> anyhow::Result<ScenarioBackend> {
         self.backend.parse().map_err(|e| anyhow::anyhow!("backend: {e}"))
     }
 

@@ -1,0 +1,366 @@
+//! The scenario's fault model: every entry of `[faults]` is one [`Fault`], and a run turns the
+//! list into one [`Plan`] for its backend, the only place where faults meet backends. A fault
+//! the backend cannot do is refused with the backend's name and the reason, never ignored.
+//!
+//! ```toml
+//! [faults]
+//! throttle_probability = 0.3            # whole PutRecords calls throttled (both backends)
+//! restart_consumer_after_objects = 4    # = kill_consumer = { after_objects = 4 }
+//! kill_consumer = { after_objects = 4, at = "after_checkpoint" }   # or "before_checkpoint"
+//! split_shard_after_events = 800        # the first open shard split in two (both)
+//! merge_shards_after_events = 1600      # two adjacent open shards merged (both)
+//! shard_count = { after_events = 500, to = 4 }   # UpdateShardCount (both)
+//! put_entry_failures = { rate = 0.05, error = "ProvisionedThroughputExceededException" }  # sim
+//! put_answers_lost = { rate = 0.02, as = "error500" }    # applied, answer lost: "drop" too (sim)
+//! calls = [{ operation = "s3:PutObject", error_rate = 0.2, error = "unavailable", latency_ms = 40 }]
+//! expire_iterators = 0.05               # GetRecords answers ExpiredIteratorException (sim)
+//! aws_limits = true                     # AWS's per-shard limits (sim; its default is on)
+//! ```
+
+use std::collections::BTreeMap;
+
+use minutely_consumer::output::CrashPoint;
+use minutely_sim::faults::{EntryError, ErrorKind, LostAnswer, OperationFaults};
+use serde::Deserialize;
+
+use crate::spec::ScenarioBackend;
+
+/// One fault of a scenario.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// This fraction of PutRecord(s) calls fail as a whole with
+    /// `ProvisionedThroughputExceededException` (LocalStack's `KINESIS_ERROR_PROBABILITY`).
+    ThrottleProbability(f64),
+    /// The consumer dies after this many object writes, before their checkpoint.
+    RestartConsumerAfterObjects(u64),
+    /// The consumer dies at a chosen point and a new one takes over.
+    KillConsumer(KillConsumer),
+    /// The first open shard is split in two after this many events were put.
+    SplitShardAfterEvents(u64),
+    /// The first two adjacent open shards are merged after this many events were put.
+    MergeShardsAfterEvents(u64),
+    /// UpdateShardCount (uniform scaling) after some events.
+    ShardCount(ShardCount),
+    /// Single PutRecords entries fail; the rest of the call is stored.
+    PutEntryFailures(EntryFailures),
+    /// PutRecords calls are applied but their answer is lost: the producer sends them again.
+    PutAnswersLost(AnswersLost),
+    /// Whole-call errors and latency per operation.
+    Calls(Vec<CallFault>),
+    /// This fraction of GetRecords calls answer `ExpiredIteratorException`.
+    ExpireIterators(f64),
+    /// AWS's per-shard limits on or off.
+    AwsLimits(bool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillConsumer {
+    pub after_objects: u64,
+    #[serde(default)]
+    pub at: CrashPoint,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardCount {
+    pub after_events: u64,
+    pub to: i32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryFailures {
+    pub rate: f64,
+    #[serde(default)]
+    pub error: EntryError,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersLost {
+    pub rate: f64,
+    #[serde(default, rename = "as")]
+    pub seen_as: LostAnswer,
+}
+
+/// `{ operation = "GetRecords" | "s3:PutObject" | "kinesis:*" | "s3:*", error_rate, error, latency_ms, jitter_ms }`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallFault {
+    pub operation: String,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default)]
+    pub error: ErrorKind,
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub jitter_ms: u64,
+}
+
+impl Fault {
+    /// The `[faults]` key it is written with.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Fault::ThrottleProbability(_) => "throttle_probability",
+            Fault::RestartConsumerAfterObjects(_) => "restart_consumer_after_objects",
+            Fault::KillConsumer(_) => "kill_consumer",
+            Fault::SplitShardAfterEvents(_) => "split_shard_after_events",
+            Fault::MergeShardsAfterEvents(_) => "merge_shards_after_events",
+            Fault::ShardCount(_) => "shard_count",
+            Fault::PutEntryFailures(_) => "put_entry_failures",
+            Fault::PutAnswersLost(_) => "put_answers_lost",
+            Fault::Calls(_) => "calls",
+            Fault::ExpireIterators(_) => "expire_iterators",
+            Fault::AwsLimits(_) => "aws_limits",
+        }
+    }
+
+    /// Reads the `[faults]` table: each key is one fault.
+    pub fn parse_table(table: &toml::Table) -> Result<Vec<Fault>, String> {
+        table
+            .iter()
+            .map(|(k, v)| {
+                let one = toml::Table::from_iter([(k.clone(), v.clone())]);
+                let fault = Fault::deserialize(toml::Value::Table(one)).map_err(|e| format!("[faults] {k}: {e}"))?;
+                fault.check().map_err(|e| format!("[faults] {k}: {e}"))?;
+                Ok(fault)
+            })
+            .collect()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let fraction = |f: f64| {
+            if (0.0..=1.0).contains(&f) { Ok(()) } else { Err(format!("{f} is not a fraction between 0 and 1")) }
+        };
+        match self {
+            Fault::ThrottleProbability(p) | Fault::ExpireIterators(p) => fraction(*p),
+            Fault::PutEntryFailures(f) => fraction(f.rate),
+            Fault::PutAnswersLost(f) => fraction(f.rate),
+            Fault::Calls(calls) => calls.iter().try_for_each(|c| fraction(c.error_rate)),
+            Fault::ShardCount(c) if c.to < 1 => Err(format!("to = {}: at least 1 shard", c.to)),
+            Fault::RestartConsumerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
+            Fault::KillConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Why `backend` cannot do this fault, if it cannot.
+    fn refused_by(&self, backend: ScenarioBackend) -> Option<String> {
+        let ScenarioBackend::LocalStack(ls) = backend else { return None };
+        let no = |what: &str| Some(format!("LocalStack {what}; run it with --backend sim"));
+        match self {
+            Fault::ThrottleProbability(_) if ls == minutely_localstack::Backend::Endpoint => Some(
+                "KINESIS_ERROR_PROBABILITY is set when LocalStack starts: the endpoint backend uses one already running"
+                    .into(),
+            ),
+            Fault::PutEntryFailures(_) => no("cannot fail single PutRecords entries"),
+            Fault::PutAnswersLost(_) => no("cannot apply a call and lose its answer"),
+            Fault::Calls(_) => no("has no per-operation errors or latency"),
+            Fault::ExpireIterators(_) => no("cannot expire iterators on demand (they live 5 minutes)"),
+            Fault::AwsLimits(true) => no("enforces no per-shard limits"),
+            _ => None,
+        }
+    }
+}
+
+/// A change of the stream's shards while the producer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reshard {
+    Split,
+    Merge,
+    ShardCount(i32),
+}
+
+/// Every fault of a run, sorted by where it applies.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// The sim's faults (unused on LocalStack).
+    pub sim: minutely_sim::Faults,
+    /// The sim's per-shard limits.
+    pub sim_limits: bool,
+    /// Settings LocalStack must start with.
+    pub localstack_env: Vec<(String, String)>,
+    /// Kill the consumer (and start another).
+    pub kill_consumer: Option<KillConsumer>,
+    /// Reshards, by the count of events put before them.
+    pub reshards: Vec<(u64, Reshard)>,
+}
+
+impl Plan {
+    /// The plan of `faults` on `backend`, or the first fault it cannot do, named.
+    pub fn new(faults: &[Fault], backend: ScenarioBackend, seed: u64) -> Result<Plan, String> {
+        let mut plan = Plan { sim_limits: true, ..Plan::default() };
+        plan.sim.seed = seed;
+        for f in faults {
+            if let Some(why) = f.refused_by(backend) {
+                return Err(format!("[faults] {} is refused by the {backend} backend: {why}", f.name()));
+            }
+            match f {
+                Fault::ThrottleProbability(p) => {
+                    plan.localstack_env.push(("KINESIS_ERROR_PROBABILITY".into(), p.to_string()));
+                    for op in ["PutRecords", "PutRecord"] {
+                        let call = OperationFaults { error_rate: *p, error: ErrorKind::Throttle, ..Default::default() };
+                        plan.sim.operations.insert(op.into(), call);
+                    }
+                }
+                Fault::RestartConsumerAfterObjects(n) => {
+                    plan.kill_consumer = Some(KillConsumer { after_objects: *n, at: CrashPoint::BeforeCheckpoint })
+                }
+                Fault::KillConsumer(k) => plan.kill_consumer = Some(*k),
+                Fault::SplitShardAfterEvents(n) => plan.reshards.push((*n, Reshard::Split)),
+                Fault::MergeShardsAfterEvents(n) => plan.reshards.push((*n, Reshard::Merge)),
+                Fault::ShardCount(c) => plan.reshards.push((c.after_events, Reshard::ShardCount(c.to))),
+                Fault::PutEntryFailures(e) => {
+                    plan.sim.put_records.entry_failure_rate = e.rate;
+                    plan.sim.put_records.entry_error = e.error;
+                }
+                Fault::PutAnswersLost(l) => {
+                    plan.sim.put_records.answer_lost_rate = l.rate;
+                    plan.sim.put_records.answer_lost_as = l.seen_as;
+                }
+                Fault::Calls(calls) => {
+                    for c in calls {
+                        let call = OperationFaults {
+                            error_rate: c.error_rate,
+                            error: c.error,
+                            latency_ms: c.latency_ms,
+                            jitter_ms: c.jitter_ms,
+                        };
+                        plan.sim.operations.insert(c.operation.clone(), call);
+                    }
+                }
+                Fault::ExpireIterators(p) => plan.sim.get_records.expire_iterator_rate = *p,
+                Fault::AwsLimits(on) => plan.sim_limits = *on,
+            }
+        }
+        plan.sim.validate()?;
+        plan.reshards.sort_by_key(|(n, _)| *n);
+        Ok(plan)
+    }
+
+    /// What the sim must show for each injected fault to have happened at least once (a fault
+    /// that never fired proves nothing): (what, how many times it happened).
+    pub fn fired(&self, stats: &minutely_sim::Stats) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let f = &self.sim;
+        if f.put_records.entry_failure_rate > 0.0 {
+            out.push(("PutRecords entries failed by put_entry_failures".into(), stats.entries_failed_injected));
+        }
+        if f.put_records.answer_lost_rate > 0.0 {
+            out.push(("PutRecords answers lost by put_answers_lost".into(), stats.answers_lost));
+        }
+        if f.get_records.expire_iterator_rate > 0.0 {
+            out.push(("iterators expired by expire_iterators".into(), stats.iterators_expired));
+        }
+        // An operation the run never called (PutRecord, when the producer uses PutRecords)
+        // had no chance to fail.
+        for (op, c) in &f.operations {
+            if c.error_rate > 0.0 && of_operation(&stats.calls, op) > 0 {
+                out.push((format!("{op} calls failed"), of_operation(&stats.errors_injected, op)));
+            }
+        }
+        out
+    }
+}
+
+/// The count of `op`, or of every operation of its service for `kinesis:*` / `s3:*`.
+fn of_operation(counts: &BTreeMap<String, u64>, op: &str) -> u64 {
+    match op {
+        "s3:*" => counts.iter().filter(|(k, _)| k.starts_with("s3:")).map(|(_, n)| n).sum(),
+        "kinesis:*" => counts.iter().filter(|(k, _)| !k.starts_with("s3:")).map(|(_, n)| n).sum(),
+        _ => counts.get(op).copied().unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use minutely_localstack::Backend;
+
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<Fault>, String> {
+        Fault::parse_table(&text.parse::<toml::Table>().unwrap())
+    }
+
+    #[test]
+    fn every_fault_parses_from_its_key() {
+        let faults = parse(
+            r#"
+            throttle_probability = 0.3
+            kill_consumer = { after_objects = 4, at = "after_checkpoint" }
+            split_shard_after_events = 800
+            merge_shards_after_events = 1600
+            shard_count = { after_events = 500, to = 4 }
+            put_entry_failures = { rate = 0.05, error = "InternalFailure" }
+            put_answers_lost = { rate = 0.02, as = "drop" }
+            calls = [{ operation = "s3:PutObject", error_rate = 0.2, error = "unavailable", latency_ms = 40 }]
+            expire_iterators = 0.05
+            aws_limits = false
+            "#,
+        )
+        .unwrap();
+        assert_eq!(faults.len(), 10);
+        let plan = Plan::new(&faults, ScenarioBackend::Sim, 7).unwrap();
+        assert_eq!(plan.sim.seed, 7);
+        assert!(!plan.sim_limits);
+        assert_eq!(plan.sim.put_records.entry_error, EntryError::InternalFailure);
+        assert_eq!(plan.sim.put_records.answer_lost_as, LostAnswer::Drop);
+        assert_eq!(plan.sim.operation("s3:PutObject").unwrap().error, ErrorKind::Unavailable);
+        assert_eq!(plan.sim.operation("PutRecords").unwrap().error, ErrorKind::Throttle);
+        assert_eq!(plan.kill_consumer.unwrap().at, CrashPoint::AfterCheckpoint);
+        let reshards: Vec<_> = plan.reshards.iter().map(|(n, _)| *n).collect();
+        assert_eq!(reshards, [500, 800, 1600], "in the order the producer meets them");
+        let called = minutely_sim::Stats {
+            calls: [("PutRecords", 3), ("s3:PutObject", 2)].map(|(op, n)| (op.to_owned(), n)).into(),
+            ..Default::default()
+        };
+        let fired = plan.fired(&called);
+        assert_eq!(fired.len(), 5, "each rated fault called must be seen firing: {fired:?}");
+        assert!(fired.iter().all(|(_, n)| *n == 0));
+    }
+
+    #[test]
+    fn the_old_keys_keep_their_meaning() {
+        let faults = parse("restart_consumer_after_objects = 4\nthrottle_probability = 0.3").unwrap();
+        let plan = Plan::new(&faults, ScenarioBackend::LocalStack(Backend::Host), 1).unwrap();
+        assert_eq!(plan.kill_consumer, Some(KillConsumer { after_objects: 4, at: CrashPoint::BeforeCheckpoint }));
+        assert_eq!(plan.localstack_env, [("KINESIS_ERROR_PROBABILITY".to_owned(), "0.3".to_owned())]);
+    }
+
+    #[test]
+    fn a_fault_a_backend_cannot_do_is_refused_by_name() {
+        let host = ScenarioBackend::LocalStack(Backend::Host);
+        for (text, words) in [
+            ("put_entry_failures = { rate = 0.1 }", "put_entry_failures is refused by the host backend"),
+            ("put_answers_lost = { rate = 0.1 }", "put_answers_lost"),
+            ("calls = [{ operation = \"GetRecords\", error_rate = 0.1, error = \"throttle\" }]", "calls"),
+            ("expire_iterators = 0.1", "expire_iterators"),
+            ("aws_limits = true", "no per-shard limits"),
+        ] {
+            let e = Plan::new(&parse(text).unwrap(), host, 1).unwrap_err();
+            assert!(e.contains(words) && e.contains("--backend sim"), "{text}: {e}");
+            Plan::new(&parse(text).unwrap(), ScenarioBackend::Sim, 1).unwrap();
+        }
+        let endpoint = ScenarioBackend::LocalStack(Backend::Endpoint);
+        let e = Plan::new(&parse("throttle_probability = 0.1").unwrap(), endpoint, 1).unwrap_err();
+        assert!(e.contains("endpoint backend"), "{e}");
+        assert!(Plan::new(&parse("aws_limits = false").unwrap(), host, 1).is_ok(), "nothing to turn off");
+    }
+
+    #[test]
+    fn bad_faults_say_which_and_why() {
+        for (text, words) in [
+            ("throttle_probability = 1.5", "[faults] throttle_probability: 1.5 is not a fraction"),
+            ("shard_count = { after_events = 5, to = 0 }", "at least 1 shard"),
+            ("kill_consumer = { after_objects = 2, at = \"later\" }", "[faults] kill_consumer: unknown variant"),
+            ("split_shard = 3", "[faults] split_shard: unknown variant"),
+            ("put_entry_failures = { rate = 0.1, errors = \"x\" }", "unknown field"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(words), "{text}: {e}");
+        }
+    }
+}

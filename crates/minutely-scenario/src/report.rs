@@ -1,0 +1,237 @@
+//! What a run found, its checks (model, snapshot, latency, faults seen firing) and its text.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::faults::Plan;
+use crate::model::Diff;
+use crate::spec::Scenario;
+use crate::trace::Latency;
+
+/// What a run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub description: String,
+    pub backend: String,
+    pub passed: bool,
+    pub failures: Vec<String>,
+    /// Records put into the stream: events (with their duplicates) and malformed records.
+    pub records_in: u64,
+    /// Distinct events the model counts.
+    pub events: u64,
+    /// The sum of every count under `minutes/`.
+    pub counted: u64,
+    /// Counted in late objects.
+    pub late: u64,
+    pub rejected_by_producer: u64,
+    /// Reject lines under `rejects/` in S3.
+    pub rejected_by_consumer: u64,
+    pub duplicates_dropped: u64,
+    pub consumer_restarts: u64,
+    /// The reshards done while producing (`split after 1200 events`).
+    pub reshards: Vec<String>,
+    /// Entries the producer sent again (failed entries, throttled or failed calls).
+    pub put_retries: u64,
+    pub objects: u64,
+    pub diff: Diff,
+    pub latency: Latency,
+    pub produce_seconds: f64,
+    pub run_seconds: f64,
+    pub throughput_events_per_s: f64,
+    /// Records the producer had sent when the run ended (all of them, unless it was cut short).
+    pub records_sent: u64,
+    /// What the sim saw and injected (`None` on LocalStack).
+    pub sim: Option<minutely_sim::Stats>,
+    /// Why the run was cut short (a signal, or its timeout), with where it was.
+    pub interrupted: Option<String>,
+    /// The signal that interrupted it, if one did.
+    pub signal: Option<String>,
+    /// The S3 sums as snapshot text.
+    #[serde(skip)]
+    pub aggregates: String,
+}
+
+impl Report {
+    /// A report with nothing measured yet.
+    pub(crate) fn empty(s: &Scenario, backend: &str) -> Report {
+        Report {
+            scenario: s.name.clone(),
+            description: s.description.clone(),
+            backend: backend.to_owned(),
+            passed: false,
+            failures: Vec::new(),
+            records_in: 0,
+            events: 0,
+            counted: 0,
+            late: 0,
+            rejected_by_producer: 0,
+            rejected_by_consumer: 0,
+            duplicates_dropped: 0,
+            consumer_restarts: 0,
+            reshards: Vec::new(),
+            put_retries: 0,
+            objects: 0,
+            diff: Diff::default(),
+            latency: Latency::default(),
+            produce_seconds: 0.0,
+            run_seconds: 0.0,
+            throughput_events_per_s: 0.0,
+            records_sent: 0,
+            sim: None,
+            interrupted: None,
+            signal: None,
+            aggregates: String::new(),
+        }
+    }
+
+    /// The checks that need no backend: model, snapshot (of what S3 holds), latency
+    /// thresholds, and that every injected fault fired.
+    pub(crate) fn check(&mut self, s: &Scenario, plan: &Plan, snapshots: &Path, update: bool) -> anyhow::Result<()> {
+        let e = &s.expect;
+        if e.zero_loss && !self.diff.is_empty() {
+            self.failures.push(format!(
+                "the S3 sums differ from the model: {} (minute, key) short, {} over",
+                self.diff.missing.len(),
+                self.diff.extra.len()
+            ));
+        }
+        if let Some(name) = s.snapshot_name() {
+            let path = snapshots.join(format!("{name}.snap"));
+            match snapshot_matches(&path, &self.aggregates, update)? {
+                SnapshotCheck::Matches | SnapshotCheck::Written => {}
+                SnapshotCheck::Differs(new) => self.failures.push(format!(
+                    "the aggregates differ from snapshot {} (new one in {}; accept with --update-snapshots)",
+                    path.display(),
+                    new.display()
+                )),
+                SnapshotCheck::Missing(new) => self.failures.push(format!(
+                    "no snapshot {} yet (written to {}; accept with --update-snapshots)",
+                    path.display(),
+                    new.display()
+                )),
+            }
+        }
+        let t = &self.latency.total;
+        for (name, limit, value) in
+            [("p50", e.latency_p50, t.p50_ms), ("p95", e.latency_p95, t.p95_ms), ("p99", e.latency_p99, t.p99_ms)]
+        {
+            if let Some(limit) = limit
+                && Duration::from_millis(value) > limit
+            {
+                self.failures.push(format!("latency {name} {value} ms is above the limit {limit:?}"));
+            }
+        }
+        if t.count == 0 && self.events > 0 {
+            self.failures.push("no event could be followed from put to S3 (latency unmeasured)".into());
+        }
+        if let Some(stats) = &self.sim {
+            for (what, n) in plan.fired(stats) {
+                if n == 0 {
+                    self.failures.push(format!("no {what}: the fault never fired, so the run proves nothing about it"));
+                }
+            }
+            if e.throttled && stats.entries_throttled == 0 {
+                self.failures
+                    .push("expected throttled entries (throttled = true), the sim's limits refused none".into());
+            }
+        }
+        self.passed = self.failures.is_empty();
+        Ok(())
+    }
+
+    /// The summary as text.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let verdict = match (&self.signal, &self.interrupted, self.passed) {
+            (Some(_), _, _) => "INTERRUPTED",
+            (None, Some(_), _) => "TIMED OUT",
+            (None, None, true) => "PASSED",
+            (None, None, false) => "FAILED",
+        };
+        o.push_str(&format!("scenario {}: {verdict} ({}, {:.1} s)\n", self.scenario, self.backend, self.run_seconds));
+        o.push_str(&format!(
+            "  records in {} | events {} | counted {} (late {}) | rejected {} by the producer, {} by the consumer | duplicates dropped {}\n",
+            self.records_in,
+            self.events,
+            self.counted,
+            self.late,
+            self.rejected_by_producer,
+            self.rejected_by_consumer,
+            self.duplicates_dropped
+        ));
+        let reshards = if self.reshards.is_empty() { "none".to_owned() } else { self.reshards.join(", ") };
+        o.push_str(&format!(
+            "  faults: put retries {}, consumer restarts {}, reshards: {reshards} | {} objects | produced in {:.2} s ({:.0} records/s)\n",
+            self.put_retries, self.consumer_restarts, self.objects, self.produce_seconds, self.throughput_events_per_s
+        ));
+        if let Some(s) = &self.sim {
+            let errors: u64 = s.errors_injected.values().sum();
+            o.push_str(&format!(
+                "  sim: {} entries throttled by the limits, {} GetRecords throttled | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired\n",
+                s.entries_throttled, s.reads_throttled, s.entries_failed_injected, s.answers_lost, s.iterators_expired
+            ));
+        }
+        let l = &self.latency;
+        o.push_str("  latency (ms)           p50     p95     p99     max\n");
+        for (name, p) in [
+            ("put to S3", l.total),
+            ("  put acknowledged", l.put_acknowledged),
+            ("  read by consumer", l.read_by_consumer),
+            ("  window closed", l.window_closed),
+            ("  written to S3", l.written_to_s3),
+        ] {
+            o.push_str(&format!("  {name:<20} {:>7} {:>7} {:>7} {:>7}\n", p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms));
+        }
+        for (minute, key, e, f) in self.diff.missing.iter().take(10) {
+            o.push_str(&format!("  missing: {minute} {key:?}: expected {e}, found {f}\n"));
+        }
+        for (minute, key, e, f) in self.diff.extra.iter().take(10) {
+            o.push_str(&format!("  extra:   {minute} {key:?}: expected {e}, found {f}\n"));
+        }
+        for f in &self.failures {
+            o.push_str(&format!("  failed: {f}\n"));
+        }
+        o
+    }
+}
+
+enum SnapshotCheck {
+    Matches,
+    Written,
+    Differs(PathBuf),
+    Missing(PathBuf),
+}
+
+/// The snapshot, in insta's `.snap` format (so `cargo insta review` works on it too).
+fn snapshot_matches(path: &Path, text: &str, update: bool) -> anyhow::Result<SnapshotCheck> {
+    let file = format!("---\nsource: crates/minutely-scenario/src/lib.rs\nexpression: aggregates\n---\n{text}");
+    if update {
+        std::fs::write(path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+        return Ok(SnapshotCheck::Written);
+    }
+    let new = path.with_extension("snap.new");
+    let Ok(old) = std::fs::read_to_string(path) else {
+        std::fs::write(&new, &file)?;
+        return Ok(SnapshotCheck::Missing(new));
+    };
+    if snapshot_body(&old).trim_end() == text.trim_end() {
+        let _ = std::fs::remove_file(&new);
+        Ok(SnapshotCheck::Matches)
+    } else {
+        std::fs::write(&new, &file)?;
+        Ok(SnapshotCheck::Differs(new))
+    }
+}
+
+/// The content of a `.snap` file: what follows its metadata block.
+pub fn snapshot_body(file: &str) -> &str {
+    let Some(rest) = file.strip_prefix("---\n") else { return file };
+    match rest.find("\n---\n") {
+        Some(i) => &rest[i + 5..],
+        None => file,
+    }
+}

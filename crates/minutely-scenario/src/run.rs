@@ -1,0 +1,580 @@
+//! One run, in named steps: input and model, the fault plan, the backend, then
+//! [`provision`] (stream and bucket), [`spawn_consumer`], [`produce`] (with the reshards),
+//! [`wait_until_settled`], [`read_back`], and the checks of [`Report::check`].
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use aws_sdk_kinesis::types::ScalingType;
+use minutely_aggregate::WindowConfig;
+use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
+use minutely_consumer::output::{CrashAfter, OutputError};
+use minutely_consumer::worker::WorkerError;
+use minutely_consumer::{ConsumeError, CountLine, Output, S3Output, Settings, Stop};
+use minutely_event::Schema;
+use minutely_producer::batcher::Limits;
+use minutely_producer::kinesis::{KinesisSink, RetryPolicy, Timeline};
+use minutely_producer::source::FileSource;
+use minutely_producer::{Pace, Pacer, Sink, Sourced};
+use rand::Rng;
+use tokio::sync::watch;
+
+use crate::backend::Running;
+use crate::faults::{Plan, Reshard};
+use crate::generate::{self, GenSpec, Item};
+use crate::model::{self, Counts, Diff};
+use crate::report::Report;
+use crate::spec::Scenario;
+use crate::trace::Tracer;
+
+const BUCKET: &str = "minutely-scenarios";
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The workspace (fixture paths are relative to it).
+    pub root: PathBuf,
+    /// Where `<name>.snap` lives.
+    pub snapshots: PathBuf,
+    /// Write the snapshot instead of comparing with it.
+    pub update_snapshots: bool,
+    /// A backend that overrides the scenario's.
+    pub backend: Option<crate::ScenarioBackend>,
+    /// LocalStack options (cache directory, Python...).
+    pub localstack: minutely_localstack::Options,
+    /// Stops the run when it holds a reason (`"SIGINT"`): producer and consumer are dropped,
+    /// the backend is stopped, and the report is a partial one marked interrupted.
+    pub interrupt: Option<watch::Receiver<Option<String>>>,
+}
+
+/// How long past its timeout a run may take to end on its own (reading back, stopping) before
+/// it is cut off with a partial report.
+const TIMEOUT_OVERRUN: Duration = Duration::from_secs(5);
+
+/// Why a run ended before its end.
+#[derive(Debug)]
+struct Cut {
+    /// `Some(signal)` for an interruption, `None` for the timeout.
+    signal: Option<String>,
+}
+
+/// Runs `fut` unless the interrupt fires or `hard_deadline` passes first.
+async fn unless_cut<T>(
+    fut: impl std::future::Future<Output = T>,
+    interrupt: &Option<watch::Receiver<Option<String>>>,
+    hard_deadline: Instant,
+) -> Result<T, Cut> {
+    let interrupted = async {
+        match interrupt.clone() {
+            Some(mut rx) => match rx.wait_for(Option::is_some).await {
+                Ok(reason) => reason.clone().unwrap_or_default(),
+                Err(_) => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        v = fut => Ok(v),
+        signal = interrupted => Err(Cut { signal: Some(signal) }),
+        _ = tokio::time::sleep_until(hard_deadline.into()) => Err(Cut { signal: None }),
+    }
+}
+
+/// A spawned task that is aborted when this handle is dropped (a run cut short).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Live numbers for a progress line.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub phase: Mutex<String>,
+    pub produced: AtomicU64,
+    pub total: AtomicU64,
+    pub consumer: Mutex<Option<ShardStats>>,
+}
+
+impl Progress {
+    fn phase(&self, p: &str) {
+        *self.phase.lock().expect("progress lock") = p.to_owned();
+    }
+
+    /// `records read, objects written` by the consumer so far (this attempt).
+    pub fn consumed(&self) -> (u64, u64) {
+        let guard = self.consumer.lock().expect("progress lock");
+        let Some(stats) = guard.as_ref() else { return (0, 0) };
+        let workers = stats.lock().expect("stats lock");
+        workers.iter().fold((0, 0), |(r, o), (_, s)| {
+            (r + s.records.load(Ordering::Relaxed), o + s.objects.load(Ordering::Relaxed))
+        })
+    }
+}
+
+/// The records a run puts, each with when it is due (offset from the start).
+struct Input {
+    items: Vec<(Item, Option<Duration>, Arc<[String]>)>,
+    rejected_by_producer: u64,
+}
+
+fn input(s: &Scenario, root: &Path) -> anyhow::Result<Input> {
+    let i = &s.input;
+    if let Some(fixture) = &i.fixture {
+        let path = root.join(fixture);
+        let sidecar = path.with_extension("schema.toml");
+        let schema = if sidecar.is_file() {
+            let text = std::fs::read_to_string(&sidecar)?;
+            Schema::from_toml(&text).with_context(|| format!("in {}", sidecar.display()))?
+        } else {
+            Schema::default()
+        };
+        let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        return replay(s, std::io::BufReader::new(file), &schema, &name);
+    }
+    if let Some(r) = i.recorded {
+        let mut tsv = Vec::with_capacity(r.lines as usize * 44);
+        minutely_fixtures::write_big(r.lines, r.seed, &mut tsv)?;
+        let key: Vec<String> = s.pipeline.key.iter().map(|k| format!("{k:?}")).collect();
+        let schema = format!("time = \"time\"\ntime_format = \"rfc3339\"\nid = \"id\"\nkey = [{}]\n", key.join(", "));
+        let schema = Schema::from_toml(&schema).context("the recorded file's schema")?;
+        let name = format!("recorded-{}-{}.tsv", r.lines, r.seed);
+        return replay(s, std::io::Cursor::new(tsv), &schema, &name);
+    }
+    let start = minutely_event::TimeFormat::Rfc3339
+        .parse(i.start.as_bytes())
+        .map_err(|e| anyhow::anyhow!("[input] start {:?}: {e}", i.start))?;
+    let spec = GenSpec {
+        seed: i.seed,
+        start,
+        span_ms: i.span.as_millis() as i64,
+        dims: s.dims()?,
+        jitter_ms: i.jitter.as_millis() as i64,
+        late_fraction: i.late_fraction,
+        late_by_ms: i.late_by.as_millis() as i64,
+        duplicate_fraction: i.duplicate_fraction,
+        malformed_fraction: i.malformed_fraction,
+    };
+    let key: Arc<[String]> = spec.dims.iter().map(|d| d.name.clone()).collect();
+    let generated = generate::generate(&spec, i.count.unwrap_or_default() as usize);
+    let items = generated
+        .into_iter()
+        .enumerate()
+        .map(|(n, item)| (item, i.rate.map(|r| Duration::from_secs_f64(n as f64 / r)), key.clone()))
+        .collect();
+    Ok(Input { items, rejected_by_producer: 0 })
+}
+
+/// The events of a recorded file, with malformed records among them from a generator seeded
+/// by the scenario.
+fn replay(s: &Scenario, file: impl std::io::BufRead, schema: &Schema, name: &str) -> anyhow::Result<Input> {
+    let i = &s.input;
+    let pace = i.speed.map_or(Pace::Asap, Pace::Speed);
+    let mut source = FileSource::new(file, schema, name, pace)?;
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(i.seed);
+    let mut items = Vec::new();
+    for s in source.by_ref() {
+        let s: Sourced = s?;
+        let (due, key) = (s.due, s.key.clone());
+        items.push((Item::Event(s.event), due, s.key));
+        if rng.random_bool(i.malformed_fraction) {
+            let bytes = format!("malformed record {} of {name}", items.len()).into_bytes();
+            items.push((Item::Malformed(bytes), due, key));
+        }
+    }
+    Ok(Input { items, rejected_by_producer: source.rejects.len() as u64 })
+}
+
+/// Runs `s` and checks its expectations. A fault the backend cannot do is an error that names
+/// both, before anything starts.
+pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    // The scenario's timeout bounds the whole run, the backend's start and production included.
+    let deadline = started + s.expect.timeout;
+    let hard_deadline = deadline + TIMEOUT_OVERRUN;
+    let backend = match opts.backend {
+        Some(b) => b,
+        None => s.backend()?,
+    };
+    let plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
+    progress.phase("preparing the input");
+    let input = input(s, &opts.root)?;
+    let events = input.items.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None });
+    let expected = model::count(events, &s.pipeline.key);
+    progress.total.store(input.items.len() as u64, Ordering::Relaxed);
+
+    progress.phase(if backend == crate::ScenarioBackend::Sim { "starting the sim" } else { "starting LocalStack" });
+    let starting = Running::start(backend, &plan, &opts.localstack);
+    let running = match unless_cut(starting, &opts.interrupt, hard_deadline).await {
+        Ok(running) => running?,
+        Err(cut) => return Ok(partial(s, progress, cut, started, "none")),
+    };
+    let name = running.name();
+    let steps = run_on(s, &plan, &input, &expected, &running, progress, deadline);
+    let result = unless_cut(steps, &opts.interrupt, hard_deadline).await;
+    // Where a cut run was is taken before the backend is stopped.
+    let result = result.map_err(|cut| partial(s, progress, cut, started, &name));
+    progress.phase("stopping the backend");
+    running.stop().await;
+    let mut report = match result {
+        Ok(report) => report?,
+        Err(mut partial) => {
+            partial.run_seconds = started.elapsed().as_secs_f64();
+            return Ok(partial);
+        }
+    };
+    report.run_seconds = started.elapsed().as_secs_f64();
+    report.check(s, &plan, &opts.snapshots, opts.update_snapshots)?;
+    Ok(report)
+}
+
+/// The report of a run cut short: what was sent, read and written so far, and why it ended.
+fn partial(s: &Scenario, progress: &Progress, cut: Cut, started: Instant, backend: &str) -> Report {
+    let phase = progress.phase.lock().expect("progress lock").clone();
+    let sent = progress.produced.load(Ordering::Relaxed);
+    let total = progress.total.load(Ordering::Relaxed);
+    let (read, objects) = progress.consumed();
+    let why = match &cut.signal {
+        Some(signal) => format!("interrupted by {signal}"),
+        None => format!("timed out after {}", humantime::format_duration(s.expect.timeout)),
+    };
+    let reason = format!(
+        "{why} while {phase}: {sent} of {total} records sent, {read} read by the consumer, {objects} objects written"
+    );
+    Report {
+        failures: vec![reason.clone()],
+        records_in: total,
+        objects,
+        run_seconds: started.elapsed().as_secs_f64(),
+        records_sent: sent,
+        interrupted: Some(reason),
+        signal: cut.signal,
+        ..Report::empty(s, backend)
+    }
+}
+
+/// The steps on a running backend.
+async fn run_on(
+    s: &Scenario,
+    plan: &Plan,
+    input: &Input,
+    expected: &Counts,
+    backend: &Running,
+    progress: &Progress,
+    deadline: Instant,
+) -> anyhow::Result<Report> {
+    let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(backend.endpoint())).await;
+    let (stream, output) = provision(s, &clients).await?;
+    let tracer = Arc::new(Tracer::default());
+    let mut consumer = spawn_consumer(s, plan, &clients.kinesis, &stream, output.clone(), tracer.clone(), progress);
+    progress.phase("producing and consuming");
+    let produced = produce(s, plan, input, &clients.kinesis, &stream, progress).await?;
+    progress.phase("waiting for the windows to close");
+    let timed_out = !wait_until_settled(&consumer, deadline).await;
+    let _ = consumer.stop.send(Some(Stop { close_open: true }));
+    let (restarts, duplicates, rejected) = (&mut consumer.task.0).await??;
+
+    progress.phase("reading the aggregates back");
+    let sim = backend.sim_stats();
+    backend.calm();
+    let back = read_back(&clients.s3, &output.prefix).await?;
+    let mut failures = Vec::new();
+    if timed_out {
+        failures.push(format!("timed out after {:?} with windows still open", s.expect.timeout));
+    }
+    // After a restart, the records read again are rejected again in memory, but written once.
+    if restarts == 0 && back.rejects != rejected {
+        failures.push(format!("{rejected} records rejected, {} reject lines in S3", back.rejects));
+    }
+    let timeline = produced.timeline;
+    let sent: Vec<_> = timeline.sent.into_iter().zip(timeline.acked).map(|((id, sent), ack)| (id, sent, ack)).collect();
+    Ok(Report {
+        failures,
+        records_in: input.items.len() as u64,
+        events: expected.values().sum::<u64>(),
+        counted: back.sums.values().sum(),
+        late: back.late,
+        rejected_by_producer: input.rejected_by_producer,
+        rejected_by_consumer: back.rejects,
+        duplicates_dropped: duplicates,
+        consumer_restarts: restarts,
+        reshards: produced.reshards,
+        put_retries: produced.retried,
+        objects: back.objects,
+        diff: Diff::of(expected, &back.sums),
+        latency: tracer.latency(&sent),
+        produce_seconds: produced.seconds,
+        throughput_events_per_s: input.items.len() as f64 / produced.seconds.max(1e-9),
+        records_sent: input.items.len() as u64,
+        sim,
+        aggregates: model::render(&back.sums),
+        ..Report::empty(s, &backend.name())
+    })
+}
+
+/// A fresh stream and prefix for this run (named after the scenario and the time), and the
+/// bucket.
+async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Result<(String, S3Output)> {
+    let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let stream = format!("{}-{run_id}", s.name);
+    minutely_producer::kinesis::ensure_stream(&clients.kinesis, &stream, s.pipeline.shards, Duration::from_secs(60))
+        .await?;
+    let output = S3Output {
+        client: clients.s3.clone(),
+        bucket: BUCKET.into(),
+        prefix: format!("{}/{run_id}", s.name),
+        retry_deadline: Duration::from_secs(60),
+        crash_after: None,
+    };
+    output.create_bucket().await?;
+    Ok((stream, output))
+}
+
+/// The consumer as a task, with its stop switch and its live stats.
+struct Consumer {
+    task: AbortOnDrop<Result<(u64, u64, u64), ConsumeError>>,
+    stop: watch::Sender<Option<Stop>>,
+    stats: ShardStats,
+}
+
+/// Starts the consumer; after an injected crash (the kill fault), a new one takes over from the
+/// checkpoints. The task ends with (restarts, duplicates dropped, records rejected).
+fn spawn_consumer(
+    s: &Scenario,
+    plan: &Plan,
+    kinesis: &aws_sdk_kinesis::Client,
+    stream: &str,
+    mut output: S3Output,
+    tracer: Arc<Tracer>,
+    progress: &Progress,
+) -> Consumer {
+    let p = &s.pipeline;
+    let settings = Settings {
+        key: p.key.iter().cloned().collect(),
+        windows: WindowConfig {
+            allowed_lateness_ms: p.allowed_lateness.as_millis() as u64,
+            idle_timeout_ms: (!p.idle_timeout.is_zero()).then_some(p.idle_timeout.as_millis() as u64),
+        },
+        max_dedup_ids: 2_000_000,
+    };
+    output.crash_after = plan.kill_consumer.map(|k| Arc::new(CrashAfter::at(k.after_objects, k.at, false)));
+    let options = KinesisOptions {
+        discover_every: Duration::from_secs(1),
+        idle_poll: Duration::from_millis(200),
+        checkpoint_every: Duration::from_secs(1),
+        observer: Some(tracer),
+        ..KinesisOptions::new(stream)
+    };
+    let (stop, stop_rx) = watch::channel(None::<Stop>);
+    let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
+    *progress.consumer.lock().expect("progress lock") = Some(stats.clone());
+    let (client, shard_stats) = (kinesis.clone(), stats.clone());
+    let task = AbortOnDrop(tokio::spawn(async move {
+        let (mut restarts, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
+        loop {
+            let r = minutely_consumer::kinesis::consume(
+                client.clone(),
+                options.clone(),
+                settings.clone(),
+                Output::S3(output.clone()),
+                stop_rx.clone(),
+                shard_stats.clone(),
+            )
+            .await;
+            let mut workers = shard_stats.lock().expect("stats lock");
+            for (_, w) in workers.iter() {
+                duplicates += w.duplicates.load(Ordering::Relaxed);
+                rejected += w.rejected.load(Ordering::Relaxed);
+            }
+            match r {
+                Ok(()) => return Ok((restarts, duplicates, rejected)),
+                Err(ConsumeError::Worker(WorkerError::Output(OutputError::InjectedCrash { .. }))) => {
+                    restarts += 1;
+                    workers.clear();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }));
+    Consumer { task, stop, stats }
+}
+
+/// What the producer did.
+struct Produced {
+    seconds: f64,
+    retried: u64,
+    reshards: Vec<String>,
+    timeline: Timeline,
+}
+
+/// Puts every item at its due time, resharding where the plan says.
+async fn produce(
+    s: &Scenario,
+    plan: &Plan,
+    input: &Input,
+    k: &aws_sdk_kinesis::Client,
+    stream: &str,
+    progress: &Progress,
+) -> anyhow::Result<Produced> {
+    let p = &s.pipeline;
+    let mut pacer = Pacer::new();
+    let partition = s.partition_key()?;
+    let limits = Limits { max_records: p.batch_records.clamp(1, 500), ..Limits::default() };
+    let mut sink = KinesisSink::new(k.clone(), stream, limits, RetryPolicy::default()).with_timeline();
+    if p.rate_limit {
+        sink = sink.with_shard_rate_limit().await?;
+    }
+    let mut reshards = plan.reshards.iter().peekable();
+    let mut done = Vec::new();
+    let mut rng = rand::rng();
+    let mut events_sent = 0u64;
+    for (n, (item, due, key)) in input.items.iter().enumerate() {
+        pacer.wait(*due, &mut sink).await?;
+        while let Some((after, change)) = reshards.next_if(|(after, _)| events_sent >= *after) {
+            sink.flush().await?;
+            let what = reshard(k, stream, *change).await?;
+            done.push(format!("{what} after {after} events"));
+            if p.rate_limit {
+                sink = sink.with_shard_rate_limit().await?; // the new shards' hash key ranges
+            }
+        }
+        match item {
+            Item::Event(e) => {
+                let sourced = Sourced { event: e.clone(), due: None, key: key.clone() };
+                sink.send(sourced, partition).await?;
+                events_sent += 1;
+            }
+            Item::Malformed(bytes) => {
+                let pk = format!("{:032x}", rng.random::<u128>());
+                sink.send_raw(bytes.clone(), pk).await?;
+            }
+        }
+        progress.produced.store(n as u64 + 1, Ordering::Relaxed);
+    }
+    sink.flush().await?;
+    let sent = sink.stats();
+    if sent.failed > 0 || sent.rejected > 0 {
+        bail!("the producer could not put {} records ({} refused)", sent.failed, sent.rejected);
+    }
+    Ok(Produced {
+        seconds: pacer.elapsed().as_secs_f64(),
+        retried: sent.retried,
+        reshards: done,
+        timeline: sink.timeline.take().unwrap_or_default(),
+    })
+}
+
+/// Waits until every shard is caught up and every window closed (by the idle timeout), or the
+/// consumer ended, or the deadline passed (returns `false` then).
+async fn wait_until_settled(consumer: &Consumer, deadline: Instant) -> bool {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if consumer.task.0.is_finished() {
+            return true;
+        }
+        let workers = consumer.stats.lock().expect("stats lock").clone();
+        let caught_up = !workers.is_empty() && workers.iter().all(|(_, w)| w.caught_up());
+        let open: u64 = workers.iter().map(|(_, w)| w.open_windows.load(Ordering::Relaxed)).sum();
+        if caught_up && open == 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Splits the first open shard at the middle of its range, merges the first two adjacent open
+/// shards, or scales uniformly; waits until the stream is active again. Says what it did.
+async fn reshard(k: &aws_sdk_kinesis::Client, stream: &str, change: Reshard) -> anyhow::Result<String> {
+    let listed = k.list_shards().stream_name(stream).send().await.context("ListShards")?;
+    let mut open: Vec<(u128, u128, String)> = Vec::new();
+    for shard in listed.shards() {
+        let closed = shard.sequence_number_range().is_some_and(|r| r.ending_sequence_number().is_some());
+        let range = shard.hash_key_range().context("a shard without a hash key range")?;
+        if !closed {
+            open.push((range.starting_hash_key().parse()?, range.ending_hash_key().parse()?, shard.shard_id().into()));
+        }
+    }
+    open.sort();
+    let what = match change {
+        Reshard::Split => {
+            let (lo, hi, id) = open.first().context("no open shard to split")?;
+            let middle = lo + (hi - lo) / 2 + 1;
+            let call = k.split_shard().stream_name(stream).shard_to_split(id).new_starting_hash_key(middle.to_string());
+            call.send().await.context("SplitShard")?;
+            format!("split {id}")
+        }
+        Reshard::Merge => {
+            let pair = open.windows(2).find(|w| w[0].1.checked_add(1) == Some(w[1].0));
+            let [a, b] = pair.context("no two adjacent open shards to merge")? else { unreachable!("windows(2)") };
+            let call = k.merge_shards().stream_name(stream).shard_to_merge(&a.2).adjacent_shard_to_merge(&b.2);
+            call.send().await.context("MergeShards")?;
+            format!("merged {} and {}", a.2, b.2)
+        }
+        Reshard::ShardCount(to) => {
+            let call = k.update_shard_count().stream_name(stream).target_shard_count(to);
+            call.scaling_type(ScalingType::UniformScaling).send().await.context("UpdateShardCount")?;
+            format!("{} shards to {to}", open.len())
+        }
+    };
+    minutely_producer::kinesis::wait_active(k, stream, Duration::from_secs(60)).await?;
+    Ok(what)
+}
+
+/// What S3 holds under the run's prefix.
+struct ReadBack {
+    sums: Counts,
+    late: u64,
+    objects: u64,
+    rejects: u64,
+}
+
+/// Sums every count line under `<prefix>/minutes/` and counts the lines under `rejects/`.
+async fn read_back(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<ReadBack> {
+    let mut back = ReadBack { sums: Counts::new(), late: 0, objects: 0, rejects: 0 };
+    for (key, body) in objects_under(s3, &format!("{prefix}/minutes/")).await? {
+        back.objects += 1;
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let c: CountLine = serde_json::from_slice(line).with_context(|| format!("s3://{BUCKET}/{key}"))?;
+            if c.late {
+                back.late += c.count;
+            }
+            *back.sums.entry((c.minute, c.key)).or_default() += c.count;
+        }
+    }
+    for (_, body) in objects_under(s3, &format!("{prefix}/rejects/")).await? {
+        back.rejects += body.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    }
+    Ok(back)
+}
+
+async fn objects_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let list = s3
+            .list_objects_v2()
+            .bucket(BUCKET)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .context("ListObjectsV2")?;
+        for o in list.contents() {
+            let key = o.key().unwrap_or_default().to_owned();
+            let got = s3.get_object().bucket(BUCKET).key(&key).send().await.context("GetObject")?;
+            out.push((key, got.body.collect().await?.into_bytes().to_vec()));
+        }
+        match list.next_continuation_token() {
+            Some(t) => token = Some(t.to_owned()),
+            None => return Ok(out),
+        }
+    }
+}
