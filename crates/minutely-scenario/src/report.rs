@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::faults::Plan;
 use crate::model::Diff;
 use crate::spec::Scenario;
-use crate::trace::Latency;
+use crate::trace::{Latency, Second};
 
 /// What a run found.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +39,8 @@ pub struct Report {
     pub objects: u64,
     pub diff: Diff,
     pub latency: Latency,
+    /// Per second of the run: records acknowledged, events read, counts written.
+    pub throughput: Vec<Second>,
     pub produce_seconds: f64,
     pub run_seconds: f64,
     pub throughput_events_per_s: f64,
@@ -77,6 +79,7 @@ impl Report {
             objects: 0,
             diff: Diff::default(),
             latency: Latency::default(),
+            throughput: Vec::new(),
             produce_seconds: 0.0,
             run_seconds: 0.0,
             throughput_events_per_s: 0.0,
@@ -168,12 +171,38 @@ impl Report {
             "  faults: put retries {}, consumer restarts {}, reshards: {reshards} | {} objects | produced in {:.2} s ({:.0} records/s)\n",
             self.put_retries, self.consumer_restarts, self.objects, self.produce_seconds, self.throughput_events_per_s
         ));
+        if !self.throughput.is_empty() {
+            let peak = |f: fn(&Second) -> u64| self.throughput.iter().map(f).max().unwrap_or(0);
+            o.push_str(&format!(
+                "  per second, peak: {} records acknowledged, {} events read, {} counts written ({} s in the report's throughput)\n",
+                peak(|s| s.produced),
+                peak(|s| s.read),
+                peak(|s| s.written),
+                self.throughput.len()
+            ));
+        }
         if let Some(s) = &self.sim {
             let errors: u64 = s.errors_injected.values().sum();
             o.push_str(&format!(
                 "  sim: {} entries throttled by the limits, {} GetRecords throttled | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired\n",
                 s.entries_throttled, s.reads_throttled, s.entries_failed_injected, s.answers_lost, s.iterators_expired
             ));
+            for (what, by_shard) in
+                [("entries throttled", &s.entries_throttled_by_shard), ("GetRecords throttled", &s.reads_throttled_by_shard)]
+            {
+                if by_shard.is_empty() {
+                    continue;
+                }
+                let mut top: Vec<_> = by_shard.iter().collect();
+                top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let shown: Vec<String> = top
+                    .iter()
+                    .take(4)
+                    .map(|(k, n)| format!("{} {n}", k.rsplit('/').next().unwrap_or(k)))
+                    .collect();
+                let more = if top.len() > 4 { format!(" (+{} shards)", top.len() - 4) } else { String::new() };
+                o.push_str(&format!("    {what} per shard: {}{more}\n", shown.join(", ")));
+            }
         }
         let l = &self.latency;
         o.push_str("  latency (ms)           p50     p95     p99     max\n");

@@ -293,6 +293,8 @@ async fn run_on(
         failures.push(format!("{rejected} records rejected, {} reject lines in S3", back.rejects));
     }
     let timeline = produced.timeline;
+    let t0 = timeline.sent.first().map_or_else(Instant::now, |(_, t)| *t);
+    let throughput = tracer.throughput(t0, timeline.acked.iter().flatten().copied());
     let sent: Vec<_> = timeline.sent.into_iter().zip(timeline.acked).map(|((id, sent), ack)| (id, sent, ack)).collect();
     Ok(Report {
         failures,
@@ -309,6 +311,7 @@ async fn run_on(
         objects: back.objects,
         diff: Diff::of(expected, &back.sums),
         latency: tracer.latency(&sent),
+        throughput,
         produce_seconds: produced.seconds,
         throughput_events_per_s: input.items.len() as f64 / produced.seconds.max(1e-9),
         records_sent: input.items.len() as u64,

@@ -18,10 +18,40 @@ pub struct Tracer {
 
 #[derive(Debug, Default)]
 struct Seen {
-    /// Event id: first read, worker, minute label.
-    reads: HashMap<String, (Instant, String, String)>,
-    /// (worker, minute label): (closed, written) of each object with counts, in write order.
-    objects: HashMap<(String, String), Vec<(Instant, Instant)>>,
+    /// Event id: first read, and the (worker, minute label) it was read in, interned: a run of
+    /// millions of events keeps one small entry each.
+    reads: HashMap<Box<str>, (Instant, u32)>,
+    /// (worker, minute label) by number, and back.
+    places: Vec<(String, String)>,
+    place_numbers: HashMap<(String, String), u32>,
+    /// (worker, minute label) number: (closed, written) of each object with counts, in write order.
+    objects: HashMap<u32, Vec<(Instant, Instant)>>,
+    /// When each object with counts was written, and the sum of its counts.
+    written: Vec<(Instant, u64)>,
+}
+
+impl Seen {
+    fn place(&mut self, worker: &str, minute: String) -> u32 {
+        let key = (worker.to_owned(), minute);
+        if let Some(n) = self.place_numbers.get(&key) {
+            return *n;
+        }
+        let n = self.places.len() as u32;
+        self.places.push(key.clone());
+        self.place_numbers.insert(key, n);
+        n
+    }
+}
+
+/// Records per second of the run: acknowledged by Kinesis, read by the consumer (distinct
+/// events), counted in objects written to S3.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Second {
+    /// Seconds since the producer took its first record.
+    pub second: u32,
+    pub produced: u64,
+    pub read: u64,
+    pub written: u64,
 }
 
 impl Observer for Tracer {
@@ -30,8 +60,11 @@ impl Observer for Tracer {
         let mut seen = self.inner.lock().expect("tracer lock");
         for r in records {
             if let Ok(rec) = RecordRef::decode(r) {
-                let minute = rec.time().minute().to_string();
-                seen.reads.entry(rec.id.into_owned()).or_insert_with(|| (at, worker.to_owned(), minute));
+                if seen.reads.contains_key(rec.id.as_ref()) {
+                    continue;
+                }
+                let place = seen.place(worker, rec.time().minute().to_string());
+                seen.reads.insert(rec.id.as_ref().into(), (at, place));
             }
         }
     }
@@ -46,7 +79,10 @@ impl Observer for Tracer {
         let (closed_at, written_at) = (closed_at.into_std(), written_at.into_std());
         let Some(first) = object.counts().first() else { return };
         let mut seen = self.inner.lock().expect("tracer lock");
-        seen.objects.entry((worker.to_owned(), first.minute.clone())).or_default().push((closed_at, written_at));
+        let place = seen.place(worker, first.minute.clone());
+        seen.objects.entry(place).or_default().push((closed_at, written_at));
+        let counted = object.counts().iter().map(|c| c.count).sum();
+        seen.written.push((written_at, counted));
     }
 }
 
@@ -98,8 +134,8 @@ impl Tracer {
             if id.is_empty() || !done.insert(id.as_str()) {
                 continue; // malformed records, and the second copy of a duplicate
             }
-            let Some((read_at, worker, minute)) = seen.reads.get(id) else { continue };
-            let Some(objects) = seen.objects.get(&(worker.clone(), minute.clone())) else { continue };
+            let Some((read_at, place)) = seen.reads.get(id.as_str()) else { continue };
+            let Some(objects) = seen.objects.get(place) else { continue };
             let Some(&(closed_at, written_at)) = objects.iter().find(|(_, w)| w >= read_at) else { continue };
             let _ = total.record(ms(*sent, written_at));
             let _ = ack.record(ms(*sent, *acked));
@@ -114,5 +150,28 @@ impl Tracer {
             window_closed: Percentiles::of(&closed),
             written_to_s3: Percentiles::of(&written),
         }
+    }
+
+    /// Per second since `t0`: records acknowledged (`acked`), events first read, counts written.
+    pub fn throughput(&self, t0: Instant, acked: impl IntoIterator<Item = Instant>) -> Vec<Second> {
+        let seen = self.inner.lock().expect("tracer lock");
+        let mut seconds: Vec<Second> = Vec::new();
+        fn at(seconds: &mut Vec<Second>, t0: Instant, t: Instant) -> &mut Second {
+            let i = t.saturating_duration_since(t0).as_secs() as usize;
+            if seconds.len() <= i {
+                seconds.extend((seconds.len()..=i).map(|s| Second { second: s as u32, ..Second::default() }));
+            }
+            &mut seconds[i]
+        }
+        for t in acked {
+            at(&mut seconds, t0, t).produced += 1;
+        }
+        for (t, _) in seen.reads.values() {
+            at(&mut seconds, t0, *t).read += 1;
+        }
+        for (t, n) in &seen.written {
+            at(&mut seconds, t0, *t).written += n;
+        }
+        seconds
     }
 }

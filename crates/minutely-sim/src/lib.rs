@@ -62,6 +62,10 @@ pub struct Stats {
     pub entries_throttled: u64,
     /// GetRecords calls refused by the per-shard read limits.
     pub reads_throttled: u64,
+    /// Entries refused by the write limits, per `stream/shardId`.
+    pub entries_throttled_by_shard: BTreeMap<String, u64>,
+    /// GetRecords calls refused by the read limits, per `stream/shardId`.
+    pub reads_throttled_by_shard: BTreeMap<String, u64>,
     /// Calls applied whose answer was lost.
     pub answers_lost: u64,
     pub iterators_expired: u64,
@@ -127,6 +131,8 @@ impl Shared {
         (s.records_stored, s.record_bytes_stored) = k.stored();
         s.entries_throttled = k.limit_stats.write_entries_throttled;
         s.reads_throttled = k.limit_stats.read_calls_throttled;
+        s.entries_throttled_by_shard = k.limit_stats.write_entries_throttled_by_shard.clone();
+        s.reads_throttled_by_shard = k.limit_stats.read_calls_throttled_by_shard.clone();
         drop(k);
         (s.objects_stored, s.object_bytes_stored) = self.s3.stored();
         s

@@ -256,6 +256,9 @@ pub enum Fate {
 pub struct LimitStats {
     pub write_entries_throttled: u64,
     pub read_calls_throttled: u64,
+    /// The same, per `stream/shardId`.
+    pub write_entries_throttled_by_shard: std::collections::BTreeMap<String, u64>,
+    pub read_calls_throttled_by_shard: std::collections::BTreeMap<String, u64>,
 }
 
 /// Every stream.
@@ -583,6 +586,9 @@ impl Kinesis {
         let s = self.stream_mut(r, now_ms)?;
         let mut out = Vec::with_capacity(entries.len());
         let mut failed = 0;
+        // (shard ordinal, entries throttled), run-length: per-shard counters without a map
+        // lookup per entry.
+        let mut throttled_in: Vec<(u32, u64)> = Vec::new();
         for (e, fate) in entries.into_iter().zip(fates) {
             let ordinal = s.route(e.hash);
             let shard = &mut s.shards[ordinal as usize];
@@ -591,6 +597,10 @@ impl Kinesis {
                 Fate::Fail(code) => Err((code.code(), "Injected by minutely sim".to_owned())),
                 Fate::Store if limits && !shard.limits.admit_write(size, now_ms) => {
                     throttled += 1;
+                    match throttled_in.last_mut() {
+                        Some((o, n)) if *o == ordinal => *n += 1,
+                        _ => throttled_in.push((ordinal, 1)),
+                    }
                     Err((
                         "ProvisionedThroughputExceededException",
                         format!(
@@ -632,7 +642,12 @@ impl Kinesis {
                 }
             });
         }
+        let stream = s.name.clone();
         self.limit_stats.write_entries_throttled += throttled;
+        for (ordinal, n) in throttled_in {
+            let key = format!("{stream}/{}", shard_id(ordinal));
+            *self.limit_stats.write_entries_throttled_by_shard.entry(key).or_default() += n;
+        }
         Ok(PutRecordsOutput { failed_record_count: failed, records: out, encryption_type: "NONE" })
     }
 
@@ -730,6 +745,8 @@ impl Kinesis {
         };
         if limits_on && !(shard.limits.read_bytes.positive(now_ms) && shard.limits.read_calls.try_take(1.0, now_ms)) {
             self.limit_stats.read_calls_throttled += 1;
+            let key = format!("{name}/{}", shard_id(iter.ordinal));
+            *self.limit_stats.read_calls_throttled_by_shard.entry(key).or_default() += 1;
             return Err(KinesisError::new(
                 "ProvisionedThroughputExceededException",
                 format!("Rate exceeded for shard {} in stream {name} under account {ACCOUNT}.", shard_id(iter.ordinal)),
