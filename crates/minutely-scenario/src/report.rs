@@ -131,6 +131,14 @@ impl Report {
         if t.count == 0 && self.events > 0 {
             self.failures.push("no event could be followed from put to S3 (latency unmeasured)".into());
         }
+        if let Some(kill) = plan.kill_consumer
+            && self.consumer_restarts == 0
+        {
+            self.failures.push(format!(
+                "the consumer kill after {} objects {} never fired, so the run proves nothing about it",
+                kill.after_objects, kill.at
+            ));
+        }
         if let Some(stats) = &self.sim {
             for (what, n) in plan.fired(stats) {
                 if n == 0 {
@@ -187,19 +195,17 @@ impl Report {
                 "  sim: {} entries throttled by the limits, {} GetRecords throttled | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired\n",
                 s.entries_throttled, s.reads_throttled, s.entries_failed_injected, s.answers_lost, s.iterators_expired
             ));
-            for (what, by_shard) in
-                [("entries throttled", &s.entries_throttled_by_shard), ("GetRecords throttled", &s.reads_throttled_by_shard)]
-            {
+            for (what, by_shard) in [
+                ("entries throttled", &s.entries_throttled_by_shard),
+                ("GetRecords throttled", &s.reads_throttled_by_shard),
+            ] {
                 if by_shard.is_empty() {
                     continue;
                 }
                 let mut top: Vec<_> = by_shard.iter().collect();
                 top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-                let shown: Vec<String> = top
-                    .iter()
-                    .take(4)
-                    .map(|(k, n)| format!("{} {n}", k.rsplit('/').next().unwrap_or(k)))
-                    .collect();
+                let shown: Vec<String> =
+                    top.iter().take(4).map(|(k, n)| format!("{} {n}", k.rsplit('/').next().unwrap_or(k))).collect();
                 let more = if top.len() > 4 { format!(" (+{} shards)", top.len() - 4) } else { String::new() };
                 o.push_str(&format!("    {what} per shard: {}{more}\n", shown.join(", ")));
             }
