@@ -66,7 +66,8 @@ sim *args:
 bench-sim records="1000000":
     cargo run --release --locked -p minutely-sim --example throughput {{records}}
 
-# Run a scenario of scenarios/ through LocalStack (started for it) and check it: `just scenario smoke`.
+# Run a scenario of scenarios/ and check it: `just scenario smoke` (LocalStack, started for it),
+# `just scenario million --backend sim` (the embedded emulator).
 scenario name *args:
     cargo run --release --locked -p minutely-cli -- scenario {{name}} {{args}}
 
