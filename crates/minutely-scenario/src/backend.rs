@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use minutely_localstack::{Backend, LocalStack};
+use minutely_localstack::LocalStack;
 
 use crate::faults::Plan;
 use crate::spec::ScenarioBackend;
@@ -63,7 +63,7 @@ impl Running {
     pub fn name(&self) -> String {
         match self {
             Running::Sim(_) => "sim".into(),
-            Running::LocalStack(ls) => Backend::to_string(&ls.backend()),
+            Running::LocalStack(ls) => ls.backend().to_string(),
         }
     }
 

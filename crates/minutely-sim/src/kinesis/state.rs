@@ -642,7 +642,8 @@ impl Kinesis {
                 }
             });
         }
-        let stream = s.name.clone();
+        // The stream's name only when a shard throttled: no copy on every call.
+        let stream = if throttled_in.is_empty() { String::new() } else { s.name.clone() };
         self.limit_stats.write_entries_throttled += throttled;
         for (ordinal, n) in throttled_in {
             let key = format!("{stream}/{}", shard_id(ordinal));
