@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use minutely_aggregate::EventTime;
 
 pub mod batch;
+pub mod id;
 pub mod record;
 pub mod schema;
 pub mod timefmt;
 pub mod tsv;
 
+pub use id::id_hash;
 pub use schema::{ColumnRef, ResolvedSchema, Schema, SchemaError};
 pub use timefmt::{TimeError, TimeFormat, TimeParser};
 pub use tsv::{InputError, Item, RejectReason, Rejected, Row, TsvReader};

@@ -57,10 +57,16 @@ impl RetryPolicy {
 /// sink's record number (input order). Kept only when asked for ([`KinesisSink::with_timeline`]).
 #[derive(Debug, Default)]
 pub struct Timeline {
-    /// The event id and when it was handed to the sink.
-    pub sent: Vec<(String, Instant)>,
+    /// The event id's hash ([`minutely_event::id_hash`]; [`Timeline::NO_ID`] for raw bytes) and
+    /// when it was handed to the sink: 32 bytes a record, with `acked` 48.
+    pub sent: Vec<(u128, Instant)>,
     /// When Kinesis gave it a sequence number; `None`: refused or failed.
     pub acked: Vec<Option<Instant>>,
+}
+
+impl Timeline {
+    /// The id of records that are not events ([`KinesisSink::send_raw`]).
+    pub const NO_ID: u128 = 0;
 }
 
 /// Sends events to a Kinesis stream.
@@ -228,10 +234,10 @@ fn retryable(e: &SdkError<PutRecordsError, aws_sdk_kinesis::config::http::HttpRe
 impl KinesisSink {
     /// Sends bytes that are not an event (fault injection: malformed records among good ones).
     pub async fn send_raw(&mut self, data: Vec<u8>, partition_key: String) -> Result<(), SinkError> {
-        self.push(String::new(), partition_key, data).await
+        self.push(Timeline::NO_ID, partition_key, data).await
     }
 
-    async fn push(&mut self, id: String, partition_key: String, data: Vec<u8>) -> Result<(), SinkError> {
+    async fn push(&mut self, id: u128, partition_key: String, data: Vec<u8>) -> Result<(), SinkError> {
         let entry = Entry { seq: self.next_seq, partition_key, data };
         if let Some(t) = &mut self.timeline {
             t.sent.push((id, Instant::now()));
@@ -253,7 +259,10 @@ impl KinesisSink {
 impl Sink for KinesisSink {
     async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
         let partition_key = partition.of(&sourced, &mut self.rng).into_owned();
-        let id = if self.timeline.is_some() { sourced.event.id.clone().unwrap_or_default() } else { String::new() };
+        let id = match &self.timeline {
+            Some(_) => minutely_event::id_hash(sourced.event.id.as_deref().unwrap_or_default()),
+            None => Timeline::NO_ID,
+        };
         self.push(id, partition_key, sourced.event.to_record()).await
     }
 

@@ -47,27 +47,56 @@ struct Draw {
     malformed: bool,
 }
 
-/// Streams of `count` events (a range for property tests, one value for a scenario).
-pub fn strategy(spec: GenSpec, count: impl Into<proptest::collection::SizeRange>) -> impl Strategy<Value = Vec<Item>> {
-    let draw = (
+/// The random choices of one event.
+fn draw(spec: &GenSpec) -> impl Strategy<Value = Draw> + use<> {
+    (
         proptest::collection::vec(0.0..1.0f64, spec.dims.len()),
         0.0..1.0f64,
         proptest::bool::weighted(spec.late_fraction),
         proptest::bool::weighted(spec.duplicate_fraction),
         proptest::bool::weighted(spec.malformed_fraction),
     )
-        .prop_map(|(picks, jitter, late, duplicate, malformed)| Draw { picks, jitter, late, duplicate, malformed });
-    let cdfs: Vec<Vec<f64>> = spec.dims.iter().map(cdf).collect();
-    proptest::collection::vec(draw, count).prop_map(move |draws| build(&spec, &cdfs, &draws))
+        .prop_map(|(picks, jitter, late, duplicate, malformed)| Draw { picks, jitter, late, duplicate, malformed })
 }
 
-/// The stream of a scenario: the strategy's value for the seed (no shrinking).
-pub fn generate(spec: &GenSpec, count: usize) -> Vec<Item> {
+/// Streams of `count` events (a range for property tests, one value for a scenario).
+pub fn strategy(spec: GenSpec, count: impl Into<proptest::collection::SizeRange>) -> impl Strategy<Value = Vec<Item>> {
+    let cdfs: Vec<Vec<f64>> = spec.dims.iter().map(cdf).collect();
+    proptest::collection::vec(draw(&spec), count).prop_map(move |draws| {
+        let mut out = Vec::with_capacity(draws.len() + draws.len() / 8);
+        for (i, d) in draws.iter().enumerate() {
+            build(&spec, &cdfs, i, draws.len(), d, &mut out);
+        }
+        out
+    })
+}
+
+/// The stream of a scenario, one item at a time, in constant memory: the items of the
+/// strategy's value for the seed (no shrinking), drawn the way the strategy draws them.
+pub fn stream(spec: &GenSpec, count: usize) -> impl Iterator<Item = Item> + use<> {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    strategy(spec.clone(), count).new_tree(&mut runner).expect("the strategy always generates").current()
+    // `collection::vec` first draws its length (one value here), then each element in turn.
+    let _length: usize = proptest::num::sample_uniform_incl(&mut runner, count, count);
+    let (spec, draw) = (spec.clone(), draw(spec));
+    let cdfs: Vec<Vec<f64>> = spec.dims.iter().map(cdf).collect();
+    let mut pending = std::collections::VecDeque::new();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while pending.is_empty() && i < count {
+            let d = draw.new_tree(&mut runner).expect("the strategy always generates").current();
+            build(&spec, &cdfs, i, count, &d, &mut pending);
+            i += 1;
+        }
+        pending.pop_front()
+    })
+}
+
+/// The stream of a scenario, whole (for tests; [`stream`] for large counts).
+pub fn generate(spec: &GenSpec, count: usize) -> Vec<Item> {
+    stream(spec, count).collect()
 }
 
 /// Cumulative weights of a dimension's values: uniform, or Zipf with exponent `s`.
@@ -88,30 +117,26 @@ fn cdf(d: &DimSpec) -> Vec<f64> {
         .collect()
 }
 
-fn build(spec: &GenSpec, cdfs: &[Vec<f64>], draws: &[Draw]) -> Vec<Item> {
-    let n = draws.len().max(1) as i64;
-    let mut out = Vec::with_capacity(draws.len() + draws.len() / 8);
-    for (i, d) in draws.iter().enumerate() {
-        let slot = spec.start.0 + spec.span_ms * i as i64 / n;
-        let mut time = slot - (d.jitter * spec.jitter_ms as f64) as i64;
-        if d.late {
-            time -= spec.late_by_ms;
-        }
-        let mut dims = BTreeMap::new();
-        for ((dim, cdf), u) in spec.dims.iter().zip(cdfs).zip(&d.picks) {
-            let v = cdf.iter().position(|c| u < c).unwrap_or(cdf.len() - 1) + 1;
-            dims.insert(dim.name.clone(), format!("{}{v}", &dim.name[..dim.name.len().min(1)]));
-        }
-        let event = Event { time: EventTime(time), id: Some(format!("g{}-{i}", spec.seed)), dims };
-        out.push(Item::Event(event.clone()));
-        if d.duplicate && !d.late {
-            out.push(Item::Event(event));
-        }
-        if d.malformed {
-            out.push(Item::Malformed(format!("{{\"id\":\"bad-{i}\",\"time_ms\":\"not a time\"}}").into_bytes()));
-        }
+/// The items of event `i` of `n`: the event, its copy (a retry) and a malformed record after it.
+fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: usize, d: &Draw, out: &mut impl Extend<Item>) {
+    let slot = spec.start.0 + spec.span_ms * i as i64 / n.max(1) as i64;
+    let mut time = slot - (d.jitter * spec.jitter_ms as f64) as i64;
+    if d.late {
+        time -= spec.late_by_ms;
     }
-    out
+    let mut dims = BTreeMap::new();
+    for ((dim, cdf), u) in spec.dims.iter().zip(cdfs).zip(&d.picks) {
+        let v = cdf.iter().position(|c| u < c).unwrap_or(cdf.len() - 1) + 1;
+        dims.insert(dim.name.clone(), format!("{}{v}", &dim.name[..dim.name.len().min(1)]));
+    }
+    let event = Event { time: EventTime(time), id: Some(format!("g{}-{i}", spec.seed)), dims };
+    if d.duplicate && !d.late {
+        out.extend([Item::Event(event.clone())]);
+    }
+    out.extend([Item::Event(event)]);
+    if d.malformed {
+        out.extend([Item::Malformed(format!("{{\"id\":\"bad-{i}\",\"time_ms\":\"not a time\"}}").into_bytes())]);
+    }
 }
 
 #[cfg(test)]
@@ -130,6 +155,19 @@ mod tests {
             duplicate_fraction: 0.1,
             malformed_fraction: 0.02,
         }
+    }
+
+    #[test]
+    fn the_stream_is_the_strategys_value_for_the_seed() {
+        // What `stream` draws one at a time is what the proptest strategy draws for the seed:
+        // the snapshots of generated scenarios hold at any count.
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&spec().seed.to_le_bytes());
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        let whole = strategy(spec(), 3000).new_tree(&mut runner).unwrap().current();
+        assert_eq!(whole.len(), generate(&spec(), 3000).len());
+        assert_eq!(whole, generate(&spec(), 3000));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //!
 //! ```text
 //! input (fixture TSV | generated) ──► items ──► producer (KinesisSink + timeline) ──► Kinesis (sim | LocalStack)
-//!        │                                        reshards of the fault plan             │  faults of the plan
-//!        └──► model::count ─┐               consumer (kinesis::consume + Tracer) ◄───────┘
+//!        │ (read twice)                           reshards of the fault plan             │  faults of the plan
+//!        └──► model::Model ─┐               consumer (kinesis::consume + Tracer) ◄───────┘
 //!                           ├── compare ◄── S3 sums ◄── objects (kill fault: crash, resume)
 //!    snapshots/<name>.snap ─┘
 //! ```
@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod faults;
 pub mod generate;
+pub mod input;
 pub mod model;
 pub mod report;
 pub mod run;

@@ -1,25 +1,45 @@
 //! The counting model: what the S3 sums must be. Each distinct event id counts once, in the
 //! minute of its time, under the values of the key dimensions.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use minutely_event::Event;
 
 /// Counts by (minute label, key values).
 pub type Counts = BTreeMap<(String, Vec<String>), u64>;
 
-pub fn count<'a>(events: impl IntoIterator<Item = &'a Event>, key: &[String]) -> Counts {
-    let mut seen = BTreeSet::new();
-    let mut out = Counts::new();
-    for e in events {
-        let Some(values) = key.iter().map(|k| e.dims.get(k).cloned()).collect::<Option<Vec<_>>>() else {
-            continue; // the consumer rejects an event without a key dimension
+/// The model, one event at a time: memory grows with the (minute, key) pairs and 16 bytes per
+/// distinct id (its 128-bit hash, [`minutely_event::id_hash`]).
+#[derive(Debug)]
+pub struct Model {
+    key: Vec<String>,
+    seen: HashSet<u128, foldhash::fast::FixedState>,
+    counts: Counts,
+}
+
+impl Model {
+    pub fn new(key: &[String]) -> Model {
+        Model { key: key.to_vec(), seen: HashSet::default(), counts: Counts::new() }
+    }
+
+    pub fn add(&mut self, e: &Event) {
+        let Some(values) = self.key.iter().map(|k| e.dims.get(k).cloned()).collect::<Option<Vec<_>>>() else {
+            return; // the consumer rejects an event without a key dimension
         };
-        if seen.insert(e.id.as_deref().unwrap_or_default()) {
-            *out.entry((e.time.minute().to_string(), values)).or_default() += 1;
+        if self.seen.insert(minutely_event::id_hash(e.id.as_deref().unwrap_or_default())) {
+            *self.counts.entry((e.time.minute().to_string(), values)).or_default() += 1;
         }
     }
-    out
+
+    pub fn counts(self) -> Counts {
+        self.counts
+    }
+}
+
+pub fn count<'a>(events: impl IntoIterator<Item = &'a Event>, key: &[String]) -> Counts {
+    let mut model = Model::new(key);
+    events.into_iter().for_each(|e| model.add(e));
+    model.counts()
 }
 
 /// Where two counts differ.

@@ -2,7 +2,7 @@
 //! [`provision`] (stream and bucket), [`spawn_consumer`], [`produce`] (with the reshards),
 //! [`wait_until_settled`], [`read_back`], and the checks of [`Report::check`].
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,17 +14,16 @@ use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
 use minutely_consumer::output::{CrashAfter, OutputError};
 use minutely_consumer::worker::WorkerError;
 use minutely_consumer::{ConsumeError, CountLine, Output, S3Output, Settings, Stop};
-use minutely_event::Schema;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy, Timeline};
-use minutely_producer::source::FileSource;
-use minutely_producer::{Pace, Pacer, Sink, Sourced};
+use minutely_producer::{Pacer, Sink, Sourced};
 use rand::Rng;
 use tokio::sync::watch;
 
 use crate::backend::Running;
 use crate::faults::{Plan, Reshard};
-use crate::generate::{self, GenSpec, Item};
+use crate::generate::Item;
+use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
 use crate::report::Report;
 use crate::spec::Scenario;
@@ -117,80 +116,6 @@ impl Progress {
     }
 }
 
-/// The records a run puts, each with when it is due (offset from the start).
-struct Input {
-    items: Vec<(Item, Option<Duration>, Arc<[String]>)>,
-    rejected_by_producer: u64,
-}
-
-fn input(s: &Scenario, root: &Path) -> anyhow::Result<Input> {
-    let i = &s.input;
-    if let Some(fixture) = &i.fixture {
-        let path = root.join(fixture);
-        let sidecar = path.with_extension("schema.toml");
-        let schema = if sidecar.is_file() {
-            let text = std::fs::read_to_string(&sidecar)?;
-            Schema::from_toml(&text).with_context(|| format!("in {}", sidecar.display()))?
-        } else {
-            Schema::default()
-        };
-        let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        return replay(s, std::io::BufReader::new(file), &schema, &name);
-    }
-    if let Some(r) = i.recorded {
-        let mut tsv = Vec::with_capacity(r.lines as usize * 44);
-        minutely_fixtures::write_big(r.lines, r.seed, &mut tsv)?;
-        let key: Vec<String> = s.pipeline.key.iter().map(|k| format!("{k:?}")).collect();
-        let schema = format!("time = \"time\"\ntime_format = \"rfc3339\"\nid = \"id\"\nkey = [{}]\n", key.join(", "));
-        let schema = Schema::from_toml(&schema).context("the recorded file's schema")?;
-        let name = format!("recorded-{}-{}.tsv", r.lines, r.seed);
-        return replay(s, std::io::Cursor::new(tsv), &schema, &name);
-    }
-    let start = minutely_event::TimeFormat::Rfc3339
-        .parse(i.start.as_bytes())
-        .map_err(|e| anyhow::anyhow!("[input] start {:?}: {e}", i.start))?;
-    let spec = GenSpec {
-        seed: i.seed,
-        start,
-        span_ms: i.span.as_millis() as i64,
-        dims: s.dims()?,
-        jitter_ms: i.jitter.as_millis() as i64,
-        late_fraction: i.late_fraction,
-        late_by_ms: i.late_by.as_millis() as i64,
-        duplicate_fraction: i.duplicate_fraction,
-        malformed_fraction: i.malformed_fraction,
-    };
-    let key: Arc<[String]> = spec.dims.iter().map(|d| d.name.clone()).collect();
-    let generated = generate::generate(&spec, i.count.unwrap_or_default() as usize);
-    let items = generated
-        .into_iter()
-        .enumerate()
-        .map(|(n, item)| (item, i.rate.map(|r| Duration::from_secs_f64(n as f64 / r)), key.clone()))
-        .collect();
-    Ok(Input { items, rejected_by_producer: 0 })
-}
-
-/// The events of a recorded file, with malformed records among them from a generator seeded
-/// by the scenario.
-fn replay(s: &Scenario, file: impl std::io::BufRead, schema: &Schema, name: &str) -> anyhow::Result<Input> {
-    let i = &s.input;
-    let pace = i.speed.map_or(Pace::Asap, Pace::Speed);
-    let mut source = FileSource::new(file, schema, name, pace)?;
-    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(i.seed);
-    let mut items = Vec::new();
-    for s in source.by_ref() {
-        let s: Sourced = s?;
-        let (due, key) = (s.due, s.key.clone());
-        items.push((Item::Event(s.event), due, s.key));
-        if rng.random_bool(i.malformed_fraction) {
-            let bytes = format!("malformed record {} of {name}", items.len()).into_bytes();
-            items.push((Item::Malformed(bytes), due, key));
-        }
-    }
-    Ok(Input { items, rejected_by_producer: source.rejects.len() as u64 })
-}
-
 /// Runs `s` and checks its expectations. A fault the backend cannot do is an error that names
 /// both, before anything starts.
 pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
@@ -203,11 +128,10 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
         None => s.backend()?,
     };
     let plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
-    progress.phase("preparing the input");
-    let input = input(s, &opts.root)?;
-    let events = input.items.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None });
-    let expected = model::count(events, &s.pipeline.key);
-    progress.total.store(input.items.len() as u64, Ordering::Relaxed);
+    progress.phase("counting the input");
+    let input = Input::of(s, &opts.root)?;
+    let counted = input.count(&s.pipeline.key)?;
+    progress.total.store(counted.records, Ordering::Relaxed);
 
     progress.phase(if backend == crate::ScenarioBackend::Sim { "starting the sim" } else { "starting LocalStack" });
     let starting = Running::start(backend, &plan, &opts.localstack);
@@ -216,7 +140,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
         Err(cut) => return Ok(partial(s, progress, cut, started, "none")),
     };
     let name = running.name();
-    let steps = run_on(s, &plan, &input, &expected, &running, progress, deadline);
+    let steps = run_on(s, &plan, &input, &counted, &running, progress, deadline);
     let result = unless_cut(steps, &opts.interrupt, hard_deadline).await;
     // Where a cut run was is taken before the backend is stopped.
     let result = result.map_err(|cut| partial(s, progress, cut, started, &name));
@@ -264,7 +188,7 @@ async fn run_on(
     s: &Scenario,
     plan: &Plan,
     input: &Input,
-    expected: &Counts,
+    counted: &Counted,
     backend: &Running,
     progress: &Progress,
     deadline: Instant,
@@ -295,14 +219,14 @@ async fn run_on(
     let timeline = produced.timeline;
     let t0 = timeline.sent.first().map_or_else(Instant::now, |(_, t)| *t);
     let throughput = tracer.throughput(t0, timeline.acked.iter().flatten().copied());
-    let sent: Vec<_> = timeline.sent.into_iter().zip(timeline.acked).map(|((id, sent), ack)| (id, sent, ack)).collect();
+    let expected = &counted.expected;
     Ok(Report {
         failures,
-        records_in: input.items.len() as u64,
+        records_in: counted.records,
         events: expected.values().sum::<u64>(),
         counted: back.sums.values().sum(),
         late: back.late,
-        rejected_by_producer: input.rejected_by_producer,
+        rejected_by_producer: counted.rejected_by_producer,
         rejected_by_consumer: back.rejects,
         duplicates_dropped: duplicates,
         consumer_restarts: restarts,
@@ -310,11 +234,11 @@ async fn run_on(
         put_retries: produced.retried,
         objects: back.objects,
         diff: Diff::of(expected, &back.sums),
-        latency: tracer.latency(&sent),
+        latency: tracer.latency(&timeline),
         throughput,
         produce_seconds: produced.seconds,
-        throughput_events_per_s: input.items.len() as f64 / produced.seconds.max(1e-9),
-        records_sent: input.items.len() as u64,
+        throughput_events_per_s: counted.records as f64 / produced.seconds.max(1e-9),
+        records_sent: counted.records,
         sim,
         aggregates: model::render(&back.sums),
         ..Report::empty(s, &backend.name())
@@ -437,8 +361,9 @@ async fn produce(
     let mut done = Vec::new();
     let mut rng = rand::rng();
     let mut events_sent = 0u64;
-    for (n, (item, due, key)) in input.items.iter().enumerate() {
-        pacer.wait(*due, &mut sink).await?;
+    for (n, planned) in input.items()?.enumerate() {
+        let (item, due, key) = planned?;
+        pacer.wait(due, &mut sink).await?;
         while let Some((after, change)) = reshards.next_if(|(after, _)| events_sent >= *after) {
             sink.flush().await?;
             let what = reshard(k, stream, *change).await?;
@@ -449,13 +374,12 @@ async fn produce(
         }
         match item {
             Item::Event(e) => {
-                let sourced = Sourced { event: e.clone(), due: None, key: key.clone() };
-                sink.send(sourced, partition).await?;
+                sink.send(Sourced { event: e, due: None, key }, partition).await?;
                 events_sent += 1;
             }
             Item::Malformed(bytes) => {
                 let pk = format!("{:032x}", rng.random::<u128>());
-                sink.send_raw(bytes.clone(), pk).await?;
+                sink.send_raw(bytes, pk).await?;
             }
         }
         progress.produced.store(n as u64 + 1, Ordering::Relaxed);
@@ -539,12 +463,13 @@ struct ReadBack {
     rejects: u64,
 }
 
-/// Sums every count line under `<prefix>/minutes/` and counts the lines under `rejects/`.
+/// Sums every count line under `<prefix>/minutes/` and counts the lines under `rejects/`, one
+/// object at a time (memory grows with the (minute, key) pairs, not with the events).
 async fn read_back(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<ReadBack> {
     let mut back = ReadBack { sums: Counts::new(), late: 0, objects: 0, rejects: 0 };
-    for (key, body) in objects_under(s3, &format!("{prefix}/minutes/")).await? {
+    for key in keys_under(s3, &format!("{prefix}/minutes/")).await? {
         back.objects += 1;
-        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        for line in get(s3, &key).await?.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let c: CountLine = serde_json::from_slice(line).with_context(|| format!("s3://{BUCKET}/{key}"))?;
             if c.late {
                 back.late += c.count;
@@ -552,13 +477,13 @@ async fn read_back(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Read
             *back.sums.entry((c.minute, c.key)).or_default() += c.count;
         }
     }
-    for (_, body) in objects_under(s3, &format!("{prefix}/rejects/")).await? {
-        back.rejects += body.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    for key in keys_under(s3, &format!("{prefix}/rejects/")).await? {
+        back.rejects += get(s3, &key).await?.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64;
     }
     Ok(back)
 }
 
-async fn objects_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+async fn keys_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
@@ -570,14 +495,15 @@ async fn objects_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<
             .send()
             .await
             .context("ListObjectsV2")?;
-        for o in list.contents() {
-            let key = o.key().unwrap_or_default().to_owned();
-            let got = s3.get_object().bucket(BUCKET).key(&key).send().await.context("GetObject")?;
-            out.push((key, got.body.collect().await?.into_bytes().to_vec()));
-        }
+        out.extend(list.contents().iter().map(|o| o.key().unwrap_or_default().to_owned()));
         match list.next_continuation_token() {
             Some(t) => token = Some(t.to_owned()),
             None => return Ok(out),
         }
     }
+}
+
+async fn get(s3: &aws_sdk_s3::Client, key: &str) -> anyhow::Result<Vec<u8>> {
+    let got = s3.get_object().bucket(BUCKET).key(key).send().await.with_context(|| format!("GetObject {key}"))?;
+    Ok(got.body.collect().await.with_context(|| format!("GetObject {key}: the body"))?.to_vec())
 }

@@ -3,24 +3,44 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use minutely_consumer::{Object, Observer};
 use minutely_event::record::RecordRef;
+use minutely_producer::kinesis::Timeline;
 use serde::Serialize;
-use std::time::Instant;
 
 /// What the consumer did, as the [`Observer`] saw it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tracer {
+    /// The times of `reads` count from here.
+    epoch: Instant,
     inner: Mutex<Seen>,
+}
+
+impl Default for Tracer {
+    fn default() -> Tracer {
+        Tracer { epoch: Instant::now(), inner: Mutex::default() }
+    }
+}
+
+/// One event's first read: microseconds since the tracer's epoch, and the (worker, minute
+/// label) it was read in, interned; [`Read::JOINED`] once the latency join took it.
+#[derive(Clone, Copy, Debug)]
+struct Read {
+    at_us: u64,
+    place: u32,
+}
+
+impl Read {
+    const JOINED: u32 = u32::MAX;
 }
 
 #[derive(Debug, Default)]
 struct Seen {
-    /// Event id: first read, and the (worker, minute label) it was read in, interned: a run of
-    /// millions of events keeps one small entry each.
-    reads: HashMap<Box<str>, (Instant, u32)>,
+    /// By event id hash: 32 bytes an event (a run of ten million events keeps about 400 MB).
+    reads: HashMap<u128, Read, foldhash::fast::FixedState>,
     /// (worker, minute label) by number, and back.
     places: Vec<(String, String)>,
     place_numbers: HashMap<(String, String), u32>,
@@ -56,15 +76,16 @@ pub struct Second {
 
 impl Observer for Tracer {
     fn read(&self, worker: &str, records: &mut dyn Iterator<Item = &[u8]>, at: tokio::time::Instant) {
-        let at = at.into_std();
+        let at_us = at.into_std().saturating_duration_since(self.epoch).as_micros() as u64;
         let mut seen = self.inner.lock().expect("tracer lock");
         for r in records {
             if let Ok(rec) = RecordRef::decode(r) {
-                if seen.reads.contains_key(rec.id.as_ref()) {
+                let id = minutely_event::id_hash(rec.id.as_ref());
+                if seen.reads.contains_key(&id) {
                     continue;
                 }
                 let place = seen.place(worker, rec.time().minute().to_string());
-                seen.reads.insert(rec.id.as_ref().into(), (at, place));
+                seen.reads.insert(id, Read { at_us, place });
             }
         }
     }
@@ -120,27 +141,30 @@ pub struct Latency {
 }
 
 impl Tracer {
-    /// Joins the producer's timeline (event id, handed over, acknowledged) with what the
-    /// consumer saw. An event counts in the first object of its worker and minute written after
-    /// it was read (its on-time window, or the late release that carried it).
-    pub fn latency(&self, produced: &[(String, Instant, Option<Instant>)]) -> Latency {
-        let seen = self.inner.lock().expect("tracer lock");
+    /// Joins the producer's timeline with what the consumer saw. An event counts in the first
+    /// object of its worker and minute written after it was read (its on-time window, or the
+    /// late release that carried it); the second copy of a duplicate counts nothing. Linear in
+    /// the records, and it allocates nothing per record.
+    pub fn latency(&self, timeline: &Timeline) -> Latency {
+        let mut seen = self.inner.lock().expect("tracer lock");
+        let seen = &mut *seen;
         let hist = || Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).expect("valid bounds");
         let (mut total, mut ack, mut read, mut closed, mut written) = (hist(), hist(), hist(), hist(), hist());
         let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis().clamp(1, 3_600_000) as u64;
-        let mut done = std::collections::HashSet::new();
-        for (id, sent, acked) in produced {
+        for ((id, sent), acked) in timeline.sent.iter().zip(&timeline.acked) {
             let Some(acked) = acked else { continue };
-            if id.is_empty() || !done.insert(id.as_str()) {
-                continue; // malformed records, and the second copy of a duplicate
+            if *id == Timeline::NO_ID {
+                continue; // malformed records
             }
-            let Some((read_at, place)) = seen.reads.get(id.as_str()) else { continue };
-            let Some(objects) = seen.objects.get(place) else { continue };
-            let Some(&(closed_at, written_at)) = objects.iter().find(|(_, w)| w >= read_at) else { continue };
+            let Some(r) = seen.reads.get_mut(id) else { continue };
+            let place = std::mem::replace(&mut r.place, Read::JOINED);
+            let read_at = self.epoch + Duration::from_micros(r.at_us);
+            let Some(objects) = seen.objects.get(&place) else { continue };
+            let Some(&(closed_at, written_at)) = objects.iter().find(|(_, w)| *w >= read_at) else { continue };
             let _ = total.record(ms(*sent, written_at));
             let _ = ack.record(ms(*sent, *acked));
-            let _ = read.record(ms(*acked, *read_at));
-            let _ = closed.record(ms(*read_at, closed_at));
+            let _ = read.record(ms(*acked, read_at));
+            let _ = closed.record(ms(read_at, closed_at));
             let _ = written.record(ms(closed_at, written_at));
         }
         Latency {
@@ -166,8 +190,8 @@ impl Tracer {
         for t in acked {
             at(&mut seconds, t0, t).produced += 1;
         }
-        for (t, _) in seen.reads.values() {
-            at(&mut seconds, t0, *t).read += 1;
+        for r in seen.reads.values() {
+            at(&mut seconds, t0, self.epoch + Duration::from_micros(r.at_us)).read += 1;
         }
         for (t, n) in &seen.written {
             at(&mut seconds, t0, *t).written += n;

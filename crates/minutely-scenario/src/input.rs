@@ -1,0 +1,222 @@
+//! A run's records, read twice and never held whole: once for the counting model before the
+//! backend starts, once while producing. A generated stream is drawn again from its seed, a
+//! fixture file is opened again, a `recorded` file's bytes (44 bytes a line, made at run time)
+//! are read again; memory does not grow with the events.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use minutely_event::Schema;
+use minutely_producer::Pace;
+use minutely_producer::source::FileSource;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::generate::{self, GenSpec, Item};
+use crate::model::{Counts, Model};
+use crate::spec::Scenario;
+
+/// One record to put: an event or bytes that are not a record, when it is due (offset from the
+/// start of production), and the names of the key's dimensions.
+pub type Planned = (Item, Option<Duration>, Arc<[String]>);
+
+/// Where a run's records come from.
+#[derive(Debug)]
+pub enum Input {
+    Generated {
+        spec: GenSpec,
+        count: usize,
+        rate: Option<f64>,
+        key: Arc<[String]>,
+    },
+    /// A TSV file replayed, with malformed records among its events from a generator seeded by
+    /// the scenario.
+    Replay {
+        bytes: Bytes,
+        schema: Schema,
+        name: String,
+        pace: Pace,
+        seed: u64,
+        malformed_fraction: f64,
+    },
+}
+
+/// The bytes of a replayed file.
+#[derive(Debug)]
+pub enum Bytes {
+    File(PathBuf),
+    Memory(Vec<u8>),
+}
+
+/// What the first pass over the input found.
+#[derive(Debug)]
+pub struct Counted {
+    /// What the S3 sums must be.
+    pub expected: Counts,
+    /// Records to put: events (duplicates included) and malformed records.
+    pub records: u64,
+    /// Lines of a replayed file its reader rejected (never sent).
+    pub rejected_by_producer: u64,
+}
+
+impl Input {
+    pub fn of(s: &Scenario, root: &Path) -> anyhow::Result<Input> {
+        let i = &s.input;
+        let pace = i.speed.map_or(Pace::Asap, Pace::Speed);
+        let replay = |bytes, schema, name| Input::Replay {
+            bytes,
+            schema,
+            name,
+            pace,
+            seed: i.seed,
+            malformed_fraction: i.malformed_fraction,
+        };
+        if let Some(fixture) = &i.fixture {
+            let path = root.join(fixture);
+            let sidecar = path.with_extension("schema.toml");
+            let schema = if sidecar.is_file() {
+                let text = std::fs::read_to_string(&sidecar)?;
+                Schema::from_toml(&text).with_context(|| format!("in {}", sidecar.display()))?
+            } else {
+                Schema::default()
+            };
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            return Ok(replay(Bytes::File(path), schema, name));
+        }
+        if let Some(r) = i.recorded {
+            let mut tsv = Vec::with_capacity(r.lines as usize * 44);
+            minutely_fixtures::write_big(r.lines, r.seed, &mut tsv)?;
+            let key: Vec<String> = s.pipeline.key.iter().map(|k| format!("{k:?}")).collect();
+            let schema =
+                format!("time = \"time\"\ntime_format = \"rfc3339\"\nid = \"id\"\nkey = [{}]\n", key.join(", "));
+            let schema = Schema::from_toml(&schema).context("the recorded file's schema")?;
+            return Ok(replay(Bytes::Memory(tsv), schema, format!("recorded-{}-{}.tsv", r.lines, r.seed)));
+        }
+        let start = minutely_event::TimeFormat::Rfc3339
+            .parse(i.start.as_bytes())
+            .map_err(|e| anyhow::anyhow!("[input] start {:?}: {e}", i.start))?;
+        let spec = GenSpec {
+            seed: i.seed,
+            start,
+            span_ms: i.span.as_millis() as i64,
+            dims: s.dims()?,
+            jitter_ms: i.jitter.as_millis() as i64,
+            late_fraction: i.late_fraction,
+            late_by_ms: i.late_by.as_millis() as i64,
+            duplicate_fraction: i.duplicate_fraction,
+            malformed_fraction: i.malformed_fraction,
+        };
+        let key = spec.dims.iter().map(|d| d.name.clone()).collect();
+        Ok(Input::Generated { spec, count: i.count.unwrap_or_default() as usize, rate: i.rate, key })
+    }
+
+    /// The records in order, from the start.
+    pub fn items(&self) -> anyhow::Result<Items<'_>> {
+        let kind = match self {
+            Input::Generated { spec, count, rate, key } => {
+                Kind::Generated { stream: Box::new(generate::stream(spec, *count)), rate: *rate, key: key.clone() }
+            }
+            Input::Replay { bytes, schema, name, pace, seed, malformed_fraction } => {
+                let reader: Box<dyn BufRead + '_> = match bytes {
+                    Bytes::File(path) => Box::new(std::io::BufReader::new(
+                        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+                    )),
+                    Bytes::Memory(tsv) => Box::new(tsv.as_slice()),
+                };
+                Kind::Replay {
+                    source: FileSource::new(reader, schema, name, *pace)?,
+                    rng: ChaCha8Rng::seed_from_u64(*seed),
+                    malformed_fraction: *malformed_fraction,
+                    name,
+                    malformed: None,
+                }
+            }
+        };
+        Ok(Items { kind, n: 0 })
+    }
+
+    /// The first pass: the model's counts and how many records there are.
+    pub fn count(&self, key: &[String]) -> anyhow::Result<Counted> {
+        let mut model = Model::new(key);
+        let mut items = self.items()?;
+        let mut records = 0u64;
+        for planned in items.by_ref() {
+            if let Item::Event(e) = &planned?.0 {
+                model.add(e);
+            }
+            records += 1;
+        }
+        Ok(Counted { expected: model.counts(), records, rejected_by_producer: items.rejected() })
+    }
+}
+
+/// The records of one pass.
+pub struct Items<'a> {
+    kind: Kind<'a>,
+    /// Records given so far.
+    n: usize,
+}
+
+enum Kind<'a> {
+    Generated {
+        stream: Box<dyn Iterator<Item = Item> + 'a>,
+        rate: Option<f64>,
+        key: Arc<[String]>,
+    },
+    Replay {
+        source: FileSource<Box<dyn BufRead + 'a>>,
+        rng: ChaCha8Rng,
+        malformed_fraction: f64,
+        name: &'a str,
+        /// The malformed record due after the event just given.
+        malformed: Option<Planned>,
+    },
+}
+
+impl std::fmt::Debug for Items<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Items").field("n", &self.n).finish_non_exhaustive()
+    }
+}
+
+impl Items<'_> {
+    /// Lines the file's reader rejected so far (none for a generated stream).
+    pub fn rejected(&self) -> u64 {
+        match &self.kind {
+            Kind::Generated { .. } => 0,
+            Kind::Replay { source, .. } => source.rejects.len() as u64,
+        }
+    }
+}
+
+impl Iterator for Items<'_> {
+    type Item = anyhow::Result<Planned>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let planned = match &mut self.kind {
+            Kind::Generated { stream, rate, key } => {
+                let due = rate.map(|r| Duration::from_secs_f64(self.n as f64 / r));
+                (stream.next()?, due, key.clone())
+            }
+            Kind::Replay { source, rng, malformed_fraction, name, malformed } => match malformed.take() {
+                Some(m) => m,
+                None => {
+                    let sourced = match source.next()? {
+                        Ok(s) => s,
+                        Err(e) => return Some(Err(e.into())),
+                    };
+                    if rng.random_bool(*malformed_fraction) {
+                        let bytes = format!("malformed record {} of {name}", self.n + 1).into_bytes();
+                        *malformed = Some((Item::Malformed(bytes), sourced.due, sourced.key.clone()));
+                    }
+                    (Item::Event(sourced.event), sourced.due, sourced.key)
+                }
+            },
+        };
+        self.n += 1;
+        Some(Ok(planned))
+    }
+}
