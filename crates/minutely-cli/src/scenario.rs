@@ -33,6 +33,16 @@ pub struct Args {
     #[arg(long)]
     backend: Option<ScenarioBackend>,
 
+    /// Run it with this many generated events (or recorded lines) instead of the file's, to
+    /// measure at scale: a generated stream keeps its events per minute (its span grows), no
+    /// snapshot then (the model still checks every count), and the timeout grows with the input.
+    #[arg(long, value_name = "N")]
+    events: Option<u64>,
+
+    /// The timeout over the scenario's (after --events scaled it), e.g. `30m`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+
     /// The scenarios directory.
     #[arg(long, default_value = "scenarios")]
     dir: PathBuf,
@@ -52,7 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Scenario::all(&args.dir).map(|a| a.into_iter().map(|s| s.name).collect()).unwrap_or_default();
         bail!("no scenario {} (known: {})", path.display(), known.join(", "));
     }
-    let scenario = Scenario::load(&path)?;
+    let mut scenario = Scenario::load(&path)?;
+    if let Some(n) = args.events {
+        scenario = scenario.scaled(n)?;
+    }
+    if let Some(t) = args.timeout {
+        scenario.expect.timeout = t;
+    }
     let root = std::env::current_dir()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it

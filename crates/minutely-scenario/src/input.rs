@@ -160,6 +160,7 @@ pub struct Items<'a> {
     n: usize,
 }
 
+#[expect(clippy::large_enum_variant, reason = "one per pass over the input, never in a collection")]
 enum Kind<'a> {
     Generated {
         stream: Box<dyn Iterator<Item = Item> + 'a>,
@@ -218,5 +219,66 @@ impl Iterator for Items<'_> {
         };
         self.n += 1;
         Some(Ok(planned))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    fn load(name: &str) -> Scenario {
+        Scenario::load(&root().join(format!("scenarios/{name}.toml"))).unwrap()
+    }
+
+    /// Both passes give the same records; the first counts them and the file's rejects.
+    fn passes_agree(s: &Scenario) -> Counted {
+        let input = Input::of(s, &root()).unwrap();
+        let counted = input.count(&s.pipeline.key).unwrap();
+        let again: Vec<Planned> = input.items().unwrap().map(Result::unwrap).collect();
+        let first: Vec<Planned> = input.items().unwrap().map(Result::unwrap).collect();
+        assert_eq!(first, again);
+        assert_eq!(first.len() as u64, counted.records);
+        let events = first.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None });
+        assert_eq!(crate::model::count(events, &s.pipeline.key), counted.expected);
+        counted
+    }
+
+    #[test]
+    fn a_replayed_file_is_read_twice_alike_with_its_rejects_and_malformed_records() {
+        let s = load("messy-input");
+        let counted = passes_agree(&s);
+        assert!(counted.rejected_by_producer > 0, "messy.tsv has bad lines");
+        let items: Vec<Planned> = Input::of(&s, &root()).unwrap().items().unwrap().map(Result::unwrap).collect();
+        let malformed = items.iter().filter(|(i, _, _)| matches!(i, Item::Malformed(_))).count();
+        assert!(malformed > 0, "5 % malformed records among {} records", items.len());
+        // A malformed record follows its event, due with it.
+        let at = items.iter().position(|(i, _, _)| matches!(i, Item::Malformed(_))).unwrap();
+        assert!(at > 0 && matches!(items[at - 1].0, Item::Event(_)));
+        assert_eq!(items[at].1, items[at - 1].1);
+    }
+
+    #[test]
+    fn a_generated_stream_is_drawn_twice_alike_and_due_by_its_rate() {
+        let s = load("smoke");
+        let counted = passes_agree(&s);
+        assert_eq!(counted.rejected_by_producer, 0);
+        let items: Vec<Planned> = Input::of(&s, &root()).unwrap().items().unwrap().map(Result::unwrap).collect();
+        if let Some(rate) = s.input.rate {
+            assert_eq!(items[10].1, Some(Duration::from_secs_f64(10.0 / rate)));
+        }
+    }
+
+    #[test]
+    fn a_recorded_file_is_made_once_and_replayed() {
+        let s = load("recorded-day").scaled(2_000).unwrap();
+        let counted = passes_agree(&s);
+        // 2,000 valid lines with distinct ids, and malformed records among them.
+        assert_eq!(counted.rejected_by_producer, 0);
+        assert_eq!(counted.expected.values().sum::<u64>(), 2_000);
+        assert!(counted.records >= 2_000);
     }
 }

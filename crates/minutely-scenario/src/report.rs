@@ -11,6 +11,29 @@ use crate::model::Diff;
 use crate::spec::Scenario;
 use crate::trace::{Latency, Second};
 
+/// How long the engine's own steps took, and the memory of the process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Engine {
+    /// The first pass over the input: generating or reading it, and the model's counts.
+    pub input_and_model_seconds: f64,
+    /// Listing, reading and summing the objects in S3.
+    pub read_back_seconds: f64,
+    /// Joining the producer's timeline with what the consumer read and wrote.
+    pub latency_join_seconds: f64,
+    /// The process's peak resident memory so far (Linux's `VmHWM`; `None` elsewhere): the
+    /// run's own peak when it is the only one in its process, as with `minutely scenario`.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Engine {
+    pub(crate) fn peak_rss() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kb: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+        Some(kb * 1024)
+    }
+}
+
 /// What a run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -48,6 +71,8 @@ pub struct Report {
     pub records_sent: u64,
     /// What the sim saw and injected (`None` on LocalStack).
     pub sim: Option<minutely_sim::Stats>,
+    /// The engine's own work, to see that it stays linear in the events.
+    pub engine: Engine,
     /// Why the run was cut short (a signal, or its timeout), with where it was.
     pub interrupted: Option<String>,
     /// The signal that interrupted it, if one did.
@@ -85,6 +110,7 @@ impl Report {
             throughput_events_per_s: 0.0,
             records_sent: 0,
             sim: None,
+            engine: Engine::default(),
             interrupted: None,
             signal: None,
             aggregates: String::new(),
@@ -210,6 +236,12 @@ impl Report {
                 o.push_str(&format!("    {what} per shard: {}{more}\n", shown.join(", ")));
             }
         }
+        let e = &self.engine;
+        let rss = e.peak_rss_bytes.map_or(String::new(), |b| format!(" | peak RSS {:.2} GB", b as f64 / 1e9));
+        o.push_str(&format!(
+            "  engine: input and model {:.1} s, S3 read back {:.1} s, latency join {:.1} s{rss}\n",
+            e.input_and_model_seconds, e.read_back_seconds, e.latency_join_seconds
+        ));
         let l = &self.latency;
         o.push_str("  latency (ms)           p50     p95     p99     max\n");
         for (name, p) in [
@@ -244,20 +276,27 @@ enum SnapshotCheck {
 /// The snapshot, in insta's `.snap` format (so `cargo insta review` works on it too).
 fn snapshot_matches(path: &Path, text: &str, update: bool) -> anyhow::Result<SnapshotCheck> {
     let file = format!("---\nsource: crates/minutely-scenario/src/lib.rs\nexpression: aggregates\n---\n{text}");
+    // A scenario file outside `scenarios/` gets a `snapshots/` folder beside it.
+    let write = |to: &Path| -> anyhow::Result<()> {
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(to, &file).with_context(|| format!("cannot write {}", to.display()))
+    };
     if update {
-        std::fs::write(path, &file).with_context(|| format!("cannot write {}", path.display()))?;
+        write(path)?;
         return Ok(SnapshotCheck::Written);
     }
     let new = path.with_extension("snap.new");
     let Ok(old) = std::fs::read_to_string(path) else {
-        std::fs::write(&new, &file)?;
+        write(&new)?;
         return Ok(SnapshotCheck::Missing(new));
     };
     if snapshot_body(&old).trim_end() == text.trim_end() {
         let _ = std::fs::remove_file(&new);
         Ok(SnapshotCheck::Matches)
     } else {
-        std::fs::write(&new, &file)?;
+        write(&new)?;
         Ok(SnapshotCheck::Differs(new))
     }
 }

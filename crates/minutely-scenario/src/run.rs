@@ -25,7 +25,7 @@ use crate::faults::{Plan, Reshard};
 use crate::generate::Item;
 use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
-use crate::report::Report;
+use crate::report::{Engine, Report};
 use crate::spec::Scenario;
 use crate::trace::Tracer;
 
@@ -130,7 +130,9 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
     let plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
     progress.phase("counting the input");
     let input = Input::of(s, &opts.root)?;
+    let counting = Instant::now();
     let counted = input.count(&s.pipeline.key)?;
+    let input_and_model_seconds = counting.elapsed().as_secs_f64();
     progress.total.store(counted.records, Ordering::Relaxed);
 
     progress.phase(if backend == crate::ScenarioBackend::Sim { "starting the sim" } else { "starting LocalStack" });
@@ -154,6 +156,8 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
         }
     };
     report.run_seconds = started.elapsed().as_secs_f64();
+    report.engine.input_and_model_seconds = input_and_model_seconds;
+    report.engine.peak_rss_bytes = Engine::peak_rss();
     report.check(s, &plan, &opts.snapshots, opts.update_snapshots)?;
     Ok(report)
 }
@@ -195,10 +199,10 @@ async fn run_on(
 ) -> anyhow::Result<Report> {
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(backend.endpoint())).await;
     let (stream, output) = provision(s, &clients).await?;
-    let tracer = Arc::new(Tracer::default());
+    let tracer = Arc::new(Tracer::new(counted.records as usize));
     let mut consumer = spawn_consumer(s, plan, &clients.kinesis, &stream, output.clone(), tracer.clone(), progress);
     progress.phase("producing and consuming");
-    let produced = produce(s, plan, input, &clients.kinesis, &stream, progress).await?;
+    let produced = produce(s, plan, input, counted.records, &clients.kinesis, &stream, progress).await?;
     progress.phase("waiting for the windows to close");
     let timed_out = !wait_until_settled(&consumer, deadline).await;
     let _ = consumer.stop.send(Some(Stop { close_open: true }));
@@ -207,7 +211,9 @@ async fn run_on(
     progress.phase("reading the aggregates back");
     let sim = backend.sim_stats();
     backend.calm();
+    let reading = Instant::now();
     let back = read_back(&clients.s3, &output.prefix).await?;
+    let read_back_seconds = reading.elapsed().as_secs_f64();
     let mut failures = Vec::new();
     if timed_out {
         failures.push(format!("timed out after {:?} with windows still open", s.expect.timeout));
@@ -220,6 +226,10 @@ async fn run_on(
     let t0 = timeline.sent.first().map_or_else(Instant::now, |(_, t)| *t);
     let throughput = tracer.throughput(t0, timeline.acked.iter().flatten().copied());
     let expected = &counted.expected;
+    let joining = Instant::now();
+    let latency = tracer.latency(&timeline);
+    let engine =
+        Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
     Ok(Report {
         failures,
         records_in: counted.records,
@@ -234,7 +244,8 @@ async fn run_on(
         put_retries: produced.retried,
         objects: back.objects,
         diff: Diff::of(expected, &back.sums),
-        latency: tracer.latency(&timeline),
+        latency,
+        engine,
         throughput,
         produce_seconds: produced.seconds,
         throughput_events_per_s: counted.records as f64 / produced.seconds.max(1e-9),
@@ -345,6 +356,7 @@ async fn produce(
     s: &Scenario,
     plan: &Plan,
     input: &Input,
+    records: u64,
     k: &aws_sdk_kinesis::Client,
     stream: &str,
     progress: &Progress,
@@ -353,7 +365,7 @@ async fn produce(
     let mut pacer = Pacer::new();
     let partition = s.partition_key()?;
     let limits = Limits { max_records: p.batch_records.clamp(1, 500), ..Limits::default() };
-    let mut sink = KinesisSink::new(k.clone(), stream, limits, RetryPolicy::default()).with_timeline();
+    let mut sink = KinesisSink::new(k.clone(), stream, limits, RetryPolicy::default()).with_timeline(records as usize);
     if p.rate_limit {
         sink = sink.with_shard_rate_limit().await?;
     }
@@ -463,24 +475,49 @@ struct ReadBack {
     rejects: u64,
 }
 
-/// Sums every count line under `<prefix>/minutes/` and counts the lines under `rejects/`, one
-/// object at a time (memory grows with the (minute, key) pairs, not with the events).
+/// Sums every count line under `<prefix>/minutes/` and counts the lines under `rejects/`, 16
+/// objects at a time (memory grows with the (minute, key) pairs, not with the events).
 async fn read_back(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<ReadBack> {
     let mut back = ReadBack { sums: Counts::new(), late: 0, objects: 0, rejects: 0 };
-    for key in keys_under(s3, &format!("{prefix}/minutes/")).await? {
+    each_object(s3, keys_under(s3, &format!("{prefix}/minutes/")).await?, |key, body| {
         back.objects += 1;
-        for line in get(s3, &key).await?.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let c: CountLine = serde_json::from_slice(line).with_context(|| format!("s3://{BUCKET}/{key}"))?;
             if c.late {
                 back.late += c.count;
             }
             *back.sums.entry((c.minute, c.key)).or_default() += c.count;
         }
-    }
-    for key in keys_under(s3, &format!("{prefix}/rejects/")).await? {
-        back.rejects += get(s3, &key).await?.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64;
-    }
+        Ok(())
+    })
+    .await?;
+    each_object(s3, keys_under(s3, &format!("{prefix}/rejects/")).await?, |_, body| {
+        back.rejects += body.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count() as u64;
+        Ok(())
+    })
+    .await?;
     Ok(back)
+}
+
+/// GetObject of every key, 16 calls in flight, and `f` on each (key, body) as it comes.
+async fn each_object(
+    s3: &aws_sdk_s3::Client,
+    keys: Vec<String>,
+    mut f: impl FnMut(&str, &[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut keys = keys.into_iter();
+    let mut calls = tokio::task::JoinSet::new();
+    loop {
+        while calls.len() < 16
+            && let Some(key) = keys.next()
+        {
+            let s3 = s3.clone();
+            calls.spawn(async move { get(&s3, &key).await.map(|body| (key, body)) });
+        }
+        let Some(done) = calls.join_next().await else { return Ok(()) };
+        let (key, body) = done??;
+        f(&key, &body)?;
+    }
 }
 
 async fn keys_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec<String>> {

@@ -320,6 +320,33 @@ impl Scenario {
         self.pipeline.partition_key.parse().map_err(|e: String| anyhow::anyhow!("[pipeline] {e}"))
     }
 
+    /// The same scenario with `events` generated events or recorded lines instead of its own
+    /// number: a generated stream keeps its events per minute (its span scales with the count),
+    /// so windows, checkpoints and latency stay what they were; no snapshot (the model still
+    /// checks every count); the timeout grows with the input. A fixture file has the events it
+    /// has: refused.
+    pub fn scaled(mut self, events: u64) -> anyhow::Result<Scenario> {
+        let i = &mut self.input;
+        let before = match (&mut i.count, &mut i.recorded) {
+            (Some(count), _) => {
+                let before = std::mem::replace(count, events);
+                i.span = i.span.mul_f64(events as f64 / before.max(1) as f64);
+                before
+            }
+            (None, Some(recorded)) => std::mem::replace(&mut recorded.lines, events),
+            (None, None) => bail!(
+                "scenario {} replays {}: --events applies to generated (`count`) and recorded (`recorded`) inputs",
+                self.name,
+                i.fixture.as_deref().unwrap_or(Path::new("a fixture")).display()
+            ),
+        };
+        if events > before {
+            self.expect.timeout = self.expect.timeout.mul_f64(events as f64 / before.max(1) as f64);
+        }
+        self.expect.snapshot = Snapshot::Enabled(false);
+        Ok(self)
+    }
+
     /// The snapshot's name, if the scenario has one.
     pub fn snapshot_name(&self) -> Option<&str> {
         match &self.expect.snapshot {
@@ -332,5 +359,35 @@ impl Scenario {
     /// One line for `--list`.
     pub fn summary_line(&self) -> String {
         format!("{:<24} {}", self.name, self.description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str) -> Scenario {
+        Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../scenarios/{name}.toml"))).unwrap()
+    }
+
+    #[test]
+    fn scaled_keeps_the_events_per_minute_and_drops_the_snapshot() {
+        let s = load("million");
+        let big = s.clone().scaled(10_000_000).unwrap();
+        assert_eq!(big.input.count, Some(10_000_000));
+        assert_eq!(big.input.span, s.input.span * 10);
+        assert_eq!(big.expect.timeout, s.expect.timeout * 10);
+        assert_eq!(big.snapshot_name(), None);
+        // Smaller: the timeout is kept.
+        let small = s.clone().scaled(100_000).unwrap();
+        assert_eq!((small.input.span, small.expect.timeout), (s.input.span / 10, s.expect.timeout));
+        let recorded = load("recorded-day").scaled(1_000).unwrap();
+        assert_eq!(recorded.input.recorded.map(|r| r.lines), Some(1_000));
+    }
+
+    #[test]
+    fn a_fixture_is_not_scaled() {
+        let e = load("messy-input").scaled(1_000).unwrap_err().to_string();
+        assert!(e.contains("messy-input replays") && e.contains("fixtures/messy.tsv") && e.contains("--events"), "{e}");
     }
 }

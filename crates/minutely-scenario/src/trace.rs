@@ -21,12 +21,21 @@ pub struct Tracer {
 
 impl Default for Tracer {
     fn default() -> Tracer {
-        Tracer { epoch: Instant::now(), inner: Mutex::default() }
+        Tracer::new(0)
+    }
+}
+
+impl Tracer {
+    /// A tracer with room for `events` distinct events made at once: a table of millions is
+    /// not rehashed (old and new table side by side) while the consumer reads.
+    pub fn new(events: usize) -> Tracer {
+        let reads = HashMap::with_capacity_and_hasher(events, foldhash::fast::FixedState::default());
+        Tracer { epoch: Instant::now(), inner: Mutex::new(Seen { reads, ..Seen::default() }) }
     }
 }
 
 /// One event's first read: microseconds since the tracer's epoch, and the (worker, minute
-/// label) it was read in, interned; [`Read::JOINED`] once the latency join took it.
+/// label) it was read in, interned, with [`Read::JOINED`] set while a latency join has taken it.
 #[derive(Clone, Copy, Debug)]
 struct Read {
     at_us: u64,
@@ -34,7 +43,7 @@ struct Read {
 }
 
 impl Read {
-    const JOINED: u32 = u32::MAX;
+    const JOINED: u32 = 1 << 31;
 }
 
 #[derive(Debug, Default)]
@@ -157,7 +166,11 @@ impl Tracer {
                 continue; // malformed records
             }
             let Some(r) = seen.reads.get_mut(id) else { continue };
-            let place = std::mem::replace(&mut r.place, Read::JOINED);
+            if r.place & Read::JOINED != 0 {
+                continue; // the second copy of a duplicate
+            }
+            let place = r.place;
+            r.place |= Read::JOINED;
             let read_at = self.epoch + Duration::from_micros(r.at_us);
             let Some(objects) = seen.objects.get(&place) else { continue };
             let Some(&(closed_at, written_at)) = objects.iter().find(|(_, w)| *w >= read_at) else { continue };
@@ -167,6 +180,7 @@ impl Tracer {
             let _ = closed.record(ms(read_at, closed_at));
             let _ = written.record(ms(closed_at, written_at));
         }
+        seen.reads.values_mut().for_each(|r| r.place &= !Read::JOINED);
         Latency {
             total: Percentiles::of(&total),
             put_acknowledged: Percentiles::of(&ack),
