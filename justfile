@@ -19,7 +19,7 @@ aggregate file *args:
 bench *args:
     cargo bench --locked -p minutely-benches {{args}}
 
-# Write the 5-million-line (~210 MB) benchmark file to target/data/big-5m.tsv.
+# Write the benchmark file to target/data/big-LINES.tsv: big-5000000.tsv (~210 MB) by default.
 big-file lines="5000000":
     mkdir -p target/data
     cargo run --release --locked -p minutely-fixtures -- big {{lines}} target/data/big-{{lines}}.tsv

@@ -99,7 +99,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let output = if let Some(rest) = args.sink.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            bail!("--sink {}: no bucket", args.sink);
+            bail!("--sink {}: no bucket; use s3://BUCKET/PREFIX, console or stdout", args.sink);
         }
         let clients = minutely_aws::clients(&target).await;
         let s3 = S3Output {

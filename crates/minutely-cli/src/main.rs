@@ -1,4 +1,4 @@
-//! `minutely`: count events per minute and key, from recorded files now, from Kinesis next.
+//! `minutely`: count events per minute and key, from TSV files, Kinesis or stdin, into S3 or the console.
 
 use std::process::ExitCode;
 
@@ -36,7 +36,7 @@ enum Command {
     /// Count events from Kinesis or stdin per minute and key, writing closed minutes to S3,
     /// the console or stdout, with checkpoints in S3.
     Consume(Box<consume::Args>),
-    /// Run a scenario of `scenarios/` through LocalStack and check it (`--list` shows them).
+    /// Run a scenario of `scenarios/` on the embedded sim or LocalStack and check it (`--list` shows them).
     Scenario(scenario::Args),
     /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
     Localstack(localstack::Args),

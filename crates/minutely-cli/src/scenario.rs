@@ -1,4 +1,4 @@
-//! `minutely scenario <name>`: one scenario of `scenarios/` through LocalStack, checked.
+//! `minutely scenario <name>`: one scenario of `scenarios/` on the sim or LocalStack, checked.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -50,6 +50,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.list {
+        folder_exists(&args.dir)?;
         for s in Scenario::all(&args.dir)? {
             println!("{}", s.summary_line());
         }
@@ -57,10 +58,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let name = args.name.as_deref().expect("clap requires a name without --list");
     let path = if name.ends_with(".toml") { PathBuf::from(name) } else { args.dir.join(format!("{name}.toml")) };
+    if name.ends_with(".toml") && !path.is_file() {
+        bail!("no scenario file {}", path.display());
+    }
     if !path.is_file() {
+        folder_exists(&args.dir)?;
         let known: Vec<String> =
             Scenario::all(&args.dir).map(|a| a.into_iter().map(|s| s.name).collect()).unwrap_or_default();
-        bail!("no scenario {} (known: {})", path.display(), known.join(", "));
+        bail!(
+            "no scenario {name} in {} (known: {}); `minutely scenario --list` shows them",
+            args.dir.display(),
+            known.join(", ")
+        );
     }
     let mut scenario = Scenario::load(&path)?;
     if let Some(n) = args.events {
@@ -114,6 +123,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("scenario {} failed: {}", scenario.name, report.failures.join("; "));
     }
     Ok(())
+}
+
+/// The scenarios folder is there, or an error that says where it was looked for and how to
+/// point elsewhere.
+fn folder_exists(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let here = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    bail!(
+        "no scenarios folder {} in {here}: run from the minutely repository, or pass --dir DIR (or a path to a .toml file)",
+        dir.display()
+    )
 }
 
 /// A line on stderr with the phase and the counts (on a terminal), or a plain line every ten

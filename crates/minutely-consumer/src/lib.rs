@@ -16,6 +16,7 @@
 //! the records after its position again: nothing is counted twice and nothing is lost.
 
 pub mod aggregator;
+pub mod console;
 pub mod dedup;
 pub mod keys;
 pub mod kinesis;

@@ -198,10 +198,7 @@ impl Output {
                     Content::Counts { lines } => {
                         let mut out = std::io::stdout().lock();
                         if readable {
-                            for l in lines {
-                                let late = if l.late { "  (late)" } else { "" };
-                                writeln!(out, "{}  {}  {}{late}", l.minute, l.key.join(" "), l.count)?;
-                            }
+                            out.write_all(crate::console::render(lines).as_bytes())?;
                         } else {
                             out.write_all(&object.body())?;
                         }

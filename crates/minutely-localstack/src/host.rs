@@ -68,6 +68,11 @@ pub fn ensure_installed(options: &Options) -> Result<Install, Error> {
         return Ok(install);
     }
 
+    // The one slow step a user meets once: say what is happening and for how long.
+    eprintln!(
+        "minutely: installing LocalStack {LOCALSTACK_VERSION} into {}, about 2 minutes the first time (logs there)",
+        home.display()
+    );
     if home.exists() {
         fs::remove_dir_all(&home).map_err(io(format!("removing the partial install {}", home.display())))?;
     }
