@@ -94,8 +94,9 @@ pub fn stream(spec: &GenSpec, count: usize) -> impl Iterator<Item = Item> + use<
     })
 }
 
-/// The stream of a scenario, whole (for tests; [`stream`] for large counts).
-pub fn generate(spec: &GenSpec, count: usize) -> Vec<Item> {
+/// The stream of a scenario, whole (for tests; runs use [`stream`]).
+#[cfg(test)]
+fn generate(spec: &GenSpec, count: usize) -> Vec<Item> {
     stream(spec, count).collect()
 }
 
