@@ -15,7 +15,7 @@ use minutely_aggregate::{ProcessingTime, WindowConfig};
 use minutely_consumer::{Aggregator, Observer, Settings};
 use minutely_producer::kinesis::Timeline;
 use minutely_scenario::Scenario;
-use minutely_scenario::generate::Item;
+use minutely_scenario::generate::Payload;
 use minutely_scenario::input::Input;
 use minutely_scenario::trace::Tracer;
 
@@ -61,7 +61,7 @@ fn traced() -> (Tracer, Timeline) {
     for (n, planned) in input.items().unwrap().enumerate() {
         let (item, _, _) = planned.unwrap();
         let at = t0 + Duration::from_micros(n as u64 * 10);
-        let Item::Event(e) = item else { continue };
+        let Payload::Event(e) = item else { continue };
         let record = e.to_record();
         let w = n % workers.len();
         tracer.read(&workers[w], &mut std::iter::once(record.as_slice()), at.into());

@@ -6,13 +6,15 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats, StartAt};
 use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{Output, S3Output, Settings, Stop, WorkerStats};
 use tokio::sync::watch;
+
+use crate::aws_args::AwsArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -77,12 +79,8 @@ pub struct Args {
     #[arg(long)]
     create_bucket: bool,
 
-    /// The AWS endpoint (LocalStack). Without it, the standard AWS configuration applies.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    endpoint: Option<String>,
-    /// The AWS region. Default: the standard chain (us-east-1 for LocalStack).
-    #[arg(long, env = "AWS_REGION")]
-    region: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 
     /// Testing: exit abruptly after this many object writes, before their checkpoint.
     #[arg(long, hide = true)]
@@ -90,12 +88,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = crate::aws_args::runtime()?;
     runtime.block_on(run_async(args))
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let target = minutely_aws::Target { endpoint: args.endpoint.clone(), region: args.region.clone() };
+    let target = args.aws.target();
     let output = if let Some(rest) = args.sink.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
@@ -168,8 +166,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         bail!("--source {:?}: use kinesis:STREAM or stdin", args.source);
     };
     live.finish_and_clear();
-    summary(&stats, started.elapsed());
-    result.context("consuming")?;
+    // A run that failed before it read a shard has nothing to sum up: its error says it all.
+    if result.is_ok() || !stats.lock().expect("stats lock").is_empty() {
+        summary(&stats, started.elapsed());
+    }
+    result?;
     if let Some(signal) = stopped.get() {
         // Stopped gracefully by a signal: say so in the exit code, as a shell expects.
         std::process::exit(signal.exit_code());

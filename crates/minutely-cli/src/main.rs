@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod aggregate;
+mod aws_args;
 mod consume;
 mod localstack;
 mod produce;
@@ -23,6 +24,10 @@ mod sim;
 #[derive(Debug, Parser)]
 #[command(name = "minutely", version, about)]
 struct Cli {
+    /// Show the AWS SDK's whole error chain after an error's one line.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +52,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    minutely_aws::set_verbose(cli.verbose);
     let result = match cli.command {
         Command::Aggregate(args) => aggregate::run(args),
         Command::Localstack(args) => localstack::run(args),

@@ -15,6 +15,7 @@ use minutely_producer::sink::{ConsoleSink, JsonLinesSink};
 use minutely_producer::source::{DimSpec, FileSource, RandomSource, RandomSpec};
 use minutely_producer::{Pace, PartitionKey, Sink, Sourced, Summary, produce};
 
+use crate::aws_args::AwsArgs;
 use crate::schema_args::{SchemaArgs, describe_schema};
 
 #[derive(Debug, clap::Args)]
@@ -84,16 +85,12 @@ pub struct Args {
     /// Give up on a record this long after its first PutRecords.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
     retry_deadline: Duration,
-    /// The AWS endpoint (LocalStack). Without it, the standard AWS configuration applies.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
-    endpoint: Option<String>,
-    /// The AWS region. Default: the standard chain (us-east-1 for LocalStack).
-    #[arg(long, env = "AWS_REGION")]
-    region: Option<String>,
+    #[command(flatten)]
+    aws: AwsArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = crate::aws_args::runtime()?;
     runtime.block_on(run_async(args))
 }
 
@@ -154,19 +151,23 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
 
     let bar = progress_bar(&args);
+    let mut last_error = None;
     let on_progress = |n: u64| bar.set_position(n);
     let summary = if args.sink == "console" {
         run_sink(&mut source, &mut ConsoleSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
     } else if args.sink == "stdout" {
         run_sink(&mut source, &mut JsonLinesSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
     } else if let Some(stream) = args.sink.strip_prefix("kinesis:") {
-        let target = minutely_aws::Target { endpoint: args.endpoint.clone(), region: args.region.clone() };
+        let target = args.aws.target();
         let clients = minutely_aws::clients(&target).await;
-        if let Some(shards) = args.create_stream {
-            minutely_producer::kinesis::ensure_stream(&clients.kinesis, stream, shards, Duration::from_secs(60))
-                .await?;
+        // The first call: no credentials, no region, no endpoint or no stream fail here, at once.
+        match args.create_stream {
+            Some(shards) => {
+                minutely_aws::kinesis::ensure_stream(&clients.kinesis, stream, shards, Duration::from_secs(60)).await?;
+            }
+            None => minutely_aws::kinesis::wait_active(&clients.kinesis, stream, Duration::from_secs(60)).await?,
         }
-        let retry = RetryPolicy { deadline: args.retry_deadline, ..RetryPolicy::default() };
+        let retry = RetryPolicy { deadline: Some(args.retry_deadline), ..RetryPolicy::default() };
         let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry);
         if args.shard_rate_limit {
             sink = sink.with_shard_rate_limit().await?;
@@ -175,6 +176,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         for refused in &sink.refused {
             eprintln!("minutely: rejected: {refused}");
         }
+        last_error = sink.last_error.take();
         summary
     } else {
         bail!("--sink {:?}: use console, stdout or kinesis:STREAM", args.sink);
@@ -204,7 +206,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         }
     }
     if s.failed > 0 {
-        bail!("{} records were not accepted by Kinesis before the retry deadline", s.failed);
+        let last = last_error.map_or_else(String::new, |e| format!(" (the last error: {e})"));
+        bail!("{} records were not accepted by Kinesis before the retry deadline{last}", s.failed);
     }
     if let Some(signal) = stopped.get() {
         std::process::exit(signal.exit_code());

@@ -79,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         scenario.expect.timeout = t;
     }
     let root = std::env::current_dir()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = crate::aws_args::runtime()?;
     // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it
     // did so far; a second signal exits at once (LocalStack's watchdog stops it then).
     let (interrupt, interrupted) = tokio::sync::watch::channel(None::<String>);

@@ -339,8 +339,8 @@ async fn consumer_against_localstack() {
     let take = |w: &mut Worker, id: u32| {
         let record =
             format!(r#"{{"id":"{id}","time_ms":{},"dims":{{"country":"x"}}}}"#, START + i64::from(id) * 60_000);
-        w.agg.record(record.as_bytes(), ProcessingTime(0), || id.to_string());
-        w.agg.processed_through(&id.to_string());
+        w.record(record.as_bytes(), ProcessingTime(0), || id.to_string());
+        w.processed_through(&id.to_string());
     };
     let (mut a, _) = open().await.unwrap();
     let (mut b, _) = open().await.unwrap();

@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::error::DisplayErrorContext;
 use aws_sdk_kinesis::types::ShardIteratorType;
-use rand::Rng;
+use minutely_aws::{AwsError, Backoff, RetryLog, RetryPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -17,7 +16,7 @@ use crate::aggregator::Settings;
 use crate::layout;
 use crate::lineage::{Lineage, ShardInfo};
 use crate::output::Output;
-use crate::worker::{Clock, Observer, Worker, WorkerError, WorkerStats};
+use crate::worker::{Clock, Observer, Worker, WorkerStats};
 use crate::{ConsumeError, Stop};
 
 /// Where reading starts in a shard that has no checkpoint.
@@ -128,7 +127,9 @@ pub async fn consume(
     let mut stopping = false;
     loop {
         if !stopping && Instant::now() >= next_discovery {
-            let listed = list_shards(&ctx.client, &ctx.options.stream).await?;
+            // The first listing is the run's first call: a wrong endpoint fails it at once.
+            let policy = if initial.is_none() { RetryPolicy::FIRST_CALLS } else { DISCOVERY };
+            let listed = list_shards(&ctx.client, &ctx.options.stream, policy).await?;
             initial.get_or_insert_with(|| listed.iter().map(|s| s.id.clone()).collect());
             lineage.update(listed);
             next_discovery = Instant::now() + ctx.options.discover_every;
@@ -150,7 +151,10 @@ pub async fn consume(
         if stopping && tasks.is_empty() {
             return Ok(());
         }
+        // `biased`: the branches are polled in this order, not at random, so that a run under a
+        // paused clock is the same every time.
         tokio::select! {
+            biased;
             joined = tasks.join_next(), if !tasks.is_empty() => {
                 let (shard, end) = joined.expect("a task, the set is not empty").map_err(|e| ConsumeError::Task(e.to_string()))?;
                 match end {
@@ -192,28 +196,26 @@ pub async fn consume(
     }
 }
 
-async fn list_shards(client: &Client, stream: &str) -> Result<Vec<ShardInfo>, ConsumeError> {
-    let mut shards = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let call = match &token {
-            Some(t) => client.list_shards().next_token(t),
-            None => client.list_shards().stream_name(stream),
-        };
-        let out = call.send().await.map_err(|e| ConsumeError::Kinesis {
-            what: "ListShards",
-            stream: stream.to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
-        })?;
-        shards.extend(out.shards().iter().map(|s| ShardInfo {
+/// Finding new shards during a run: a dropped connection is retried, for up to a minute.
+const DISCOVERY: RetryPolicy = RetryPolicy { retry_unreachable: true, ..RetryPolicy::FIRST_CALLS };
+
+/// A shard's reads: 200 ms doubling to 10 s, until the run stops.
+const READS: RetryPolicy = RetryPolicy {
+    base: Duration::from_millis(200),
+    max_backoff: Duration::from_secs(10),
+    deadline: None,
+    retry_unreachable: true,
+};
+
+async fn list_shards(client: &Client, stream: &str, policy: RetryPolicy) -> Result<Vec<ShardInfo>, ConsumeError> {
+    let shards = minutely_aws::kinesis::list_shards(client, stream, policy).await?;
+    Ok(shards
+        .iter()
+        .map(|s| ShardInfo {
             id: s.shard_id().to_owned(),
             parents: s.parent_shard_id().into_iter().chain(s.adjacent_parent_shard_id()).map(str::to_owned).collect(),
-        }));
-        match out.next_token() {
-            Some(t) => token = Some(t.to_owned()),
-            None => return Ok(shards),
-        }
-    }
+        })
+        .collect())
 }
 
 async fn read_shard(
@@ -241,7 +243,9 @@ async fn read_shard(
         return Ok(ShardEnd::Finished);
     }
     let mut iterator: Option<String> = None;
-    let mut backoff = Backoff::new();
+    // Jitter seeded by the shard: the same shard waits the same way, shards differ.
+    let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);
+    let log = RetryLog::stderr(format!("GetRecords on {} {shard}", o.stream));
     loop {
         let asked = *stop.borrow();
         if let Some(mode) = asked {
@@ -250,14 +254,15 @@ async fn read_shard(
         }
         let it = match iterator.take() {
             Some(it) => it,
-            None => match shard_iterator(ctx, shard, start, worker.agg.position()).await {
+            None => match shard_iterator(ctx, shard, start, worker.position()).await {
                 Ok(Some(it)) => it,
                 Ok(None) => return finish(&mut worker).await,
-                Err(e) if e.retryable => {
-                    wait(backoff.next(), &mut stop).await;
+                Err(e) if READS.retries(&e) => {
+                    log.retried(1, &e);
+                    wait(backoff.next_wait().unwrap_or(READS.max_backoff), &mut stop).await;
                     continue;
                 }
-                Err(e) => return Err(e.error),
+                Err(e) => return Err(e.into()),
             },
         };
         let call_start = Instant::now();
@@ -265,17 +270,18 @@ async fn read_shard(
         let out = match ctx.client.get_records().shard_iterator(&it).limit(o.limit).send().await {
             Ok(out) => out,
             Err(e) => {
-                let service = e.as_service_error();
-                if service.is_some_and(|s| s.is_expired_iterator_exception()) {
+                if e.as_service_error().is_some_and(|s| s.is_expired_iterator_exception()) {
                     // A new iterator after the last record taken (kept in the aggregator).
                     continue;
                 }
-                if service.is_some_and(|s| s.is_resource_not_found_exception() || s.is_access_denied_exception()) {
-                    return Err(kinesis_error("GetRecords", &o.stream, &e));
+                let e = AwsError::from_sdk("GetRecords", format!("stream {} {shard}", o.stream), &e);
+                if !READS.retries(&e) {
+                    return Err(e.into());
                 }
                 // Throttling, KMS throttling, 5xx, network: the same iterator, later.
+                log.retried(1, &e);
                 iterator = Some(it);
-                wait(backoff.next(), &mut stop).await;
+                wait(backoff.next_wait().unwrap_or(READS.max_backoff), &mut stop).await;
                 continue;
             }
         };
@@ -283,20 +289,20 @@ async fn read_shard(
         let now = ctx.clock.now();
         let records = out.records();
         for r in records {
-            worker.agg.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
+            worker.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
         }
         if let Some(observer) = &o.observer {
             observer.read(shard, &mut records.iter().map(|r| r.data().as_ref()), Instant::now());
         }
         if let Some(last) = records.last() {
             stats.arrived(now);
-            worker.agg.processed_through(last.sequence_number());
+            worker.processed_through(last.sequence_number());
             stats.empty_polls.store(0, Ordering::Relaxed);
         } else {
             stats.empty_polls.fetch_add(1, Ordering::Relaxed);
         }
         stats.behind_ms.store(out.millis_behind_latest().unwrap_or(-1), Ordering::Relaxed);
-        worker.agg.tick(now);
+        worker.tick(now);
         let Some(next) = out.next_shard_iterator() else {
             return finish(&mut worker).await;
         };
@@ -309,14 +315,9 @@ async fn read_shard(
 
 /// The shard ended: close its windows, write everything, checkpoint it as finished.
 async fn finish(worker: &mut Worker) -> Result<ShardEnd, ConsumeError> {
-    worker.agg.close_all();
+    worker.close_all();
     worker.commit(true, true).await?;
     Ok(ShardEnd::Finished)
-}
-
-struct IteratorError {
-    retryable: bool,
-    error: ConsumeError,
 }
 
 /// An iterator after `position`, or at `start` when nothing was read yet. `None`: the shard is
@@ -326,7 +327,7 @@ async fn shard_iterator(
     shard: &str,
     start: StartAt,
     position: Option<&str>,
-) -> Result<Option<String>, IteratorError> {
+) -> Result<Option<String>, AwsError> {
     let mut call = ctx.client.get_shard_iterator().stream_name(&ctx.options.stream).shard_id(shard);
     call = match (position, start) {
         (Some(seq), _) => {
@@ -340,24 +341,8 @@ async fn shard_iterator(
     };
     match call.send().await {
         Ok(out) => Ok(out.shard_iterator().map(str::to_owned)),
-        Err(e) => {
-            let service = e.as_service_error();
-            let fatal = service.is_some_and(|s| {
-                s.is_resource_not_found_exception()
-                    || s.is_invalid_argument_exception()
-                    || s.is_access_denied_exception()
-            });
-            Err(IteratorError { retryable: !fatal, error: kinesis_error("GetShardIterator", &ctx.options.stream, &e) })
-        }
+        Err(e) => Err(AwsError::from_sdk("GetShardIterator", format!("stream {} {shard}", ctx.options.stream), &e)),
     }
-}
-
-fn kinesis_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    what: &'static str,
-    stream: &str,
-    e: &aws_sdk_kinesis::error::SdkError<E, R>,
-) -> ConsumeError {
-    ConsumeError::Kinesis { what, stream: stream.to_owned(), message: DisplayErrorContext(e).to_string() }
 }
 
 /// Sleeps, or returns early when a stop is asked for.
@@ -366,32 +351,8 @@ async fn wait(d: Duration, stop: &mut watch::Receiver<Option<Stop>>) {
         return;
     }
     tokio::select! {
+        biased;
         _ = tokio::time::sleep(d) => {}
         _ = stop.changed() => {}
-    }
-}
-
-/// Full-jitter exponential backoff from 200 ms to 10 s.
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Backoff {
-        Backoff(Duration::from_millis(200))
-    }
-
-    fn next(&mut self) -> Duration {
-        let d = rand::rng().random_range(Duration::ZERO..=self.0);
-        self.0 = (self.0 * 2).min(Duration::from_secs(10));
-        d.max(Duration::from_millis(50))
-    }
-
-    fn reset(&mut self) {
-        *self = Backoff::new();
-    }
-}
-
-impl From<WorkerError> for ConsumeError {
-    fn from(e: WorkerError) -> ConsumeError {
-        ConsumeError::Worker(e)
     }
 }

@@ -17,37 +17,20 @@
 
 pub mod aggregator;
 pub mod console;
+pub mod crash;
 pub mod dedup;
 pub mod keys;
 pub mod kinesis;
 pub mod layout;
 pub mod lineage;
 pub mod lines;
+pub mod memory;
 pub mod output;
+pub mod run;
+pub mod s3;
 pub mod worker;
 
 pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Outcome, Settings};
 pub use output::{Output, S3Output};
+pub use run::{ConsumeError, Stop};
 pub use worker::{Observer, WorkerStats};
-
-/// How a run stops when asked to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stop {
-    /// Close and write the open windows (`true`), or keep them in the checkpoint for the next
-    /// run (`false`; only with checkpoints).
-    pub close_open: bool,
-}
-
-/// Why a run failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConsumeError {
-    #[error("Kinesis {what} on stream {stream:?}: {message}")]
-    Kinesis { what: &'static str, stream: String, message: String },
-    #[error(transparent)]
-    Worker(worker::WorkerError),
-    #[error("reading the input: {0}")]
-    Input(std::io::Error),
-    #[error("a shard reader failed: {0}")]
-    Task(String),
-}

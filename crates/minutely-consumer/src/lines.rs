@@ -44,7 +44,7 @@ pub async fn consume<R: Read + Send + 'static>(
         let block = tokio::select! {
             b = rx.recv() => b,
             _ = tokio::time::sleep(idle_poll) => {
-                worker.agg.tick(clock.now());
+                worker.tick(clock.now());
                 worker.commit(false, false).await?;
                 continue;
             }
@@ -54,14 +54,14 @@ pub async fn consume<R: Read + Send + 'static>(
             }
         };
         let Some(block) = block else {
-            worker.agg.close_all();
+            worker.close_all();
             worker.commit(true, true).await?;
             return Ok(());
         };
         let block = block.map_err(ConsumeError::Input)?;
         let now = clock.now();
         worker.stats.arrived(now);
-        count_block(&mut worker.agg, &block.bytes, block.first_line, now);
+        worker.record_lines(&block.bytes, block.first_line, now);
         worker.publish();
         worker.commit(false, false).await?;
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use minutely_aggregate::ProcessingTime;
 use tokio::time::Instant;
 
-use crate::aggregator::{Aggregator, Checkpoint, Object, RestoreError, Settings};
+use crate::aggregator::{Aggregator, Checkpoint, Object, Outcome, RestoreError, Settings};
 use crate::output::{Output, OutputError};
 
 /// Live numbers of one worker, for the progress line and the final report.
@@ -90,19 +90,50 @@ impl Clock {
 
 #[derive(Debug)]
 pub struct Worker {
-    pub agg: Aggregator,
+    agg: Aggregator,
     output: Output,
     checkpoint_path: Option<String>,
     pub stats: Arc<WorkerStats>,
     checkpointed: Option<String>,
     /// The ETag of the checkpoint as this worker last read or wrote it.
-    etag: crate::output::Expected,
+    etag: crate::output::IfMatch,
     last_checkpoint: Instant,
     checkpoint_every: Duration,
     pub observer: Option<Arc<dyn Observer>>,
 }
 
 impl Worker {
+    /// Counts one record ([`Aggregator::record`]); `position` names it in a reject.
+    pub fn record(&mut self, data: &[u8], now: ProcessingTime, position: impl FnOnce() -> String) -> Outcome {
+        self.agg.record(data, now, position)
+    }
+
+    /// Counts a block of JSON lines, numbered from `first_line` ([`crate::lines::count_block`]).
+    pub fn record_lines(&mut self, bytes: &[u8], first_line: u64, now: ProcessingTime) {
+        crate::lines::count_block(&mut self.agg, bytes, first_line, now);
+    }
+
+    /// Every record up to `position` (a sequence number) is counted: the next checkpoint resumes
+    /// after it.
+    pub fn processed_through(&mut self, position: &str) {
+        self.agg.processed_through(position);
+    }
+
+    /// The position of the last record processed (`None`: nothing yet).
+    pub fn position(&self) -> Option<&str> {
+        self.agg.position()
+    }
+
+    /// Lets processing time pass: the idle timeout closes windows.
+    pub fn tick(&mut self, now: ProcessingTime) {
+        self.agg.tick(now);
+    }
+
+    /// Closes every open window (the end of a shard, or a stop that closes).
+    pub fn close_all(&mut self) {
+        self.agg.close_all();
+    }
+
     /// A worker named `name`; with a checkpoint path (and an output that keeps checkpoints), it
     /// resumes from the checkpoint there, first writing the objects it had pending. Returns
     /// whether the checkpoint says the shard is finished.

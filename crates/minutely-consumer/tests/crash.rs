@@ -101,7 +101,7 @@ async fn run(recs: &[Rec], batch: usize, crash_after: Option<u64>, timing: &Timi
         if finished {
             return store;
         }
-        let from = worker.agg.position().map_or(0, |p| p.parse::<usize>().unwrap() + 1);
+        let from = worker.position().map_or(0, |p| p.parse::<usize>().unwrap() + 1);
         for (chunk_start, chunk) in recs[from..].chunks(batch).enumerate().map(|(i, c)| (from + i * batch, c)) {
             let mut now = ProcessingTime(0);
             for (i, r) in chunk.iter().enumerate() {
@@ -112,10 +112,10 @@ async fn run(recs: &[Rec], batch: usize, crash_after: Option<u64>, timing: &Timi
                 } else {
                     arrival
                 });
-                worker.agg.record(&encode(r), now, || format!("{pos:06}"));
+                worker.record(&encode(r), now, || format!("{pos:06}"));
             }
-            worker.agg.tick(now);
-            worker.agg.processed_through(&format!("{:06}", chunk_start + chunk.len() - 1));
+            worker.tick(now);
+            worker.processed_through(&format!("{:06}", chunk_start + chunk.len() - 1));
             if worker.commit(false, false).await.is_err() {
                 assert!(!crashed);
                 crashed = true;
@@ -123,7 +123,7 @@ async fn run(recs: &[Rec], batch: usize, crash_after: Option<u64>, timing: &Timi
                 continue 'restart;
             }
         }
-        worker.agg.close_all();
+        worker.close_all();
         if worker.commit(true, true).await.is_err() {
             crashed = true;
             *store.fail_after.lock().unwrap() = None;
@@ -222,9 +222,9 @@ async fn a_second_consumer_on_the_same_checkpoint_is_fenced() {
     let feed = |w: &mut Worker, from: usize, to: usize| {
         for i in from..to {
             let rec = Rec::Event { id: i as u32, second: i as i64 * 30, key: 0 };
-            w.agg.record(&encode(&rec), ProcessingTime(0), || i.to_string());
+            w.record(&encode(&rec), ProcessingTime(0), || i.to_string());
         }
-        w.agg.processed_through(&format!("{:06}", to - 1));
+        w.processed_through(&format!("{:06}", to - 1));
     };
     feed(&mut a, 0, 5);
     a.commit(false, true).await.unwrap();
@@ -238,7 +238,7 @@ async fn a_second_consumer_on_the_same_checkpoint_is_fenced() {
     assert!(store.under("minutes/").len() > objects);
     // A consumer that starts after A's checkpoints takes over from them.
     let (mut c, _) = open().await.unwrap();
-    assert_eq!(c.agg.position(), Some("000009"));
+    assert_eq!(c.position(), Some("000009"));
     feed(&mut c, 10, 11);
     c.commit(false, true).await.unwrap();
     feed(&mut a, 10, 12);

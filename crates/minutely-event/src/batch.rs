@@ -77,7 +77,7 @@ pub fn count<R: Read>(input: R, schema: &Schema, options: BatchOptions) -> Resul
             .map(|_| {
                 let (work_rx, spare_tx, decoder) = (&work_rx, spare_tx.clone(), &decoder);
                 s.spawn(move || {
-                    let mut w = Worker::new(decoder);
+                    let mut w = BlockCounter::new(decoder);
                     loop {
                         let next = work_rx.lock().expect("a worker panicked").recv();
                         let Ok((seq, block)) = next else { break };
@@ -106,14 +106,15 @@ pub fn count<R: Read>(input: R, schema: &Schema, options: BatchOptions) -> Resul
             }
         })();
         drop(work_tx);
-        let workers: Vec<Worker> = handles.into_iter().map(|h| h.join().expect("a worker panicked")).collect();
+        let workers: Vec<BlockCounter> = handles.into_iter().map(|h| h.join().expect("a worker panicked")).collect();
         (workers, read_result)
     });
     read_result?;
     Ok(merge(&decoder, detected_on_line, first_line, workers))
 }
 
-struct Worker<'d> {
+/// One thread's share of a batch count: its blocks' counts and rejects, merged at the end.
+struct BlockCounter<'d> {
     decoder: &'d Decoder,
     parser: TimeParser,
     /// Longer keys, interned: their index in `long_keys` is their [`KeyCode`].
@@ -128,9 +129,9 @@ struct Worker<'d> {
     accepted: u64,
 }
 
-impl<'d> Worker<'d> {
+impl<'d> BlockCounter<'d> {
     fn new(decoder: &'d Decoder) -> Self {
-        Worker {
+        BlockCounter {
             decoder,
             parser: decoder.time_parser(),
             long_key_ids: FastMap::default(),
@@ -237,7 +238,12 @@ struct KeyCode(u64);
 
 const LONG_KEY: u64 = 0xFF << 56;
 
-fn merge(decoder: &Decoder, detected_on_line: Option<u64>, first_line: u64, workers: Vec<Worker<'_>>) -> BatchReport {
+fn merge(
+    decoder: &Decoder,
+    detected_on_line: Option<u64>,
+    first_line: u64,
+    workers: Vec<BlockCounter<'_>>,
+) -> BatchReport {
     let mut block_lines: Vec<(usize, u64)> = workers.iter().flat_map(|w| w.block_lines.iter().copied()).collect();
     block_lines.sort_unstable();
     let mut block_start = Vec::with_capacity(block_lines.len());

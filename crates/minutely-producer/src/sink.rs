@@ -31,8 +31,8 @@ pub enum SinkError {
     Io(#[from] std::io::Error),
     #[error("the receiving side of the channel is gone")]
     Closed,
-    #[error("Kinesis: {0}")]
-    Kinesis(String),
+    #[error(transparent)]
+    Aws(#[from] minutely_aws::AwsError),
 }
 
 /// A destination of events. `send` may buffer; `flush` sends what is buffered. Sinks that

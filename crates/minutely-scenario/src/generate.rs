@@ -29,9 +29,9 @@ pub struct GenSpec {
     pub malformed_fraction: f64,
 }
 
-/// One record of a generated stream.
+/// What one Kinesis record of a scenario carries: an event, or bytes that are not one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Item {
+pub enum Payload {
     Event(Event),
     /// Bytes that are not a record.
     Malformed(Vec<u8>),
@@ -60,7 +60,10 @@ fn draw(spec: &GenSpec) -> impl Strategy<Value = Draw> + use<> {
 }
 
 /// Streams of `count` events (a range for property tests, one value for a scenario).
-pub fn strategy(spec: GenSpec, count: impl Into<proptest::collection::SizeRange>) -> impl Strategy<Value = Vec<Item>> {
+pub fn strategy(
+    spec: GenSpec,
+    count: impl Into<proptest::collection::SizeRange>,
+) -> impl Strategy<Value = Vec<Payload>> {
     let cdfs: Vec<Vec<f64>> = spec.dims.iter().map(cdf).collect();
     proptest::collection::vec(draw(&spec), count).prop_map(move |draws| {
         let mut out = Vec::with_capacity(draws.len() + draws.len() / 8);
@@ -73,7 +76,7 @@ pub fn strategy(spec: GenSpec, count: impl Into<proptest::collection::SizeRange>
 
 /// The stream of a scenario, one item at a time, in constant memory: the items of the
 /// strategy's value for the seed (no shrinking), drawn the way the strategy draws them.
-pub fn stream(spec: &GenSpec, count: usize) -> impl Iterator<Item = Item> + use<> {
+pub fn stream(spec: &GenSpec, count: usize) -> impl Iterator<Item = Payload> + use<> {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
@@ -96,7 +99,7 @@ pub fn stream(spec: &GenSpec, count: usize) -> impl Iterator<Item = Item> + use<
 
 /// The stream of a scenario, whole (for tests; runs use [`stream`]).
 #[cfg(test)]
-fn generate(spec: &GenSpec, count: usize) -> Vec<Item> {
+fn generate(spec: &GenSpec, count: usize) -> Vec<Payload> {
     stream(spec, count).collect()
 }
 
@@ -119,7 +122,7 @@ fn cdf(d: &DimSpec) -> Vec<f64> {
 }
 
 /// The items of event `i` of `n`: the event, its copy (a retry) and a malformed record after it.
-fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: usize, d: &Draw, out: &mut impl Extend<Item>) {
+fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: usize, d: &Draw, out: &mut impl Extend<Payload>) {
     let slot = spec.start.0 + spec.span_ms * i as i64 / n.max(1) as i64;
     let mut time = slot - (d.jitter * spec.jitter_ms as f64) as i64;
     if d.late {
@@ -132,11 +135,11 @@ fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: usize, d: &Draw, out: &
     }
     let event = Event { time: EventTime(time), id: Some(format!("g{}-{i}", spec.seed)), dims };
     if d.duplicate && !d.late {
-        out.extend([Item::Event(event.clone())]);
+        out.extend([Payload::Event(event.clone())]);
     }
-    out.extend([Item::Event(event)]);
+    out.extend([Payload::Event(event)]);
     if d.malformed {
-        out.extend([Item::Malformed(format!("{{\"id\":\"bad-{i}\",\"time_ms\":\"not a time\"}}").into_bytes())]);
+        out.extend([Payload::Malformed(format!("{{\"id\":\"bad-{i}\",\"time_ms\":\"not a time\"}}").into_bytes())]);
     }
 }
 
@@ -177,7 +180,7 @@ mod tests {
         assert_eq!(a, generate(&spec(), 2000));
         assert_ne!(a, generate(&GenSpec { seed: 4, ..spec() }, 2000));
         let events: Vec<&Event> =
-            a.iter().filter_map(|i| if let Item::Event(e) = i { Some(e) } else { None }).collect();
+            a.iter().filter_map(|i| if let Payload::Event(e) = i { Some(e) } else { None }).collect();
         let malformed = a.len() - events.len();
         let distinct: std::collections::BTreeSet<_> = events.iter().map(|e| e.id.clone()).collect();
         assert_eq!(distinct.len(), 2000);

@@ -15,13 +15,13 @@ use minutely_producer::source::FileSource;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::generate::{self, GenSpec, Item};
+use crate::generate::{self, GenSpec, Payload};
 use crate::model::{Counts, Model};
 use crate::spec::Scenario;
 
 /// One record to put: an event or bytes that are not a record, when it is due (offset from the
 /// start of production), and the names of the key's dimensions.
-pub type Planned = (Item, Option<Duration>, Arc<[String]>);
+pub type Planned = (Payload, Option<Duration>, Arc<[String]>);
 
 /// Where a run's records come from.
 #[derive(Debug)]
@@ -144,7 +144,7 @@ impl Input {
         let mut items = self.items()?;
         let mut records = 0u64;
         for planned in items.by_ref() {
-            if let Item::Event(e) = &planned?.0 {
+            if let Payload::Event(e) = &planned?.0 {
                 model.add(e);
             }
             records += 1;
@@ -163,7 +163,7 @@ pub struct Items<'a> {
 #[expect(clippy::large_enum_variant, reason = "one per pass over the input, never in a collection")]
 enum Kind<'a> {
     Generated {
-        stream: Box<dyn Iterator<Item = Item> + 'a>,
+        stream: Box<dyn Iterator<Item = Payload> + 'a>,
         rate: Option<f64>,
         key: Arc<[String]>,
     },
@@ -211,9 +211,9 @@ impl Iterator for Items<'_> {
                     };
                     if rng.random_bool(*malformed_fraction) {
                         let bytes = format!("malformed record {} of {name}", self.n + 1).into_bytes();
-                        *malformed = Some((Item::Malformed(bytes), sourced.due, sourced.key.clone()));
+                        *malformed = Some((Payload::Malformed(bytes), sourced.due, sourced.key.clone()));
                     }
-                    (Item::Event(sourced.event), sourced.due, sourced.key)
+                    (Payload::Event(sourced.event), sourced.due, sourced.key)
                 }
             },
         };
@@ -242,7 +242,7 @@ mod tests {
         let first: Vec<Planned> = input.items().unwrap().map(Result::unwrap).collect();
         assert_eq!(first, again);
         assert_eq!(first.len() as u64, counted.records);
-        let events = first.iter().filter_map(|(i, _, _)| if let Item::Event(e) = i { Some(e) } else { None });
+        let events = first.iter().filter_map(|(i, _, _)| if let Payload::Event(e) = i { Some(e) } else { None });
         assert_eq!(crate::model::count(events, &s.pipeline.key), counted.expected);
         counted
     }
@@ -253,11 +253,11 @@ mod tests {
         let counted = passes_agree(&s);
         assert!(counted.rejected_by_producer > 0, "messy.tsv has bad lines");
         let items: Vec<Planned> = Input::of(&s, &root()).unwrap().items().unwrap().map(Result::unwrap).collect();
-        let malformed = items.iter().filter(|(i, _, _)| matches!(i, Item::Malformed(_))).count();
+        let malformed = items.iter().filter(|(i, _, _)| matches!(i, Payload::Malformed(_))).count();
         assert!(malformed > 0, "5 % malformed records among {} records", items.len());
         // A malformed record follows its event, due with it.
-        let at = items.iter().position(|(i, _, _)| matches!(i, Item::Malformed(_))).unwrap();
-        assert!(at > 0 && matches!(items[at - 1].0, Item::Event(_)));
+        let at = items.iter().position(|(i, _, _)| matches!(i, Payload::Malformed(_))).unwrap();
+        assert!(at > 0 && matches!(items[at - 1].0, Payload::Event(_)));
         assert_eq!(items[at].1, items[at - 1].1);
     }
 

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use aws_sdk_kinesis::types::ScalingType;
 use minutely_aggregate::WindowConfig;
+use minutely_aws::AwsError;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
 use minutely_consumer::output::{CrashAfter, OutputError};
 use minutely_consumer::worker::WorkerError;
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 
 use crate::backend::Running;
 use crate::faults::{Plan, Reshard};
-use crate::generate::Item;
+use crate::generate::Payload;
 use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
 use crate::report::{Engine, Report};
@@ -261,8 +262,7 @@ async fn run_on(
 async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Result<(String, S3Output)> {
     let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let stream = format!("{}-{run_id}", s.name);
-    minutely_producer::kinesis::ensure_stream(&clients.kinesis, &stream, s.pipeline.shards, Duration::from_secs(60))
-        .await?;
+    minutely_aws::kinesis::ensure_stream(&clients.kinesis, &stream, s.pipeline.shards, Duration::from_secs(60)).await?;
     let output = S3Output {
         client: clients.s3.clone(),
         bucket: BUCKET.into(),
@@ -385,11 +385,11 @@ async fn produce(
             }
         }
         match item {
-            Item::Event(e) => {
+            Payload::Event(e) => {
                 sink.send(Sourced { event: e, due: None, key }, partition).await?;
                 events_sent += 1;
             }
-            Item::Malformed(bytes) => {
+            Payload::Malformed(bytes) => {
                 let pk = format!("{:032x}", rng.random::<u128>());
                 sink.send_raw(bytes, pk).await?;
             }
@@ -432,38 +432,34 @@ async fn wait_until_settled(consumer: &Consumer, deadline: Instant) -> bool {
 /// Splits the first open shard at the middle of its range, merges the first two adjacent open
 /// shards, or scales uniformly; waits until the stream is active again. Says what it did.
 async fn reshard(k: &aws_sdk_kinesis::Client, stream: &str, change: Reshard) -> anyhow::Result<String> {
-    let listed = k.list_shards().stream_name(stream).send().await.context("ListShards")?;
-    let mut open: Vec<(u128, u128, String)> = Vec::new();
-    for shard in listed.shards() {
-        let closed = shard.sequence_number_range().is_some_and(|r| r.ending_sequence_number().is_some());
-        let range = shard.hash_key_range().context("a shard without a hash key range")?;
-        if !closed {
-            open.push((range.starting_hash_key().parse()?, range.ending_hash_key().parse()?, shard.shard_id().into()));
-        }
-    }
+    let mut open = minutely_aws::kinesis::open_ranges(k, stream).await?;
     open.sort();
+    let target = format!("stream {stream}");
     let what = match change {
         Reshard::Split => {
             let (lo, hi, id) = open.first().context("no open shard to split")?;
             let middle = lo + (hi - lo) / 2 + 1;
             let call = k.split_shard().stream_name(stream).shard_to_split(id).new_starting_hash_key(middle.to_string());
-            call.send().await.context("SplitShard")?;
+            call.send().await.map_err(|e| AwsError::from_sdk("SplitShard", &target, &e))?;
             format!("split {id}")
         }
         Reshard::Merge => {
             let pair = open.windows(2).find(|w| w[0].1.checked_add(1) == Some(w[1].0));
             let [a, b] = pair.context("no two adjacent open shards to merge")? else { unreachable!("windows(2)") };
             let call = k.merge_shards().stream_name(stream).shard_to_merge(&a.2).adjacent_shard_to_merge(&b.2);
-            call.send().await.context("MergeShards")?;
+            call.send().await.map_err(|e| AwsError::from_sdk("MergeShards", &target, &e))?;
             format!("merged {} and {}", a.2, b.2)
         }
         Reshard::ShardCount(to) => {
             let call = k.update_shard_count().stream_name(stream).target_shard_count(to);
-            call.scaling_type(ScalingType::UniformScaling).send().await.context("UpdateShardCount")?;
+            call.scaling_type(ScalingType::UniformScaling)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("UpdateShardCount", &target, &e))?;
             format!("{} shards to {to}", open.len())
         }
     };
-    minutely_producer::kinesis::wait_active(k, stream, Duration::from_secs(60)).await?;
+    minutely_aws::kinesis::wait_active(k, stream, Duration::from_secs(60)).await?;
     Ok(what)
 }
 
@@ -531,7 +527,7 @@ async fn keys_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec
             .set_continuation_token(token)
             .send()
             .await
-            .context("ListObjectsV2")?;
+            .map_err(|e| AwsError::from_sdk("ListObjectsV2", format!("s3://{BUCKET}/{prefix}"), &e))?;
         out.extend(list.contents().iter().map(|o| o.key().unwrap_or_default().to_owned()));
         match list.next_continuation_token() {
             Some(t) => token = Some(t.to_owned()),
@@ -541,6 +537,13 @@ async fn keys_under(s3: &aws_sdk_s3::Client, prefix: &str) -> anyhow::Result<Vec
 }
 
 async fn get(s3: &aws_sdk_s3::Client, key: &str) -> anyhow::Result<Vec<u8>> {
-    let got = s3.get_object().bucket(BUCKET).key(key).send().await.with_context(|| format!("GetObject {key}"))?;
-    Ok(got.body.collect().await.with_context(|| format!("GetObject {key}: the body"))?.to_vec())
+    let target = || format!("s3://{BUCKET}/{key}");
+    let got = s3
+        .get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetObject", target(), &e))?;
+    Ok(got.body.collect().await.with_context(|| format!("GetObject {}: the body", target()))?.to_vec())
 }

@@ -66,7 +66,7 @@ pub struct Scenario {
     pub description: String,
     #[serde(default = "default_backend")]
     pub backend: String,
-    pub input: Input,
+    pub input: InputSpec,
     #[serde(default)]
     pub pipeline: Pipeline,
     #[serde(default, deserialize_with = "faults_table")]
@@ -115,7 +115,7 @@ impl std::fmt::Display for ScenarioBackend {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Input {
+pub struct InputSpec {
     /// A recorded TSV file (relative to the workspace), with its schema beside it.
     pub fixture: Option<PathBuf>,
     /// A recorded-style TSV written at run time by `minutely_fixtures::write_big`.

@@ -13,7 +13,7 @@ use minutely_consumer::worker::{Clock, Worker, WorkerStats};
 use minutely_consumer::{CountLine, Output, Settings};
 use minutely_producer::sink::ChannelSink;
 use minutely_producer::{PartitionKey, Sourced, produce};
-use minutely_scenario::generate::{GenSpec, Item, strategy};
+use minutely_scenario::generate::{GenSpec, Payload, strategy};
 use minutely_scenario::model::{self, Counts};
 use proptest::prelude::*;
 
@@ -34,13 +34,13 @@ fn spec() -> impl Strategy<Value = GenSpec> {
 }
 
 /// The stream through producer, channel and worker; the sums of the objects and the rejects.
-async fn pipeline(items: &[Item], lateness_ms: u64) -> (Counts, u64) {
+async fn pipeline(items: &[Payload], lateness_ms: u64) -> (Counts, u64) {
     let key: Arc<[String]> = Arc::from(vec!["country".to_owned(), "device".to_owned()]);
     let events: Vec<_> = items
         .iter()
         .filter_map(|i| match i {
-            Item::Event(e) => Some(Ok(Sourced { event: e.clone(), due: None, key: key.clone() })),
-            Item::Malformed(_) => None,
+            Payload::Event(e) => Some(Ok(Sourced { event: e.clone(), due: None, key: key.clone() })),
+            Payload::Malformed(_) => None,
         })
         .collect();
     let (mut sink, mut rx) = ChannelSink::new(64, 4);
@@ -70,18 +70,18 @@ async fn pipeline(items: &[Item], lateness_ms: u64) -> (Counts, u64) {
     while let Some(chunk) = rx.recv().await {
         for event in chunk {
             n += 1;
-            worker.agg.record(&event.to_record(), clock.now(), || n.to_string());
+            worker.record(&event.to_record(), clock.now(), || n.to_string());
         }
-        worker.agg.processed_through(&n.to_string());
+        worker.processed_through(&n.to_string());
         worker.commit(false, false).await.unwrap();
     }
     producer.await.unwrap().unwrap();
     for (i, item) in items.iter().enumerate() {
-        if let Item::Malformed(bytes) = item {
-            worker.agg.record(bytes, clock.now(), || format!("malformed {i}"));
+        if let Payload::Malformed(bytes) = item {
+            worker.record(bytes, clock.now(), || format!("malformed {i}"));
         }
     }
-    worker.agg.close_all();
+    worker.close_all();
     worker.commit(true, true).await.unwrap();
 
     let mut sums = Counts::new();
@@ -108,8 +108,8 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let (sums, rejects) = rt.block_on(pipeline(&items, lateness_ms));
-        let events = items.iter().filter_map(|i| if let Item::Event(e) = i { Some(e) } else { None });
+        let events = items.iter().filter_map(|i| if let Payload::Event(e) = i { Some(e) } else { None });
         prop_assert_eq!(sums, model::count(events, &["country".to_owned()]));
-        prop_assert_eq!(rejects, items.iter().filter(|i| matches!(i, Item::Malformed(_))).count() as u64);
+        prop_assert_eq!(rejects, items.iter().filter(|i| matches!(i, Payload::Malformed(_))).count() as u64);
     }
 }

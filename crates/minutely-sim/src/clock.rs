@@ -1,4 +1,5 @@
-//! The sim's one clock: wall time in milliseconds, or a manual clock a test moves by hand.
+//! The sim's one clock: wall time in milliseconds, a manual clock a test moves by hand, or
+//! tokio's clock (paused in a test, it moves when the test's timers do).
 //!
 //! Arrival timestamps, iterator expiry, retention and the per-shard rate limits all read this
 //! clock, so a test that sets a manual clock gets the same throttling on any machine.
@@ -11,17 +12,25 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     manual: Option<Arc<AtomicI64>>,
+    /// Wall time at `.1`, moved on by tokio's clock since.
+    tokio: Option<(i64, tokio::time::Instant)>,
 }
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Clock {
-        Clock { manual: None }
+        Clock::default()
+    }
+
+    /// Starts at `start_ms` and moves with tokio's clock: under `start_paused`, the sim's rate
+    /// limits, arrival times and iterator expiry follow the test's virtual time.
+    pub fn tokio(start_ms: i64) -> Clock {
+        Clock { manual: None, tokio: Some((start_ms, tokio::time::Instant::now())) }
     }
 
     /// A clock that stands at `start_ms` until [`Clock::advance`] or [`Clock::set`] moves it.
     pub fn manual(start_ms: i64) -> Clock {
-        Clock { manual: Some(Arc::new(AtomicI64::new(start_ms))) }
+        Clock { manual: Some(Arc::new(AtomicI64::new(start_ms))), tokio: None }
     }
 
     pub fn is_manual(&self) -> bool {
@@ -29,9 +38,10 @@ impl Clock {
     }
 
     pub fn now_ms(&self) -> i64 {
-        match &self.manual {
-            Some(t) => t.load(Ordering::Relaxed),
-            None => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
+        match (&self.manual, &self.tokio) {
+            (Some(t), _) => t.load(Ordering::Relaxed),
+            (None, Some((start, at))) => start + at.elapsed().as_millis() as i64,
+            (None, None) => SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64),
         }
     }
 

@@ -31,6 +31,9 @@ mod server;
 pub use clock::Clock;
 pub use faults::Faults;
 
+/// The answer of [`Sim::call`], boxed (see [`Sim::handler`]).
+pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Option<http::Response<bytes::Bytes>>> + Send>>;
+
 /// How a sim starts.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -191,6 +194,27 @@ impl Sim {
 
     pub fn clock(&self) -> &Clock {
         &self.shared.clock
+    }
+
+    /// Answers one request without a socket, as the port would: the in-process transport
+    /// (`minutely_aws::in_process`) that lets a test run the SDK, the sim and the code under test
+    /// on one runtime, under tokio's paused clock. `None`: an injected fault lost the answer
+    /// (the port would close the connection).
+    pub async fn call(&self, request: http::Request<bytes::Bytes>) -> Option<http::Response<bytes::Bytes>> {
+        let request = request.map(http_body_util::Full::new);
+        let response = server::handle(self.shared.clone(), request).await.ok()?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_else(|e| match e {});
+        Some(http::Response::from_parts(parts, body))
+    }
+
+    /// [`Sim::call`] as a function that owns the sim: `minutely_aws::in_process_clients(sim.handler())`.
+    pub fn handler(self: &Arc<Self>) -> impl Fn(http::Request<bytes::Bytes>) -> Answer + Send + Sync + 'static {
+        let sim = self.clone();
+        move |request| {
+            let sim = sim.clone();
+            Box::pin(async move { sim.call(request).await })
+        }
     }
 
     /// Stops serving and waits until the listener is closed.

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -25,9 +25,18 @@ use crate::s3::{Reply, S3Error, S3Request, split_path};
 const MAX_KINESIS_BODY: usize = 16 * 1024 * 1024;
 const KINESIS_TARGET_PREFIX: &str = "Kinesis_20131202.";
 
+/// A request body the sim reads: hyper's from a socket, or bytes already in memory
+/// ([`crate::Sim::call`]).
+pub(crate) trait RequestBody:
+    Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send
+{
+}
+
+impl<B: Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send> RequestBody for B {}
+
 /// The error that makes hyper close a connection without answering: a lost answer.
 #[derive(Debug)]
-struct Dropped;
+pub(crate) struct Dropped;
 
 impl std::fmt::Display for Dropped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -57,7 +66,10 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: 
     connections.shutdown().await;
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<impl RequestBody>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
     if req.uri().path().starts_with("/_sim/") {
         return Ok(crate::server::admin(&shared, req).await);
     }
@@ -105,7 +117,11 @@ fn kinesis_answer(protocol: Protocol, a: Answer) -> Response<Full<Bytes>> {
     r
 }
 
-async fn kinesis(shared: &Shared, target: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn kinesis(
+    shared: &Shared,
+    target: &str,
+    req: Request<impl RequestBody>,
+) -> Result<Response<Full<Bytes>>, Dropped> {
     let protocol =
         Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
     let Some(op) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
@@ -162,7 +178,7 @@ async fn kinesis(shared: &Shared, target: &str, req: Request<Incoming>) -> Resul
 /// Objects above this are refused (the sim keeps everything in memory).
 const MAX_OBJECT_BODY: usize = 256 * 1024 * 1024;
 
-async fn s3_call(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let resource = parts.uri.path().to_owned();
     // Path and query are parsed once, before the body: the operation decides the faults.
@@ -222,7 +238,7 @@ fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
     r
 }
 
-pub(crate) async fn admin(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>> {
+pub(crate) async fn admin(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
     let json = |status: u16, v: serde_json::Value| respond(status, "application/json", v.to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();

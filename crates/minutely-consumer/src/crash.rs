@@ -1,0 +1,76 @@
+//! Fault injection: a consumer that crashes after a chosen number of object writes, before or
+//! after the checkpoint that follows them (the tests' and scenarios' planned kills).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::output::OutputError;
+
+/// Where, around the checkpoint that follows the objects, an injected crash happens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrashPoint {
+    /// Between an object write and its checkpoint: the worst moment (the objects are written
+    /// again after the restart, to the same paths).
+    #[default]
+    BeforeCheckpoint,
+    /// Right after the checkpoint that follows the objects: a clean point.
+    AfterCheckpoint,
+}
+
+impl std::fmt::Display for CrashPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CrashPoint::BeforeCheckpoint => "before the checkpoint",
+            CrashPoint::AfterCheckpoint => "after the checkpoint",
+        })
+    }
+}
+
+/// A crash after a number of object writes, before or after the checkpoint that follows them:
+/// how the tests and scenarios kill a consumer at a chosen moment. Fires once.
+#[derive(Debug)]
+pub struct CrashAfter {
+    pub objects: u64,
+    pub at: CrashPoint,
+    /// Exit the process (`true`), or fail the write so that the run ends with
+    /// [`OutputError::InjectedCrash`] (in-process runs, which then start a new consumer).
+    pub exit: bool,
+    written: AtomicU64,
+    /// The objects are written; the crash waits for the next checkpoint.
+    armed: AtomicBool,
+}
+
+impl CrashAfter {
+    pub fn new(objects: u64, exit: bool) -> CrashAfter {
+        CrashAfter::at(objects, CrashPoint::BeforeCheckpoint, exit)
+    }
+
+    pub fn at(objects: u64, at: CrashPoint, exit: bool) -> CrashAfter {
+        CrashAfter { objects, at, exit, written: AtomicU64::new(0), armed: Default::default() }
+    }
+
+    pub(crate) fn object_written(&self) -> Result<(), OutputError> {
+        if self.written.fetch_add(1, Ordering::SeqCst) + 1 != self.objects {
+            return Ok(());
+        }
+        match self.at {
+            CrashPoint::BeforeCheckpoint => self.crash(),
+            CrashPoint::AfterCheckpoint => {
+                self.armed.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn checkpoint_written(&self) -> Result<(), OutputError> {
+        if self.armed.swap(false, Ordering::SeqCst) { self.crash() } else { Ok(()) }
+    }
+
+    fn crash(&self) -> Result<(), OutputError> {
+        if self.exit {
+            eprintln!("minutely: fault injection: exiting after {} object writes, {}", self.objects, self.at);
+            std::process::exit(86);
+        }
+        Err(OutputError::InjectedCrash { objects: self.objects, at: self.at })
+    }
+}
