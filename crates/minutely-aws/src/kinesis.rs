@@ -86,10 +86,25 @@ pub async fn ensure_stream(client: &Client, stream: &str, shards: i32, timeout: 
 
 /// Waits until `stream` is active (after a create or a reshard), at most `timeout`.
 pub async fn wait_active(client: &Client, stream: &str, timeout: Duration) -> Result<(), AwsError> {
+    wait_for(client, stream, timeout, |s| *s == StreamStatus::Active).await
+}
+
+/// Waits until `stream` takes records, at most `timeout`: active, or updating (a stream keeps
+/// taking records while it is resharded); a stream being created does not yet.
+pub async fn wait_writable(client: &Client, stream: &str, timeout: Duration) -> Result<(), AwsError> {
+    wait_for(client, stream, timeout, |s| matches!(s, StreamStatus::Active | StreamStatus::Updating)).await
+}
+
+async fn wait_for(
+    client: &Client,
+    stream: &str,
+    timeout: Duration,
+    ready: impl Fn(&StreamStatus) -> bool,
+) -> Result<(), AwsError> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let status = status(client, stream).await?;
-        if status == StreamStatus::Active {
+        if ready(&status) {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {

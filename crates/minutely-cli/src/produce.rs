@@ -165,7 +165,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             Some(shards) => {
                 minutely_aws::kinesis::ensure_stream(&clients.kinesis, stream, shards, Duration::from_secs(60)).await?;
             }
-            None => minutely_aws::kinesis::wait_active(&clients.kinesis, stream, Duration::from_secs(60)).await?,
+            None => minutely_aws::kinesis::wait_writable(&clients.kinesis, stream, Duration::from_secs(60)).await?,
         }
         let retry = RetryPolicy { deadline: Some(args.retry_deadline), ..RetryPolicy::default() };
         let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry);
