@@ -93,16 +93,6 @@ impl Backoff {
         }
     }
 
-    /// Attempts failed so far.
-    pub fn attempts(&self) -> u32 {
-        self.attempt
-    }
-
-    /// Since the first attempt.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
     /// A success: the next failure starts from the base again, and the deadline from now.
     pub fn reset(&mut self) {
         self.attempt = 0;
