@@ -8,7 +8,7 @@
 
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use minutely_aggregate::{ProcessingTime, WindowConfig};
@@ -18,6 +18,7 @@ use minutely_scenario::Scenario;
 use minutely_scenario::generate::Payload;
 use minutely_scenario::input::Input;
 use minutely_scenario::trace::Tracer;
+use tokio::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -64,7 +65,7 @@ fn traced() -> (Tracer, Timeline) {
         let Payload::Event(e) = item else { continue };
         let record = e.to_record();
         let w = n % workers.len();
-        tracer.read(&workers[w], &mut std::iter::once(record.as_slice()), at.into());
+        tracer.read(&workers[w], &mut std::iter::once(record.as_slice()), at);
         let _ = aggs[w].record(&record, ProcessingTime(n as u64 / 100), || n.to_string());
         timeline.sent.push((minutely_event::id_hash(e.id.as_deref().unwrap()), at));
         timeline.acked.push(Some(at + Duration::from_millis(5)));
@@ -73,7 +74,7 @@ fn traced() -> (Tracer, Timeline) {
     for (w, agg) in aggs.iter_mut().enumerate() {
         agg.close_all();
         for object in agg.take_objects() {
-            tracer.written(&workers[w], &object, written.into(), written.into());
+            tracer.written(&workers[w], &object, written, written);
         }
     }
     (tracer, timeline)

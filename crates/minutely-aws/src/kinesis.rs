@@ -101,17 +101,17 @@ async fn wait_for(
     timeout: Duration,
     ready: impl Fn(&StreamStatus) -> bool,
 ) -> Result<(), AwsError> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = crate::clock::now() + timeout;
     loop {
         let status = status(client, stream).await?;
         if ready(&status) {
             return Ok(());
         }
-        if tokio::time::Instant::now() > deadline {
+        if crate::clock::now() > deadline {
             let message = format!("still {status} after {timeout:?}");
             return Err(AwsError::new("DescribeStreamSummary", target(stream), Cause::Timeout, message));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        crate::clock::sleep(Duration::from_millis(100)).await;
     }
 }
 

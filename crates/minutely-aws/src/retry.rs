@@ -11,9 +11,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use tokio::time::Instant;
+use rand::Rng;
+
+use crate::clock::{self, Instant};
+use crate::rng;
 
 use crate::error::{AwsError, Cause};
 
@@ -74,13 +75,13 @@ pub struct Backoff {
     policy: RetryPolicy,
     attempt: u32,
     started: Instant,
-    rng: ChaCha8Rng,
+    rng: rng::Rng,
 }
 
 impl Backoff {
     /// Jitter drawn from `seed`: the same seed, the same waits.
     pub fn new(policy: RetryPolicy, seed: u64) -> Backoff {
-        Backoff { policy, attempt: 0, started: Instant::now(), rng: ChaCha8Rng::seed_from_u64(seed) }
+        Backoff { policy, attempt: 0, started: clock::now(), rng: rng::seeded(seed) }
     }
 
     /// The wait before the next attempt, or `None` when it would end past the deadline.
@@ -96,7 +97,7 @@ impl Backoff {
     /// A success: the next failure starts from the base again, and the deadline from now.
     pub fn reset(&mut self) {
         self.attempt = 0;
-        self.started = Instant::now();
+        self.started = clock::now();
     }
 }
 
@@ -145,7 +146,7 @@ impl RetryLog {
     /// (or since retrying began) is [`RetryLog::EVERY`] long. Retries after a quiet spell longer
     /// than that begin a new span.
     pub fn retried(&self, retries: u64, last: &dyn Display) {
-        let now = Instant::now();
+        let now = clock::now();
         let line = {
             let mut s = self.state.lock().expect("retry log lock");
             if s.last.is_some_and(|l| now - l > RetryLog::EVERY) {
@@ -198,7 +199,7 @@ where
         }
         let Some(wait) = backoff.next_wait() else { return Err(e) };
         log.retried(1, &e);
-        tokio::time::sleep(wait).await;
+        clock::sleep(wait).await;
     }
 }
 
@@ -213,7 +214,7 @@ mod tests {
     #[test]
     fn backoff_stays_under_its_cap_and_the_same_seed_waits_the_same() {
         let p = RetryPolicy { deadline: None, ..RetryPolicy::default() };
-        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut rng = rng::seeded(7);
         for attempt in 0..40 {
             let cap = (Duration::from_millis(50) * 2u32.pow(attempt.min(20))).min(Duration::from_secs(5));
             assert!(p.backoff(attempt, &mut rng) <= cap);
@@ -241,7 +242,7 @@ mod tests {
             let lines = lines.clone();
             RetryLog::to("GetObject s3://b/k", move |l| lines.lock().unwrap().push(l.to_owned()))
         };
-        let started = Instant::now();
+        let started = clock::now();
         let real = std::time::Instant::now();
         let mut calls = 0u32;
         let r: Result<(), _> = retry(policy, 42, &log, || {

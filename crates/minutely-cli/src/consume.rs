@@ -1,10 +1,11 @@
 //! `minutely consume`: Kinesis shards or JSON lines on stdin into per-minute counts on S3, the
 //! console or stdout.
 
+use minutely_aws::clock;
 use std::io::IsTerminal;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -105,13 +106,15 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             bucket: bucket.to_owned(),
             prefix: prefix.trim_end_matches('/').to_owned(),
             retry_deadline: Duration::from_secs(120),
-            crash_after: args.fault_exit_after_objects.map(|n| Arc::new(CrashAfter::new(n, true))),
         };
         if args.create_bucket {
             s3.create_bucket().await?;
         }
         s3.check_bucket().await?;
-        Output::S3(s3)
+        match args.fault_exit_after_objects {
+            Some(n) => Output::S3(s3).crashing(CrashAfter::new(n, true)),
+            None => Output::S3(s3),
+        }
     } else if args.sink == "console" {
         Output::Console
     } else if args.sink == "stdout" {
@@ -143,7 +146,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     })?;
 
     let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
-    let started = Instant::now();
+    let started = clock::now();
     let live = live_line(stats.clone(), args.sink == "console" || args.sink == "stdout");
     let result = if let Some(stream) = args.source.strip_prefix("kinesis:") {
         let clients = minutely_aws::clients(&target).await;
@@ -230,12 +233,12 @@ fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(200));
     let shown = bar.clone();
     tokio::spawn(async move {
-        let mut last = (Instant::now(), 0u64);
+        let mut last = (clock::now(), 0u64);
         loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            clock::sleep(Duration::from_secs(1)).await;
             let (t, workers) = totals(&stats);
             let rate = (t.records - last.1) as f64 / last.0.elapsed().as_secs_f64();
-            last = (Instant::now(), t.records);
+            last = (clock::now(), t.records);
             let lag = if t.max_behind_ms < 0 { "-".to_owned() } else { format!("{} ms", t.max_behind_ms) };
             shown.set_message(format!(
                 "{} records ({rate:.0}/s) | lag {lag} | {} shards | windows open {} | objects written {} | rejects {} | duplicates {}",

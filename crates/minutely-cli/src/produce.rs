@@ -1,10 +1,11 @@
 //! `minutely produce`: events from a recorded file or a generator into a sink.
 
+use minutely_aws::clock;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -106,11 +107,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     if let Some(d) = args.duration {
         let stop = stop.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(d).await;
+            clock::sleep(d).await;
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let now = EventTime(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64);
+    let now = EventTime(clock::unix_ms());
 
     let mut source = if let Some(path) = args.source.strip_prefix("file:") {
         let path = PathBuf::from(path);

@@ -1,5 +1,6 @@
 //! `minutely scenario <name>`: one scenario of `scenarios/` on the sim or LocalStack, checked.
 
+use minutely_aws::clock;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -151,13 +152,13 @@ fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> 
     runtime.spawn(async move {
         let mut ticks = 0u64;
         // Records per second over the last five seconds (ten samples), for the rate and the ETA.
-        let mut window = std::collections::VecDeque::from([(std::time::Instant::now(), 0u64)]);
+        let mut window = std::collections::VecDeque::from([(clock::now(), 0u64)]);
         loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            clock::sleep(Duration::from_millis(500)).await;
             ticks += 1;
             let (read, objects) = progress.consumed();
             let (produced, total) = (progress.produced.load(Ordering::Relaxed), progress.total.load(Ordering::Relaxed));
-            window.push_back((std::time::Instant::now(), produced));
+            window.push_back((clock::now(), produced));
             if window.len() > 10 {
                 window.pop_front();
             }
@@ -178,7 +179,7 @@ fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> 
 
 /// ` (12,345 records/s, 40 s left)` from (time, records produced) samples; empty before the
 /// first records or after the last.
-fn rate_and_eta(window: &std::collections::VecDeque<(std::time::Instant, u64)>, total: u64) -> String {
+fn rate_and_eta(window: &std::collections::VecDeque<(clock::Instant, u64)>, total: u64) -> String {
     let (Some((t0, n0)), Some((t1, n1))) = (window.front(), window.back()) else { return String::new() };
     let seconds = t1.duration_since(*t0).as_secs_f64();
     if *n1 <= *n0 || seconds <= 0.0 || *n1 >= total {

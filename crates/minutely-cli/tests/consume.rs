@@ -319,7 +319,6 @@ async fn consumer_against_localstack() {
         bucket: BUCKET.into(),
         prefix: "fence".into(),
         retry_deadline: Duration::from_secs(10),
-        crash_after: None,
     });
     let settings =
         Settings { key: Arc::from(vec!["country".to_owned()]), windows: WindowConfig::default(), max_dedup_ids: 100 };

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::ShardIteratorType;
+use minutely_aws::clock;
 use minutely_aws::{AwsError, Backoff, RetryLog, RetryPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 
 use crate::aggregator::Settings;
 use crate::layout;
@@ -121,18 +121,18 @@ pub async fn consume(
     // Shards listed at start begin at `options.start`; shards that appear later begin at their
     // trim horizon.
     let mut initial: Option<std::collections::HashSet<String>> = None;
-    let mut next_discovery = Instant::now();
-    let mut last_record = Instant::now();
+    let mut next_discovery = clock::now();
+    let mut last_record = clock::now();
     let mut last_total = 0u64;
     let mut stopping = false;
     loop {
-        if !stopping && Instant::now() >= next_discovery {
+        if !stopping && clock::now() >= next_discovery {
             // The first listing is the run's first call: a wrong endpoint fails it at once.
             let policy = if initial.is_none() { RetryPolicy::FIRST_CALLS } else { DISCOVERY };
             let listed = list_shards(&ctx.client, &ctx.options.stream, policy).await?;
             initial.get_or_insert_with(|| listed.iter().map(|s| s.id.clone()).collect());
             lineage.update(listed);
-            next_discovery = Instant::now() + ctx.options.discover_every;
+            next_discovery = clock::now() + ctx.options.discover_every;
         }
         if !stopping {
             for shard in lineage.ready() {
@@ -160,7 +160,7 @@ pub async fn consume(
                 match end {
                     Ok(ShardEnd::Finished) => {
                         lineage.finish(&shard);
-                        next_discovery = Instant::now(); // look for its children now
+                        next_discovery = clock::now(); // look for its children now
                     }
                     Ok(ShardEnd::Stopped) => lineage.release(&shard),
                     Err(e) => {
@@ -177,13 +177,13 @@ pub async fn consume(
                     let _ = stop_tx.send(Some(mode));
                 }
             }
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {
+            _ = clock::sleep(Duration::from_millis(200)) => {
                 if let Some((idle, mode)) = ctx.options.exit_when_idle && !stopping {
                     let shards = stats.lock().expect("stats lock").clone();
                     let total: u64 = shards.iter().map(|(_, s)| s.records.load(Ordering::Relaxed)).sum();
                     if total != last_total {
                         last_total = total;
-                        last_record = Instant::now();
+                        last_record = clock::now();
                     }
                     let caught_up = shards.iter().all(|(_, s)| s.caught_up());
                     if caught_up && lineage.ready().is_empty() && last_record.elapsed() >= idle {
@@ -265,7 +265,7 @@ async fn read_shard(
                 Err(e) => return Err(e.into()),
             },
         };
-        let call_start = Instant::now();
+        let call_start = clock::now();
         stats.get_records_calls.fetch_add(1, Ordering::Relaxed);
         let out = match ctx.client.get_records().shard_iterator(&it).limit(o.limit).send().await {
             Ok(out) => out,
@@ -292,7 +292,7 @@ async fn read_shard(
             worker.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
         }
         if let Some(observer) = &o.observer {
-            observer.read(shard, &mut records.iter().map(|r| r.data().as_ref()), Instant::now());
+            observer.read(shard, &mut records.iter().map(|r| r.data().as_ref()), clock::now());
         }
         if let Some(last) = records.last() {
             stats.arrived(now);
@@ -309,7 +309,7 @@ async fn read_shard(
         iterator = Some(next.to_owned());
         worker.commit(false, false).await?;
         let pause = if records.is_empty() { o.idle_poll.max(o.min_call_interval) } else { o.min_call_interval };
-        wait((call_start + pause).saturating_duration_since(Instant::now()), &mut stop).await;
+        wait((call_start + pause).saturating_duration_since(clock::now()), &mut stop).await;
     }
 }
 
@@ -352,7 +352,7 @@ async fn wait(d: Duration, stop: &mut watch::Receiver<Option<Stop>>) {
     }
     tokio::select! {
         biased;
-        _ = tokio::time::sleep(d) => {}
+        _ = clock::sleep(d) => {}
         _ = stop.changed() => {}
     }
 }

@@ -1,6 +1,7 @@
 //! Reading JSON lines (from `minutely produce --sink stdout`, or any file of records) as one
 //! worker: a thread reads large blocks, the worker decodes and counts them line by line.
 
+use minutely_aws::clock;
 use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +44,7 @@ pub async fn consume<R: Read + Send + 'static>(
     loop {
         let block = tokio::select! {
             b = rx.recv() => b,
-            _ = tokio::time::sleep(idle_poll) => {
+            _ = clock::sleep(idle_poll) => {
                 worker.tick(clock.now());
                 worker.commit(false, false).await?;
                 continue;

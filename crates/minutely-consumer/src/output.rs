@@ -42,12 +42,24 @@ pub enum Output {
     Console,
     /// JSON lines on stdout (the objects' lines); rejects on stderr.
     Stdout,
+    /// Another output, with a crash injected after a number of object writes (fault injection,
+    /// `crash.rs`): the faults wrap an output rather than live in its write path.
+    Crashing(Arc<CrashAfter>, Box<Output>),
 }
 
 impl Output {
     /// Whether checkpoints can be kept (S3, and the in-memory store).
     pub fn keeps_checkpoints(&self) -> bool {
-        matches!(self, Output::S3(_) | Output::Memory(_))
+        match self {
+            Output::S3(_) | Output::Memory(_) => true,
+            Output::Console | Output::Stdout => false,
+            Output::Crashing(_, inner) => inner.keeps_checkpoints(),
+        }
+    }
+
+    /// `self`, crashing after `crash.objects` object writes.
+    pub fn crashing(self, crash: CrashAfter) -> Output {
+        Output::Crashing(Arc::new(crash), Box::new(self))
     }
 
     pub async fn write(&self, object: &Object) -> Result<(), OutputError> {
@@ -55,10 +67,11 @@ impl Output {
             Output::S3(s3) => {
                 let content_type = "application/x-ndjson";
                 s3.put(&layout::join(&s3.prefix, &object.path), object.body(), content_type).await?;
-                match &s3.crash_after {
-                    Some(c) => c.object_written(),
-                    None => Ok(()),
-                }
+                Ok(())
+            }
+            Output::Crashing(crash, inner) => {
+                Box::pin(inner.write(object)).await?;
+                crash.object_written()
             }
             Output::Memory(m) => m.put(&object.path, object.body()),
             Output::Console | Output::Stdout => {
@@ -98,6 +111,7 @@ impl Output {
                 (key, found)
             }
             Output::Console | Output::Stdout => return Ok(None),
+            Output::Crashing(_, inner) => return Box::pin(inner.load_checkpoint(path)).await,
         };
         let Some((bytes, etag)) = found else { return Ok(None) };
         let bucket = match self {
@@ -124,11 +138,10 @@ impl Output {
         let body = serde_json::to_vec(checkpoint).expect("serialising to a Vec cannot fail");
         match self {
             Output::Memory(m) => m.put_if(path, body, expected).map(Some),
-            Output::S3(s3) => {
-                let etag = s3.put_checkpoint(&layout::join(&s3.prefix, path), body, expected).await?;
-                if let Some(c) = &s3.crash_after {
-                    c.checkpoint_written()?;
-                }
+            Output::S3(s3) => s3.put_checkpoint(&layout::join(&s3.prefix, path), body, expected).await,
+            Output::Crashing(crash, inner) => {
+                let etag = Box::pin(inner.save_checkpoint(path, checkpoint, expected)).await?;
+                crash.checkpoint_written()?;
                 Ok(etag)
             }
             Output::Console | Output::Stdout => Ok(None),

@@ -1,13 +1,11 @@
 //! The S3 output: objects and conditional checkpoint writes, every call retried under the one
 //! retry policy ([`minutely_aws::retry`]).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use minutely_aws::{AwsError, Cause, RetryLog, RetryPolicy};
 
-use crate::crash::CrashAfter;
 use crate::output::{IfMatch, OutputError};
 
 #[derive(Clone, Debug)]
@@ -17,7 +15,6 @@ pub struct S3Output {
     pub prefix: String,
     /// Keep retrying a failed write this long.
     pub retry_deadline: Duration,
-    pub crash_after: Option<Arc<CrashAfter>>,
 }
 
 impl S3Output {

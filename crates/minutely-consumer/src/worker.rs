@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use minutely_aggregate::ProcessingTime;
-use tokio::time::Instant;
+use minutely_aws::clock::{self, Instant};
 
 use crate::aggregator::{Aggregator, Checkpoint, Object, Outcome, RestoreError, Settings};
 use crate::output::{Output, OutputError};
@@ -80,7 +80,7 @@ pub struct Clock(pub Instant);
 
 impl Clock {
     pub fn start() -> Clock {
-        Clock(Instant::now())
+        Clock(clock::now())
     }
 
     pub fn now(&self) -> ProcessingTime {
@@ -170,7 +170,7 @@ impl Worker {
             stats,
             checkpointed,
             etag,
-            last_checkpoint: Instant::now(),
+            last_checkpoint: clock::now(),
             checkpoint_every,
             observer: None,
         };
@@ -200,7 +200,7 @@ impl Worker {
     /// the same paths.
     pub async fn commit(&mut self, finished: bool, force: bool) -> Result<(), WorkerError> {
         let objects = self.agg.take_objects();
-        let closed_at = Instant::now();
+        let closed_at = clock::now();
         self.publish();
         let moved = self.agg.position() != self.checkpointed.as_deref();
         let due = finished
@@ -218,14 +218,14 @@ impl Worker {
             self.output.write(object).await?;
             self.stats.objects.fetch_add(1, Ordering::Relaxed);
             if let Some(o) = &self.observer {
-                o.written(self.agg.worker(), object, closed_at, Instant::now());
+                o.written(self.agg.worker(), object, closed_at, clock::now());
             }
         }
         if let Some(path) = self.checkpoint_path.clone() {
             self.save(&path, &self.agg.checkpoint(Vec::new(), finished)).await?;
         }
         self.checkpointed = self.agg.position().map(str::to_owned);
-        self.last_checkpoint = Instant::now();
+        self.last_checkpoint = clock::now();
         self.publish();
         if finished {
             self.stats.finished.store(true, Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! The driver: events from a source, each when it is due, into a sink; the run's summary.
 
+use minutely_aws::clock::{self, Instant};
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,14 +38,14 @@ pub const LINGER: Duration = Duration::from_millis(100);
 /// would make a call per record.
 #[derive(Clone, Copy, Debug)]
 pub struct Pacer {
-    start: tokio::time::Instant,
-    last_flush: tokio::time::Instant,
+    start: Instant,
+    last_flush: Instant,
 }
 
 impl Pacer {
     /// A pacer whose offsets count from now.
     pub fn new() -> Pacer {
-        let start = tokio::time::Instant::now();
+        let start = clock::now();
         Pacer { start, last_flush: start }
     }
 
@@ -52,13 +53,13 @@ impl Pacer {
     pub async fn wait<S: Sink>(&mut self, due: Option<Duration>, sink: &mut S) -> Result<(), SinkError> {
         let Some(due) = due else { return Ok(()) };
         let at = self.start + due;
-        let now = tokio::time::Instant::now();
+        let now = clock::now();
         if at > now {
             if at - now >= LINGER || now - self.last_flush >= LINGER {
                 sink.flush().await?;
-                self.last_flush = tokio::time::Instant::now();
+                self.last_flush = clock::now();
             }
-            tokio::time::sleep_until(at).await;
+            clock::sleep_until(at).await;
         }
         Ok(())
     }
@@ -192,7 +193,7 @@ mod tests {
             due: None,
             key: vec!["country".to_string(), "device".to_string()].into(),
         };
-        let mut rng = rand::rng();
+        let mut rng = minutely_aws::rng::seeded(1);
         assert_eq!(PartitionKey::Key.of(&s, &mut rng), "usa|ios");
         assert_eq!(PartitionKey::Id.of(&s, &mut rng), "e1");
         assert_eq!(PartitionKey::Random.of(&s, &mut rng).len(), 32);

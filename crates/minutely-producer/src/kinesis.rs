@@ -13,15 +13,15 @@
 //! Retrying only failed entries can reorder records of one partition key when a call partly
 //! fails; the per-minute counts do not depend on order.
 
-use std::time::Instant;
+use minutely_aws::clock::{self, Instant};
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 pub use minutely_aws::RetryPolicy;
+use minutely_aws::rng;
 use minutely_aws::{AwsError, Backoff, Cause, RetryLog};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use crate::batcher::{Batcher, Entry, Limits, Refused};
 pub use crate::limiter::{ShardLimiter, hash_key};
@@ -53,7 +53,7 @@ pub struct KinesisSink {
     retry: RetryPolicy,
     limiter: Option<ShardLimiter>,
     next_seq: u64,
-    rng: ChaCha8Rng,
+    rng: rng::Rng,
     stats: SinkStats,
     /// Records refused before sending, with why.
     pub refused: Vec<Refused>,
@@ -76,7 +76,7 @@ impl KinesisSink {
             retry,
             limiter: None,
             next_seq: 0,
-            rng: ChaCha8Rng::from_rng(&mut rand::rng()),
+            rng: rng::seeded(rng::fresh_seed()),
             stats: SinkStats::default(),
             refused: Vec::new(),
             failed_ids: Vec::new(),
@@ -88,7 +88,7 @@ impl KinesisSink {
     /// Draws partition keys and backoff jitter from `seed` (the same seed, the same keys and
     /// waits).
     pub fn with_seed(mut self, seed: u64) -> Self {
-        self.rng = ChaCha8Rng::seed_from_u64(seed);
+        self.rng = rng::seeded(seed);
         self
     }
 
@@ -116,9 +116,9 @@ impl KinesisSink {
         let mut pending = batch;
         loop {
             if let Some(limiter) = &mut self.limiter {
-                let wait = limiter.take(&pending, tokio::time::Instant::now());
+                let wait = limiter.take(&pending, clock::now());
                 if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
+                    clock::sleep(wait).await;
                 }
             }
             let entries = pending
@@ -141,7 +141,7 @@ impl KinesisSink {
                         return Err(AwsError::new("PutRecords", self.target(), Cause::Other, message).into());
                     }
                     let before = pending.len();
-                    let now = Instant::now();
+                    let now = clock::now();
                     let mut failure = None;
                     let mut i = 0;
                     pending.retain(|e| {
@@ -182,7 +182,7 @@ impl KinesisSink {
             self.stats.retried += pending.len() as u64;
             self.log.retried(pending.len() as u64, &why);
             self.last_error = Some(why);
-            tokio::time::sleep(wait).await;
+            clock::sleep(wait).await;
         }
     }
 
@@ -200,7 +200,7 @@ impl KinesisSink {
     async fn push(&mut self, id: u128, partition_key: String, data: Vec<u8>) -> Result<(), SinkError> {
         let entry = Entry { seq: self.next_seq, partition_key, data };
         if let Some(t) = &mut self.timeline {
-            t.sent.push((id, Instant::now()));
+            t.sent.push((id, clock::now()));
             t.acked.push(None);
         }
         self.next_seq += 1;

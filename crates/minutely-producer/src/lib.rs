@@ -9,6 +9,7 @@
 
 pub mod batcher;
 pub mod driver;
+pub mod generate;
 pub mod kinesis;
 pub mod limiter;
 pub mod partition;

@@ -49,17 +49,23 @@ pub trait Sink {
 pub struct ConsoleSink<W> {
     out: W,
     stats: SinkStats,
+    /// Random partition keys.
+    rng: minutely_aws::rng::Rng,
 }
 
 impl<W: Write> ConsoleSink<W> {
     pub fn new(out: W) -> Self {
-        ConsoleSink { out, stats: SinkStats::default() }
+        ConsoleSink {
+            out,
+            stats: SinkStats::default(),
+            rng: minutely_aws::rng::seeded(minutely_aws::rng::fresh_seed()),
+        }
     }
 }
 
 impl<W: Write> Sink for ConsoleSink<W> {
     async fn send(&mut self, sourced: Sourced, partition: PartitionKey) -> Result<(), SinkError> {
-        let partition_key = partition.of(&sourced, &mut rand::rng());
+        let partition_key = partition.of(&sourced, &mut self.rng);
         let event = &sourced.event;
         let dims: Vec<String> = event.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
         writeln!(

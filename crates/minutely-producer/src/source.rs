@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use minutely_aggregate::EventTime;
 use minutely_event::{Event, Item, Rejected, Schema, TsvReader};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Zipf};
+
+use crate::generate::{self, GenSpec, Payload, Spacing};
 
 /// One event and when it is due.
 #[derive(Clone, Debug, PartialEq)]
@@ -153,7 +152,7 @@ pub struct RandomSpec {
     /// This fraction of events is moved back by `late_by`.
     pub late_fraction: f64,
     pub late_by: Duration,
-    /// This fraction of events is sent twice, with the same id.
+    /// This fraction of on-time events is sent twice, with the same id.
     pub duplicate_fraction: f64,
 }
 
@@ -173,31 +172,48 @@ impl Default for RandomSpec {
     }
 }
 
-/// The random source: deterministic for a given spec.
-#[derive(Debug)]
+/// The random source: the events of [`generate::stream`](crate::generate::stream) for the spec,
+/// each due at its event's index over the rate (a duplicate with its original).
 pub struct RandomSource {
-    spec: RandomSpec,
-    rng: ChaCha8Rng,
-    zipfs: Vec<Option<Zipf<f64>>>,
+    stream: Box<dyn Iterator<Item = (usize, Payload)> + Send>,
+    rate: Option<f64>,
     key: Arc<[String]>,
-    n: u64,
-    repeat: Option<Sourced>,
+}
+
+impl std::fmt::Debug for RandomSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RandomSource").field("rate", &self.rate).field("key", &self.key).finish_non_exhaustive()
+    }
 }
 
 impl RandomSource {
     pub fn new(spec: RandomSpec) -> Result<Self, String> {
-        let zipfs = spec
-            .dims
-            .iter()
-            .map(|d| match d.spread {
-                Spread::Zipf(e) => {
-                    Zipf::new(f64::from(d.cardinality), e).map(Some).map_err(|e| format!("{}: {e}", d.name))
-                }
-                Spread::Uniform => Ok(None),
-            })
-            .collect::<Result<_, _>>()?;
+        if let Some(d) = spec.dims.iter().find(|d| matches!(d.spread, Spread::Zipf(e) if !(e.is_finite() && e >= 0.0)))
+        {
+            return Err(format!("{}: a Zipf exponent must be a finite number ≥ 0", d.name));
+        }
         let key = spec.dims.iter().map(|d| d.name.clone()).collect();
-        Ok(RandomSource { rng: ChaCha8Rng::seed_from_u64(spec.seed), spec, zipfs, key, n: 0, repeat: None })
+        let count = spec.count.map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+        let stream = Box::new(generate::indexed(&spec.gen_spec(), count));
+        Ok(RandomSource { stream, rate: spec.rate, key })
+    }
+}
+
+impl RandomSpec {
+    /// The generator's spec: event times `1000 / rate` ms apart (1 ms without a rate), no
+    /// malformed records (a producer sends events).
+    pub fn gen_spec(&self) -> GenSpec {
+        GenSpec {
+            seed: self.seed,
+            start: self.start,
+            spacing: Spacing::Every(self.rate.map_or(1.0, |r| 1000.0 / r)),
+            dims: self.dims.clone(),
+            jitter_ms: self.jitter.as_millis() as i64,
+            late_fraction: self.late_fraction,
+            late_by_ms: self.late_by.as_millis() as i64,
+            duplicate_fraction: self.duplicate_fraction,
+            malformed_fraction: 0.0,
+        }
     }
 }
 
@@ -205,38 +221,12 @@ impl Iterator for RandomSource {
     type Item = io::Result<Sourced>;
 
     fn next(&mut self) -> Option<io::Result<Sourced>> {
-        if let Some(again) = self.repeat.take() {
-            return Some(Ok(again));
+        loop {
+            let (i, payload) = self.stream.next()?;
+            let Payload::Event(event) = payload else { continue };
+            let due = self.rate.map(|r| Duration::from_secs_f64(i as f64 / r));
+            return Some(Ok(Sourced { event, due, key: self.key.clone() }));
         }
-        if self.spec.count.is_some_and(|c| self.n >= c) {
-            return None;
-        }
-        let n = self.n;
-        self.n += 1;
-        let spacing_ms = self.spec.rate.map_or(1.0, |r| 1000.0 / r);
-        let mut time = self.spec.start.0 + (n as f64 * spacing_ms) as i64;
-        let jitter = self.spec.jitter.as_millis() as i64;
-        if jitter > 0 {
-            time -= self.rng.random_range(0..=jitter);
-        }
-        if self.rng.random_bool(self.spec.late_fraction.clamp(0.0, 1.0)) {
-            time -= self.spec.late_by.as_millis() as i64;
-        }
-        let mut dims = std::collections::BTreeMap::new();
-        for (d, zipf) in self.spec.dims.iter().zip(&self.zipfs) {
-            let v = match zipf {
-                Some(z) => z.sample(&mut self.rng) as u32,
-                None => self.rng.random_range(1..=d.cardinality),
-            };
-            dims.insert(d.name.clone(), format!("{}{v}", &d.name[..d.name.len().min(1)]));
-        }
-        let event = Event { time: EventTime(time), id: Some(format!("r{}-{n}", self.spec.seed)), dims };
-        let due = self.spec.rate.map(|r| Duration::from_secs_f64(n as f64 / r));
-        let sourced = Sourced { event, due, key: self.key.clone() };
-        if self.rng.random_bool(self.spec.duplicate_fraction.clamp(0.0, 1.0)) {
-            self.repeat = Some(sourced.clone());
-        }
-        Some(Ok(sourced))
     }
 }
 

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use minutely_aws::rng;
 use minutely_event::Schema;
 use minutely_producer::Pace;
 use minutely_producer::source::FileSource;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
-use crate::generate::{self, GenSpec, Payload};
+use crate::generate::{self, GenSpec, Payload, Spacing};
 use crate::model::{Counts, Model};
 use crate::spec::Scenario;
 
@@ -101,7 +101,7 @@ impl Input {
         let spec = GenSpec {
             seed: i.seed,
             start,
-            span_ms: i.span.as_millis() as i64,
+            spacing: Spacing::Span(i.span.as_millis() as i64),
             dims: s.dims()?,
             jitter_ms: i.jitter.as_millis() as i64,
             late_fraction: i.late_fraction,
@@ -116,9 +116,11 @@ impl Input {
     /// The records in order, from the start.
     pub fn items(&self) -> anyhow::Result<Items<'_>> {
         let kind = match self {
-            Input::Generated { spec, count, rate, key } => {
-                Kind::Generated { stream: Box::new(generate::stream(spec, *count)), rate: *rate, key: key.clone() }
-            }
+            Input::Generated { spec, count, rate, key } => Kind::Generated {
+                stream: Box::new(generate::stream(spec, Some(*count))),
+                rate: *rate,
+                key: key.clone(),
+            },
             Input::Replay { bytes, schema, name, pace, seed, malformed_fraction } => {
                 let reader: Box<dyn BufRead + '_> = match bytes {
                     Bytes::File(path) => Box::new(std::io::BufReader::new(
@@ -128,7 +130,7 @@ impl Input {
                 };
                 Kind::Replay {
                     source: FileSource::new(reader, schema, name, *pace)?,
-                    rng: ChaCha8Rng::seed_from_u64(*seed),
+                    rng: rng::seeded(*seed),
                     malformed_fraction: *malformed_fraction,
                     name,
                     malformed: None,
@@ -169,7 +171,7 @@ enum Kind<'a> {
     },
     Replay {
         source: FileSource<Box<dyn BufRead + 'a>>,
-        rng: ChaCha8Rng,
+        rng: rng::Rng,
         malformed_fraction: f64,
         name: &'a str,
         /// The malformed record due after the event just given.
@@ -270,6 +272,41 @@ mod tests {
         if let Some(rate) = s.input.rate {
             assert_eq!(items[10].1, Some(Duration::from_secs_f64(10.0 / rate)));
         }
+    }
+
+    /// `minutely produce --source random` and a scenario's generated input draw from one
+    /// generator: smoke's 1,500 events over 3 minutes are the producer's at 1,500 / 180 s
+    /// (120 ms apart), for the same seed and dimensions.
+    #[test]
+    fn the_producer_draws_a_scenarios_generated_events() {
+        use minutely_event::Event;
+        let s = load("smoke");
+        let i = &s.input;
+        let count = i.count.unwrap();
+        let Input::Generated { spec, .. } = Input::of(&s, &root()).unwrap() else { panic!("smoke is generated") };
+        let producer = minutely_producer::source::RandomSpec {
+            seed: i.seed,
+            rate: Some(count as f64 / i.span.as_secs_f64()),
+            count: Some(count),
+            start: spec.start,
+            dims: spec.dims.clone(),
+            jitter: i.jitter,
+            late_fraction: i.late_fraction,
+            late_by: i.late_by,
+            duplicate_fraction: i.duplicate_fraction,
+        };
+        let produced: Vec<Event> =
+            minutely_producer::source::RandomSource::new(producer).unwrap().map(|s| s.unwrap().event).collect();
+        let scenario: Vec<Event> = Input::of(&s, &root())
+            .unwrap()
+            .items()
+            .unwrap()
+            .filter_map(|p| if let Payload::Event(e) = p.unwrap().0 { Some(e) } else { None })
+            .collect();
+        assert!(scenario.len() > count as usize, "smoke has duplicates");
+        let differ = produced.iter().zip(&scenario).position(|(a, b)| a != b);
+        assert_eq!(differ.map(|at| (&produced[at], &scenario[at])), None);
+        assert_eq!(produced.len(), scenario.len());
     }
 
     #[test]

@@ -16,7 +16,6 @@
 
 pub mod backend;
 pub mod faults;
-pub mod generate;
 pub mod input;
 pub mod model;
 pub mod report;
@@ -24,6 +23,8 @@ pub mod run;
 pub mod spec;
 pub mod trace;
 
+/// The generator lives with the producer, which `minutely produce --source random` also uses.
+pub use minutely_producer::generate;
 pub use report::{Report, snapshot_body};
 pub use run::{Progress, RunOptions, run};
 pub use spec::{Scenario, ScenarioBackend};

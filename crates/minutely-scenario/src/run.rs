@@ -2,10 +2,11 @@
 //! [`provision`] (stream and bucket), [`spawn_consumer`], [`produce`] (with the reshards),
 //! [`wait_until_settled`], [`read_back`], and the checks of [`Report::check`].
 
+use minutely_aws::clock::{self, Instant};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use aws_sdk_kinesis::types::ScalingType;
@@ -79,7 +80,7 @@ async fn unless_cut<T>(
     tokio::select! {
         v = fut => Ok(v),
         signal = interrupted => Err(Cut { signal: Some(signal) }),
-        _ = tokio::time::sleep_until(hard_deadline.into()) => Err(Cut { signal: None }),
+        _ = clock::sleep_until(hard_deadline.into()) => Err(Cut { signal: None }),
     }
 }
 
@@ -120,7 +121,7 @@ impl Progress {
 /// Runs `s` and checks its expectations. A fault the backend cannot do is an error that names
 /// both, before anything starts.
 pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
-    let started = Instant::now();
+    let started = clock::now();
     // The scenario's timeout bounds the whole run, the backend's start and production included.
     let deadline = started + s.expect.timeout;
     let hard_deadline = deadline + TIMEOUT_OVERRUN;
@@ -131,7 +132,7 @@ pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow
     let plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
     progress.phase("counting the input");
     let input = Input::of(s, &opts.root)?;
-    let counting = Instant::now();
+    let counting = clock::now();
     let counted = input.count(&s.pipeline.key)?;
     let input_and_model_seconds = counting.elapsed().as_secs_f64();
     progress.total.store(counted.records, Ordering::Relaxed);
@@ -212,7 +213,7 @@ async fn run_on(
     progress.phase("reading the aggregates back");
     let sim = backend.sim_stats();
     backend.calm();
-    let reading = Instant::now();
+    let reading = clock::now();
     let back = read_back(&clients.s3, &output.prefix).await?;
     let read_back_seconds = reading.elapsed().as_secs_f64();
     let mut failures = Vec::new();
@@ -227,7 +228,7 @@ async fn run_on(
     let t0 = timeline.sent.first().map_or_else(Instant::now, |(_, t)| *t);
     let throughput = tracer.throughput(t0, timeline.acked.iter().flatten().copied());
     let expected = &counted.expected;
-    let joining = Instant::now();
+    let joining = clock::now();
     let latency = tracer.latency(&timeline);
     let engine =
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
@@ -260,7 +261,7 @@ async fn run_on(
 /// A fresh stream and prefix for this run (named after the scenario and the time), and the
 /// bucket.
 async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Result<(String, S3Output)> {
-    let run_id = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let run_id = clock::unix_ms();
     let stream = format!("{}-{run_id}", s.name);
     minutely_aws::kinesis::ensure_stream(&clients.kinesis, &stream, s.pipeline.shards, Duration::from_secs(60)).await?;
     let output = S3Output {
@@ -268,7 +269,6 @@ async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Res
         bucket: BUCKET.into(),
         prefix: format!("{}/{run_id}", s.name),
         retry_deadline: Duration::from_secs(60),
-        crash_after: None,
     };
     output.create_bucket().await?;
     Ok((stream, output))
@@ -288,7 +288,7 @@ fn spawn_consumer(
     plan: &Plan,
     kinesis: &aws_sdk_kinesis::Client,
     stream: &str,
-    mut output: S3Output,
+    output: S3Output,
     tracer: Arc<Tracer>,
     progress: &Progress,
 ) -> Consumer {
@@ -301,7 +301,11 @@ fn spawn_consumer(
         },
         max_dedup_ids: 2_000_000,
     };
-    output.crash_after = plan.kill_consumer.map(|k| Arc::new(CrashAfter::at(k.after_objects, k.at, false)));
+    // The kill fault: clones share the crash, which fires once.
+    let output = match plan.kill_consumer {
+        Some(k) => Output::S3(output).crashing(CrashAfter::at(k.after_objects, k.at, false)),
+        None => Output::S3(output),
+    };
     let options = KinesisOptions {
         discover_every: Duration::from_secs(1),
         idle_poll: Duration::from_millis(200),
@@ -320,7 +324,7 @@ fn spawn_consumer(
                 client.clone(),
                 options.clone(),
                 settings.clone(),
-                Output::S3(output.clone()),
+                output.clone(),
                 stop_rx.clone(),
                 shard_stats.clone(),
             )
@@ -365,13 +369,16 @@ async fn produce(
     let mut pacer = Pacer::new();
     let partition = s.partition_key()?;
     let limits = Limits { max_records: p.batch_records.clamp(1, 500), ..Limits::default() };
-    let mut sink = KinesisSink::new(k.clone(), stream, limits, RetryPolicy::default()).with_timeline(records as usize);
+    let mut sink = KinesisSink::new(k.clone(), stream, limits, RetryPolicy::default())
+        .with_seed(s.input.seed)
+        .with_timeline(records as usize);
     if p.rate_limit {
         sink = sink.with_shard_rate_limit().await?;
     }
     let mut reshards = plan.reshards.iter().peekable();
     let mut done = Vec::new();
-    let mut rng = rand::rng();
+    // The malformed records' partition keys, and the sink's keys and jitter, from the seed.
+    let mut rng = minutely_aws::rng::seeded(s.input.seed);
     let mut events_sent = 0u64;
     for (n, planned) in input.items()?.enumerate() {
         let (item, due, key) = planned?;
@@ -413,7 +420,7 @@ async fn produce(
 /// consumer ended, or the deadline passed (returns `false` then).
 async fn wait_until_settled(consumer: &Consumer, deadline: Instant) -> bool {
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        clock::sleep(Duration::from_millis(200)).await;
         if consumer.task.0.is_finished() {
             return true;
         }
@@ -423,7 +430,7 @@ async fn wait_until_settled(consumer: &Consumer, deadline: Instant) -> bool {
         if caught_up && open == 0 {
             return true;
         }
-        if Instant::now() >= deadline {
+        if clock::now() >= deadline {
             return false;
         }
     }

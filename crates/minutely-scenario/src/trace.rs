@@ -1,9 +1,10 @@
 //! Latency: when each event was handed to the producer, acknowledged by Kinesis, read by the
 //! consumer, taken out of a closed window and written to S3.
 
+use minutely_aws::clock::{self, Instant};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use minutely_consumer::{Object, Observer};
@@ -30,7 +31,7 @@ impl Tracer {
     /// not rehashed (old and new table side by side) while the consumer reads.
     pub fn new(events: usize) -> Tracer {
         let reads = HashMap::with_capacity_and_hasher(events, foldhash::fast::FixedState::default());
-        Tracer { epoch: Instant::now(), inner: Mutex::new(Seen { reads, ..Seen::default() }) }
+        Tracer { epoch: clock::now(), inner: Mutex::new(Seen { reads, ..Seen::default() }) }
     }
 }
 
@@ -84,8 +85,8 @@ pub struct Second {
 }
 
 impl Observer for Tracer {
-    fn read(&self, worker: &str, records: &mut dyn Iterator<Item = &[u8]>, at: tokio::time::Instant) {
-        let at_us = at.into_std().saturating_duration_since(self.epoch).as_micros() as u64;
+    fn read(&self, worker: &str, records: &mut dyn Iterator<Item = &[u8]>, at: Instant) {
+        let at_us = at.saturating_duration_since(self.epoch).as_micros() as u64;
         let mut seen = self.inner.lock().expect("tracer lock");
         for r in records {
             if let Ok(rec) = RecordRef::decode(r) {
@@ -99,14 +100,7 @@ impl Observer for Tracer {
         }
     }
 
-    fn written(
-        &self,
-        worker: &str,
-        object: &Object,
-        closed_at: tokio::time::Instant,
-        written_at: tokio::time::Instant,
-    ) {
-        let (closed_at, written_at) = (closed_at.into_std(), written_at.into_std());
+    fn written(&self, worker: &str, object: &Object, closed_at: Instant, written_at: Instant) {
         let Some(first) = object.counts().first() else { return };
         let mut seen = self.inner.lock().expect("tracer lock");
         let place = seen.place(worker, first.minute.clone());

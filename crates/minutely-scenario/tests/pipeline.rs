@@ -13,7 +13,7 @@ use minutely_consumer::worker::{Clock, Worker, WorkerStats};
 use minutely_consumer::{CountLine, Output, Settings};
 use minutely_producer::sink::ChannelSink;
 use minutely_producer::{PartitionKey, Sourced, produce};
-use minutely_scenario::generate::{GenSpec, Payload, strategy};
+use minutely_scenario::generate::{GenSpec, Payload, Spacing, strategy};
 use minutely_scenario::model::{self, Counts};
 use proptest::prelude::*;
 
@@ -22,7 +22,7 @@ fn spec() -> impl Strategy<Value = GenSpec> {
         |(seed, span_ms, jitter_ms, late_fraction, duplicate_fraction, malformed_fraction)| GenSpec {
             seed,
             start: EventTime(1_471_798_800_000),
-            span_ms,
+            spacing: Spacing::Span(span_ms),
             dims: vec!["country=6:zipf".parse().unwrap(), "device=3".parse().unwrap()],
             jitter_ms,
             late_fraction,

@@ -1,11 +1,13 @@
-//! Generated event streams, from proptest strategies: a scenario's seed fixes the stream, and
-//! the property test draws many streams from the same strategy, with shrinking.
+//! The one random event generator, built on proptest strategies: a seed fixes the stream, and
+//! property tests draw many streams from the same strategy, with shrinking. `minutely produce
+//! --source random` ([`crate::source::RandomSource`]) and the scenario engine's generated input
+//! both draw from [`stream`]: the same spec and seed give the same events, whichever entry point.
 
 use std::collections::BTreeMap;
 
+use crate::source::{DimSpec, Spread};
 use minutely_aggregate::EventTime;
 use minutely_event::Event;
-use minutely_producer::source::{DimSpec, Spread};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -16,8 +18,8 @@ pub struct GenSpec {
     /// Names the ids (`g<seed>-<n>`) and, for [`generate`], seeds the stream.
     pub seed: u64,
     pub start: EventTime,
-    /// Event times spread evenly over this many milliseconds.
-    pub span_ms: i64,
+    /// Where event `i` of the stream is placed in event time (before jitter and lateness).
+    pub spacing: Spacing,
     pub dims: Vec<DimSpec>,
     /// Each event time moves back by up to this much (out of order).
     pub jitter_ms: i64,
@@ -27,6 +29,27 @@ pub struct GenSpec {
     pub duplicate_fraction: f64,
     /// An undecodable record follows an event with this probability.
     pub malformed_fraction: f64,
+}
+
+/// Where events are placed in event time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Spacing {
+    /// Spread evenly over this many milliseconds, whatever the count (a stream needs a count
+    /// for this: without one every event is at the start).
+    Span(i64),
+    /// This many milliseconds apart: event `i` at `start + i * ms` (rounded), for streams of any
+    /// length.
+    Every(f64),
+}
+
+impl Spacing {
+    /// The event time of event `i` of `n` (`n` is `None` for an open-ended stream).
+    fn slot(self, start: EventTime, i: usize, n: Option<usize>) -> i64 {
+        match self {
+            Spacing::Span(span_ms) => start.0 + span_ms * i as i64 / n.unwrap_or(1).max(1) as i64,
+            Spacing::Every(ms) => start.0 + (i as f64 * ms).round() as i64,
+        }
+    }
 }
 
 /// What one Kinesis record of a scenario carries: an event, or bytes that are not one.
@@ -68,39 +91,49 @@ pub fn strategy(
     proptest::collection::vec(draw(&spec), count).prop_map(move |draws| {
         let mut out = Vec::with_capacity(draws.len() + draws.len() / 8);
         for (i, d) in draws.iter().enumerate() {
-            build(&spec, &cdfs, i, draws.len(), d, &mut out);
+            build(&spec, &cdfs, i, Some(draws.len()), d, &mut out);
         }
         out
     })
 }
 
-/// The stream of a scenario, one item at a time, in constant memory: the items of the
-/// strategy's value for the seed (no shrinking), drawn the way the strategy draws them.
-pub fn stream(spec: &GenSpec, count: usize) -> impl Iterator<Item = Payload> + use<> {
+/// The stream for a seed, one item at a time, in constant memory: the items of the strategy's
+/// value for the seed (no shrinking), drawn the way the strategy draws them. `count: None`
+/// never ends; with [`Spacing::Every`] its first `n` events are those of `Some(n)`.
+pub fn stream(spec: &GenSpec, count: Option<usize>) -> impl Iterator<Item = Payload> + use<> {
+    indexed(spec, count).map(|(_, payload)| payload)
+}
+
+/// [`stream`], each item with the index of the event it comes from (a duplicate and a
+/// malformed record share their event's).
+pub fn indexed(spec: &GenSpec, count: Option<usize>) -> impl Iterator<Item = (usize, Payload)> + use<> {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&spec.seed.to_le_bytes());
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
     let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    // `collection::vec` first draws its length (one value here), then each element in turn.
-    let _length: usize = proptest::num::sample_uniform_incl(&mut runner, count, count);
+    // `collection::vec` first draws its length (one value here), then each element in turn. A
+    // one-value range takes one draw whatever the value, so an open-ended stream draws it too
+    // and stays in step with a counted one.
+    let length = count.unwrap_or(0);
+    let _length: usize = proptest::num::sample_uniform_incl(&mut runner, length, length);
     let (spec, draw) = (spec.clone(), draw(spec));
     let cdfs: Vec<Vec<f64>> = spec.dims.iter().map(cdf).collect();
     let mut pending = std::collections::VecDeque::new();
     let mut i = 0;
     std::iter::from_fn(move || {
-        while pending.is_empty() && i < count {
+        while pending.is_empty() && count.is_none_or(|n| i < n) {
             let d = draw.new_tree(&mut runner).expect("the strategy always generates").current();
             build(&spec, &cdfs, i, count, &d, &mut pending);
             i += 1;
         }
-        pending.pop_front()
+        pending.pop_front().map(|payload| (i - 1, payload))
     })
 }
 
-/// The stream of a scenario, whole (for tests; runs use [`stream`]).
+/// The stream for a seed, whole (for tests; runs use [`stream`]).
 #[cfg(test)]
 fn generate(spec: &GenSpec, count: usize) -> Vec<Payload> {
-    stream(spec, count).collect()
+    stream(spec, Some(count)).collect()
 }
 
 /// Cumulative weights of a dimension's values: uniform, or Zipf with exponent `s`.
@@ -122,8 +155,8 @@ fn cdf(d: &DimSpec) -> Vec<f64> {
 }
 
 /// The items of event `i` of `n`: the event, its copy (a retry) and a malformed record after it.
-fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: usize, d: &Draw, out: &mut impl Extend<Payload>) {
-    let slot = spec.start.0 + spec.span_ms * i as i64 / n.max(1) as i64;
+fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: Option<usize>, d: &Draw, out: &mut impl Extend<Payload>) {
+    let slot = spec.spacing.slot(spec.start, i, n);
     let mut time = slot - (d.jitter * spec.jitter_ms as f64) as i64;
     if d.late {
         time -= spec.late_by_ms;
@@ -151,7 +184,7 @@ mod tests {
         GenSpec {
             seed: 3,
             start: EventTime(1_471_798_800_000),
-            span_ms: 180_000,
+            spacing: Spacing::Span(180_000),
             dims: vec!["country=12:zipf".parse().unwrap(), "device=3".parse().unwrap()],
             jitter_ms: 5_000,
             late_fraction: 0.05,
@@ -172,6 +205,19 @@ mod tests {
         let whole = strategy(spec(), 3000).new_tree(&mut runner).unwrap().current();
         assert_eq!(whole.len(), generate(&spec(), 3000).len());
         assert_eq!(whole, generate(&spec(), 3000));
+    }
+
+    #[test]
+    fn an_open_ended_stream_begins_with_the_counted_one() {
+        let spec = GenSpec { spacing: Spacing::Every(2.5), ..spec() };
+        let counted: Vec<(usize, Payload)> = indexed(&spec, Some(500)).collect();
+        let open: Vec<(usize, Payload)> = indexed(&spec, None).take(counted.len()).collect();
+        assert_eq!(open, counted);
+        assert_eq!(counted.last().unwrap().0, 499);
+        let Some((_, Payload::Event(e))) = counted.iter().find(|(i, _)| *i == 400) else { panic!("event 400") };
+        // 400 * 2.5 ms, moved back by at most the jitter, and by late_by when late.
+        let on_time = spec.start.0 + 1000;
+        assert!(e.time.0 <= on_time && (e.time.0 > on_time - 5_001 || e.time.0 <= on_time - 300_000), "{e:?}");
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! A running sim: how it starts ([`Config`]), the state its connections share, and the handle
+//! ([`Sim`]) that stops it when dropped.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::{Clock, Faults, Stats, StatsCell, kinesis, s3, server};
+
+/// The answer of [`Sim::call`], boxed (see [`Sim::handler`]).
+pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Option<http::Response<bytes::Bytes>>> + Send>>;
+
+/// How a sim starts.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// AWS's per-shard limits (1,000 records/s and 1 MiB/s in; 5 calls/s and 2 MiB/s out).
+    pub limits: bool,
+    /// Faults from the start; `/_sim/faults` changes them while running.
+    pub faults: Faults,
+    pub clock: Clock,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { port: 0, limits: true, faults: Faults::default(), clock: Clock::system() }
+    }
+}
+
+/// State shared by every connection.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub kinesis: Mutex<kinesis::state::Kinesis>,
+    pub s3: Arc<s3::Store>,
+    pub faults: RwLock<Faults>,
+    pub initial_faults: Faults,
+    pub limits: bool,
+    pub clock: Clock,
+    pub stats: StatsCell,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &Config) -> Shared {
+        Shared {
+            kinesis: Mutex::new(kinesis::state::Kinesis::new(config.limits)),
+            s3: Arc::new(s3::Store::new(config.clock.clone())),
+            faults: RwLock::new(config.faults.clone()),
+            initial_faults: config.faults.clone(),
+            limits: config.limits,
+            clock: config.clock.clone(),
+            stats: StatsCell::default(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut s = self.stats.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
+        (s.records_stored, s.record_bytes_stored) = k.stored();
+        s.entries_throttled = k.limit_stats.write_entries_throttled;
+        s.reads_throttled = k.limit_stats.read_calls_throttled;
+        s.entries_throttled_by_shard = k.limit_stats.write_entries_throttled_by_shard.clone();
+        s.reads_throttled_by_shard = k.limit_stats.read_calls_throttled_by_shard.clone();
+        drop(k);
+        (s.objects_stored, s.object_bytes_stored) = self.s3.stored();
+        s
+    }
+
+    pub(crate) fn reset(&self) {
+        *self.kinesis.lock().unwrap_or_else(|e| e.into_inner()) = kinesis::state::Kinesis::new(self.limits);
+        self.s3.clear();
+        *self.faults.write().unwrap_or_else(|e| e.into_inner()) = self.initial_faults.clone();
+        *self.stats.0.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+    }
+}
+
+/// A running sim. Dropping it stops the server (connections in flight end with it).
+#[derive(Debug)]
+pub struct Sim {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sim {
+    /// Binds 127.0.0.1 and serves on the current tokio runtime.
+    pub async fn start(config: Config) -> std::io::Result<Sim> {
+        if let Err(e) = config.faults.validate() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}")));
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(&config));
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
+        Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })
+    }
+
+    /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Replaces the faults (as `POST /_sim/faults` does).
+    pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
+        faults.validate()?;
+        *self.shared.faults.write().unwrap_or_else(|e| e.into_inner()) = faults;
+        Ok(())
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.shared.clock
+    }
+
+    /// Answers one request without a socket, as the port would: the in-process transport
+    /// (`minutely_aws::in_process`) that lets a test run the SDK, the sim and the code under test
+    /// on one runtime, under tokio's paused clock. `None`: an injected fault lost the answer
+    /// (the port would close the connection).
+    pub async fn call(&self, request: http::Request<bytes::Bytes>) -> Option<http::Response<bytes::Bytes>> {
+        let request = request.map(http_body_util::Full::new);
+        let response = server::handle(self.shared.clone(), request).await.ok()?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_else(|e| match e {});
+        Some(http::Response::from_parts(parts, body))
+    }
+
+    /// [`Sim::call`] as a function that owns the sim: `minutely_aws::in_process_clients(sim.handler())`.
+    pub fn handler(self: &Arc<Self>) -> impl Fn(http::Request<bytes::Bytes>) -> Answer + Send + Sync + 'static {
+        let sim = self.clone();
+        move |request| {
+            let sim = sim.clone();
+            Box::pin(async move { sim.call(request).await })
+        }
+    }
+
+    /// Stops serving and waits until the listener is closed.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! What the sim counts: calls, faults injected, limits applied, what it stores.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::kinesis;
+
+/// What the sim has seen and done, for `/_sim/stats` and [`Sim::stats`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// Calls per operation (`PutRecords`, `s3:PutObject`...).
+    pub calls: BTreeMap<String, u64>,
+    /// Whole-call errors injected, per operation.
+    pub errors_injected: BTreeMap<String, u64>,
+    /// PutRecords entries failed by the fault dice.
+    pub entries_failed_injected: u64,
+    /// PutRecords entries refused by the per-shard write limits.
+    pub entries_throttled: u64,
+    /// GetRecords calls refused by the per-shard read limits.
+    pub reads_throttled: u64,
+    /// Entries refused by the write limits, per `stream/shardId`.
+    pub entries_throttled_by_shard: BTreeMap<String, u64>,
+    /// GetRecords calls refused by the read limits, per `stream/shardId`.
+    pub reads_throttled_by_shard: BTreeMap<String, u64>,
+    /// Calls applied whose answer was lost.
+    pub answers_lost: u64,
+    pub iterators_expired: u64,
+    pub records_read: u64,
+    pub records_stored: u64,
+    pub record_bytes_stored: u64,
+    pub objects_stored: u64,
+    pub object_bytes_stored: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StatsCell(pub(crate) Mutex<Stats>);
+
+impl StatsCell {
+    pub(crate) fn bump(&self, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Counts a call and returns its number among this operation's calls (from 0).
+    pub(crate) fn call(&self, op: &str) -> u64 {
+        let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = s.calls.entry(op.to_owned()).or_default();
+        *n += 1;
+        *n - 1
+    }
+
+    /// Counts the entries the fault dice failed (those the limits refused are counted where
+    /// the limits are applied, in the state).
+    pub(crate) fn injected(&self, fates: &[kinesis::state::Fate]) {
+        let injected = fates.iter().filter(|f| matches!(f, kinesis::state::Fate::Fail(_))).count() as u64;
+        self.bump(|s| s.entries_failed_injected += injected);
+    }
+}
