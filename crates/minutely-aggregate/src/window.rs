@@ -46,8 +46,9 @@ pub enum Placement {
     Late,
 }
 
-/// Counters over the life of a [`Windows`].
+/// Counters over the life of a [`Windows`] (kept in the consumer's checkpoints).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct WindowStats {
     pub on_time_events: u64,
     pub late_events: u64,

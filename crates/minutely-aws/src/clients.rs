@@ -84,7 +84,10 @@ async fn clients_with(
 ) -> Clients {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(http) = http {
-        loader = loader.http_client(http);
+        // In process, minutely's seeded policy is the only retry layer: the SDK's own retries
+        // (standard mode: 3 attempts, jitter from an unseeded RNG) would make a run under a
+        // paused clock differ from the next.
+        loader = loader.http_client(http).retry_config(aws_config::retry::RetryConfig::disabled());
     }
     if let Some(endpoint) = &target.endpoint {
         loader = loader.endpoint_url(endpoint);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
+use minutely_consumer::aggregator::Counters;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats, StartAt};
 use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{Output, S3Output, Settings, Stop, WorkerStats};
@@ -184,11 +185,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
 /// Totals over every worker.
 #[derive(Default)]
 struct Totals {
-    records: u64,
-    counted: u64,
-    late: u64,
-    duplicates: u64,
-    rejected: u64,
+    counters: Counters,
     objects: u64,
     checkpoints: u64,
     open_windows: u64,
@@ -204,11 +201,7 @@ fn totals(stats: &ShardStats) -> (Totals, Vec<(String, Arc<WorkerStats>)>) {
     let (mut first, mut last) = (u64::MAX, 0);
     for (_, s) in &workers {
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        t.records += get(&s.records);
-        t.counted += get(&s.counted);
-        t.late += get(&s.late);
-        t.duplicates += get(&s.duplicates);
-        t.rejected += get(&s.rejected);
+        t.counters += s.counters();
         t.objects += get(&s.objects);
         t.checkpoints += get(&s.checkpoints);
         t.open_windows += get(&s.open_windows);
@@ -237,17 +230,17 @@ fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
         loop {
             clock::sleep(Duration::from_secs(1)).await;
             let (t, workers) = totals(&stats);
-            let rate = (t.records - last.1) as f64 / last.0.elapsed().as_secs_f64();
-            last = (clock::now(), t.records);
+            let rate = (t.counters.records - last.1) as f64 / last.0.elapsed().as_secs_f64();
+            last = (clock::now(), t.counters.records);
             let lag = if t.max_behind_ms < 0 { "-".to_owned() } else { format!("{} ms", t.max_behind_ms) };
             shown.set_message(format!(
                 "{} records ({rate:.0}/s) | lag {lag} | {} shards | windows open {} | objects written {} | rejects {} | duplicates {}",
-                t.records,
+                t.counters.records,
                 workers.len(),
                 t.open_windows,
                 t.objects,
-                t.rejected,
-                t.duplicates
+                t.counters.rejected,
+                t.counters.duplicates
             ));
         }
     });
@@ -259,12 +252,12 @@ fn summary(stats: &ShardStats, elapsed: Duration) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     eprintln!(
         "minutely: consumed {} records in {secs:.2} s ({:.0}/s): counted {} (late {}), duplicates dropped {}, rejected {}; {} objects, {} checkpoints written",
-        t.records,
-        t.records as f64 / secs,
-        t.counted,
-        t.late,
-        t.duplicates,
-        t.rejected,
+        t.counters.records,
+        t.counters.records as f64 / secs,
+        t.counters.counted,
+        t.counters.late,
+        t.counters.duplicates,
+        t.counters.rejected,
         t.objects,
         t.checkpoints
     );
@@ -273,12 +266,16 @@ fn summary(stats: &ShardStats, elapsed: Duration) {
         eprintln!(
             "minutely:   first to last record read: {span:.2} s over {} GetRecords calls{}",
             t.get_records_calls,
-            if t.reading_ms > 0 { format!(" ({:.0} records/s)", t.records as f64 / span) } else { String::new() }
+            if t.reading_ms > 0 {
+                format!(" ({:.0} records/s)", t.counters.records as f64 / span)
+            } else {
+                String::new()
+            }
         );
         for (name, s) in &workers {
             eprintln!(
                 "minutely:   {name}: {} records, {} GetRecords calls, {} ms behind{}",
-                s.records.load(Ordering::Relaxed),
+                s.counters().records,
                 s.get_records_calls.load(Ordering::Relaxed),
                 s.behind_ms.load(Ordering::Relaxed),
                 if s.finished.load(Ordering::Relaxed) { ", finished (reshard)" } else { "" }

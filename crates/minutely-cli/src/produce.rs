@@ -67,7 +67,7 @@ pub struct Args {
     late_fraction: f64,
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
     late_by: Duration,
-    /// Random source: this fraction of events is sent twice with the same id.
+    /// Random source: this fraction of on-time events is sent twice with the same id.
     #[arg(long, default_value_t = 0.0)]
     duplicate_fraction: f64,
     /// Random source: the event time of the first event (RFC 3339). Default: now.
@@ -126,7 +126,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         }
         let d = source.reader().decoder();
         describe_schema(&d.schema, d.format, source.reader().detected_on_line(), &path.display().to_string());
-        Source::File(source, path)
+        Source::File(Box::new(source), path)
     } else if args.source == "random" {
         let start = match &args.start {
             Some(t) => minutely_event::TimeFormat::Rfc3339
@@ -244,7 +244,7 @@ fn progress_bar(args: &Args) -> ProgressBar {
 
 /// The run's source; a file source keeps its rejects for the summary.
 enum Source {
-    File(FileSource<io::BufReader<std::fs::File>>, PathBuf),
+    File(Box<FileSource<io::BufReader<std::fs::File>>>, PathBuf),
     Random(RandomSource),
 }
 

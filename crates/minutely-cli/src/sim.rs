@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         sim.stop().await;
         eprintln!(
             "minutely sim: stopped by {signal}; {} records and {} objects were stored, {} entries throttled, {} entries failed by faults",
-            stats.records_stored, stats.objects_stored, stats.entries_throttled, stats.entries_failed_injected
+            stats.records_stored, stats.objects_stored, stats.limits.entries_throttled, stats.entries_failed_injected
         );
         anyhow::Ok(signal)
     })?;

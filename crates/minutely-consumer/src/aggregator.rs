@@ -36,7 +36,7 @@ pub enum Outcome {
     Rejected,
 }
 
-/// Counters of one worker over one process's life.
+/// Counters of one worker over one process's life (and, added up, of every worker).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     pub records: u64,
@@ -44,6 +44,16 @@ pub struct Counters {
     pub late: u64,
     pub duplicates: u64,
     pub rejected: u64,
+}
+
+impl std::ops::AddAssign for Counters {
+    fn add_assign(&mut self, o: Counters) {
+        self.records += o.records;
+        self.counted += o.counted;
+        self.late += o.late;
+        self.duplicates += o.duplicates;
+        self.rejected += o.rejected;
+    }
 }
 
 /// One count line of an output object.
@@ -137,7 +147,7 @@ pub struct SavedState {
     pub late_releases: u64,
     pub dedup: Vec<SavedIds>,
     pub dedup_untracked: u64,
-    pub windows: SavedWindowStats,
+    pub windows: WindowStats,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,15 +162,6 @@ pub struct SavedIds {
     pub minute: i64,
     /// The 128-bit id hashes, big-endian, concatenated, base64.
     pub hashes: String,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedWindowStats {
-    pub on_time_events: u64,
-    pub late_events: u64,
-    pub windows_closed_by_watermark: u64,
-    pub windows_closed_by_idle: u64,
-    pub windows_closed_at_end: u64,
 }
 
 /// Why a checkpoint cannot be used.
@@ -320,7 +321,6 @@ impl Aggregator {
                 })
                 .collect()
         };
-        let s = state.stats;
         Checkpoint {
             version: CHECKPOINT_VERSION,
             worker: self.worker.clone(),
@@ -343,13 +343,7 @@ impl Aggregator {
                     })
                     .collect(),
                 dedup_untracked: self.dedup.untracked,
-                windows: SavedWindowStats {
-                    on_time_events: s.on_time_events,
-                    late_events: s.late_events,
-                    windows_closed_by_watermark: s.windows_closed_by_watermark,
-                    windows_closed_by_idle: s.windows_closed_by_idle,
-                    windows_closed_at_end: s.windows_closed_at_end,
-                },
+                windows: state.stats,
             },
             pending,
         }
@@ -377,19 +371,12 @@ impl Aggregator {
         };
         let open = load(&s.open);
         let late = load(&s.late);
-        let w = s.windows;
         let state = WindowsState {
             open,
             late,
             max_event_time: s.max_event_time_ms.map(EventTime),
             closed_before: s.closed_before.map(Minute),
-            stats: WindowStats {
-                on_time_events: w.on_time_events,
-                late_events: w.late_events,
-                windows_closed_by_watermark: w.windows_closed_by_watermark,
-                windows_closed_by_idle: w.windows_closed_by_idle,
-                windows_closed_at_end: w.windows_closed_at_end,
-            },
+            stats: s.windows,
         };
         let mut ids = Vec::with_capacity(s.dedup.len());
         for saved in &s.dedup {

@@ -180,7 +180,7 @@ pub async fn consume(
             _ = clock::sleep(Duration::from_millis(200)) => {
                 if let Some((idle, mode)) = ctx.options.exit_when_idle && !stopping {
                     let shards = stats.lock().expect("stats lock").clone();
-                    let total: u64 = shards.iter().map(|(_, s)| s.records.load(Ordering::Relaxed)).sum();
+                    let total: u64 = shards.iter().map(|(_, s)| s.counters().records).sum();
                     if total != last_total {
                         last_total = total;
                         last_record = clock::now();

@@ -1,24 +1,21 @@
 //! One worker (a shard, or stdin): an [`Aggregator`] and the protocol that makes its output
 //! durable: write-ahead checkpoint, objects, checkpoint.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minutely_aggregate::ProcessingTime;
 use minutely_aws::clock::{self, Instant};
 
-use crate::aggregator::{Aggregator, Checkpoint, Object, Outcome, RestoreError, Settings};
+use crate::aggregator::{Aggregator, Checkpoint, Counters, Object, Outcome, RestoreError, Settings};
 use crate::output::{Output, OutputError};
 
 /// Live numbers of one worker, for the progress line and the final report.
 #[derive(Debug, Default)]
 pub struct WorkerStats {
-    pub records: AtomicU64,
-    pub counted: AtomicU64,
-    pub late: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub rejected: AtomicU64,
+    /// The aggregator's counters as last published ([`Worker::publish`]).
+    counters: Mutex<Counters>,
     pub objects: AtomicU64,
     pub checkpoints: AtomicU64,
     pub open_windows: AtomicU64,
@@ -34,6 +31,11 @@ pub struct WorkerStats {
 }
 
 impl WorkerStats {
+    /// The counters as last published.
+    pub fn counters(&self) -> Counters {
+        *self.counters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn new() -> Arc<WorkerStats> {
         let s = WorkerStats::default();
         s.behind_ms.store(-1, Ordering::Relaxed);
@@ -180,13 +182,8 @@ impl Worker {
 
     /// Copies the aggregator's counters to the shared stats.
     pub fn publish(&self) {
-        let c = self.agg.counters();
         let s = &self.stats;
-        s.records.store(c.records, Ordering::Relaxed);
-        s.counted.store(c.counted, Ordering::Relaxed);
-        s.late.store(c.late, Ordering::Relaxed);
-        s.duplicates.store(c.duplicates, Ordering::Relaxed);
-        s.rejected.store(c.rejected, Ordering::Relaxed);
+        *s.counters.lock().unwrap_or_else(|e| e.into_inner()) = self.agg.counters();
         s.open_windows.store(self.agg.open_windows() as u64, Ordering::Relaxed);
     }
 

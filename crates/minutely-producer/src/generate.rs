@@ -31,6 +31,25 @@ pub struct GenSpec {
     pub malformed_fraction: f64,
 }
 
+impl GenSpec {
+    /// What the generator cannot draw from: a fraction outside `[0, 1]`, a Zipf exponent that
+    /// is negative or not a number.
+    pub fn check(&self) -> Result<(), String> {
+        let fractions = [
+            ("late fraction", self.late_fraction),
+            ("duplicate fraction", self.duplicate_fraction),
+            ("malformed fraction", self.malformed_fraction),
+        ];
+        if let Some((name, f)) = fractions.iter().find(|(_, f)| !(0.0..=1.0).contains(f)) {
+            return Err(format!("{name} {f}: a fraction between 0 and 1"));
+        }
+        match self.dims.iter().find(|d| matches!(d.spread, Spread::Zipf(e) if !(e.is_finite() && e >= 0.0))) {
+            Some(d) => Err(format!("{}: a Zipf exponent must be a finite number ≥ 0", d.name)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Where events are placed in event time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Spacing {

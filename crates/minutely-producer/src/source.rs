@@ -188,13 +188,11 @@ impl std::fmt::Debug for RandomSource {
 
 impl RandomSource {
     pub fn new(spec: RandomSpec) -> Result<Self, String> {
-        if let Some(d) = spec.dims.iter().find(|d| matches!(d.spread, Spread::Zipf(e) if !(e.is_finite() && e >= 0.0)))
-        {
-            return Err(format!("{}: a Zipf exponent must be a finite number ≥ 0", d.name));
-        }
+        let gen_spec = spec.gen_spec();
+        gen_spec.check()?;
         let key = spec.dims.iter().map(|d| d.name.clone()).collect();
         let count = spec.count.map(|c| usize::try_from(c).unwrap_or(usize::MAX));
-        let stream = Box::new(generate::indexed(&spec.gen_spec(), count));
+        let stream = Box::new(generate::indexed(&gen_spec, count));
         Ok(RandomSource { stream, rate: spec.rate, key })
     }
 }
@@ -272,6 +270,20 @@ mod tests {
             a.iter().enumerate().filter(|(i, s)| s.event.time.0 < spec.start.0 + (*i as i64 * 10) - 200_000).count();
         assert!(late > 50, "{late} late");
         assert!(a.iter().all(|s| s.event.dims["country"].starts_with('c') && s.event.dims.len() == 2));
+    }
+
+    #[test]
+    fn a_spec_the_generator_cannot_draw_from_is_refused() {
+        let bad = |spec: RandomSpec| RandomSource::new(spec).unwrap_err();
+        assert_eq!(
+            bad(RandomSpec { late_fraction: 1.5, ..RandomSpec::default() }),
+            "late fraction 1.5: a fraction between 0 and 1"
+        );
+        assert!(
+            bad(RandomSpec { duplicate_fraction: -0.1, ..RandomSpec::default() }).starts_with("duplicate fraction")
+        );
+        let dims = vec![DimSpec { name: "d".into(), cardinality: 3, spread: Spread::Zipf(f64::NAN) }];
+        assert!(bad(RandomSpec { dims, ..RandomSpec::default() }).starts_with("d: a Zipf exponent"));
     }
 
     #[test]

@@ -96,7 +96,7 @@ async fn every_record_arrives_exactly_once_when_a_third_of_the_calls_fail() {
     assert_eq!(ids.len(), 3000, "every event id arrived");
     let twice: Vec<_> = ids.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "arrived more than once: {twice:?}");
-    assert!(ids.keys().all(|id| id.starts_with("r7-")));
+    assert!(ids.keys().all(|id| id.starts_with("g7-")));
     ls.stop().unwrap();
 }
 

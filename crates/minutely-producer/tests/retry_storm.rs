@@ -39,7 +39,7 @@ async fn run(policy: RetryPolicy) -> (SinkStats, u64, u64, Duration, Vec<u64>, u
     let failed_ids = sink.failed_ids.clone();
     (
         summary.sink,
-        stats.entries_throttled,
+        stats.limits.entries_throttled,
         stats.entries_failed_injected,
         started.elapsed(),
         failed_ids,

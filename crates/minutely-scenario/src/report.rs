@@ -171,7 +171,7 @@ impl Report {
                     self.failures.push(format!("no {what}: the fault never fired, so the run proves nothing about it"));
                 }
             }
-            if e.throttled && stats.entries_throttled == 0 {
+            if e.throttled && stats.limits.entries_throttled == 0 {
                 self.failures
                     .push("expected throttled entries (throttled = true), the sim's limits refused none".into());
             }
@@ -219,11 +219,11 @@ impl Report {
             let errors: u64 = s.errors_injected.values().sum();
             o.push_str(&format!(
                 "  sim: {} entries throttled by the limits, {} GetRecords throttled | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired\n",
-                s.entries_throttled, s.reads_throttled, s.entries_failed_injected, s.answers_lost, s.iterators_expired
+                s.limits.entries_throttled, s.limits.reads_throttled, s.entries_failed_injected, s.answers_lost, s.iterators_expired
             ));
             for (what, by_shard) in [
-                ("entries throttled", &s.entries_throttled_by_shard),
-                ("GetRecords throttled", &s.reads_throttled_by_shard),
+                ("entries throttled", &s.limits.entries_throttled_by_shard),
+                ("GetRecords throttled", &s.limits.reads_throttled_by_shard),
             ] {
                 if by_shard.is_empty() {
                     continue;

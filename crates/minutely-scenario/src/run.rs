@@ -80,7 +80,7 @@ async fn unless_cut<T>(
     tokio::select! {
         v = fut => Ok(v),
         signal = interrupted => Err(Cut { signal: Some(signal) }),
-        _ = clock::sleep_until(hard_deadline.into()) => Err(Cut { signal: None }),
+        _ = clock::sleep_until(hard_deadline) => Err(Cut { signal: None }),
     }
 }
 
@@ -112,9 +112,7 @@ impl Progress {
         let guard = self.consumer.lock().expect("progress lock");
         let Some(stats) = guard.as_ref() else { return (0, 0) };
         let workers = stats.lock().expect("stats lock");
-        workers.iter().fold((0, 0), |(r, o), (_, s)| {
-            (r + s.records.load(Ordering::Relaxed), o + s.objects.load(Ordering::Relaxed))
-        })
+        workers.iter().fold((0, 0), |(r, o), (_, s)| (r + s.counters().records, o + s.objects.load(Ordering::Relaxed)))
     }
 }
 
@@ -331,8 +329,8 @@ fn spawn_consumer(
             .await;
             let mut workers = shard_stats.lock().expect("stats lock");
             for (_, w) in workers.iter() {
-                duplicates += w.duplicates.load(Ordering::Relaxed);
-                rejected += w.rejected.load(Ordering::Relaxed);
+                duplicates += w.counters().duplicates;
+                rejected += w.counters().rejected;
             }
             match r {
                 Ok(()) => return Ok((restarts, duplicates, rejected)),

@@ -28,5 +28,5 @@ pub use clock::Clock;
 pub use faults::Faults;
 pub(crate) use sim::Shared;
 pub use sim::{Answer, Config, Sim};
-pub use stats::Stats;
 pub(crate) use stats::StatsCell;
+pub use stats::{LimitStats, Stats};

@@ -56,10 +56,7 @@ impl Shared {
         let mut s = self.stats.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
         (s.records_stored, s.record_bytes_stored) = k.stored();
-        s.entries_throttled = k.limit_stats.write_entries_throttled;
-        s.reads_throttled = k.limit_stats.read_calls_throttled;
-        s.entries_throttled_by_shard = k.limit_stats.write_entries_throttled_by_shard.clone();
-        s.reads_throttled_by_shard = k.limit_stats.read_calls_throttled_by_shard.clone();
+        s.limits = k.limit_stats.clone();
         drop(k);
         (s.objects_stored, s.object_bytes_stored) = self.s3.stored();
         s

@@ -16,14 +16,9 @@ pub struct Stats {
     pub errors_injected: BTreeMap<String, u64>,
     /// PutRecords entries failed by the fault dice.
     pub entries_failed_injected: u64,
-    /// PutRecords entries refused by the per-shard write limits.
-    pub entries_throttled: u64,
-    /// GetRecords calls refused by the per-shard read limits.
-    pub reads_throttled: u64,
-    /// Entries refused by the write limits, per `stream/shardId`.
-    pub entries_throttled_by_shard: BTreeMap<String, u64>,
-    /// GetRecords calls refused by the read limits, per `stream/shardId`.
-    pub reads_throttled_by_shard: BTreeMap<String, u64>,
+    /// What the per-shard limits refused (flattened: the same JSON fields).
+    #[serde(flatten)]
+    pub limits: LimitStats,
     /// Calls applied whose answer was lost.
     pub answers_lost: u64,
     pub iterators_expired: u64,
@@ -32,6 +27,19 @@ pub struct Stats {
     pub record_bytes_stored: u64,
     pub objects_stored: u64,
     pub object_bytes_stored: u64,
+}
+
+/// What the per-shard limits refused.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct LimitStats {
+    /// PutRecords entries refused by the per-shard write limits.
+    pub entries_throttled: u64,
+    /// GetRecords calls refused by the per-shard read limits.
+    pub reads_throttled: u64,
+    /// Entries refused by the write limits, per `stream/shardId`.
+    pub entries_throttled_by_shard: BTreeMap<String, u64>,
+    /// GetRecords calls refused by the read limits, per `stream/shardId`.
+    pub reads_throttled_by_shard: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]

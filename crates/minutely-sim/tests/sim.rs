@@ -67,8 +67,8 @@ async fn a_shard_takes_a_thousand_records_a_second_and_says_which_failed() {
         ok += 500 - failed.len();
     }
     assert_eq!(ok, 1000, "one second of one shard: 1,000 records");
-    assert_eq!(sim.stats().entries_throttled, 500);
-    let by_shard = sim.stats().entries_throttled_by_shard;
+    assert_eq!(sim.stats().limits.entries_throttled, 500);
+    let by_shard = sim.stats().limits.entries_throttled_by_shard;
     assert_eq!(by_shard.into_iter().collect::<Vec<_>>(), [("s/shardId-000000000000".to_owned(), 500)]);
     sim.clock().advance(1000);
     let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, "later"))).send().await.unwrap();
@@ -85,8 +85,8 @@ async fn a_shard_takes_a_thousand_records_a_second_and_says_which_failed() {
     assert_eq!(e.code(), Some("ProvisionedThroughputExceededException"), "{e:?}");
     // The SDK retried the throttled call itself: every refusal is counted, on this shard.
     let stats = sim.stats();
-    assert!(stats.reads_throttled >= 1);
-    assert_eq!(stats.reads_throttled_by_shard.get(&format!("s/{shard}")), Some(&stats.reads_throttled));
+    assert!(stats.limits.reads_throttled >= 1);
+    assert_eq!(stats.limits.reads_throttled_by_shard.get(&format!("s/{shard}")), Some(&stats.limits.reads_throttled));
     sim.clock().advance(1000);
     c.kinesis.get_records().shard_iterator(&it).send().await.unwrap();
 }

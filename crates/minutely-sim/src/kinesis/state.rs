@@ -251,23 +251,14 @@ pub enum Fate {
     Fail(EntryError),
 }
 
-/// Counters of what limits refused, for `/_sim/stats`.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct LimitStats {
-    pub write_entries_throttled: u64,
-    pub read_calls_throttled: u64,
-    /// The same, per `stream/shardId`.
-    pub write_entries_throttled_by_shard: std::collections::BTreeMap<String, u64>,
-    pub read_calls_throttled_by_shard: std::collections::BTreeMap<String, u64>,
-}
-
 /// Every stream.
 #[derive(Debug, Default)]
 pub struct Kinesis {
     streams: BTreeMap<String, Stream>,
     incarnations: u64,
     pub limits: bool,
-    pub limit_stats: LimitStats,
+    /// What the limits refused: counted here, under the streams' lock, and shown in [`crate::Stats`].
+    pub limit_stats: crate::LimitStats,
 }
 
 fn check_name(name: &str) -> Result<(), KinesisError> {
@@ -644,10 +635,10 @@ impl Kinesis {
         }
         // The stream's name only when a shard throttled: no copy on every call.
         let stream = if throttled_in.is_empty() { String::new() } else { s.name.clone() };
-        self.limit_stats.write_entries_throttled += throttled;
+        self.limit_stats.entries_throttled += throttled;
         for (ordinal, n) in throttled_in {
             let key = format!("{stream}/{}", shard_id(ordinal));
-            *self.limit_stats.write_entries_throttled_by_shard.entry(key).or_default() += n;
+            *self.limit_stats.entries_throttled_by_shard.entry(key).or_default() += n;
         }
         Ok(PutRecordsOutput { failed_record_count: failed, records: out, encryption_type: "NONE" })
     }
@@ -745,9 +736,9 @@ impl Kinesis {
             return Err(KinesisError::invalid(format!("Invalid ShardIterator: {token}")));
         };
         if limits_on && !(shard.limits.read_bytes.positive(now_ms) && shard.limits.read_calls.try_take(1.0, now_ms)) {
-            self.limit_stats.read_calls_throttled += 1;
+            self.limit_stats.reads_throttled += 1;
             let key = format!("{name}/{}", shard_id(iter.ordinal));
-            *self.limit_stats.read_calls_throttled_by_shard.entry(key).or_default() += 1;
+            *self.limit_stats.reads_throttled_by_shard.entry(key).or_default() += 1;
             return Err(KinesisError::new(
                 "ProvisionedThroughputExceededException",
                 format!("Rate exceeded for shard {} in stream {name} under account {ACCOUNT}.", shard_id(iter.ordinal)),
