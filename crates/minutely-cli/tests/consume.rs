@@ -6,9 +6,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aws_sdk_kinesis::types::StreamStatus;
 use minutely_aggregate::EventTime;
 use minutely_aggregate::{ProcessingTime, WindowConfig};
 use minutely_consumer::worker::{Clock, Worker, WorkerStats};
@@ -48,20 +47,7 @@ fn consume(endpoint: &str, stream: &str, prefix: &str, extra: &[&str]) -> Comman
 }
 
 async fn create_stream(k: &aws_sdk_kinesis::Client, name: &str, shards: i32) {
-    k.create_stream().stream_name(name).shard_count(shards).send().await.unwrap();
-    wait_active(k, name).await;
-}
-
-async fn wait_active(k: &aws_sdk_kinesis::Client, name: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = k.describe_stream_summary().stream_name(name).send().await.unwrap();
-        if d.stream_description_summary().unwrap().stream_status() == &StreamStatus::Active {
-            return;
-        }
-        assert!(Instant::now() < deadline, "stream {name} not active");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    minutely_aws::kinesis::ensure_stream(k, name, shards, Duration::from_secs(30)).await.unwrap();
 }
 
 /// Random events over several minutes, some sent twice (same id), not paced.
@@ -241,7 +227,7 @@ async fn consumer_against_localstack() {
         .send()
         .await
         .unwrap();
-    wait_active(k, "split").await;
+    minutely_aws::kinesis::wait_active(k, "split", Duration::from_secs(30)).await.unwrap();
     put(k, "split", after.clone()).await;
     let out = consumer.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

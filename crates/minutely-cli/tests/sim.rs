@@ -28,6 +28,20 @@ fn start(args: &[&str]) -> (Child, String) {
     (child, endpoint)
 }
 
+/// `minutely produce` of `count` random events into a new stream of `shards` on the sim: all
+/// sent. Returns what it said.
+fn produce(endpoint: &str, count: u32, shards: u32, stream: &str) -> String {
+    let (count, shards, sink) = (count.to_string(), shards.to_string(), format!("kinesis:{stream}"));
+    let out = minutely()
+        .args(["produce", "--source", "random", "--count", &count, "--create-stream", &shards, "--sink", &sink])
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success() && stderr.contains(&format!("sent {count}")), "{stderr}");
+    stderr
+}
+
 fn stop(mut child: Child, signal: &str) -> (i32, String) {
     assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
     let status = child.wait().unwrap();
@@ -39,13 +53,7 @@ fn stop(mut child: Child, signal: &str) -> (i32, String) {
 #[test]
 fn produce_into_the_sim_then_sigterm() {
     let (child, endpoint) = start(&["--no-limits"]);
-    let out = minutely()
-        .args(["produce", "--source", "random", "--count", "3000", "--create-stream", "2", "--sink", "kinesis:cli"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.contains("sent 3000"), "{stderr}");
+    produce(&endpoint, 3000, 2, "cli");
     let (code, stderr) = stop(child, "-TERM");
     assert_eq!(code, 143, "{stderr}");
     assert!(stderr.contains("stopped by SIGTERM; 3000 records"), "{stderr}");
@@ -54,13 +62,7 @@ fn produce_into_the_sim_then_sigterm() {
 #[test]
 fn limits_throttle_a_producer_that_aws_would_throttle() {
     let (child, endpoint) = start(&[]);
-    let out = minutely()
-        .args(["produce", "--source", "random", "--count", "4000", "--create-stream", "1", "--sink", "kinesis:limited"])
-        .env("AWS_ENDPOINT_URL", &endpoint)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.contains("sent 4000"), "{stderr}");
+    let stderr = produce(&endpoint, 4000, 1, "limited");
     let (code, sim_stderr) = stop(child, "-INT");
     assert_eq!(code, 130, "{sim_stderr}");
     // One shard takes 1,000 records a second: 4,000 sent at once meet throttling.

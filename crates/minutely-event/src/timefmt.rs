@@ -138,16 +138,23 @@ impl fmt::Display for TimeError {
 
 impl std::error::Error for TimeError {}
 
+/// `N` decimal digits at `at` (at most 9, so that they fit).
 #[inline]
 fn digits<const N: usize>(s: &[u8], at: usize) -> Option<u32> {
-    let d = s.get(at..at + N)?;
-    let mut n = 0u32;
+    const { assert!(N <= 9) };
+    decimal(s.get(at..at + N)?).map(|n| n as u32)
+}
+
+/// Decimal digits and nothing else, at most 18 of them (so that they fit an `i64`).
+#[inline]
+fn decimal(d: &[u8]) -> Option<i64> {
+    let mut n: i64 = 0;
     for &b in d {
         let v = b.wrapping_sub(b'0');
         if v > 9 {
             return None;
         }
-        n = n * 10 + u32::from(v);
+        n = n * 10 + i64::from(v);
     }
     Some(n)
 }
@@ -290,15 +297,7 @@ fn parse_int(s: &[u8]) -> Option<i64> {
     if d.is_empty() || d.len() > 18 {
         return None;
     }
-    let mut n: i64 = 0;
-    for &b in d {
-        let v = b.wrapping_sub(b'0');
-        if v > 9 {
-            return None;
-        }
-        n = n * 10 + i64::from(v);
-    }
-    Some(if neg { -n } else { n })
+    decimal(d).map(|n| if neg { -n } else { n })
 }
 
 fn parse_epoch_seconds(s: &[u8]) -> Result<EventTime, &'static str> {

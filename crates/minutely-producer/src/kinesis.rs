@@ -1,5 +1,6 @@
-//! The Kinesis sink: PutRecords batches within the limits, retries of exactly the entries that
-//! failed, and an optional per-shard rate limit.
+//! The Kinesis sink and its retrying PutRecords service: batches within the limits
+//! ([`crate::batcher`]), requests and their per-entry results ([`crate::request`]), retries of
+//! exactly the entries that failed, and an optional per-shard rate limit ([`crate::limiter`]).
 //!
 //! A record counts as sent only when a PutRecords response gave it a sequence number. After
 //! each call, the entries whose result carries an `ErrorCode` are sent again (never decided
@@ -13,11 +14,9 @@
 //! Retrying only failed entries can reorder records of one partition key when a call partly
 //! fails; the per-minute counts do not depend on order.
 
-use minutely_aws::clock::{self, Instant};
+use minutely_aws::clock;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 pub use minutely_aws::RetryPolicy;
 use minutely_aws::rng;
 use minutely_aws::{AwsError, Backoff, Cause, RetryLog};
@@ -25,24 +24,10 @@ use rand::Rng;
 
 use crate::batcher::{Batcher, Entry, Limits, Refused};
 pub use crate::limiter::{ShardLimiter, hash_key};
+use crate::request;
 use crate::sink::{Sink, SinkError, SinkStats};
+pub use crate::timeline::Timeline;
 use crate::{PartitionKey, Sourced};
-
-/// When each record was handed to the sink and when a PutRecords result acknowledged it, by the
-/// sink's record number (input order). Kept only when asked for ([`KinesisSink::with_timeline`]).
-#[derive(Debug, Default)]
-pub struct Timeline {
-    /// The event id's hash ([`minutely_event::id_hash`]; [`Timeline::NO_ID`] for raw bytes) and
-    /// when it was handed to the sink: 32 bytes a record, with `acked` 48.
-    pub sent: Vec<(u128, Instant)>,
-    /// When Kinesis gave it a sequence number; `None`: refused or failed.
-    pub acked: Vec<Option<Instant>>,
-}
-
-impl Timeline {
-    /// The id of records that are not events ([`KinesisSink::send_raw`]).
-    pub const NO_ID: u128 = 0;
-}
 
 /// Sends events to a Kinesis stream.
 #[derive(Debug)]
@@ -121,16 +106,7 @@ impl KinesisSink {
                     clock::sleep(wait).await;
                 }
             }
-            let entries = pending
-                .iter()
-                .map(|e| {
-                    PutRecordsRequestEntry::builder()
-                        .data(Blob::new(e.data.clone()))
-                        .partition_key(&e.partition_key)
-                        .build()
-                        .expect("data and partition key are set")
-                })
-                .collect();
+            let entries = request::entries(&pending);
             self.stats.calls += 1;
             let result = self.client.put_records().stream_name(&self.stream).set_records(Some(entries)).send().await;
             let why = match result {
@@ -142,21 +118,11 @@ impl KinesisSink {
                     }
                     let before = pending.len();
                     let now = clock::now();
-                    let mut failure = None;
-                    let mut i = 0;
-                    pending.retain(|e| {
-                        let result = &results[i];
-                        i += 1;
-                        if let Some(code) = result.error_code() {
-                            failure.get_or_insert_with(|| {
-                                format!("{code}: {}", result.error_message().unwrap_or_default())
-                            });
-                            return true;
-                        }
-                        if let Some(t) = &mut self.timeline {
+                    let timeline = &mut self.timeline;
+                    let failure = request::keep_failed(&mut pending, results, |e| {
+                        if let Some(t) = timeline {
                             t.acked[e.seq as usize] = Some(now);
                         }
-                        false
                     });
                     self.stats.sent += (before - pending.len()) as u64;
                     failure

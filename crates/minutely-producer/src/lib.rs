@@ -13,8 +13,10 @@ pub mod generate;
 pub mod kinesis;
 pub mod limiter;
 pub mod partition;
+pub mod request;
 pub mod sink;
 pub mod source;
+pub mod timeline;
 
 pub use driver::{LINGER, Pacer, ProduceError, Summary, produce};
 pub use partition::PartitionKey;

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::types::{ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::ShardIteratorType;
 use minutely_aggregate::EventTime;
 use minutely_event::Event;
 use minutely_localstack::{Backend, LocalStack, Options};
@@ -19,25 +19,6 @@ fn localstack(error_probability: &str) -> LocalStack {
     let options = Options { backend: Backend::Host, ..Options::from_env().unwrap() }
         .with_env("KINESIS_ERROR_PROBABILITY", error_probability);
     LocalStack::start(&options).unwrap_or_else(|e| panic!("{e}"))
-}
-
-async fn create_stream(k: &Client, name: &str, shards: i32) {
-    k.create_stream().stream_name(name).shard_count(shards).send().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while k
-        .describe_stream_summary()
-        .stream_name(name)
-        .send()
-        .await
-        .unwrap()
-        .stream_description_summary()
-        .unwrap()
-        .stream_status()
-        != &StreamStatus::Active
-    {
-        assert!(Instant::now() < deadline, "stream {name} not active");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Every record of every shard, from the start, decoded: event id to how many times it came.
@@ -73,7 +54,7 @@ async fn read_back(k: &Client, stream: &str) -> BTreeMap<String, u32> {
 async fn every_record_arrives_exactly_once_when_a_third_of_the_calls_fail() {
     let ls = localstack("0.3");
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(ls.endpoint())).await;
-    create_stream(&clients.kinesis, "faulty", 4).await;
+    minutely_aws::kinesis::ensure_stream(&clients.kinesis, "faulty", 4, Duration::from_secs(30)).await.unwrap();
 
     let spec = RandomSpec { seed: 7, count: Some(3000), ..RandomSpec::default() };
     let retry = RetryPolicy {
@@ -104,7 +85,7 @@ async fn every_record_arrives_exactly_once_when_a_third_of_the_calls_fail() {
 async fn an_oversized_record_is_rejected_alone() {
     let ls = localstack("0");
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(ls.endpoint())).await;
-    create_stream(&clients.kinesis, "sizes", 1).await;
+    minutely_aws::kinesis::ensure_stream(&clients.kinesis, "sizes", 1, Duration::from_secs(30)).await.unwrap();
     let event = |i: u32, size: usize| Sourced {
         event: Event {
             time: EventTime(1_471_798_800_000 + i64::from(i)),
