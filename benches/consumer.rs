@@ -3,6 +3,10 @@
 //! and key by one worker, as `minutely consume --source stdin` does with each block it reads.
 //!
 //! `cargo bench -p minutely-benches --bench consumer`. Target: at least 1 million events/s.
+//!
+//! `kpl/deaggregate`: a KPL aggregate made by aws-kinesis-agg (`fixtures/kpl/app-json-120.bin`,
+//! 120 app-style JSON user records) checked (MD5) and decoded into its user records. Target: at
+//! least 2 million user records/s.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -59,5 +63,21 @@ fn stdin_into_windows(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stdin_into_windows);
+fn kpl_deaggregate(c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/kpl/app-json-120.bin");
+    let data = bytes::Bytes::from(std::fs::read(&path).unwrap());
+    let users = minutely_event::kpl::decode(&data).unwrap().unwrap().records.len() as u64;
+    let mut g = c.benchmark_group("kpl");
+    g.throughput(Throughput::Elements(users));
+    g.bench_function("deaggregate", |b| {
+        b.iter(|| {
+            let aggregate = minutely_event::kpl::decode(black_box(&data)).unwrap().unwrap();
+            assert_eq!(aggregate.records.len() as u64, users);
+            black_box(aggregate)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stdin_into_windows, kpl_deaggregate);
 criterion_main!(benches);

@@ -1,11 +1,13 @@
 //! The minutely event model and the TSV side of it: time formats, schemas, a line decoder that
-//! turns bad lines into counted rejects, and a parallel batch counter.
+//! turns bad lines into counted rejects, and a parallel batch counter; and the envelopes other
+//! producers put records in (KPL aggregates, [`kpl`]).
 //!
 //! No network and no filesystem: inputs are any [`std::io::Read`], schemas are TOML text.
 
 pub mod batch;
 pub mod event;
 pub mod id;
+pub mod kpl;
 pub mod record;
 pub mod schema;
 pub mod timefmt;
