@@ -1,4 +1,4 @@
-//! The one place minutely talks to AWS: building the Kinesis and S3 clients ([`clients`]), one
+//! The one place minutely talks to AWS: building the Kinesis and S3 clients ([`clients`](mod@clients)), one
 //! error type for every call ([`AwsError`]), the one retry policy ([`retry`]) and the Kinesis
 //! stream administration both sides need ([`kinesis`]: the one ListShards pager), and clients
 //! that call an emulator in this process ([`in_process`]); and the one clock ([`clock`]) and the

@@ -1,8 +1,8 @@
 //! The one source of randomness. Everything random in minutely's pipeline (backoff jitter, random
 //! partition keys, generated events) draws from a [`seeded`] generator, so the same seed gives
 //! the same run. (The emulator, which depends on nothing of minutely's, decides its faults by
-//! hashing its own seed with the call: `minutely_sim::faults`.) Only [`fresh_seed`] reads the operating system's entropy: a
-//! run that was not given a seed takes one from there, and says which when it matters.
+//! hashing its own seed with the call: `minutely_sim::faults`.) Only [`fresh_seed`] reads the
+//! operating system's entropy, for a run that was not given a seed.
 
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;

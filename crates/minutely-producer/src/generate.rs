@@ -15,7 +15,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 /// What a generated stream looks like.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GenSpec {
-    /// Names the ids (`g<seed>-<n>`) and, for [`generate`], seeds the stream.
+    /// Names the ids (`g<seed>-<n>`) and seeds the stream ([`stream`]).
     pub seed: u64,
     pub start: EventTime,
     /// Where event `i` of the stream is placed in event time (before jitter and lateness).

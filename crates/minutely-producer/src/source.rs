@@ -172,7 +172,7 @@ impl Default for RandomSpec {
     }
 }
 
-/// The random source: the events of [`generate::stream`](crate::generate::stream) for the spec,
+/// The random source: the events of [`generate::stream`] for the spec,
 /// each due at its event's index over the rate (a duplicate with its original).
 pub struct RandomSource {
     stream: Box<dyn Iterator<Item = (usize, Payload)> + Send>,

@@ -329,8 +329,9 @@ fn spawn_consumer(
             .await;
             let mut workers = shard_stats.lock().expect("stats lock");
             for (_, w) in workers.iter() {
-                duplicates += w.counters().duplicates;
-                rejected += w.counters().rejected;
+                let c = w.counters();
+                duplicates += c.duplicates;
+                rejected += c.rejected;
             }
             match r {
                 Ok(()) => return Ok((restarts, duplicates, rejected)),
