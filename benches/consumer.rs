@@ -4,6 +4,10 @@
 //!
 //! `cargo bench -p minutely-benches --bench consumer`. Target: at least 1 million events/s.
 //!
+//! `consumer/app_json_lines_into_windows`: the same events as an app writes them (nested JSON,
+//! `{"event_id","ts" (epoch ms),"geo":{"country"},"os","screen":{...}}`), read with a schema:
+//! time, two key fields (one at depth 2) and the id found by path. Target: 1 million events/s.
+//!
 //! `kpl/deaggregate`: a KPL aggregate made by aws-kinesis-agg (`fixtures/kpl/app-json-120.bin`,
 //! 120 app-style JSON user records) checked (MD5) and decoded into its user records. Target: at
 //! least 2 million user records/s.
@@ -14,6 +18,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use minutely_aggregate::{EventTime, ProcessingTime, WindowConfig};
 use minutely_consumer::{Aggregator, Settings, lines::count_block};
+use minutely_event::RecordDecoder;
 use minutely_producer::source::{RandomSource, RandomSpec};
 
 #[global_allocator]
@@ -43,7 +48,7 @@ fn stdin_into_windows(c: &mut Criterion) {
     let bytes = records(n);
     let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
     let settings = Settings {
-        key: Arc::from(vec!["country".to_owned(), "device".to_owned()]),
+        decoder: Arc::new(RecordDecoder::minutely(&["country".to_owned(), "device".to_owned()])),
         windows: WindowConfig { allowed_lateness_ms: 30_000, idle_timeout_ms: Some(30_000) },
         max_dedup_ids: 1_000_000,
     };
@@ -57,6 +62,51 @@ fn stdin_into_windows(c: &mut Criterion) {
             agg.close_all();
             let objects = agg.take_objects();
             assert_eq!(agg.counters().records, lines);
+            black_box(objects)
+        })
+    });
+    g.finish();
+}
+
+/// The events of [`records`] in an app's own shape, one JSON object per line.
+fn app_records(n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in records(n).split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let e = minutely_event::Event::decode(line).unwrap();
+        let app = serde_json::json!({
+            "event_id": e.id,
+            "ts": e.time.0,
+            "geo": {"country": e.dims["country"], "city": "x"},
+            "os": e.dims["device"],
+            "screen": {"name": "home", "ms": 12},
+        });
+        serde_json::to_writer(&mut out, &app).unwrap();
+        out.push(b'\n');
+    }
+    out
+}
+
+fn app_json_into_windows(c: &mut Criterion) {
+    let bytes = app_records(1_000_000);
+    let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
+    let schema = "format = \"json\"\ntime = \"/ts\"\nkey = [\"/geo/country\", \"os\"]\nid = \"event_id\"";
+    let decoder = RecordDecoder::new(&minutely_event::Schema::from_toml(schema).unwrap()).unwrap();
+    let settings = Settings {
+        decoder: Arc::new(decoder),
+        windows: WindowConfig { allowed_lateness_ms: 30_000, idle_timeout_ms: Some(30_000) },
+        max_dedup_ids: 1_000_000,
+    };
+    let mut g = c.benchmark_group("consumer");
+    g.throughput(Throughput::Elements(lines));
+    g.sample_size(10);
+    g.bench_function("app_json_lines_into_windows", |b| {
+        b.iter(|| {
+            let mut agg = Aggregator::new("stdin", settings.clone());
+            count_block(&mut agg, &bytes, 1, ProcessingTime(0));
+            agg.close_all();
+            let objects = agg.take_objects();
+            let c = agg.counters();
+            assert_eq!((c.events, c.rejected), (lines, 0));
             black_box(objects)
         })
     });
@@ -79,5 +129,5 @@ fn kpl_deaggregate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stdin_into_windows, kpl_deaggregate);
+criterion_group!(benches, stdin_into_windows, app_json_into_windows, kpl_deaggregate);
 criterion_main!(benches);

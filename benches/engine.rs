@@ -13,11 +13,13 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use minutely_aggregate::{ProcessingTime, WindowConfig};
 use minutely_consumer::{Aggregator, Observer, Settings};
+use minutely_event::RecordDecoder;
 use minutely_producer::kinesis::Timeline;
 use minutely_scenario::Scenario;
 use minutely_scenario::generate::Payload;
 use minutely_scenario::input::Input;
 use minutely_scenario::trace::Tracer;
+use std::sync::Arc;
 use tokio::time::Instant;
 
 #[global_allocator]
@@ -52,7 +54,7 @@ fn traced() -> (Tracer, Timeline) {
     let s = scenario();
     let input = Input::of(&s, Path::new(".")).unwrap();
     let settings = Settings {
-        key: s.pipeline.key.to_vec().into(),
+        decoder: Arc::new(RecordDecoder::minutely(&s.pipeline.key)),
         windows: WindowConfig { allowed_lateness_ms: 30_000, idle_timeout_ms: Some(3_000) },
         max_dedup_ids: 1_000_000,
     };
@@ -66,7 +68,7 @@ fn traced() -> (Tracer, Timeline) {
         let record = e.to_record();
         let w = n % workers.len();
         tracer.read(&workers[w], &mut std::iter::once(record.as_slice()), at);
-        let _ = aggs[w].record(&record, ProcessingTime(n as u64 / 100), || n.to_string());
+        aggs[w].record(&record, ProcessingTime(n as u64 / 100), || n.to_string());
         timeline.sent.push((minutely_event::id_hash(e.id.as_deref().unwrap()), at));
         timeline.acked.push(Some(at + Duration::from_millis(5)));
     }

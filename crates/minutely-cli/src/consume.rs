@@ -7,13 +7,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::bail;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
 use minutely_consumer::aggregator::Counters;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats, StartAt};
 use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{Output, S3Output, Settings, Stop, WorkerStats};
+use minutely_event::{ColumnRef, Missing, RecordDecoder, RecordFormat, Schema, TimeFormat};
 use tokio::sync::watch;
 
 use crate::aws_args::AwsArgs;
@@ -30,9 +33,41 @@ pub struct Args {
     #[arg(long, value_name = "s3://BUCKET/PREFIX|console|stdout", default_value = "console")]
     sink: String,
 
-    /// The dimensions to count by, comma separated. Default: none, one count per minute.
-    #[arg(long, value_name = "DIMS", value_delimiter = ',', num_args = 0..)]
-    key: Vec<String>,
+    /// The fields to count by, comma separated: dimensions of minutely records, JSON paths
+    /// (`/geo/country` or `geo.country`), CSV/TSV column names or 1-based positions. Default:
+    /// none, one count per minute.
+    #[arg(long, value_name = "FIELDS", value_delimiter = ',', num_args = 0..)]
+    key: Option<Vec<ColumnRef>>,
+
+    /// A TOML record schema (format, time, time_format, key, id, columns, missing; see the
+    /// README). The flags below override its fields.
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
+
+    /// How each record is written: minutely (default), json, csv or tsv. Any of them may come
+    /// KPL-aggregated, gzip-compressed or several per record, one per line: each record is
+    /// looked at on its own.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<RecordFormat>,
+
+    /// The time field (json: a path; csv/tsv: a column name or 1-based position).
+    #[arg(long, value_name = "FIELD")]
+    time: Option<ColumnRef>,
+
+    /// auto (default), rfc3339, epoch_seconds, epoch_millis, epoch_micros, epoch_nanos,
+    /// yyyymmddhhmmss or yyyymmddhhmm.
+    #[arg(long, value_name = "FORMAT")]
+    time_format: Option<TimeFormat>,
+
+    /// The event id field: events with the same id are counted once. Without one (or with
+    /// `--id ""`), nothing is deduplicated (minutely records always have one).
+    #[arg(long, value_name = "FIELD")]
+    id: Option<ColumnRef>,
+
+    /// A record without one of its key fields (absent or null): `reject` it (default), or count
+    /// it with the `empty` string as that value.
+    #[arg(long, value_name = "reject|empty")]
+    missing: Option<String>,
 
     /// How far the watermark trails the largest event time seen: events up to this much out of
     /// order still land in their window.
@@ -89,6 +124,43 @@ pub struct Args {
     fault_exit_after_objects: Option<u64>,
 }
 
+/// The record schema: the `--schema` file with the flags over it.
+fn record_decoder(args: &Args) -> anyhow::Result<RecordDecoder> {
+    let from_file = match &args.schema {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read schema {}", p.display()))?;
+            Schema::from_toml(&text).with_context(|| format!("in schema {}", p.display()))?
+        }
+        None => Schema::default(),
+    };
+    let missing = match args.missing.as_deref() {
+        None => None,
+        Some("reject") => Some(Missing::Reject),
+        Some("empty") => Some(Missing::Empty),
+        Some(other) => bail!("--missing {other:?}: use reject or empty"),
+    };
+    let key = args
+        .key
+        .as_ref()
+        .map(|k| k.iter().filter(|c| !matches!(c, ColumnRef::Name(n) if n.trim().is_empty())).cloned().collect());
+    let flags = Schema {
+        format: args.format,
+        time: args.time.clone(),
+        time_format: args.time_format,
+        key,
+        id: args.id.clone(),
+        missing,
+        ..Schema::default()
+    };
+    let mut schema = from_file.overridden_by(flags);
+    // `--id ""`: no id, whatever the file says.
+    if matches!(&schema.id, Some(ColumnRef::Name(n)) if n.is_empty()) {
+        schema.id = None;
+    }
+    let source = args.schema.as_ref().map_or_else(|| "the flags".to_owned(), |p| format!("schema {}", p.display()));
+    RecordDecoder::new(&schema).with_context(|| format!("records as {source} describe them"))
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = crate::aws_args::runtime()?;
     runtime.block_on(run_async(args))
@@ -130,8 +202,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         Some("keep") => bail!("--on-stop keep needs checkpoints, which only an S3 sink keeps"),
         Some(other) => bail!("--on-stop {other:?}: use keep or close"),
     };
+    let decoder = record_decoder(&args)?;
+    if !decoder.has_id() {
+        eprintln!("minutely: the schema names no id field: events are not deduplicated");
+    }
     let settings = Settings {
-        key: args.key.iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect(),
+        decoder: Arc::new(decoder),
         windows: WindowConfig {
             allowed_lateness_ms: args.allowed_lateness.as_millis() as u64,
             idle_timeout_ms: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout.as_millis() as u64),
@@ -250,8 +326,14 @@ fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
 fn summary(stats: &ShardStats, elapsed: Duration) {
     let (t, workers) = totals(stats);
     let secs = elapsed.as_secs_f64().max(1e-9);
+    // Events are named apart only when records hold several (KPL aggregates, lines).
+    let events = if t.counters.events == t.counters.records {
+        String::new()
+    } else {
+        format!(" holding {} events", t.counters.events)
+    };
     eprintln!(
-        "minutely: consumed {} records in {secs:.2} s ({:.0}/s): counted {} (late {}), duplicates dropped {}, rejected {}; {} objects, {} checkpoints written",
+        "minutely: consumed {} records{events} in {secs:.2} s ({:.0}/s): counted {} (late {}), duplicates dropped {}, rejected {}; {} objects, {} checkpoints written",
         t.counters.records,
         t.counters.records as f64 / secs,
         t.counters.counted,

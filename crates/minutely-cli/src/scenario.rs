@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     update_snapshots: bool,
 
-    /// Where to write the JSON report. Default: target/scenarios/<name>.json.
+    /// Where to write the JSON report. Default: target/scenarios/NAME.json.
     #[arg(long)]
     report: Option<PathBuf>,
 

@@ -48,6 +48,8 @@ impl SchemaArgs {
             None => Schema::default(),
         };
         let flags = Schema {
+            format: None,
+            missing: None,
             header: self.no_header.then_some(false),
             columns: None,
             time: self.time_col.clone(),

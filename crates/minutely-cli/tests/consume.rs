@@ -12,6 +12,7 @@ use minutely_aggregate::EventTime;
 use minutely_aggregate::{ProcessingTime, WindowConfig};
 use minutely_consumer::worker::{Clock, Worker, WorkerStats};
 use minutely_consumer::{Checkpoint, CountLine, Output, S3Output, Settings};
+use minutely_event::RecordDecoder;
 use minutely_localstack::{Backend, LocalStack, Options};
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
@@ -306,8 +307,11 @@ async fn consumer_against_localstack() {
         prefix: "fence".into(),
         retry_deadline: Duration::from_secs(10),
     });
-    let settings =
-        Settings { key: Arc::from(vec!["country".to_owned()]), windows: WindowConfig::default(), max_dedup_ids: 100 };
+    let settings = Settings {
+        decoder: Arc::new(RecordDecoder::minutely(&["country".to_owned()])),
+        windows: WindowConfig::default(),
+        max_dedup_ids: 100,
+    };
     let clock = Clock::start();
     let path = Some("checkpoints/s/shard-x.json".to_owned());
     let open = || {
@@ -365,6 +369,72 @@ fn stdin_counts_match_aggregate_and_rejects_name_their_line() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&aggregate.stdout));
     let lines = String::from_utf8_lossy(&produced.stdout).lines().count();
     assert!(stderr.contains(&format!("stdin:{}: not a minutely record", lines + 1)), "{stderr}");
-    assert!(stderr.contains(&format!("stdin:{}: missing key dimension \"country\"", lines + 3)), "{stderr}");
+    assert!(stderr.contains(&format!("stdin:{}: the key field dims.country is missing", lines + 3)), "{stderr}");
     assert!(stderr.contains("rejected 2;"), "{stderr}");
+}
+
+/// `consume --source stdin` with a schema file and flags over it: CSV rows and JSON lines in the
+/// app's own shape, counted by their fields; a schema that cannot work is refused before reading.
+#[test]
+fn stdin_records_in_any_format_with_a_schema() {
+    let dir = std::env::temp_dir().join(format!("minutely-schema-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schema = dir.join("app.toml");
+    std::fs::write(&schema, "format = \"json\"\ntime = \"/ts\"\nkey = [\"/geo/country\"]\nid = \"id\"\n").unwrap();
+    let consume = |args: &[&str], input: &str| {
+        let mut child = minutely(&[&["consume", "--source", "stdin", "--sink", "stdout"], args].concat(), "")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let json = concat!(
+        r#"{"id":"1","ts":1471798801000,"geo":{"country":"usa"}}"#,
+        "\n",
+        r#"{"id":"1","ts":1471798801000,"geo":{"country":"usa"}}"#,
+        "\n",
+        r#"{"id":"2","ts":"2016-08-21T17:00:59Z","geo":{"country":276}}"#,
+        "\n",
+        r#"{"id":"3","ts":1471798861000,"geo":{}}"#,
+        "\n"
+    );
+    let (code, stdout, stderr) = consume(&["--schema", schema.to_str().unwrap()], json);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        stdout,
+        concat!(
+            r#"{"minute":"201608211700","key":["276"],"count":1}"#,
+            "\n",
+            r#"{"minute":"201608211700","key":["usa"],"count":1}"#,
+            "\n"
+        )
+    );
+    assert!(stderr.contains("stdin:4: the key field /geo/country is missing"), "{stderr}");
+    assert!(stderr.contains("duplicates dropped 1, rejected 1;"), "{stderr}");
+    // The flags over the file: no id (nothing deduplicated, and it says so), missing = empty.
+    let (code, stdout, stderr) =
+        consume(&["--schema", schema.to_str().unwrap(), "--id", "", "--missing", "empty"], json);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("names no id field: events are not deduplicated"), "{stderr}");
+    assert!(stdout.contains(r#"{"minute":"201608211700","key":["usa"],"count":2}"#), "{stdout}");
+    assert!(stdout.contains(r#"{"minute":"201608211701","key":[""],"count":1}"#), "{stdout}");
+
+    let csv = "2016-08-21T17:00:01Z,\"Bonn, DE\",and\n2016-08-21T17:00:02Z,\"Bonn, DE\",ios\n";
+    let (code, stdout, stderr) = consume(&["--format", "csv", "--time", "1", "--key", "2"], csv);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "{\"minute\":\"201608211700\",\"key\":[\"Bonn, DE\"],\"count\":2}\n");
+
+    let (code, _, stderr) = consume(&["--format", "json", "--key", "/geo/country"], json);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("json records need the time field's path"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

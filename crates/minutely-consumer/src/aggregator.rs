@@ -1,8 +1,9 @@
 //! One worker's aggregation: records in, objects out, and the state a checkpoint carries.
 //!
-//! An [`Aggregator`] belongs to one shard (or to stdin). It decodes each record, drops
-//! duplicates, counts it in the window core, and turns closed windows, late releases and
-//! rejects into [`Object`]s at deterministic paths. It does no IO and reads no clock: the same
+//! An [`Aggregator`] belongs to one shard (or to stdin). It opens each record's envelopes
+//! (KPL aggregate, gzip: [`minutely_event::envelope`]), decodes the events in it as the schema
+//! says ([`RecordDecoder`]), drops duplicates, counts them in the window core, and turns closed
+//! windows, late releases and rejects into [`Object`]s at deterministic paths. It does no IO and reads no clock: the same
 //! records with the same processing times give the same objects.
 
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use minutely_aggregate::{EventTime, Minute, ProcessingTime, WindowConfig, WindowStats, Windows, WindowsState};
-use minutely_event::record::RecordRef;
+use minutely_event::decode::{FieldError, Fields};
+use minutely_event::{RecordDecoder, envelope};
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::Dedup;
@@ -20,26 +22,32 @@ use crate::layout;
 /// How a worker aggregates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
-    /// The dimensions that form the key, in order; empty: one count per minute.
-    pub key: Arc<[String]>,
+    /// How records are read, and which of their fields form the key (in order; none: one count
+    /// per minute).
+    pub decoder: Arc<RecordDecoder>,
     pub windows: WindowConfig,
     /// The most event ids remembered for deduplication (see [`crate::dedup`]); 0 turns it off.
     pub max_dedup_ids: usize,
 }
 
-/// What happened to one record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Counted,
-    Late,
-    Duplicate,
-    Rejected,
+impl Settings {
+    /// The key's field names (dimensions for minutely records, paths or columns otherwise).
+    pub fn key(&self) -> &[String] {
+        self.decoder.key_names()
+    }
 }
 
 /// Counters of one worker over one process's life (and, added up, of every worker).
+///
+/// `events = counted + duplicates + rejected`: every event found is one of the three, and a
+/// record whose envelope cannot be opened is one rejected event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
+    /// Kinesis records (or lines on stdin) taken.
     pub records: u64,
+    /// The events found in them: one per line of each payload (each user record of a KPL
+    /// aggregate, each gzip payload).
+    pub events: u64,
     pub counted: u64,
     pub late: u64,
     pub duplicates: u64,
@@ -49,6 +57,7 @@ pub struct Counters {
 impl std::ops::AddAssign for Counters {
     fn add_assign(&mut self, o: Counters) {
         self.records += o.records;
+        self.events += o.events;
         self.counted += o.counted;
         self.late += o.late;
         self.duplicates += o.duplicates;
@@ -68,14 +77,38 @@ pub struct CountLine {
     pub late: bool,
 }
 
-/// A record that could not be decoded, kept whole (base64) with where it came from.
+/// An event that could not be counted (or a record whose envelope could not be opened), kept
+/// whole (base64) with where it came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RejectLine {
     pub worker: String,
     /// The Kinesis sequence number, or the line number on stdin.
     pub position: String,
+    /// Inside a KPL aggregate: the user record's index (from 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_record: Option<u32>,
+    /// In a record of several lines (rows): the event's line, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     pub error: String,
+    /// The event's bytes (the line; a gzip payload's line inflated), or the whole envelope
+    /// when it could not be opened.
     pub data_base64: String,
+}
+
+impl RejectLine {
+    /// Where the rejected event was: `worker:position`, then the user record and the line when
+    /// there are several.
+    pub fn place(&self) -> String {
+        let mut s = format!("{}:{}", self.worker, self.position);
+        if let Some(u) = self.user_record {
+            s.push_str(&format!(" user record {u}"));
+        }
+        if let Some(l) = self.line {
+            s.push_str(&format!(" line {l}"));
+        }
+        s
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -177,6 +210,13 @@ pub enum RestoreError {
     Corrupt(String),
 }
 
+/// Where a rejected event was (see [`RejectLine`]).
+struct Place {
+    position: String,
+    user_record: Option<u32>,
+    line: Option<u64>,
+}
+
 #[derive(Debug)]
 pub struct Aggregator {
     worker: String,
@@ -194,7 +234,7 @@ impl Aggregator {
     pub fn new(worker: &str, settings: Settings) -> Aggregator {
         Aggregator {
             worker: worker.to_owned(),
-            keys: KeyTable::new(&settings.key),
+            keys: KeyTable::new(settings.key()),
             windows: Windows::new(settings.windows),
             dedup: Dedup::new(settings.max_dedup_ids),
             settings,
@@ -209,25 +249,62 @@ impl Aggregator {
         &self.worker
     }
 
-    /// Takes one record. `position` names it in a reject (called only for a reject).
-    pub fn record(&mut self, data: &[u8], now: ProcessingTime, position: impl FnOnce() -> String) -> Outcome {
+    /// Takes one Kinesis record: opens its envelopes and counts every event in it. `position`
+    /// names it in a reject (called only for a reject).
+    pub fn record(&mut self, data: &[u8], now: ProcessingTime, position: impl Fn() -> String) {
         self.counters.records += 1;
-        let record = match RecordRef::decode(data) {
-            Ok(r) => r,
-            Err(e) => return self.reject(position(), e.to_string(), data),
-        };
-        let key = match self.keys.intern(&record) {
-            Ok(k) => k,
-            Err(i) => {
-                let error = format!("missing key dimension {:?}", self.keys.names()[i]);
-                return self.reject(position(), error, data);
-            }
-        };
-        let time = record.time();
         self.windows.tick(now);
-        if self.dedup.is_duplicate(time.minute(), &record.id) {
+        let decoder = Arc::clone(&self.settings.decoder);
+        envelope::unpack(data, &mut |piece| {
+            let payload = match piece.payload {
+                Ok(payload) => payload,
+                Err(e) => {
+                    self.counters.events += 1;
+                    let at = Place { position: position(), user_record: piece.user_record, line: None };
+                    return self.reject(at, e.to_string(), piece.raw);
+                }
+            };
+            // Lines are named only when the payload has more than one.
+            let several = memchr::memchr(b'\n', payload.trim_ascii_end()).is_some();
+            decoder.each(&payload, &mut |line, raw, fields| {
+                let at =
+                    || Place { position: position(), user_record: piece.user_record, line: several.then_some(line) };
+                self.event(fields, raw, now, at);
+            });
+        });
+    }
+
+    /// Takes a block of whole lines from a pipe, the first numbered `first_line`; each line (CSV:
+    /// each row) is one event, named by its line number in a reject.
+    pub fn lines(&mut self, block: &[u8], first_line: u64, now: ProcessingTime) {
+        self.windows.tick(now);
+        let decoder = Arc::clone(&self.settings.decoder);
+        decoder.each(block, &mut |line, raw, fields| {
+            self.counters.records += 1;
+            let at = || Place { position: (first_line + line - 1).to_string(), user_record: None, line: None };
+            self.event(fields, raw, now, at);
+        });
+    }
+
+    fn event(
+        &mut self,
+        fields: Result<Fields<'_>, FieldError>,
+        raw: &[u8],
+        now: ProcessingTime,
+        at: impl FnOnce() -> Place,
+    ) {
+        self.counters.events += 1;
+        let fields = match fields {
+            Ok(f) => f,
+            Err(e) => return self.reject(at(), e.to_string(), raw),
+        };
+        let key = self.keys.intern(&fields.key);
+        let time = fields.time;
+        if let Some(id) = &fields.id
+            && self.dedup.is_duplicate(time.minute(), id)
+        {
             self.counters.duplicates += 1;
-            return Outcome::Duplicate;
+            return;
         }
         let closed_before = self.windows.closed_before();
         let placement = self.windows.record(time, key, now);
@@ -235,12 +312,8 @@ impl Aggregator {
             self.forget_closed();
         }
         self.counters.counted += 1;
-        match placement {
-            minutely_aggregate::Placement::OnTime => Outcome::Counted,
-            minutely_aggregate::Placement::Late => {
-                self.counters.late += 1;
-                Outcome::Late
-            }
+        if placement == minutely_aggregate::Placement::Late {
+            self.counters.late += 1;
         }
     }
 
@@ -326,7 +399,7 @@ impl Aggregator {
             worker: self.worker.clone(),
             position: self.position.clone(),
             finished,
-            key: self.settings.key.to_vec(),
+            key: self.settings.key().to_vec(),
             state: SavedState {
                 open: save(&state.open),
                 late: save(&state.late),
@@ -359,14 +432,14 @@ impl Aggregator {
         if checkpoint.version != CHECKPOINT_VERSION {
             return Err(RestoreError::Version(checkpoint.version));
         }
-        if checkpoint.key[..] != settings.key[..] {
-            return Err(RestoreError::Key { saved: checkpoint.key.clone(), now: settings.key.to_vec() });
+        if checkpoint.key[..] != *settings.key() {
+            return Err(RestoreError::Key { saved: checkpoint.key.clone(), now: settings.key().to_vec() });
         }
         let mut agg = Aggregator::new(&checkpoint.worker, settings.clone());
         let s = &checkpoint.state;
         let mut load = |v: &[SavedMinute]| -> Vec<(Minute, Vec<(u32, u64)>)> {
             v.iter()
-                .map(|m| (Minute(m.minute), m.counts.iter().map(|(k, c)| (agg.keys.intern_values(k), *c)).collect()))
+                .map(|m| (Minute(m.minute), m.counts.iter().map(|(k, c)| (agg.keys.intern(k), *c)).collect()))
                 .collect()
         };
         let open = load(&s.open);
@@ -408,9 +481,15 @@ impl Aggregator {
         }
     }
 
-    fn reject(&mut self, position: String, error: String, data: &[u8]) -> Outcome {
+    fn reject(&mut self, at: Place, error: String, data: &[u8]) {
         self.counters.rejected += 1;
-        self.rejects.push(RejectLine { worker: self.worker.clone(), position, error, data_base64: B64.encode(data) });
-        Outcome::Rejected
+        self.rejects.push(RejectLine {
+            worker: self.worker.clone(),
+            position: at.position,
+            user_record: at.user_record,
+            line: at.line,
+            error,
+            data_base64: B64.encode(data),
+        });
     }
 }

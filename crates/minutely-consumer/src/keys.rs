@@ -3,8 +3,6 @@
 
 use std::collections::HashMap;
 
-use minutely_event::record::RecordRef;
-
 /// The key columns of a consumer and every key value seen, each with a dense id.
 #[derive(Debug, Default)]
 pub struct KeyTable {
@@ -23,32 +21,20 @@ impl KeyTable {
         &self.names
     }
 
-    /// The id of the record's key. `Err(i)`: the record lacks the key dimension `names()[i]`.
-    pub fn intern(&mut self, record: &RecordRef<'_>) -> Result<u32, usize> {
+    /// The id of the key with these values (in the order of `names()`): a record's, or one
+    /// restored from a checkpoint.
+    pub fn intern<S: AsRef<str>>(&mut self, values: &[S]) -> u32 {
+        debug_assert_eq!(values.len(), self.names.len());
         // Length-prefixed values: no separator can make two different keys look alike.
         self.buf.clear();
-        for (i, name) in self.names.iter().enumerate() {
-            let value = record.dims.get(name).ok_or(i)?;
-            self.buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            self.buf.extend_from_slice(value.as_bytes());
-        }
-        if let Some(&id) = self.ids.get(&self.buf[..]) {
-            return Ok(id);
-        }
-        let values = self.names.iter().map(|n| record.dims.get(n).unwrap_or_default().to_owned()).collect();
-        Ok(self.insert(values))
-    }
-
-    /// The id of a key given by its values (restoring a checkpoint).
-    pub fn intern_values(&mut self, values: &[String]) -> u32 {
-        self.buf.clear();
         for value in values {
+            let value = value.as_ref();
             self.buf.extend_from_slice(&(value.len() as u32).to_le_bytes());
             self.buf.extend_from_slice(value.as_bytes());
         }
         match self.ids.get(&self.buf[..]) {
             Some(&id) => id,
-            None => self.insert(values.into()),
+            None => self.insert(values.iter().map(|v| v.as_ref().to_owned()).collect()),
         }
     }
 
@@ -66,19 +52,19 @@ impl KeyTable {
 
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
     use super::*;
 
     #[test]
-    fn interns_by_value_and_reports_missing_dimensions() {
+    fn interns_by_value() {
         let mut t = KeyTable::new(&["a".into(), "b".into()]);
-        let r = |s: &'static str| RecordRef::decode(s.as_bytes()).unwrap();
-        let x = t.intern(&r(r#"{"id":"1","time_ms":0,"dims":{"b":"2","a":"1"}}"#)).unwrap();
-        let y = t.intern(&r(r#"{"id":"2","time_ms":0,"dims":{"a":"1","b":"2","c":"9"}}"#)).unwrap();
-        let z = t.intern(&r(r#"{"id":"3","time_ms":0,"dims":{"a":"12","b":""}}"#)).unwrap();
+        let x = t.intern(&[Cow::Borrowed("1"), Cow::Owned("2".into())]);
+        let y = t.intern(&["1", "2"]);
+        let z = t.intern(&["12", ""]);
         assert_eq!(x, y);
         assert_ne!(x, z, "length prefixes keep (1,2) and (12,'') apart");
         assert_eq!(t.values(z), ["12", ""]);
-        assert_eq!(t.intern(&r(r#"{"id":"4","time_ms":0,"dims":{"a":"1"}}"#)), Err(1));
-        assert_eq!(t.intern_values(&["1".into(), "2".into()]), x);
+        assert_eq!(t.intern(&["1".to_owned(), "2".to_owned()]), x);
     }
 }

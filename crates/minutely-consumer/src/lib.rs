@@ -1,10 +1,10 @@
-//! minutely's consumer: records from Kinesis shards (or JSON lines on stdin) into one-minute
+//! minutely's consumer: records from Kinesis shards (or lines on stdin) into one-minute
 //! event-time windows per worker, written as they close to S3 at deterministic paths, with
 //! per-shard checkpoints in S3 that survive a crash at any point.
 //!
 //! ```text
 //! kinesis::consume ── ListShards ─► Lineage (children after parents)
-//!      │ one task per shard: GetRecords ─► Worker { Aggregator: decode ► dedup ► Windows }
+//!      │ one task per shard: GetRecords ─► Worker { Aggregator: envelopes ► decode ► dedup ► Windows }
 //!      │                                        │ commit: checkpoint(pending) ► objects ► checkpoint
 //! lines::consume ── stdin blocks ─► Worker ─────┴─► Output: S3 | console | stdout
 //! ```
@@ -30,7 +30,7 @@ pub mod run;
 pub mod s3;
 pub mod worker;
 
-pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Outcome, Settings};
+pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Settings};
 pub use output::{Output, S3Output};
 pub use run::{ConsumeError, Stop};
 pub use worker::{Observer, WorkerStats};

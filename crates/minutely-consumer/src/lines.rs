@@ -1,5 +1,6 @@
-//! Reading JSON lines (from `minutely produce --sink stdout`, or any file of records) as one
-//! worker: a thread reads large blocks, the worker decodes and counts them line by line.
+//! Reading lines (minutely's JSON from `minutely produce --sink stdout`, or any records the
+//! schema describes) as one worker: a thread reads large blocks, the worker decodes and counts
+//! them line by line.
 
 use minutely_aws::clock;
 use std::io::Read;
@@ -68,21 +69,10 @@ pub async fn consume<R: Read + Send + 'static>(
     }
 }
 
-/// Takes every line of `bytes` (whole lines; the first is line `first_line`). Empty lines and
-/// a trailing `\r` are skipped.
+/// Takes every line of `bytes` (whole lines; the first is line `first_line`) as one event
+/// each ([`Aggregator::lines`]). Empty lines and a trailing `\r` are skipped.
 pub fn count_block(agg: &mut Aggregator, bytes: &[u8], first_line: u64, now: minutely_aggregate::ProcessingTime) {
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
-    for (line_no, end) in (first_line..).zip(ends) {
-        let mut line = &bytes[start..end];
-        start = end + 1;
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
-        }
-        if !line.is_empty() {
-            agg.record(line, now, || line_no.to_string());
-        }
-    }
+    agg.lines(bytes, first_line, now);
 }
 
 fn read_blocks<R: Read>(mut input: R, tx: mpsc::Sender<std::io::Result<Block>>) {

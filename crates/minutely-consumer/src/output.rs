@@ -88,7 +88,7 @@ impl Output {
                     }
                     Content::Rejects { lines } => {
                         for l in lines {
-                            eprintln!("{}:{}: {}", l.worker, l.position, l.error);
+                            eprintln!("{}: {}", l.place(), l.error);
                         }
                     }
                 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use minutely_aggregate::ProcessingTime;
 use minutely_aws::clock::{self, Instant};
 
-use crate::aggregator::{Aggregator, Checkpoint, Counters, Object, Outcome, RestoreError, Settings};
+use crate::aggregator::{Aggregator, Checkpoint, Counters, Object, RestoreError, Settings};
 use crate::output::{Output, OutputError};
 
 /// Live numbers of one worker, for the progress line and the final report.
@@ -105,9 +105,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Counts one record ([`Aggregator::record`]); `position` names it in a reject.
-    pub fn record(&mut self, data: &[u8], now: ProcessingTime, position: impl FnOnce() -> String) -> Outcome {
-        self.agg.record(data, now, position)
+    /// Counts the events of one record ([`Aggregator::record`]); `position` names it in a reject.
+    pub fn record(&mut self, data: &[u8], now: ProcessingTime, position: impl Fn() -> String) {
+        self.agg.record(data, now, position);
     }
 
     /// Counts a block of JSON lines, numbered from `first_line` ([`crate::lines::count_block`]).

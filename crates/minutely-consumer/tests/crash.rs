@@ -10,6 +10,7 @@ use minutely_aggregate::{EventTime, ProcessingTime, WindowConfig};
 use minutely_consumer::output::MemoryStore;
 use minutely_consumer::worker::{Clock, Worker, WorkerStats};
 use minutely_consumer::{CountLine, Output, Settings};
+use minutely_event::RecordDecoder;
 use proptest::prelude::*;
 
 const BASE: i64 = 1_471_798_800_000; // 2016-08-21T17:00:00Z
@@ -58,7 +59,7 @@ fn encode(r: &Rec) -> Vec<u8> {
 
 fn settings(idle_timeout_ms: Option<u64>) -> Settings {
     Settings {
-        key: Arc::from(vec!["country".to_owned()]),
+        decoder: Arc::new(RecordDecoder::minutely(&["country".to_owned()])),
         // Lateness well above the disorder and the retry distance: every retry finds its window open.
         windows: WindowConfig { allowed_lateness_ms: 120_000, idle_timeout_ms },
         max_dedup_ids: 100_000,

@@ -12,6 +12,7 @@ use minutely_aws::{Clients, RetryPolicy};
 use minutely_consumer::kinesis::{KinesisOptions, consume};
 use minutely_consumer::output::MemoryStore;
 use minutely_consumer::{CountLine, Output, Settings, Stop};
+use minutely_event::RecordDecoder;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::KinesisSink;
 use minutely_producer::source::{RandomSource, RandomSpec};
@@ -48,7 +49,7 @@ async fn run() -> (u64, u64, u64, u64, u64, Duration) {
 
     let store = Arc::new(MemoryStore::default());
     let settings = Settings {
-        key: Arc::from(vec!["country".to_owned()]),
+        decoder: Arc::new(RecordDecoder::minutely(&["country".to_owned()])),
         windows: WindowConfig { allowed_lateness_ms: 0, idle_timeout_ms: None },
         max_dedup_ids: 1_000_000,
     };

@@ -5,6 +5,8 @@
 //! No network and no filesystem: inputs are any [`std::io::Read`], schemas are TOML text.
 
 pub mod batch;
+pub mod decode;
+pub mod envelope;
 pub mod event;
 pub mod id;
 pub mod kpl;
@@ -13,8 +15,9 @@ pub mod schema;
 pub mod timefmt;
 pub mod tsv;
 
+pub use decode::{FieldError, Fields, RecordDecoder};
 pub use event::Event;
 pub use id::id_hash;
-pub use schema::{ColumnRef, ResolvedSchema, Schema, SchemaError};
+pub use schema::{ColumnRef, Missing, RecordFormat, ResolvedSchema, Schema, SchemaError};
 pub use timefmt::{TimeError, TimeFormat, TimeParser};
 pub use tsv::{InputError, Item, RejectReason, Rejected, Row, TsvReader};

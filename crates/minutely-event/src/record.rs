@@ -91,7 +91,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Dims<'a> {
 }
 
 /// A string that borrows when the JSON text has no escapes.
-struct Str<'a>(Cow<'a, str>);
+pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

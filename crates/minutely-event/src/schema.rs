@@ -1,8 +1,9 @@
-//! Which column holds the time, in which format, and which columns form the key.
+//! Which column (or JSON field) holds the time, in which format, and which form the key.
 //!
 //! A schema is a small TOML file:
 //!
 //! ```toml
+//! format = "tsv"                # minutely, json, csv or tsv (files: tsv; records: minutely)
 //! header = true                 # the first line names the columns (default true)
 //! columns = ["ts", "country"]   # names for a file without header (optional)
 //! time = "ts"                   # a column name, or its 1-based position
@@ -10,7 +11,11 @@
 //!                               # yyyymmddhhmmss, yyyymmddhhmm
 //! key = ["country"]             # zero, one or several columns (default: none)
 //! id = "event_id"               # optional column with a unique event id
+//! missing = "reject"            # a record without a key field: "reject" (default) or "empty"
 //! ```
+//!
+//! For JSON records, `time`, `key` and `id` are paths: a JSON pointer (`/geo/country`) or dotted
+//! (`geo.country`); see [`crate::decode`].
 
 use std::fmt;
 
@@ -47,16 +52,76 @@ impl fmt::Display for ColumnRef {
     }
 }
 
+/// How each record (or line) is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    /// minutely's own JSON: `{"id","time_ms","dims"}` ([`crate::record`]).
+    Minutely,
+    /// A JSON object; time, key and id found by path.
+    Json,
+    /// RFC 4180 comma-separated values.
+    Csv,
+    /// Tab-separated values, no quoting.
+    Tsv,
+}
+
+impl RecordFormat {
+    pub const NAMES: &'static str = "minutely, json, csv, tsv";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordFormat::Minutely => "minutely",
+            RecordFormat::Json => "json",
+            RecordFormat::Csv => "csv",
+            RecordFormat::Tsv => "tsv",
+        }
+    }
+}
+
+impl fmt::Display for RecordFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RecordFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "minutely" => RecordFormat::Minutely,
+            "json" | "jsonl" | "ndjson" => RecordFormat::Json,
+            "csv" => RecordFormat::Csv,
+            "tsv" => RecordFormat::Tsv,
+            _ => return Err(format!("unknown record format {s:?}; known formats: {}", RecordFormat::NAMES)),
+        })
+    }
+}
+
+/// What a record without one of its key fields (absent, JSON `null`) becomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// A reject that names the field.
+    #[default]
+    Reject,
+    /// Counted with the empty string as that key value.
+    Empty,
+}
+
 /// A schema as written by a user: every field optional, defaults filled in by [`Schema::resolve`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schema {
+    pub format: Option<RecordFormat>,
     pub header: Option<bool>,
     pub columns: Option<Vec<String>>,
     pub time: Option<ColumnRef>,
     pub time_format: Option<TimeFormat>,
     pub key: Option<Vec<ColumnRef>>,
     pub id: Option<ColumnRef>,
+    pub missing: Option<Missing>,
 }
 
 /// Column names tried, in order, for the time when neither schema nor flag names it.
@@ -73,12 +138,14 @@ impl Schema {
     /// `other`'s fields where set, else this schema's (flags over a schema file).
     pub fn overridden_by(self, other: Schema) -> Schema {
         Schema {
+            format: other.format.or(self.format),
             header: other.header.or(self.header),
             columns: other.columns.or(self.columns),
             time: other.time.or(self.time),
             time_format: other.time_format.or(self.time_format),
             key: other.key.or(self.key),
             id: other.id.or(self.id),
+            missing: other.missing.or(self.missing),
         }
     }
 
@@ -168,6 +235,8 @@ impl fmt::Display for ResolvedSchema {
 pub enum SchemaError {
     #[error("{0}")]
     Toml(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("the {role} {column} is not in the input; its columns are: {}", list(available))]
     UnknownColumn { role: &'static str, column: ColumnRef, available: Vec<String> },
     #[error("the header row ({}) differs from the schema's columns ({})", list(header), list(declared))]

@@ -21,6 +21,10 @@ pub enum TimeFormat {
     EpochSeconds,
     /// Milliseconds since the Unix epoch: `1471798812345`.
     EpochMillis,
+    /// Microseconds since the Unix epoch: `1471798812345678` (truncated to milliseconds).
+    EpochMicros,
+    /// Nanoseconds since the Unix epoch: `1471798812345678901` (truncated to milliseconds).
+    EpochNanos,
     /// `YYYYMMDDHHMMSS`, UTC.
     Compact14,
     /// `YYYYMMDDHHMM`, UTC: the minute label itself.
@@ -28,7 +32,8 @@ pub enum TimeFormat {
 }
 
 impl TimeFormat {
-    pub const NAMES: &'static str = "auto, rfc3339, epoch_seconds, epoch_millis, yyyymmddhhmmss, yyyymmddhhmm";
+    pub const NAMES: &'static str =
+        "auto, rfc3339, epoch_seconds, epoch_millis, epoch_micros, epoch_nanos, yyyymmddhhmmss, yyyymmddhhmm";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -36,6 +41,8 @@ impl TimeFormat {
             TimeFormat::Rfc3339 => "rfc3339",
             TimeFormat::EpochSeconds => "epoch_seconds",
             TimeFormat::EpochMillis => "epoch_millis",
+            TimeFormat::EpochMicros => "epoch_micros",
+            TimeFormat::EpochNanos => "epoch_nanos",
             TimeFormat::Compact14 => "yyyymmddhhmmss",
             TimeFormat::Compact12 => "yyyymmddhhmm",
         }
@@ -43,8 +50,9 @@ impl TimeFormat {
 
     /// Guesses the format of one value. `None` when it looks like none of them.
     ///
-    /// All digits: 12 is `YYYYMMDDHHMM`, 14 is `YYYYMMDDHHMMSS`, 13 is epoch milliseconds, 9 to 11
-    /// (with an optional fraction) is epoch seconds. A value with `-` after four digits is RFC 3339.
+    /// All digits: 12 is `YYYYMMDDHHMM`, 14 is `YYYYMMDDHHMMSS`, 13 is epoch milliseconds, 16
+    /// microseconds, 19 nanoseconds, 9 to 11 (with an optional fraction) is epoch seconds. A
+    /// value with `-` after four digits is RFC 3339.
     pub fn detect(value: &[u8]) -> Option<TimeFormat> {
         let candidate = match value {
             [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()) => TimeFormat::Rfc3339,
@@ -52,6 +60,8 @@ impl TimeFormat {
                 12 => TimeFormat::Compact12,
                 13 => TimeFormat::EpochMillis,
                 14 => TimeFormat::Compact14,
+                16 => TimeFormat::EpochMicros,
+                19 => TimeFormat::EpochNanos,
                 9..=11 => TimeFormat::EpochSeconds,
                 _ => return None,
             },
@@ -78,6 +88,12 @@ impl TimeFormat {
             TimeFormat::Rfc3339 => parse_rfc3339(value, &mut None),
             TimeFormat::EpochSeconds => parse_epoch_seconds(value),
             TimeFormat::EpochMillis => parse_int(value).ok_or("not an integer number of milliseconds").map(EventTime),
+            TimeFormat::EpochMicros => parse_int(value)
+                .ok_or("not an integer number of microseconds")
+                .map(|us| EventTime(us.div_euclid(1_000))),
+            TimeFormat::EpochNanos => parse_int(value)
+                .ok_or("not an integer number of nanoseconds")
+                .map(|ns| EventTime(ns.div_euclid(1_000_000))),
             TimeFormat::Compact14 => parse_compact(value, true),
             TimeFormat::Compact12 => parse_compact(value, false),
         };
@@ -100,6 +116,8 @@ impl FromStr for TimeFormat {
             "rfc3339" | "iso8601" | "iso" => TimeFormat::Rfc3339,
             "epoch_seconds" | "epoch_s" | "epoch" | "unix" => TimeFormat::EpochSeconds,
             "epoch_millis" | "epoch_ms" | "unix_ms" => TimeFormat::EpochMillis,
+            "epoch_micros" | "epoch_us" | "unix_us" => TimeFormat::EpochMicros,
+            "epoch_nanos" | "epoch_ns" | "unix_ns" => TimeFormat::EpochNanos,
             "yyyymmddhhmmss" | "compact14" => TimeFormat::Compact14,
             "yyyymmddhhmm" | "compact12" => TimeFormat::Compact12,
             _ => {
@@ -289,15 +307,19 @@ fn parse_rfc3339(s: &[u8], day_cache: &mut Option<([u8; 10], i64)>) -> Result<Ev
 }
 
 #[inline]
+/// An optionally negative decimal integer that fits an `i64` (epoch nanoseconds have 19 digits).
 fn parse_int(s: &[u8]) -> Option<i64> {
     let (neg, d) = match s {
         [b'-', rest @ ..] => (true, rest),
         _ => (false, s),
     };
-    if d.is_empty() || d.len() > 18 {
-        return None;
-    }
-    decimal(d).map(|n| if neg { -n } else { n })
+    let n = match d.len() {
+        0 => return None,
+        1..=18 => decimal(d)?,
+        19 => decimal(&d[..18])?.checked_mul(10)?.checked_add(decimal(&d[18..])?)?,
+        _ => return None,
+    };
+    Some(if neg { -n } else { n })
 }
 
 fn parse_epoch_seconds(s: &[u8]) -> Result<EventTime, &'static str> {
@@ -394,6 +416,13 @@ mod tests {
         assert!(TimeFormat::EpochMillis.parse(b"12a").is_err());
         assert!(TimeFormat::EpochMillis.parse(b"").is_err());
         assert!(TimeFormat::EpochSeconds.parse(b"99999999999999999999").is_err());
+        assert_eq!(TimeFormat::EpochMicros.parse(b"1471798812345678"), Ok(EventTime(t)));
+        assert_eq!(TimeFormat::EpochNanos.parse(b"1471798812345678901"), Ok(EventTime(t)));
+        assert_eq!(TimeFormat::EpochNanos.parse(b"9223372036854775807"), Ok(EventTime(9_223_372_036_854)));
+        assert!(TimeFormat::EpochNanos.parse(b"9223372036854775808").is_err(), "beyond i64");
+        // Truncation is towards the past, before the epoch too.
+        assert_eq!(TimeFormat::EpochMicros.parse(b"-1"), Ok(EventTime(-1)));
+        assert_eq!(TimeFormat::EpochNanos.parse(b"-1000001"), Ok(EventTime(-2)));
     }
 
     #[test]
@@ -405,6 +434,8 @@ mod tests {
         assert_eq!(d("1471798812.5"), Some(TimeFormat::EpochSeconds));
         assert_eq!(d("20160821170012"), Some(TimeFormat::Compact14));
         assert_eq!(d("201608211700"), Some(TimeFormat::Compact12));
+        assert_eq!(d("1471798812345678"), Some(TimeFormat::EpochMicros));
+        assert_eq!(d("1471798812345678901"), Some(TimeFormat::EpochNanos));
         assert_eq!(d("201613211700"), None);
         assert_eq!(d("usa"), None);
         assert_eq!(d(""), None);
@@ -422,11 +453,14 @@ mod tests {
                 (TimeFormat::Rfc3339, zoned.format("%Y-%m-%d %H:%M:%S%.6f%z").to_string(), ms),
                 (TimeFormat::Rfc3339, utc.format("%Y-%m-%d %H:%M:%S").to_string(), ms - ms % 1000),
                 (TimeFormat::EpochMillis, ms.to_string(), ms),
+                (TimeFormat::EpochMicros, (ms * 1_000 + 999).to_string(), ms),
                 (TimeFormat::EpochSeconds, format!("{}.{:03}", ms / 1000, ms % 1000), ms),
                 (TimeFormat::Compact14, utc.format("%Y%m%d%H%M%S").to_string(), ms - ms % 1000),
                 (TimeFormat::Compact12, utc.format("%Y%m%d%H%M").to_string(), ms - ms % 60_000),
             ];
-            for (format, text, want) in cases {
+            // Nanoseconds since the epoch fit an i64 until 2262.
+            let nanos = (ms < 9_223_372_036_854).then(|| (TimeFormat::EpochNanos, (ms * 1_000_000 + 999_999).to_string(), ms));
+            for (format, text, want) in cases.into_iter().chain(nanos) {
                 prop_assert_eq!(format.parse(text.as_bytes()), Ok(EventTime(want)), "{} as {}", text, format);
                 // Digits-only values are ambiguous by length; the dated shapes must auto-detect.
                 if matches!(format, TimeFormat::Rfc3339 | TimeFormat::Compact14 | TimeFormat::Compact12) {

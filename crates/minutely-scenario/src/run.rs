@@ -1,6 +1,6 @@
 //! One run, in named steps: input and model, the fault plan, the backend, then
-//! [`provision`] (stream and bucket), [`spawn_consumer`], [`produce`] (with the reshards),
-//! [`wait_until_settled`], [`read_back`], and the checks of [`Report::check`].
+//! `provision` (stream and bucket), `spawn_consumer`, `produce` (with the reshards),
+//! `wait_until_settled`, `read_back`, and the checks of `Report::check`.
 
 use minutely_aws::clock::{self, Instant};
 use std::path::PathBuf;
@@ -30,6 +30,7 @@ use crate::model::{self, Counts, Diff};
 use crate::report::{Engine, Report};
 use crate::spec::Scenario;
 use crate::trace::Tracer;
+use minutely_event::RecordDecoder;
 
 const BUCKET: &str = "minutely-scenarios";
 
@@ -107,12 +108,12 @@ impl Progress {
         *self.phase.lock().expect("progress lock") = p.to_owned();
     }
 
-    /// `records read, objects written` by the consumer so far (this attempt).
+    /// `events read, objects written` by the consumer so far (this attempt).
     pub fn consumed(&self) -> (u64, u64) {
         let guard = self.consumer.lock().expect("progress lock");
         let Some(stats) = guard.as_ref() else { return (0, 0) };
         let workers = stats.lock().expect("stats lock");
-        workers.iter().fold((0, 0), |(r, o), (_, s)| (r + s.counters().records, o + s.objects.load(Ordering::Relaxed)))
+        workers.iter().fold((0, 0), |(r, o), (_, s)| (r + s.counters().events, o + s.objects.load(Ordering::Relaxed)))
     }
 }
 
@@ -292,7 +293,7 @@ fn spawn_consumer(
 ) -> Consumer {
     let p = &s.pipeline;
     let settings = Settings {
-        key: p.key.iter().cloned().collect(),
+        decoder: Arc::new(RecordDecoder::minutely(&p.key)),
         windows: WindowConfig {
             allowed_lateness_ms: p.allowed_lateness.as_millis() as u64,
             idle_timeout_ms: (!p.idle_timeout.is_zero()).then_some(p.idle_timeout.as_millis() as u64),

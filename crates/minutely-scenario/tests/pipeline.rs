@@ -11,6 +11,7 @@ use minutely_aggregate::{EventTime, WindowConfig};
 use minutely_consumer::output::MemoryStore;
 use minutely_consumer::worker::{Clock, Worker, WorkerStats};
 use minutely_consumer::{CountLine, Output, Settings};
+use minutely_event::RecordDecoder;
 use minutely_producer::sink::ChannelSink;
 use minutely_producer::{PartitionKey, Sourced, produce};
 use minutely_scenario::generate::{GenSpec, Payload, Spacing, strategy};
@@ -50,7 +51,7 @@ async fn pipeline(items: &[Payload], lateness_ms: u64) -> (Counts, u64) {
 
     let store = Arc::new(MemoryStore::default());
     let settings = Settings {
-        key: Arc::from(vec!["country".to_owned()]),
+        decoder: Arc::new(RecordDecoder::minutely(&["country".to_owned()])),
         windows: WindowConfig { allowed_lateness_ms: lateness_ms, idle_timeout_ms: None },
         max_dedup_ids: 1_000_000,
     };

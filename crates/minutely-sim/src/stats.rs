@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::kinesis;
 
-/// What the sim has seen and done, for `/_sim/stats` and [`Sim::stats`].
+/// What the sim has seen and done, for `/_sim/stats` and [`crate::Sim::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Stats {
     /// Calls per operation (`PutRecords`, `s3:PutObject`...).

@@ -1,0 +1,172 @@
+//! The clients' own records, as `minutely consume` meets them: an app writes nested JSON events
+//! with boto3 (one per record, several per record one per line, gzip-compressed batches,
+//! numeric key values, fields missing, duplicates, bad events), and a KPL aggregate made by
+//! another library (aws-kinesis-agg, `fixtures/kpl/app-json-120.bin`) goes into the same stream.
+//! The Python script counts what it sent per minute and key on its own (Python's json, gzip and
+//! time modules); `minutely consume` with a schema must give exactly those counts and rejects.
+//!
+//! boto3 comes from LocalStack's venv, which the host backend installs (as the sim's own boto3
+//! test does); the stream is on the real `minutely sim` binary with AWS's limits.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+const APP: &str = r#"
+import boto3, calendar, gzip, json, os, random, time
+kw = dict(endpoint_url=os.environ["EP"], region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+k = boto3.client("kinesis", **kw)
+k.create_stream(StreamName="app", ShardCount=2)
+while k.describe_stream_summary(StreamName="app")["StreamDescriptionSummary"]["StreamStatus"] != "ACTIVE":
+    time.sleep(0.1)
+
+rng = random.Random(12)
+T0 = 1471798800000
+expected, rejects, seen = {}, 0, set()
+
+def key_value(v):
+    # The canonical rendering the schema promises: integral numbers without a fraction.
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+def count(e):
+    if e["event_id"] in seen:
+        return
+    seen.add(e["event_id"])
+    ts = e["ts"]
+    secs = ts // 1000 if isinstance(ts, int) else calendar.timegm(time.strptime(ts, "%Y-%m-%dT%H:%M:%SZ"))
+    minute = time.strftime("%Y%m%d%H%M", time.gmtime(secs))
+    key = (minute, key_value(e.get("geo", {}).get("country")), key_value(e.get("app", {}).get("version")))
+    expected[key] = expected.get(key, 0) + 1
+
+def event(i):
+    e = {"event_id": "ev%d" % i, "ts": T0 + i * 40 + rng.randint(0, 900),
+         "geo": {"country": rng.choice(["usa", "bra", "deu", 276])},
+         "app": {"version": rng.choice([1, 2.0, "3"]), "build": "x"},
+         "screen": {"name": "home", "items": [1, 2, {"a": None}]}}
+    if i % 53 == 0:
+        del e["geo"]["country"]          # missing = "empty": counted with ""
+    if i % 71 == 0:
+        e["app"]["version"] = None       # null is missing too
+    return e
+
+records = []                             # (data, partition key)
+i = 0
+while i < 6000:
+    shape = rng.random()
+    if shape < 0.6:                      # one event per record
+        e = event(i); i += 1
+        count(e)
+        records.append((json.dumps(e).encode(), e["event_id"]))
+        if rng.random() < 0.03:          # a client's retry: same id, same partition key, at once
+            records.append(records[-1])
+    elif shape < 0.8:                    # several events per record, one per line
+        batch = [event(i + j) for j in range(10)]; i += 10
+        for e in batch: count(e)
+        records.append(("\n".join(json.dumps(e) for e in batch).encode(), batch[0]["event_id"]))
+    else:                                # a gzip-compressed batch of lines
+        batch = [event(i + j) for j in range(25)]; i += 25
+        for e in batch: count(e)
+        records.append((gzip.compress("".join(json.dumps(e) + "\n" for e in batch).encode()), batch[0]["event_id"]))
+# Events that cannot be counted: each is a reject that names its record (and line).
+bad = [b'{"event_id":"bad1","ts":', b'{"event_id":"bad2","ts":"soon","geo":{"country":"usa"}}',
+       b'{"event_id":"bad3","ts":1471798800000,"geo":{"country":{"iso":"us"}}}', b'[1,2,3]']
+for b in bad:
+    records.append((b, "bad"))
+    rejects += 1
+records.append((b'{"event_id":"bad4","ts":1471798800001}\nnot json\n', "bad"))
+count({"event_id": "bad4", "ts": 1471798800001})
+rejects += 1
+
+# Another library's KPL aggregate, sent as it was made.
+vectors = json.load(open(os.environ["KPL"] + "/vectors.json"))["app-json-120.bin"]
+for e in vectors["events"]:
+    count(e)
+kpl = open(os.environ["KPL"] + "/app-json-120.bin", "rb").read()
+
+for n in range(0, len(records), 500):
+    chunk = records[n:n + 500]
+    entries = [{"Data": d, "PartitionKey": pk} for d, pk in chunk]
+    while entries:
+        out = k.put_records(StreamName="app", Records=entries)
+        entries = [e for e, r in zip(entries, out["Records"]) if "ErrorCode" in r]
+        if entries:
+            time.sleep(0.2)
+k.put_record(StreamName="app", Data=kpl, PartitionKey=vectors["partition_key"], ExplicitHashKey=vectors["explicit_hash_key"])
+dups = len(records) - len(set(records))
+print(json.dumps({"counts": [[m, c, v, n] for (m, c, v), n in sorted(expected.items())], "rejects": rejects, "duplicates": dups}))
+"#;
+
+#[test]
+fn json_events_written_by_boto3_and_a_kpl_aggregate_are_counted_exactly() {
+    let options = minutely_localstack::Options::from_env().unwrap();
+    let install = minutely_localstack::host::ensure_installed(&options).unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_minutely"))
+        .args(["sim", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sim.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let endpoint =
+        line.trim().strip_prefix("export AWS_ENDPOINT_URL=").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    let kpl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/kpl");
+
+    let app = Command::new(&install.python).arg("-c").arg(APP).env("EP", &endpoint).env("KPL", &kpl).output().unwrap();
+    assert!(app.status.success(), "the boto3 app failed:\n{}", String::from_utf8_lossy(&app.stderr));
+    let sent: serde_json::Value = serde_json::from_slice(&app.stdout).unwrap();
+
+    let out = Command::new(env!("CARGO_BIN_EXE_minutely"))
+        .args(["consume", "--source", "kinesis:app", "--sink", "stdout", "--exit-when-idle", "2s"])
+        .args(["--format", "json", "--time", "/ts", "--key", "/geo/country,app.version", "--id", "/event_id"])
+        .args(["--missing", "empty"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let mut got: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = l["key"].as_array().unwrap();
+        let k = (
+            l["minute"].as_str().unwrap().to_owned(),
+            key[0].as_str().unwrap().to_owned(),
+            key[1].as_str().unwrap().to_owned(),
+        );
+        *got.entry(k).or_default() += l["count"].as_u64().unwrap();
+    }
+    let want: BTreeMap<(String, String, String), u64> = sent["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (c[0].as_str().unwrap().into(), c[1].as_str().unwrap().into(), c[2].as_str().unwrap().into()),
+                c[3].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{stderr}");
+    assert!(want.keys().any(|k| k.1 == "276"), "a numeric key value is counted as its digits");
+    assert!(want.keys().any(|k| k.2 == "2"), "2.0 is counted as 2");
+    assert!(want.keys().any(|k| k.2.is_empty()), "a missing or null field is the empty value");
+
+    // Every reject is on stderr with the record (and line) it came from.
+    let rejects = sent["rejects"].as_u64().unwrap();
+    assert!(stderr.contains(&format!("rejected {rejects};")), "{stderr}");
+    assert!(stderr.contains("line 2: not JSON"), "{stderr}");
+    assert!(stderr.contains(r#"the time field /ts ("soon")"#), "{stderr}");
+    assert!(stderr.contains("the key field /geo/country is an object, not a value"), "{stderr}");
+    assert!(stderr.contains("holding "), "records held several events: {stderr}");
+    let dups = sent["duplicates"].as_u64().unwrap();
+    assert!(dups > 0 && stderr.contains(&format!("duplicates dropped {dups},")), "{dups} duplicates sent: {stderr}");
+}
