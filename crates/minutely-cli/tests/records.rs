@@ -5,13 +5,17 @@
 //! The Python script counts what it sent per minute and key on its own (Python's json, gzip and
 //! time modules); `minutely consume` with a schema must give exactly those counts and rejects.
 //!
+//! And the other way: `minutely produce --aggregate kpl` writes aggregates that aws-kinesis-agg
+//! (the Python library, pinned, installed from PyPI into the cache) reads back into exactly the
+//! events sent, each aggregate holding only user records bound for its shard.
+//!
 //! boto3 comes from LocalStack's venv, which the host backend installs (as the sim's own boto3
 //! test does); the stream is on the real `minutely sim` binary with AWS's limits.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 const APP: &str = r#"
 import boto3, calendar, gzip, json, os, random, time
@@ -101,27 +105,39 @@ dups = len(records) - len(set(records))
 print(json.dumps({"counts": [[m, c, v, n] for (m, c, v), n in sorted(expected.items())], "rejects": rejects, "duplicates": dups}))
 "#;
 
-#[test]
-fn json_events_written_by_boto3_and_a_kpl_aggregate_are_counted_exactly() {
-    let options = minutely_localstack::Options::from_env().unwrap();
-    let install = minutely_localstack::host::ensure_installed(&options).unwrap_or_else(|e| panic!("{e}"));
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_minutely"))
-        .args(["sim", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+fn minutely() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_minutely"));
+    c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    c
+}
+
+/// The real `minutely sim`, with AWS's limits, and its endpoint.
+fn sim() -> (Child, String) {
+    let mut sim = minutely().args(["sim", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(sim.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     let endpoint =
         line.trim().strip_prefix("export AWS_ENDPOINT_URL=").unwrap_or_else(|| panic!("{line:?}")).to_owned();
+    (sim, endpoint)
+}
+
+/// LocalStack's venv Python (it has boto3), installing LocalStack once if it is not there.
+fn python() -> PathBuf {
+    let options = minutely_localstack::Options::from_env().unwrap();
+    minutely_localstack::host::ensure_installed(&options).unwrap_or_else(|e| panic!("{e}")).python
+}
+
+#[test]
+fn json_events_written_by_boto3_and_a_kpl_aggregate_are_counted_exactly() {
+    let python = python();
+    let (mut sim, endpoint) = sim();
     let kpl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/kpl");
 
-    let app = Command::new(&install.python).arg("-c").arg(APP).env("EP", &endpoint).env("KPL", &kpl).output().unwrap();
+    let app = Command::new(&python).arg("-c").arg(APP).env("EP", &endpoint).env("KPL", &kpl).output().unwrap();
     assert!(app.status.success(), "the boto3 app failed:\n{}", String::from_utf8_lossy(&app.stderr));
     let sent: serde_json::Value = serde_json::from_slice(&app.stdout).unwrap();
 
-    let out = Command::new(env!("CARGO_BIN_EXE_minutely"))
+    let out = minutely()
         .args(["consume", "--source", "kinesis:app", "--sink", "stdout", "--exit-when-idle", "2s"])
         .args(["--format", "json", "--time", "/ts", "--key", "/geo/country,app.version", "--id", "/event_id"])
         .args(["--missing", "empty"])
@@ -169,4 +185,104 @@ fn json_events_written_by_boto3_and_a_kpl_aggregate_are_counted_exactly() {
     assert!(stderr.contains("holding "), "records held several events: {stderr}");
     let dups = sent["duplicates"].as_u64().unwrap();
     assert!(dups > 0 && stderr.contains(&format!("duplicates dropped {dups},")), "{dups} duplicates sent: {stderr}");
+}
+
+/// The library that reads the producer's aggregates: aws-kinesis-agg from PyPI, pinned (with the
+/// protobuf runtime it was checked with), installed once into the cache beside LocalStack.
+fn kinesis_agg(python: &Path) -> PathBuf {
+    const PINNED: [&str; 2] = ["aws-kinesis-agg==1.2.3", "protobuf==7.36.2"];
+    let options = minutely_localstack::Options::from_env().unwrap();
+    let dir = options.cache_dir.join("python").join("aws-kinesis-agg-1.2.3");
+    if !dir.join("aws_kinesis_agg").is_dir() {
+        // Into a fresh directory, then renamed: two test processes never see half an install.
+        let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+        let out = Command::new(python)
+            .args(["-m", "pip", "install", "--quiet", "--no-input", "--target"])
+            .arg(&tmp)
+            .args(PINNED)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pip install {PINNED:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp); // another process won the race
+        }
+    }
+    dir
+}
+
+const READ_BACK: &str = r#"
+import base64, boto3, hashlib, json, os, sys
+from aws_kinesis_agg.deaggregator import iter_deaggregate_records
+kw = dict(endpoint_url=os.environ["EP"], region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+k = boto3.client("kinesis", **kw)
+records, users = 0, []
+for shard in k.list_shards(StreamName="agg")["Shards"]:
+    lo, hi = (int(shard["HashKeyRange"][b]) for b in ("StartingHashKey", "EndingHashKey"))
+    it = k.get_shard_iterator(StreamName="agg", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    while it:
+        out = k.get_records(ShardIterator=it, Limit=1000)
+        for r in out["Records"]:
+            records += 1
+            for u in iter_deaggregate_records(r, data_format="Boto3"):
+                assert u["kinesis"].get("aggregated"), "a record aws-kinesis-agg did not read as an aggregate"
+                h = int(hashlib.md5(u["kinesis"]["partitionKey"].encode()).hexdigest(), 16)
+                assert lo <= h <= hi, "a user record packed into another shard's aggregate"
+                users.append(base64.b64decode(u["kinesis"]["data"]).decode())
+        it = out.get("NextShardIterator") if out["MillisBehindLatest"] > 0 or out["Records"] else None
+print(json.dumps({"records": records, "users": users}))
+"#;
+
+#[test]
+fn the_producers_kpl_aggregates_are_read_by_aws_kinesis_agg() {
+    let python = python();
+    let agg = kinesis_agg(&python);
+    let (mut sim, endpoint) = sim();
+    let file = "fixtures/clean.tsv";
+    let expected =
+        minutely().args(["produce", "--source", &format!("file:{file}"), "--sink", "stdout"]).output().unwrap();
+    let mut want: Vec<String> = String::from_utf8_lossy(&expected.stdout).lines().map(str::to_owned).collect();
+    let produced = minutely()
+        .args(["produce", "--source", &format!("file:{file}"), "--sink", "kinesis:agg", "--create-stream", "2"])
+        .args(["--aggregate", "kpl", "--aggregate-max-bytes", "2000", "--partition-key", "id"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&produced.stderr);
+    assert!(produced.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("sent {} in ", want.len())), "{stderr}");
+
+    let read =
+        Command::new(&python).arg("-c").arg(READ_BACK).env("EP", &endpoint).env("PYTHONPATH", &agg).output().unwrap();
+    assert!(read.status.success(), "aws-kinesis-agg:\n{}", String::from_utf8_lossy(&read.stderr));
+    let back: serde_json::Value = serde_json::from_slice(&read.stdout).unwrap();
+    let mut got: Vec<String> =
+        back["users"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_owned()).collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "aws-kinesis-agg reads back exactly the events sent");
+    let records = back["records"].as_u64().unwrap();
+    assert!(records * 5 < want.len() as u64, "{} events in {records} Kinesis records", want.len());
+    assert!(stderr.contains(&format!("in {records} aggregated records")), "{stderr}");
+
+    // And minutely's own consumer counts them as `aggregate` counts the file.
+    let consumed = minutely()
+        .args(["consume", "--source", "kinesis:agg", "--sink", "stdout", "--exit-when-idle", "1s", "--key", "country"])
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(consumed.status.success(), "{}", String::from_utf8_lossy(&consumed.stderr));
+    let aggregate = minutely().args(["aggregate", file, "--key-cols", "country"]).output().unwrap();
+    // Summed per minute and key: each shard writes its own lines.
+    let sums = |b: &[u8]| {
+        let mut m: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for line in String::from_utf8_lossy(b).lines() {
+            let l: serde_json::Value = serde_json::from_str(line).unwrap();
+            *m.entry((l["minute"].to_string(), l["key"].to_string())).or_default() += l["count"].as_u64().unwrap();
+        }
+        m
+    };
+    assert_eq!(sums(&consumed.stdout), sums(&aggregate.stdout));
+    assert!(!sums(&aggregate.stdout).is_empty());
 }

@@ -10,6 +10,9 @@
 //! producer wrote. The protobuf is decoded by `prost` (a hand-written varint parser is where
 //! such decoders go wrong), zero-copy: each user record's data is a slice of the Kinesis
 //! record's bytes.
+//!
+//! [`Packer`] writes aggregates: user records bound for one shard, packed up to a size, the
+//! size known before each record is added (so that an aggregate never goes over it).
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -120,6 +123,101 @@ pub fn decode(data: &Bytes) -> Result<Option<AggregatedRecord>, KplError> {
     Ok(Some(aggregate))
 }
 
+/// The bytes of a protobuf field with a `len`-byte length-delimited value (tag, length, value).
+fn field_len(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// Builds one aggregated record, user record by user record, knowing its size at every step.
+#[derive(Debug, Default, Clone)]
+pub struct Packer {
+    message: AggregatedRecord,
+    /// The encoded length of `message` so far.
+    body: usize,
+}
+
+impl Packer {
+    pub fn new() -> Packer {
+        Packer::default()
+    }
+
+    /// The user records packed so far.
+    pub fn len(&self) -> usize {
+        self.message.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.message.records.is_empty()
+    }
+
+    /// The size of the aggregated record (magic and MD5 included) as it is now.
+    pub fn size(&self) -> usize {
+        MAGIC.len() + self.body + DIGEST_LEN
+    }
+
+    /// The size the aggregated record would have with one more user record.
+    pub fn size_with(&self, partition_key: &str, explicit_hash_key: Option<&str>, data_len: usize) -> usize {
+        self.size() + self.growth(partition_key, explicit_hash_key, data_len).0
+    }
+
+    /// How much the body grows with this user record, and its keys' indices (new ones at the
+    /// end of their tables).
+    fn growth(&self, pk: &str, ehk: Option<&str>, data_len: usize) -> (usize, u64, Option<u64>) {
+        let m = &self.message;
+        let mut grow = 0;
+        let pk_index = match m.partition_key_table.iter().position(|k| k == pk) {
+            Some(i) => i,
+            None => {
+                grow += field_len(pk.len());
+                m.partition_key_table.len()
+            }
+        };
+        let ehk_index = ehk.map(|ehk| match m.explicit_hash_key_table.iter().position(|k| k == ehk) {
+            Some(i) => i,
+            None => {
+                grow += field_len(ehk.len());
+                m.explicit_hash_key_table.len()
+            }
+        });
+        let varint = |v: usize| 1 + prost::encoding::encoded_len_varint(v as u64);
+        let record = varint(pk_index) + ehk_index.map_or(0, varint) + field_len(data_len);
+        grow += field_len(record);
+        (grow, pk_index as u64, ehk_index.map(|i| i as u64))
+    }
+
+    /// Adds a user record.
+    pub fn push(&mut self, partition_key: &str, explicit_hash_key: Option<&str>, data: Bytes) {
+        let (grow, pk_index, ehk_index) = self.growth(partition_key, explicit_hash_key, data.len());
+        if pk_index as usize == self.message.partition_key_table.len() {
+            self.message.partition_key_table.push(partition_key.to_owned());
+        }
+        if let (Some(i), Some(ehk)) = (ehk_index, explicit_hash_key)
+            && i as usize == self.message.explicit_hash_key_table.len()
+        {
+            self.message.explicit_hash_key_table.push(ehk.to_owned());
+        }
+        self.message.records.push(UserRecord {
+            partition_key_index: pk_index,
+            explicit_hash_key_index: ehk_index,
+            data,
+            tags: Vec::new(),
+        });
+        self.body += grow;
+    }
+
+    /// The aggregated record's bytes (magic, protobuf, MD5), and a fresh packer.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let message = std::mem::take(&mut self.message);
+        self.body = 0;
+        let mut out = Vec::with_capacity(MAGIC.len() + message.encoded_len() + DIGEST_LEN);
+        out.extend_from_slice(&MAGIC);
+        message.encode(&mut out).expect("a Vec grows as needed");
+        let digest = Md5::digest(&out[MAGIC.len()..]);
+        out.extend_from_slice(&digest);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +239,37 @@ mod tests {
             data: Bytes::from_static(data),
             tags: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_packer_knows_its_size_before_each_record_and_decodes_back() {
+        let mut p = Packer::new();
+        assert_eq!(p.size(), 20);
+        let long = vec![b'x'; 300];
+        let records: [(&str, Option<&str>, &[u8]); 5] = [
+            ("usa", None, b"a"),
+            ("usa", Some("1701411834604692317316873037158841057"), &long),
+            ("deu", None, b""),
+            ("usa", Some("1701411834604692317316873037158841057"), b"bb"),
+            (&"k".repeat(200), Some("9"), b"c"),
+        ];
+        for (pk, ehk, data) in records {
+            let want = p.size_with(pk, ehk, data.len());
+            p.push(pk, ehk, Bytes::copy_from_slice(data));
+            assert_eq!(p.size(), want);
+        }
+        assert_eq!(p.len(), 5);
+        let bytes = p.finish();
+        assert!(p.is_empty() && p.size() == 20, "finish starts a fresh aggregate");
+        let size = bytes.len();
+        let got = decode(&bytes.into()).unwrap().unwrap();
+        assert_eq!(size, 20 + got.encoded_len(), "the predicted size was the real one");
+        for (i, (pk, ehk, data)) in records.iter().enumerate() {
+            assert_eq!((got.partition_key(i), got.explicit_hash_key(i)), (Some(*pk), *ehk));
+            assert_eq!(&got.records[i].data[..], *data);
+        }
+        assert_eq!(got.partition_key_table.len(), 3, "each key once in its table");
+        assert_eq!(got.explicit_hash_key_table.len(), 2);
     }
 
     #[test]

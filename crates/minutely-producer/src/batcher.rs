@@ -20,18 +20,43 @@ impl Default for Limits {
 /// A partition key longer than this is refused by Kinesis.
 pub const MAX_PARTITION_KEY_CHARS: usize = 256;
 
-/// One record on its way to Kinesis. `seq` is the producer's own number for it (input order).
+/// One record on its way to Kinesis. `seq` is the producer's own number for its event (input
+/// order); an aggregated record holds several events, `members`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     pub seq: u64,
     pub partition_key: String,
+    /// Routes the record to the shard whose range holds this hash key, instead of the MD5 of
+    /// the partition key (a KPL aggregate goes to the shard its user records are bound for).
+    pub explicit_hash_key: Option<String>,
     pub data: Vec<u8>,
+    /// The events of a KPL aggregate, by `seq`, in the order of its user records; empty for a
+    /// record of one event (`seq`).
+    pub members: Vec<u64>,
 }
 
 impl Entry {
+    /// A record of one event.
+    pub fn new(seq: u64, partition_key: String, data: Vec<u8>) -> Entry {
+        Entry { seq, partition_key, explicit_hash_key: None, data, members: Vec::new() }
+    }
+
     /// What Kinesis counts against its limits.
     pub fn size(&self) -> usize {
         self.data.len() + self.partition_key.len()
+    }
+
+    /// The events this record carries, by `seq`.
+    pub fn events(&self) -> &[u64] {
+        if self.members.is_empty() { std::slice::from_ref(&self.seq) } else { &self.members }
+    }
+
+    /// The hash key that picks the record's shard.
+    pub fn hash_key(&self) -> u128 {
+        self.explicit_hash_key
+            .as_deref()
+            .and_then(|k| k.parse().ok())
+            .unwrap_or_else(|| crate::limiter::hash_key(&self.partition_key))
     }
 }
 
@@ -59,15 +84,15 @@ impl Batcher {
 
     /// Adds a record. Returns the full batch it closed, if any. A record that can never be sent
     /// is refused alone; the batch being filled is untouched.
-    pub fn push(&mut self, entry: Entry) -> Result<Option<Vec<Entry>>, (Refused, Entry)> {
+    pub fn push(&mut self, entry: Entry) -> Result<Option<Vec<Entry>>, Box<(Refused, Entry)>> {
         let chars = entry.partition_key.chars().count();
         if chars == 0 || chars > MAX_PARTITION_KEY_CHARS {
-            return Err((Refused::BadPartitionKey { seq: entry.seq, chars }, entry));
+            return Err(Box::new((Refused::BadPartitionKey { seq: entry.seq, chars }, entry)));
         }
         let size = entry.size();
         if size > self.limits.max_record_bytes || size > self.limits.max_call_bytes {
             let limit = self.limits.max_record_bytes.min(self.limits.max_call_bytes);
-            return Err((Refused::TooLarge { seq: entry.seq, size, limit }, entry));
+            return Err(Box::new((Refused::TooLarge { seq: entry.seq, size, limit }, entry)));
         }
         let full = if self.current.len() + 1 > self.limits.max_records || self.bytes + size > self.limits.max_call_bytes
         {
@@ -101,14 +126,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn entry(seq: u64, key: &str, size: usize) -> Entry {
-        Entry { seq, partition_key: key.into(), data: vec![b'x'; size] }
+        Entry::new(seq, key.into(), vec![b'x'; size])
     }
 
     #[test]
     fn an_oversized_record_is_refused_alone() {
         let mut b = Batcher::new(Limits::default());
         assert_eq!(b.push(entry(0, "a", 10)), Ok(None));
-        let (why, back) = b.push(entry(1, "a", 1 << 20)).unwrap_err();
+        let (why, back) = *b.push(entry(1, "a", 1 << 20)).unwrap_err();
         assert_eq!(why, Refused::TooLarge { seq: 1, size: (1 << 20) + 1, limit: 1 << 20 });
         assert_eq!(back.seq, 1);
         assert_eq!(b.push(entry(2, "a", (1 << 20) - 1)), Ok(None), "data plus key at exactly 1 MiB fits");
@@ -145,7 +170,7 @@ mod tests {
             for (seq, &(key, size)) in sizes.iter().enumerate() {
                 match b.push(entry(seq as u64, &format!("key{key}"), size)) {
                     Ok(full) => batches.extend(full),
-                    Err((_, e)) => refused.push(e.seq),
+                    Err(r) => refused.push(r.1.seq),
                 }
             }
             batches.extend(b.take());

@@ -1,6 +1,7 @@
-//! The Kinesis sink and its retrying PutRecords service: batches within the limits
-//! ([`crate::batcher`]), requests and their per-entry results ([`crate::request`]), retries of
-//! exactly the entries that failed, and an optional per-shard rate limit ([`crate::limiter`]).
+//! The Kinesis sink and its retrying PutRecords service: optional KPL aggregation
+//! ([`crate::aggregation`]), batches within the limits ([`crate::batcher`]), requests and their
+//! per-entry results ([`crate::request`]), retries of exactly the entries that failed, and an
+//! optional per-shard rate limit ([`crate::limiter`]).
 //!
 //! A record counts as sent only when a PutRecords response gave it a sequence number. After
 //! each call, the entries whose result carries an `ErrorCode` are sent again (never decided
@@ -22,6 +23,7 @@ use minutely_aws::rng;
 use minutely_aws::{AwsError, Backoff, Cause, RetryLog};
 use rand::Rng;
 
+use crate::aggregation::KplAggregator;
 use crate::batcher::{Batcher, Entry, Limits, Refused};
 pub use crate::limiter::{ShardLimiter, hash_key};
 use crate::request;
@@ -37,6 +39,7 @@ pub struct KinesisSink {
     batcher: Batcher,
     retry: RetryPolicy,
     limiter: Option<ShardLimiter>,
+    kpl: Option<KplAggregator>,
     next_seq: u64,
     rng: rng::Rng,
     stats: SinkStats,
@@ -60,6 +63,7 @@ impl KinesisSink {
             batcher: Batcher::new(limits),
             retry,
             limiter: None,
+            kpl: None,
             next_seq: 0,
             rng: rng::seeded(rng::fresh_seed()),
             stats: SinkStats::default(),
@@ -80,13 +84,22 @@ impl KinesisSink {
     /// Holds each shard to Kinesis's 1,000 records/s and 1 MiB/s, from the shards' hash key
     /// ranges (read now with ListShards).
     pub async fn with_shard_rate_limit(mut self) -> Result<Self, SinkError> {
-        let ranges = minutely_aws::kinesis::open_ranges(&self.client, &self.stream).await?;
-        self.limiter = Some(ShardLimiter::new(
-            ranges.into_iter().map(|(lo, hi, _)| (lo, hi)).collect(),
-            1000.0,
-            f64::from(1u32 << 20),
-        ));
+        let ranges = self.shard_ranges().await?;
+        self.limiter = Some(ShardLimiter::new(ranges, 1000.0, f64::from(1u32 << 20)));
         Ok(self)
+    }
+
+    /// Packs the events bound for each shard into KPL aggregates of at most `max_bytes`
+    /// ([`crate::aggregation`]), from the shards' hash key ranges (read now with ListShards).
+    pub async fn with_kpl_aggregation(mut self, max_bytes: usize) -> Result<Self, SinkError> {
+        let ranges = self.shard_ranges().await?;
+        self.kpl = Some(KplAggregator::new(ranges, max_bytes));
+        Ok(self)
+    }
+
+    async fn shard_ranges(&self) -> Result<Vec<(u128, u128)>, SinkError> {
+        let ranges = minutely_aws::kinesis::open_ranges(&self.client, &self.stream).await?;
+        Ok(ranges.into_iter().map(|(lo, hi, _)| (lo, hi)).collect())
     }
 
     /// Keeps the [`Timeline`] of every record (for latency measurements), with room for
@@ -116,16 +129,17 @@ impl KinesisSink {
                         let message = format!("{} results for {} records", results.len(), pending.len());
                         return Err(AwsError::new("PutRecords", self.target(), Cause::Other, message).into());
                     }
-                    let before = pending.len();
                     let now = clock::now();
-                    let timeline = &mut self.timeline;
-                    let failure = request::keep_failed(&mut pending, results, |e| {
+                    let (timeline, stats) = (&mut self.timeline, &mut self.stats);
+                    request::keep_failed(&mut pending, results, |e| {
+                        stats.records += 1;
+                        stats.sent += e.events().len() as u64;
                         if let Some(t) = timeline {
-                            t.acked[e.seq as usize] = Some(now);
+                            for &seq in e.events() {
+                                t.acked[seq as usize] = Some(now);
+                            }
                         }
-                    });
-                    self.stats.sent += (before - pending.len()) as u64;
-                    failure
+                    })
                 }
                 Err(e) => {
                     let e = AwsError::from_sdk("PutRecords", self.target(), &e);
@@ -139,13 +153,14 @@ impl KinesisSink {
                 return Ok(());
             }
             let why = why.unwrap_or_default();
+            let events: u64 = pending.iter().map(|e| e.events().len() as u64).sum();
             let Some(wait) = backoff.next_wait() else {
-                self.stats.failed += pending.len() as u64;
-                self.failed_ids.extend(pending.iter().map(|e| e.seq));
+                self.stats.failed += events;
+                self.failed_ids.extend(pending.iter().flat_map(|e| e.events().iter().copied()));
                 self.last_error = Some(why);
                 return Ok(());
             };
-            self.stats.retried += pending.len() as u64;
+            self.stats.retried += events;
             self.log.retried(pending.len() as u64, &why);
             self.last_error = Some(why);
             clock::sleep(wait).await;
@@ -164,17 +179,30 @@ impl KinesisSink {
     }
 
     async fn push(&mut self, id: u128, partition_key: String, data: Vec<u8>) -> Result<(), SinkError> {
-        let entry = Entry { seq: self.next_seq, partition_key, data };
+        let seq = self.next_seq;
         if let Some(t) = &mut self.timeline {
             t.sent.push((id, clock::now()));
             t.acked.push(None);
         }
         self.next_seq += 1;
+        let entry = match &mut self.kpl {
+            None => Entry::new(seq, partition_key, data),
+            Some(kpl) => match kpl.push(seq, partition_key, data) {
+                Some(ready) => ready,
+                None => return Ok(()),
+            },
+        };
+        self.batch(entry).await
+    }
+
+    /// Adds a record to the batch being filled; sends the batch it closed.
+    async fn batch(&mut self, entry: Entry) -> Result<(), SinkError> {
         match self.batcher.push(entry) {
             Ok(Some(full)) => self.put(full).await,
             Ok(None) => Ok(()),
-            Err((why, _)) => {
-                self.stats.rejected += 1;
+            Err(refused) => {
+                let (why, entry) = *refused;
+                self.stats.rejected += entry.events().len() as u64;
                 self.refused.push(why);
                 Ok(())
             }
@@ -193,6 +221,9 @@ impl Sink for KinesisSink {
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
+        for aggregate in self.kpl.as_mut().map(KplAggregator::drain).unwrap_or_default() {
+            self.batch(aggregate).await?;
+        }
         match self.batcher.take() {
             Some(batch) => self.put(batch).await,
             None => Ok(()),

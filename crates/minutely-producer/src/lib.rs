@@ -4,9 +4,11 @@
 //! ```text
 //! FileSource / RandomSource ──► produce() ──► ConsoleSink | JsonLinesSink | ChannelSink | KinesisSink
 //!   (iterators, no clock)        waits until due,         (KinesisSink: Batcher ► PutRecords ► retry
-//!                                picks partition keys      failed entries ► optional shard limiter)
+//!                                picks partition keys      failed entries ► optional shard limiter;
+//!                                                          optional KPL aggregation before the Batcher)
 //! ```
 
+pub mod aggregation;
 pub mod batcher;
 pub mod driver;
 pub mod generate;

@@ -1,5 +1,6 @@
 //! The per-shard rate limit a producer can hold itself to: Kinesis's 1,000 records/s and
-//! 1 MiB/s per shard, from each record's hash key (the MD5 of its partition key).
+//! 1 MiB/s per shard, from each record's hash key (its explicit hash key, or the MD5 of its
+//! partition key).
 
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ impl ShardLimiter {
             s.3 = (s.3 + elapsed * bps).min(bps);
         }
         for e in batch {
-            let h = hash_key(&e.partition_key);
+            let h = e.hash_key();
             let i = self.shards.partition_point(|s| s.1 < h);
             if let Some(s) = self.shards.get_mut(i).filter(|s| s.0 <= h) {
                 s.2 -= 1.0;
@@ -70,8 +71,7 @@ mod tests {
     #[test]
     fn one_shard_is_held_to_a_thousand_records_a_second() {
         let mut limiter = ShardLimiter::new(vec![(0, u128::MAX)], 1000.0, 1e9);
-        let batch: Vec<Entry> =
-            (0..500).map(|i| Entry { seq: i, partition_key: format!("k{i}"), data: vec![0; 10] }).collect();
+        let batch: Vec<Entry> = (0..500).map(|i| Entry::new(i, format!("k{i}"), vec![0; 10])).collect();
         let t0 = minutely_aws::clock::now();
         assert_eq!(limiter.take(&batch, t0), Duration::ZERO, "the first second's budget");
         assert_eq!(limiter.take(&batch, t0), Duration::ZERO);
@@ -87,8 +87,8 @@ mod tests {
         let half = u128::MAX / 2;
         let mut limiter = ShardLimiter::new(vec![(half + 1, u128::MAX), (0, half)], 10.0, 1e9);
         let on = |low: bool| (0..).map(|i| format!("k{i}")).find(|k| (hash_key(k) <= half) == low).unwrap();
-        let low: Vec<Entry> = (0..10).map(|i| Entry { seq: i, partition_key: on(true), data: vec![] }).collect();
-        let high: Vec<Entry> = (0..10).map(|i| Entry { seq: i, partition_key: on(false), data: vec![] }).collect();
+        let low: Vec<Entry> = (0..10).map(|i| Entry::new(i, on(true), vec![])).collect();
+        let high: Vec<Entry> = (0..10).map(|i| Entry::new(i, on(false), vec![])).collect();
         let t0 = minutely_aws::clock::now();
         assert_eq!(limiter.take(&low, t0), Duration::ZERO);
         assert_eq!(limiter.take(&high, t0), Duration::ZERO);

@@ -14,6 +14,7 @@ pub fn entries(batch: &[Entry]) -> Vec<PutRecordsRequestEntry> {
             PutRecordsRequestEntry::builder()
                 .data(Blob::new(e.data.clone()))
                 .partition_key(&e.partition_key)
+                .set_explicit_hash_key(e.explicit_hash_key.clone())
                 .build()
                 .expect("data and partition key are set")
         })
@@ -48,7 +49,7 @@ mod tests {
     use super::*;
 
     fn entry(seq: u64) -> Entry {
-        Entry { seq, partition_key: format!("pk{seq}"), data: vec![seq as u8] }
+        Entry::new(seq, format!("pk{seq}"), vec![seq as u8])
     }
 
     fn ok() -> PutRecordsResultEntry {
@@ -64,6 +65,9 @@ mod tests {
         let built = entries(&[entry(1), entry(2)]);
         assert_eq!(built.iter().map(|e| e.partition_key()).collect::<Vec<_>>(), [Some("pk1"), Some("pk2")]);
         assert_eq!(built[1].data().as_ref(), [2]);
+        assert_eq!(built[1].explicit_hash_key(), None);
+        let routed = Entry { explicit_hash_key: Some("42".into()), ..entry(3) };
+        assert_eq!(entries(&[routed])[0].explicit_hash_key(), Some("42"));
     }
 
     #[test]

@@ -11,13 +11,15 @@ use crate::{PartitionKey, Sourced};
 /// What a sink did with the events it was given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SinkStats {
-    /// Accepted by the destination (for Kinesis: acknowledged without an error code).
+    /// Events accepted by the destination (for Kinesis: acknowledged without an error code).
     pub sent: u64,
-    /// Entries sent again after a throttled or failed attempt.
+    /// The Kinesis records they went in: fewer than `sent` when aggregated (KPL).
+    pub records: u64,
+    /// Events sent again after a throttled or failed attempt.
     pub retried: u64,
-    /// Refused before sending: can never be sent (too large, bad partition key).
+    /// Events refused before sending: can never be sent (too large, bad partition key).
     pub rejected: u64,
-    /// Given up on after the retry deadline.
+    /// Events given up on after the retry deadline.
     pub failed: u64,
     /// Calls made to the destination (PutRecords calls for Kinesis).
     pub calls: u64,
