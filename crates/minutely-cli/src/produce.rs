@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::EventTime;
+use minutely_event::{ColumnRef, RecordEncoder, RecordFormat, Schema};
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
 use minutely_producer::sink::{ConsoleSink, JsonLinesSink};
@@ -80,6 +81,15 @@ pub struct Args {
     /// Hold each shard to 1,000 records/s and 1 MiB/s (from ListShards and the key's MD5).
     #[arg(long)]
     shard_rate_limit: bool,
+    /// How each event is written: minutely (default), json, csv or tsv. `json` without a
+    /// record schema puts the time (epoch ms) at `ts`, the id at `id` and each dimension under
+    /// its name; csv and tsv need a record schema that names the columns.
+    #[arg(long, value_name = "FORMAT")]
+    record_format: Option<RecordFormat>,
+    /// A TOML record schema for what is written (format, time, time_format, id, key paths,
+    /// columns): the same file `minutely consume --schema` reads them with.
+    #[arg(long, value_name = "FILE")]
+    record_schema: Option<PathBuf>,
     /// `kpl`: pack the events bound for each shard into KPL aggregated records (as the Kinesis
     /// Producer Library does), routed to their shard by explicit hash key: a shard's 1,000
     /// records/s then carry many more events. Any KPL-aware consumer (the KCL, aws-kinesis-agg,
@@ -97,6 +107,30 @@ pub struct Args {
     retry_deadline: Duration,
     #[command(flatten)]
     aws: AwsArgs,
+}
+
+/// The record schema of what is written: the `--record-schema` file with `--record-format`
+/// over it; JSON without a schema has its time at `ts` and its id at `id`.
+fn record_encoder(args: &Args) -> anyhow::Result<RecordEncoder> {
+    let mut schema = match &args.record_schema {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("cannot read record schema {}", p.display()))?;
+            Schema::from_toml(&text).with_context(|| format!("in record schema {}", p.display()))?
+        }
+        None => Schema::default(),
+    };
+    if let Some(format) = args.record_format {
+        schema.format = Some(format);
+    }
+    if schema.format == Some(RecordFormat::Json) && schema.time.is_none() {
+        schema.time = Some(ColumnRef::Name("ts".into()));
+        schema.id = schema.id.or(Some(ColumnRef::Name("id".into())));
+    }
+    if schema.format.is_some_and(|f| f != RecordFormat::Minutely) && args.sink == "console" {
+        bail!("--record-format and --record-schema apply to --sink stdout and kinesis:STREAM; console is for reading");
+    }
+    RecordEncoder::new(&schema).context("the records to write")
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -166,13 +200,19 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         bail!("--source {:?}: use file:PATH or random", args.source);
     };
 
+    let encoder = record_encoder(&args)?;
     let bar = progress_bar(&args);
     let mut last_error = None;
     let on_progress = |n: u64| bar.set_position(n);
     let summary = if args.sink == "console" {
         run_sink(&mut source, &mut ConsoleSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
     } else if args.sink == "stdout" {
-        run_sink(&mut source, &mut JsonLinesSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
+        let mut sink = JsonLinesSink::new(io::stdout().lock()).with_encoder(encoder);
+        let summary = run_sink(&mut source, &mut sink, &args, &stop, on_progress).await?;
+        for refused in &sink.refused {
+            eprintln!("minutely: rejected: {refused}");
+        }
+        summary
     } else if let Some(stream) = args.sink.strip_prefix("kinesis:") {
         let target = args.aws.target();
         let clients = minutely_aws::clients(&target).await;
@@ -184,7 +224,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             None => minutely_aws::kinesis::wait_writable(&clients.kinesis, stream, Duration::from_secs(60)).await?,
         }
         let retry = RetryPolicy { deadline: Some(args.retry_deadline), ..RetryPolicy::default() };
-        let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry);
+        let mut sink =
+            KinesisSink::new(clients.kinesis, stream, Limits::default(), retry).with_encoder(Arc::new(encoder));
         if args.shard_rate_limit {
             sink = sink.with_shard_rate_limit().await?;
         }

@@ -286,3 +286,62 @@ fn the_producers_kpl_aggregates_are_read_by_aws_kinesis_agg() {
     assert_eq!(sums(&consumed.stdout), sums(&aggregate.stdout));
     assert!(!sums(&aggregate.stdout).is_empty());
 }
+
+/// One schema file for both ends: `produce --record-schema F` writes nested JSON, CSV or TSV,
+/// `consume --schema F` reads it, and the counts are what `aggregate` counts in the file.
+#[test]
+fn one_schema_file_for_producer_and_consumer_in_every_format() {
+    let file = "fixtures/clean.tsv";
+    let dir = std::env::temp_dir().join(format!("minutely-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let want = minutely().args(["aggregate", file, "--key-cols", "country"]).output().unwrap();
+    let schemas = [
+        (
+            "nested-json",
+            "format = \"json\"\ntime = \"/event/ts\"\ntime_format = \"rfc3339\"\nid = \"/event/id\"\nkey = [\"/geo/country\"]\n",
+        ),
+        (
+            "csv",
+            "format = \"csv\"\ncolumns = [\"ms\", \"id\", \"country\", \"device\"]\ntime = \"ms\"\nid = \"id\"\nkey = [\"country\"]\n",
+        ),
+        (
+            "tsv",
+            "format = \"tsv\"\ncolumns = [\"s\", \"country\"]\ntime = \"s\"\ntime_format = \"epoch_seconds\"\nkey = [\"country\"]\n",
+        ),
+    ];
+    for (name, text) in schemas {
+        let schema = dir.join(format!("{name}.toml"));
+        std::fs::write(&schema, text).unwrap();
+        let schema = schema.to_str().unwrap();
+        let produced = minutely()
+            .args(["produce", "--source", &format!("file:{file}"), "--sink", "stdout", "--record-schema", schema])
+            .output()
+            .unwrap();
+        assert!(produced.status.success(), "{name}: {}", String::from_utf8_lossy(&produced.stderr));
+        let first = String::from_utf8_lossy(&produced.stdout).lines().next().unwrap_or_default().to_owned();
+        let mut consume = minutely()
+            .args(["consume", "--source", "stdin", "--sink", "stdout", "--schema", schema])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut consume.stdin.take().unwrap(), &produced.stdout).unwrap();
+        let out = consume.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stderr.contains("rejected 0;"), "{name}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&want.stdout), "{name}: {first}");
+        match name {
+            "nested-json" => {
+                assert!(
+                    first.contains(r#""event":{"id":"e00000","ts":"2016-08-21T17:00:00.804Z"}"#)
+                        && first.contains(r#""geo":{"country":"usa"}"#),
+                    "{first}"
+                )
+            }
+            "csv" => assert_eq!(first.split(',').count(), 4, "{first}"),
+            _ => assert!(first.contains('.') && first.split('\t').count() == 2, "{first}"),
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -373,7 +373,7 @@ fn field_name(r: &ColumnRef) -> String {
 }
 
 /// The segments of a JSON path: a pointer (`/a/b`, RFC 6901 escapes) or dotted (`a.b`).
-fn path(r: &ColumnRef) -> Result<Vec<String>, SchemaError> {
+pub(crate) fn path(r: &ColumnRef) -> Result<Vec<String>, SchemaError> {
     let text = field_name(r);
     let bad = |why: &str| SchemaError::Invalid(format!("the JSON path {text:?} {why}"));
     let segments: Vec<String> = if let Some(pointer) = text.strip_prefix('/') {

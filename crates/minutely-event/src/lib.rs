@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod decode;
+pub mod encode;
 pub mod envelope;
 pub mod event;
 pub mod id;
@@ -16,6 +17,7 @@ pub mod timefmt;
 pub mod tsv;
 
 pub use decode::{FieldError, Fields, RecordDecoder};
+pub use encode::RecordEncoder;
 pub use event::Event;
 pub use id::id_hash;
 pub use schema::{ColumnRef, Missing, RecordFormat, ResolvedSchema, Schema, SchemaError};

@@ -67,6 +67,8 @@ pub enum Refused {
     TooLarge { seq: u64, size: usize, limit: usize },
     #[error("record {seq} has a partition key of {chars} characters; Kinesis takes 1 to 256")]
     BadPartitionKey { seq: u64, chars: usize },
+    #[error("event {seq} cannot be written as a record: {why}")]
+    Unencodable { seq: u64, why: String },
 }
 
 /// Fills batches in input order; a batch is handed out when the next record would not fit.

@@ -17,10 +17,13 @@
 
 use minutely_aws::clock;
 
+use std::sync::Arc;
+
 use aws_sdk_kinesis::Client;
 pub use minutely_aws::RetryPolicy;
 use minutely_aws::rng;
 use minutely_aws::{AwsError, Backoff, Cause, RetryLog};
+use minutely_event::RecordEncoder;
 use rand::Rng;
 
 use crate::aggregation::KplAggregator;
@@ -40,6 +43,7 @@ pub struct KinesisSink {
     retry: RetryPolicy,
     limiter: Option<ShardLimiter>,
     kpl: Option<KplAggregator>,
+    encoder: Arc<RecordEncoder>,
     next_seq: u64,
     rng: rng::Rng,
     stats: SinkStats,
@@ -64,6 +68,7 @@ impl KinesisSink {
             retry,
             limiter: None,
             kpl: None,
+            encoder: Arc::new(RecordEncoder::minutely()),
             next_seq: 0,
             rng: rng::seeded(rng::fresh_seed()),
             stats: SinkStats::default(),
@@ -87,6 +92,12 @@ impl KinesisSink {
         let ranges = self.shard_ranges().await?;
         self.limiter = Some(ShardLimiter::new(ranges, 1000.0, f64::from(1u32 << 20)));
         Ok(self)
+    }
+
+    /// Writes each event as `encoder` says (default: minutely's record format).
+    pub fn with_encoder(mut self, encoder: Arc<RecordEncoder>) -> Self {
+        self.encoder = encoder;
+        self
     }
 
     /// Packs the events bound for each shard into KPL aggregates of at most `max_bytes`
@@ -217,7 +228,13 @@ impl Sink for KinesisSink {
             Some(_) => minutely_event::id_hash(sourced.event.id.as_deref().unwrap_or_default()),
             None => Timeline::NO_ID,
         };
-        self.push(id, partition_key, sourced.event.to_record()).await
+        let mut data = Vec::with_capacity(128);
+        if let Err(why) = self.encoder.encode(&sourced.event, &mut data) {
+            self.stats.rejected += 1;
+            self.refused.push(Refused::Unencodable { seq: self.next_seq, why });
+            return Ok(());
+        }
+        self.push(id, partition_key, data).await
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {

@@ -3,9 +3,10 @@
 
 use std::io::Write;
 
-use minutely_event::Event;
+use minutely_event::{Event, RecordEncoder};
 use tokio::sync::mpsc;
 
+use crate::batcher::Refused;
 use crate::{PartitionKey, Sourced};
 
 /// What a sink did with the events it was given.
@@ -93,23 +94,46 @@ impl<W: Write> Sink for ConsoleSink<W> {
 }
 
 /// One record per line, in the documented record format: the input of
-/// `minutely consume --source stdin`.
+/// `minutely consume --source stdin`; or one record per line in another format
+/// ([`JsonLinesSink::with_encoder`]).
 #[derive(Debug)]
 pub struct JsonLinesSink<W> {
     out: W,
     buf: Vec<u8>,
     stats: SinkStats,
+    encoder: RecordEncoder,
+    /// Events that could not be written in the encoder's format, with why.
+    pub refused: Vec<Refused>,
 }
 
 impl<W: Write> JsonLinesSink<W> {
     pub fn new(out: W) -> Self {
-        JsonLinesSink { out, buf: Vec::with_capacity(1 << 16), stats: SinkStats::default() }
+        JsonLinesSink {
+            out,
+            buf: Vec::with_capacity(1 << 16),
+            stats: SinkStats::default(),
+            encoder: RecordEncoder::minutely(),
+            refused: Vec::new(),
+        }
+    }
+
+    /// Writes each event as `encoder` says, one per line.
+    pub fn with_encoder(mut self, encoder: RecordEncoder) -> Self {
+        self.encoder = encoder;
+        self
     }
 }
 
 impl<W: Write> Sink for JsonLinesSink<W> {
     async fn send(&mut self, sourced: Sourced, _: PartitionKey) -> Result<(), SinkError> {
-        sourced.event.encode(&mut self.buf);
+        let start = self.buf.len();
+        if let Err(why) = self.encoder.encode(&sourced.event, &mut self.buf) {
+            self.buf.truncate(start);
+            let seq = self.stats.sent + self.stats.rejected;
+            self.stats.rejected += 1;
+            self.refused.push(Refused::Unencodable { seq, why });
+            return Ok(());
+        }
         self.buf.push(b'\n');
         self.stats.sent += 1;
         if self.buf.len() >= 1 << 16 {
