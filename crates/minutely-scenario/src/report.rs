@@ -154,6 +154,14 @@ impl Report {
                 self.failures.push(format!("latency {name} {value} ms is above the limit {limit:?}"));
             }
         }
+        if let Some(floor) = e.min_events_per_s
+            && self.throughput_events_per_s < floor
+        {
+            self.failures.push(format!(
+                "{:.0} events/s put, below the floor of {floor:.0} (min_events_per_s)",
+                self.throughput_events_per_s
+            ));
+        }
         if t.count == 0 && self.events > 0 {
             self.failures.push("no event could be followed from put to S3 (latency unmeasured)".into());
         }

@@ -16,6 +16,7 @@ use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
 use minutely_consumer::output::{CrashAfter, OutputError};
 use minutely_consumer::worker::WorkerError;
 use minutely_consumer::{ConsumeError, CountLine, Output, S3Output, Settings, Stop};
+use minutely_producer::aggregation::DEFAULT_MAX_BYTES;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy, Timeline};
 use minutely_producer::{Pacer, Sink, Sourced};
@@ -30,7 +31,6 @@ use crate::model::{self, Counts, Diff};
 use crate::report::{Engine, Report};
 use crate::spec::Scenario;
 use crate::trace::Tracer;
-use minutely_event::RecordDecoder;
 
 const BUCKET: &str = "minutely-scenarios";
 
@@ -200,7 +200,8 @@ async fn run_on(
 ) -> anyhow::Result<Report> {
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(backend.endpoint())).await;
     let (stream, output) = provision(s, &clients).await?;
-    let tracer = Arc::new(Tracer::new(counted.records as usize));
+    let decoder = Arc::new(s.decoder()?);
+    let tracer = Arc::new(Tracer::new(counted.records as usize, decoder.clone()));
     let mut consumer = spawn_consumer(s, plan, &clients.kinesis, &stream, output.clone(), tracer.clone(), progress);
     progress.phase("producing and consuming");
     let produced = produce(s, plan, input, counted.records, &clients.kinesis, &stream, progress).await?;
@@ -293,7 +294,7 @@ fn spawn_consumer(
 ) -> Consumer {
     let p = &s.pipeline;
     let settings = Settings {
-        decoder: Arc::new(RecordDecoder::minutely(&p.key)),
+        decoder: tracer.decoder(),
         windows: WindowConfig {
             allowed_lateness_ms: p.allowed_lateness.as_millis() as u64,
             idle_timeout_ms: (!p.idle_timeout.is_zero()).then_some(p.idle_timeout.as_millis() as u64),
@@ -371,9 +372,13 @@ async fn produce(
     let limits = Limits { max_records: p.batch_records.clamp(1, 500), ..Limits::default() };
     let mut sink = KinesisSink::new(k.clone(), stream, limits, RetryPolicy::default())
         .with_seed(s.input.seed)
-        .with_timeline(records as usize);
+        .with_timeline(records as usize)
+        .with_encoder(Arc::new(s.encoder()?));
     if p.rate_limit {
         sink = sink.with_shard_rate_limit().await?;
+    }
+    if s.kpl()? {
+        sink = sink.with_kpl_aggregation(DEFAULT_MAX_BYTES).await?;
     }
     let mut reshards = plan.reshards.iter().peekable();
     let mut done = Vec::new();
@@ -387,8 +392,12 @@ async fn produce(
             sink.flush().await?;
             let what = reshard(k, stream, *change).await?;
             done.push(format!("{what} after {after} events"));
+            // The new shards' hash key ranges.
             if p.rate_limit {
-                sink = sink.with_shard_rate_limit().await?; // the new shards' hash key ranges
+                sink = sink.with_shard_rate_limit().await?;
+            }
+            if s.kpl()? {
+                sink = sink.with_kpl_aggregation(DEFAULT_MAX_BYTES).await?;
             }
         }
         match item {

@@ -28,6 +28,9 @@
 //! batch_records = 500                 # records per PutRecords call
 //! partition_key = "key"               # key | id | random
 //! rate_limit = false                  # the producer holds each shard to 1,000 records/s, 1 MiB/s
+//! aggregation = "none"                # none | kpl: KPL aggregates per shard
+//! records = { format = "json", time = "/ts", key = ["/geo/country"], id = "/event_id" }
+//!                                     # the record schema both ends use (default: minutely's)
 //!
 //! [faults]                            # one fault per key: see [`crate::faults`] for all of them
 //! throttle_probability = 0.2          # whole PutRecords calls throttled
@@ -43,6 +46,7 @@
 //! latency_p95 = "10s"
 //! latency_p99 = "15s"
 //! throttled = true                    # the sim's limits must have refused entries (hot shards)
+//! min_events_per_s = 5000.0           # events put per second, at least
 //! timeout = "3m"                      # the whole run
 //! ```
 
@@ -51,6 +55,7 @@ use std::time::Duration;
 
 use crate::faults::Fault;
 use anyhow::{Context, bail};
+use minutely_event::{ColumnRef, RecordDecoder, RecordEncoder, RecordFormat, Schema};
 use minutely_localstack::Backend;
 use minutely_producer::PartitionKey;
 use minutely_producer::source::DimSpec;
@@ -179,6 +184,14 @@ pub struct Pipeline {
     pub partition_key: String,
     /// The producer's per-shard rate limiter (1,000 records/s, 1 MiB/s).
     pub rate_limit: bool,
+    /// How events are written into Kinesis and read back: a record schema (`format`, `time`,
+    /// `time_format`, `id`, `key` paths or columns, `columns`, `missing`), as `produce
+    /// --record-schema` and `consume --schema` take it. Its key defaults to `key`, and its key
+    /// fields must end with `key`'s names, in order (the model counts by those). Default:
+    /// minutely's record format.
+    pub records: Option<Schema>,
+    /// `none` (default) or `kpl`: the producer packs each shard's events into KPL aggregates.
+    pub aggregation: String,
 }
 
 impl Default for Pipeline {
@@ -191,6 +204,8 @@ impl Default for Pipeline {
             batch_records: 500,
             partition_key: "key".into(),
             rate_limit: false,
+            records: None,
+            aggregation: "none".into(),
         }
     }
 }
@@ -208,6 +223,8 @@ pub struct Expect {
     pub latency_p99: Option<Duration>,
     /// The sim's per-shard limits must have refused some entries (a hot shard).
     pub throttled: bool,
+    /// Events per second, from the first put to the last acknowledgement, at least this.
+    pub min_events_per_s: Option<f64>,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
 }
@@ -221,6 +238,7 @@ impl Default for Expect {
             latency_p95: None,
             latency_p99: None,
             throttled: false,
+            min_events_per_s: None,
             timeout: Duration::from_secs(180),
         }
     }
@@ -295,6 +313,20 @@ impl Scenario {
         self.dims()?;
         self.backend()?;
         self.partition_key()?;
+        self.kpl()?;
+        let decoder = self.decoder()?;
+        self.encoder()?;
+        // The consumer's key fields must be the model's dimensions, in order.
+        let last = |f: &String| f.rsplit(['/', '.']).next().unwrap_or_default().to_owned();
+        if decoder.format() != RecordFormat::Minutely
+            && decoder.key_names().iter().map(last).collect::<Vec<_>>() != self.pipeline.key
+        {
+            bail!(
+                "[pipeline.records] key {:?} must end with the pipeline's key {:?}, in order",
+                decoder.key_names(),
+                self.pipeline.key
+            );
+        }
         if self.pipeline.shards < 1 {
             bail!("[pipeline] shards = {}: at least 1", self.pipeline.shards);
         }
@@ -314,6 +346,34 @@ impl Scenario {
 
     pub fn backend(&self) -> anyhow::Result<ScenarioBackend> {
         self.backend.parse().map_err(|e| anyhow::anyhow!("backend: {e}"))
+    }
+
+    /// The record schema of the pipeline, its key defaulting to the pipeline's key.
+    pub fn record_schema(&self) -> Schema {
+        let mut schema = self.pipeline.records.clone().unwrap_or_default();
+        if schema.key.is_none() {
+            schema.key = Some(self.pipeline.key.iter().map(|k| ColumnRef::Name(k.clone())).collect());
+        }
+        schema
+    }
+
+    /// How the consumer reads the pipeline's records.
+    pub fn decoder(&self) -> anyhow::Result<RecordDecoder> {
+        RecordDecoder::new(&self.record_schema()).map_err(|e| anyhow::anyhow!("[pipeline.records] {e}"))
+    }
+
+    /// How the producer writes them.
+    pub fn encoder(&self) -> anyhow::Result<RecordEncoder> {
+        RecordEncoder::new(&self.record_schema()).map_err(|e| anyhow::anyhow!("[pipeline.records] {e}"))
+    }
+
+    /// Whether the producer packs KPL aggregates.
+    pub fn kpl(&self) -> anyhow::Result<bool> {
+        match self.pipeline.aggregation.as_str() {
+            "none" => Ok(false),
+            "kpl" => Ok(true),
+            other => bail!("[pipeline] aggregation = {other:?}: use none or kpl"),
+        }
     }
 
     pub fn partition_key(&self) -> anyhow::Result<PartitionKey> {

@@ -3,12 +3,12 @@
 
 use minutely_aws::clock::{self, Instant};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use minutely_consumer::{Object, Observer};
-use minutely_event::record::RecordRef;
+use minutely_event::{RecordDecoder, envelope};
 use minutely_producer::kinesis::Timeline;
 use serde::Serialize;
 
@@ -17,21 +17,28 @@ use serde::Serialize;
 pub struct Tracer {
     /// The times of `reads` count from here.
     epoch: Instant,
+    /// How the pipeline's records are read (envelopes are opened first).
+    decoder: Arc<RecordDecoder>,
     inner: Mutex<Seen>,
 }
 
 impl Default for Tracer {
     fn default() -> Tracer {
-        Tracer::new(0)
+        Tracer::new(0, Arc::new(RecordDecoder::minutely(&[])))
     }
 }
 
 impl Tracer {
     /// A tracer with room for `events` distinct events made at once: a table of millions is
     /// not rehashed (old and new table side by side) while the consumer reads.
-    pub fn new(events: usize) -> Tracer {
+    pub fn new(events: usize, decoder: Arc<RecordDecoder>) -> Tracer {
         let reads = HashMap::with_capacity_and_hasher(events, foldhash::fast::FixedState::default());
-        Tracer { epoch: clock::now(), inner: Mutex::new(Seen { reads, ..Seen::default() }) }
+        Tracer { epoch: clock::now(), decoder, inner: Mutex::new(Seen { reads, ..Seen::default() }) }
+    }
+
+    /// How the pipeline's records are read: the consumer reads them the same way.
+    pub fn decoder(&self) -> Arc<RecordDecoder> {
+        self.decoder.clone()
     }
 }
 
@@ -89,14 +96,19 @@ impl Observer for Tracer {
         let at_us = at.saturating_duration_since(self.epoch).as_micros() as u64;
         let mut seen = self.inner.lock().expect("tracer lock");
         for r in records {
-            if let Ok(rec) = RecordRef::decode(r) {
-                let id = minutely_event::id_hash(rec.id.as_ref());
-                if seen.reads.contains_key(&id) {
-                    continue;
-                }
-                let place = seen.place(worker, rec.time().minute().to_string());
-                seen.reads.insert(id, Read { at_us, place });
-            }
+            // Every event of the record: a KPL aggregate's user records, a gzip payload's lines.
+            envelope::unpack(r, &mut |piece| {
+                let Ok(payload) = piece.payload else { return };
+                self.decoder.each(&payload, &mut |_, _, fields| {
+                    let Ok(f) = fields else { return };
+                    let Some(id) = f.id else { return };
+                    let id = minutely_event::id_hash(&id);
+                    if !seen.reads.contains_key(&id) {
+                        let place = seen.place(worker, f.time.minute().to_string());
+                        seen.reads.insert(id, Read { at_us, place });
+                    }
+                });
+            });
         }
     }
 
