@@ -59,6 +59,7 @@ fn tsv_to_channel(c: &mut Criterion) {
 }
 
 fn kpl_into_sim_one_shard(c: &mut Criterion) {
+    use minutely_producer::aggregation::{DEFAULT_MAX_BYTES, Packing};
     use minutely_producer::batcher::Limits;
     use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
     use minutely_producer::source::{RandomSource, RandomSpec};
@@ -86,7 +87,7 @@ fn kpl_into_sim_one_shard(c: &mut Criterion) {
                     .with_shard_rate_limit()
                     .await
                     .unwrap()
-                    .with_kpl_aggregation(minutely_producer::aggregation::DEFAULT_MAX_BYTES)
+                    .with_aggregation(Packing::Kpl, DEFAULT_MAX_BYTES)
                     .await
                     .unwrap();
                 let source =

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::EventTime;
 use minutely_event::{ColumnRef, RecordEncoder, RecordFormat, Schema};
+use minutely_producer::aggregation::Packing;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
 use minutely_producer::sink::{ConsoleSink, JsonLinesSink};
@@ -90,13 +91,14 @@ pub struct Args {
     /// columns): the same file `minutely consume --schema` reads them with.
     #[arg(long, value_name = "FILE")]
     record_schema: Option<PathBuf>,
-    /// `kpl`: pack the events bound for each shard into KPL aggregated records (as the Kinesis
-    /// Producer Library does), routed to their shard by explicit hash key: a shard's 1,000
-    /// records/s then carry many more events. Any KPL-aware consumer (the KCL, aws-kinesis-agg,
-    /// `minutely consume`) reads them. Default: `none`.
-    #[arg(long, value_name = "none|kpl", default_value = "none")]
+    /// Pack the events bound for each shard into one record, routed to their shard by explicit
+    /// hash key: a shard's 1,000 records/s then carry many more events. `kpl`: KPL aggregated
+    /// records (as the Kinesis Producer Library writes them; the KCL, aws-kinesis-agg and
+    /// `minutely consume` read them); `gzip-lines`: one record per line, gzip-compressed.
+    #[arg(long, value_name = "none|kpl|gzip-lines", default_value = "none")]
     aggregate: String,
-    /// The largest aggregated record, in bytes (data and partition key; KPL's default).
+    /// The largest packed record, in bytes (KPL: data and partition key, KPL's default; gzip:
+    /// the lines before compression).
     #[arg(long, value_name = "BYTES", default_value_t = minutely_producer::aggregation::DEFAULT_MAX_BYTES)]
     aggregate_max_bytes: usize,
     /// Create the stream with this many shards if it does not exist (and wait until it is active).
@@ -139,11 +141,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    match args.aggregate.as_str() {
-        "none" => {}
-        "kpl" if args.sink.starts_with("kinesis:") => {}
-        "kpl" => bail!("--aggregate kpl packs Kinesis records: it needs --sink kinesis:STREAM"),
-        other => bail!("--aggregate {other:?}: use none or kpl"),
+    let packing = match args.aggregate.as_str() {
+        "none" => None,
+        other => Some(other.parse::<Packing>().map_err(|e| anyhow::anyhow!("--{e}"))?),
+    };
+    if packing.is_some() && !args.sink.starts_with("kinesis:") {
+        bail!("--aggregate {} packs Kinesis records: it needs --sink kinesis:STREAM", args.aggregate);
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = {
@@ -229,8 +232,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         if args.shard_rate_limit {
             sink = sink.with_shard_rate_limit().await?;
         }
-        if args.aggregate == "kpl" {
-            sink = sink.with_kpl_aggregation(args.aggregate_max_bytes).await?;
+        if let Some(packing) = packing {
+            sink = sink.with_aggregation(packing, args.aggregate_max_bytes).await?;
         }
         let summary = run_sink(&mut source, &mut sink, &args, &stop, on_progress).await?;
         for refused in &sink.refused {
@@ -251,7 +254,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         summary.produced as f64 / secs.max(1e-9),
         if summary.stopped { ", stopped early" } else { "" },
         s.sent,
-        if args.aggregate == "kpl" { format!(" in {} aggregated records", s.records) } else { String::new() },
+        if packing.is_some() { format!(" in {} packed records", s.records) } else { String::new() },
         s.retried,
         s.rejected,
         s.failed,

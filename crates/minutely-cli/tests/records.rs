@@ -262,7 +262,7 @@ fn the_producers_kpl_aggregates_are_read_by_aws_kinesis_agg() {
     assert_eq!(got, want, "aws-kinesis-agg reads back exactly the events sent");
     let records = back["records"].as_u64().unwrap();
     assert!(records * 5 < want.len() as u64, "{} events in {records} Kinesis records", want.len());
-    assert!(stderr.contains(&format!("in {records} aggregated records")), "{stderr}");
+    assert!(stderr.contains(&format!("in {records} packed records")), "{stderr}");
 
     // And minutely's own consumer counts them as `aggregate` counts the file.
     let consumed = minutely()

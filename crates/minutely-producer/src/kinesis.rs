@@ -1,5 +1,5 @@
-//! The Kinesis sink and its retrying PutRecords service: optional KPL aggregation
-//! ([`crate::aggregation`]), batches within the limits ([`crate::batcher`]), requests and their
+//! The Kinesis sink and its retrying PutRecords service: optional packing of several events per
+//! record ([`crate::aggregation`]: KPL aggregates, gzip lines), batches within the limits ([`crate::batcher`]), requests and their
 //! per-entry results ([`crate::request`]), retries of exactly the entries that failed, and an
 //! optional per-shard rate limit ([`crate::limiter`]).
 //!
@@ -26,7 +26,7 @@ use minutely_aws::{AwsError, Backoff, Cause, RetryLog};
 use minutely_event::RecordEncoder;
 use rand::Rng;
 
-use crate::aggregation::KplAggregator;
+use crate::aggregation::{Packing, ShardPacker};
 use crate::batcher::{Batcher, Entry, Limits, Refused};
 pub use crate::limiter::{ShardLimiter, hash_key};
 use crate::request;
@@ -42,7 +42,7 @@ pub struct KinesisSink {
     batcher: Batcher,
     retry: RetryPolicy,
     limiter: Option<ShardLimiter>,
-    kpl: Option<KplAggregator>,
+    packer: Option<ShardPacker>,
     encoder: Arc<RecordEncoder>,
     next_seq: u64,
     rng: rng::Rng,
@@ -67,7 +67,7 @@ impl KinesisSink {
             batcher: Batcher::new(limits),
             retry,
             limiter: None,
-            kpl: None,
+            packer: None,
             encoder: Arc::new(RecordEncoder::minutely()),
             next_seq: 0,
             rng: rng::seeded(rng::fresh_seed()),
@@ -100,11 +100,12 @@ impl KinesisSink {
         self
     }
 
-    /// Packs the events bound for each shard into KPL aggregates of at most `max_bytes`
-    /// ([`crate::aggregation`]), from the shards' hash key ranges (read now with ListShards).
-    pub async fn with_kpl_aggregation(mut self, max_bytes: usize) -> Result<Self, SinkError> {
+    /// Packs the events bound for each shard into one record, KPL-aggregated or as gzip
+    /// lines, of at most `max_bytes` ([`crate::aggregation`]), from the shards' hash key ranges
+    /// (read now with ListShards).
+    pub async fn with_aggregation(mut self, packing: Packing, max_bytes: usize) -> Result<Self, SinkError> {
         let ranges = self.shard_ranges().await?;
-        self.kpl = Some(KplAggregator::new(ranges, max_bytes));
+        self.packer = Some(ShardPacker::new(packing, ranges, max_bytes));
         Ok(self)
     }
 
@@ -196,9 +197,9 @@ impl KinesisSink {
             t.acked.push(None);
         }
         self.next_seq += 1;
-        let entry = match &mut self.kpl {
+        let entry = match &mut self.packer {
             None => Entry::new(seq, partition_key, data),
-            Some(kpl) => match kpl.push(seq, partition_key, data) {
+            Some(packer) => match packer.push(seq, partition_key, data) {
                 Some(ready) => ready,
                 None => return Ok(()),
             },
@@ -238,7 +239,7 @@ impl Sink for KinesisSink {
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {
-        for aggregate in self.kpl.as_mut().map(KplAggregator::drain).unwrap_or_default() {
+        for aggregate in self.packer.as_mut().map(ShardPacker::drain).unwrap_or_default() {
             self.batch(aggregate).await?;
         }
         match self.batcher.take() {

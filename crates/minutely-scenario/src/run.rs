@@ -377,8 +377,8 @@ async fn produce(
     if p.rate_limit {
         sink = sink.with_shard_rate_limit().await?;
     }
-    if s.kpl()? {
-        sink = sink.with_kpl_aggregation(DEFAULT_MAX_BYTES).await?;
+    if let Some(packing) = s.packing()? {
+        sink = sink.with_aggregation(packing, DEFAULT_MAX_BYTES).await?;
     }
     let mut reshards = plan.reshards.iter().peekable();
     let mut done = Vec::new();
@@ -396,8 +396,8 @@ async fn produce(
             if p.rate_limit {
                 sink = sink.with_shard_rate_limit().await?;
             }
-            if s.kpl()? {
-                sink = sink.with_kpl_aggregation(DEFAULT_MAX_BYTES).await?;
+            if let Some(packing) = s.packing()? {
+                sink = sink.with_aggregation(packing, DEFAULT_MAX_BYTES).await?;
             }
         }
         match item {

@@ -28,7 +28,7 @@
 //! batch_records = 500                 # records per PutRecords call
 //! partition_key = "key"               # key | id | random
 //! rate_limit = false                  # the producer holds each shard to 1,000 records/s, 1 MiB/s
-//! aggregation = "none"                # none | kpl: KPL aggregates per shard
+//! aggregation = "none"                # none | kpl | gzip-lines: several events per record
 //! records = { format = "json", time = "/ts", key = ["/geo/country"], id = "/event_id" }
 //!                                     # the record schema both ends use (default: minutely's)
 //!
@@ -58,6 +58,7 @@ use anyhow::{Context, bail};
 use minutely_event::{ColumnRef, RecordDecoder, RecordEncoder, RecordFormat, Schema};
 use minutely_localstack::Backend;
 use minutely_producer::PartitionKey;
+use minutely_producer::aggregation::Packing;
 use minutely_producer::source::DimSpec;
 use serde::Deserialize;
 
@@ -190,7 +191,8 @@ pub struct Pipeline {
     /// fields must end with `key`'s names, in order (the model counts by those). Default:
     /// minutely's record format.
     pub records: Option<Schema>,
-    /// `none` (default) or `kpl`: the producer packs each shard's events into KPL aggregates.
+    /// `none` (default), `kpl` or `gzip-lines`: the producer packs each shard's events into KPL
+    /// aggregates, or into gzip-compressed lines.
     pub aggregation: String,
 }
 
@@ -313,7 +315,7 @@ impl Scenario {
         self.dims()?;
         self.backend()?;
         self.partition_key()?;
-        self.kpl()?;
+        self.packing()?;
         let decoder = self.decoder()?;
         self.encoder()?;
         // The consumer's key fields must be the model's dimensions, in order.
@@ -367,12 +369,11 @@ impl Scenario {
         RecordEncoder::new(&self.record_schema()).map_err(|e| anyhow::anyhow!("[pipeline.records] {e}"))
     }
 
-    /// Whether the producer packs KPL aggregates.
-    pub fn kpl(&self) -> anyhow::Result<bool> {
+    /// How the producer packs each shard's events, if it does.
+    pub fn packing(&self) -> anyhow::Result<Option<Packing>> {
         match self.pipeline.aggregation.as_str() {
-            "none" => Ok(false),
-            "kpl" => Ok(true),
-            other => bail!("[pipeline] aggregation = {other:?}: use none or kpl"),
+            "none" => Ok(None),
+            other => other.parse().map(Some).map_err(|e| anyhow::anyhow!("[pipeline] {e}")),
         }
     }
 
