@@ -96,5 +96,39 @@ fn tsv(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, windows, tsv);
+/// The same 500,000 rows as `tsv/parse_and_count`, as CSV (with its header) and as JSON lines,
+/// counted by `minutely aggregate`'s record reader (one thread).
+fn records(c: &mut Criterion) {
+    let lines = 500_000u64;
+    let mut tsv = Vec::new();
+    minutely_fixtures::write_big(lines, 42, &mut tsv).unwrap();
+    let text = String::from_utf8(tsv).unwrap();
+    let csv = text.replace('\t', ",");
+    let mut json = String::with_capacity(text.len() * 2);
+    for row in text.lines().skip(1) {
+        let f: Vec<&str> = row.split('\t').collect();
+        json.push_str(&format!(
+            "{{\"time\":\"{}\",\"geo\":{{\"country\":\"{}\"}},\"device\":\"{}\",\"id\":\"{}\"}}\n",
+            f[0], f[1], f[2], f[3]
+        ));
+    }
+    let csv_schema = Schema::from_toml("format = \"csv\"\nkey = [\"country\"]").unwrap();
+    let json_schema =
+        Schema::from_toml("format = \"json\"\ntime = \"time\"\nkey = [\"/geo/country\"]\nid = \"id\"").unwrap();
+    let mut g = c.benchmark_group("records");
+    g.throughput(Throughput::Elements(lines));
+    g.sample_size(10);
+    for (name, input, schema) in [("csv_count", &csv, &csv_schema), ("json_lines_count", &json, &json_schema)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let r = minutely_event::records::count(input.as_bytes(), schema).unwrap();
+                assert_eq!(r.stats.accepted, lines);
+                black_box(r.counts.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, windows, tsv, records);
 criterion_main!(benches);

@@ -1,5 +1,6 @@
-//! `minutely aggregate`: the batch counter, or (with `--windows`) a replay of the file through
-//! the event-time window core in file order.
+//! `minutely aggregate`: the batch counter (TSV in parallel blocks; CSV and JSON lines with the
+//! record schema `consume` uses), or (with `--windows`) a replay of a TSV file through the
+//! event-time window core in file order.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -9,14 +10,14 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use minutely_aggregate::{Minute, ProcessingTime, WindowConfig, WindowCount, Windows};
 use minutely_event::batch::{self, BatchOptions, LineStats};
-use minutely_event::{Item, Rejected, ResolvedSchema, Schema, TsvReader};
+use minutely_event::{Item, RecordFormat, Rejected, Schema, TsvReader, records};
 
 use crate::schema_args::{SchemaArgs, describe_schema};
 use serde::Serialize;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The TSV file to read, or `-` for stdin.
+    /// The file to read (TSV; CSV or JSON lines with --input-format or a schema), or `-` for stdin.
     input: PathBuf,
 
     #[command(flatten)]
@@ -64,7 +65,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
-    let summary = if args.windows {
+    let records = matches!(schema.format, Some(RecordFormat::Json | RecordFormat::Csv | RecordFormat::Minutely));
+    let summary = if records {
+        if args.windows {
+            bail!("--windows replays TSV files; count {source} without it");
+        }
+        let report = records::count(input, &schema).with_context(|| format!("cannot aggregate {source}"))?;
+        let format = schema.format.unwrap_or(RecordFormat::Minutely);
+        let columns = report.columns.as_ref().map(|c| format!(", columns {c:?}")).unwrap_or_default();
+        eprintln!("minutely: {source}: {format} records{columns}, key={:?}", report.key_names);
+        let rows: Vec<OutRow> = report
+            .counts
+            .into_iter()
+            .map(|c| OutRow { minute: c.minute, key: c.key, count: c.count, late: None })
+            .collect();
+        write_rows(&mut out, args.format, &report.key_names, &rows)?;
+        Summary { stats: report.stats, rejects: report.rejects, groups: rows.len(), late: None }
+    } else if args.windows {
         run_windows(input, &schema, &args, &source, &mut out)?
     } else {
         let mut options = BatchOptions::default();
@@ -78,7 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .into_iter()
             .map(|c| OutRow { minute: c.minute, key: c.key, count: c.count, late: None })
             .collect();
-        write_rows(&mut out, args.format, &report.schema, &rows)?;
+        let key_names: Vec<String> = report.schema.key_names().into_iter().map(str::to_owned).collect();
+        write_rows(&mut out, args.format, &key_names, &rows)?;
         Summary { stats: report.stats, rejects: report.rejects, groups: rows.len(), late: None }
     };
     out.flush()?;
@@ -99,7 +117,7 @@ fn minute_label<S: serde::Serializer>(m: &Minute, s: S) -> Result<S::Ok, S::Erro
     s.collect_str(m)
 }
 
-fn write_rows(out: &mut impl Write, format: Format, schema: &ResolvedSchema, rows: &[OutRow]) -> io::Result<()> {
+fn write_rows(out: &mut impl Write, format: Format, key_names: &[String], rows: &[OutRow]) -> io::Result<()> {
     match format {
         Format::Json => {
             for r in rows {
@@ -110,7 +128,7 @@ fn write_rows(out: &mut impl Write, format: Format, schema: &ResolvedSchema, row
         }
         Format::Table => {
             let mut header: Vec<String> = vec!["minute".into()];
-            header.extend(schema.key_names().into_iter().map(str::to_owned));
+            header.extend(key_names.iter().cloned());
             header.push("count".into());
             if rows.iter().any(|r| r.late.is_some()) {
                 header.push("late".into());
@@ -160,6 +178,7 @@ fn run_windows(
     let mut reader = TsvReader::open(input, schema).with_context(|| format!("cannot aggregate {source}"))?;
     let resolved = reader.decoder().schema.clone();
     let key_names = resolved.key_names();
+    let key_strings: Vec<String> = key_names.iter().map(|k| (*k).to_owned()).collect();
     describe_schema(&resolved, reader.decoder().format, reader.detected_on_line(), source);
     let config = WindowConfig { allowed_lateness_ms: args.allowed_lateness.as_millis() as u64, idle_timeout_ms: None };
     let mut windows: Windows<Vec<String>> = Windows::new(config);
@@ -175,7 +194,7 @@ fn run_windows(
             late: Some(c.late),
         }));
         let mut out = out;
-        write_rows(&mut out, args.format, &resolved, &rows)?;
+        write_rows(&mut out, args.format, &key_strings, &rows)?;
         Ok(rows.len())
     };
     let mut groups = 0;

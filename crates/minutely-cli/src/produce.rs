@@ -168,6 +168,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let mut source = if let Some(path) = args.source.strip_prefix("file:") {
         let path = PathBuf::from(path);
         let schema = args.schema.load(&path)?;
+        if schema.format.is_some_and(|f| f != RecordFormat::Tsv) {
+            bail!("--source file: replays TSV files; --input-format and the schema's format must be tsv");
+        }
         let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
         let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
         let pace = args.speed.map_or(Pace::Asap, Pace::Speed);

@@ -1,15 +1,20 @@
-//! The schema flags shared by every command that reads a TSV file.
+//! The schema flags shared by every command that reads a file of events (TSV, CSV, JSON lines).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use minutely_event::{ColumnRef, ResolvedSchema, Schema, TimeFormat};
+use minutely_event::{ColumnRef, RecordFormat, ResolvedSchema, Schema, TimeFormat};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SchemaArgs {
     /// A TOML schema. Default: `<input stem>.schema.toml` beside the input when it exists.
     #[arg(long, env = "MINUTELY_SCHEMA")]
     schema: Option<PathBuf>,
+
+    /// How the file is written: tsv (default), csv (RFC 4180), json (one object per line;
+    /// time, key and id given as JSON paths) or minutely (`produce --sink stdout`'s records).
+    #[arg(long, value_name = "FORMAT")]
+    input_format: Option<RecordFormat>,
 
     /// The file has no header row.
     #[arg(long)]
@@ -48,7 +53,7 @@ impl SchemaArgs {
             None => Schema::default(),
         };
         let flags = Schema {
-            format: None,
+            format: self.input_format,
             missing: None,
             header: self.no_header.then_some(false),
             columns: None,

@@ -331,6 +331,14 @@ fn one_schema_file_for_producer_and_consumer_in_every_format() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && stderr.contains("rejected 0;"), "{name}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&want.stdout), "{name}: {first}");
+        // And `aggregate` counts the same records from a file with the same schema.
+        let path = dir.join(format!("{name}.records"));
+        std::fs::write(&path, &produced.stdout).unwrap();
+        let counted =
+            minutely().args(["aggregate", path.to_str().unwrap(), "--schema", schema, "--no-header"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&counted.stderr);
+        assert!(counted.status.success() && stderr.contains(" 0 rejected"), "{name}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&counted.stdout), String::from_utf8_lossy(&want.stdout), "aggregate {name}");
         match name {
             "nested-json" => {
                 assert!(

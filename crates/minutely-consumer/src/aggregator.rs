@@ -12,11 +12,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use minutely_aggregate::{EventTime, Minute, ProcessingTime, WindowConfig, WindowStats, Windows, WindowsState};
 use minutely_event::decode::{FieldError, Fields};
+use minutely_event::keys::KeyTable;
 use minutely_event::{RecordDecoder, envelope};
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::Dedup;
-use crate::keys::KeyTable;
 use crate::layout;
 
 /// How a worker aggregates.

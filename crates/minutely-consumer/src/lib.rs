@@ -19,7 +19,6 @@ pub mod aggregator;
 pub mod console;
 pub mod crash;
 pub mod dedup;
-pub mod keys;
 pub mod kinesis;
 pub mod layout;
 pub mod lineage;

@@ -255,6 +255,16 @@ impl RecordDecoder {
         }
     }
 
+    /// The event of one CSV or TSV row already split into fields (a file read as a stream).
+    pub fn row<'r>(&self, row: &'r csv::ByteRecord) -> Result<Fields<'r>, FieldError> {
+        match &self.how {
+            How::Delimited { columns, time, id, key, .. } => self.row_event(row, *columns, *time, *id, key),
+            _ => {
+                Err(FieldError::Delimited { format: self.format, message: "a row given to a decoder of lines".into() })
+            }
+        }
+    }
+
     fn minutely_event<'a>(&self, line: &'a [u8]) -> Result<Fields<'a>, FieldError> {
         let r = RecordRef::decode(line)
             .map_err(|e| FieldError::Minutely(e.to_string().replace("not a minutely record: ", "")))?;

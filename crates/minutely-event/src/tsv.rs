@@ -98,9 +98,20 @@ impl<'a> Iterator for Lines<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RejectReason {
-    ColumnCount { expected: usize, found: usize },
-    Time { column: String, value: String, error: TimeError },
-    InvalidUtf8 { byte: usize },
+    ColumnCount {
+        expected: usize,
+        found: usize,
+    },
+    Time {
+        column: String,
+        value: String,
+        error: TimeError,
+    },
+    InvalidUtf8 {
+        byte: usize,
+    },
+    /// A record of another format (JSON, CSV) that could not be counted, and why.
+    Field(String),
 }
 
 impl fmt::Display for RejectReason {
@@ -111,6 +122,7 @@ impl fmt::Display for RejectReason {
                 write!(f, "unparsable time {value:?} in column {column:?}: {error}")
             }
             RejectReason::InvalidUtf8 { byte } => write!(f, "invalid UTF-8 at byte {}", byte + 1),
+            RejectReason::Field(why) => f.write_str(why),
         }
     }
 }
