@@ -57,7 +57,8 @@ pub struct Args {
     /// Stop after this long (any source), flushing what is buffered.
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-    /// Random source: a dimension, `NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]` (repeat it).
+    /// Random source: a dimension, `NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]` (repeat it);
+    /// `#NAME=...` for numeric values (`1` to CARDINALITY, JSON numbers in JSON records).
     /// Default: `country=12:zipf` and `device=3`.
     #[arg(long = "dim", value_name = "SPEC")]
     dims: Vec<DimSpec>,

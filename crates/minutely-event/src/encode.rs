@@ -5,8 +5,9 @@
 //! - **json**: an object with the time at the schema's `time` path (required), the id at `id`
 //!   (optional: without it events carry no id and cannot be deduplicated), and each dimension at
 //!   the `key` path whose last segment is its name (`/geo/country` for `country`), else at the
-//!   top level under its name. The time is written as `time_format` says: a number for the
-//!   epoch formats (`auto` is epoch milliseconds), a string for the others.
+//!   top level under its name; a value that is an integer written canonically (`7`, not `007`)
+//!   is a JSON number. The time is written as `time_format` says: a number for the epoch
+//!   formats (`auto` is epoch milliseconds), a string for the others.
 //! - **csv / tsv**: one row per record in the order of the schema's `columns` (required): the
 //!   `time` column, the `id` column, and a dimension per other name (empty when the event lacks
 //!   it). CSV quotes as RFC 4180 says; TSV cannot hold a tab or a line break in a value, and such
@@ -125,7 +126,7 @@ impl RecordEncoder {
                 for (name, value) in &event.dims {
                     let single = [name.clone()];
                     let path = nested.iter().find(|(last, _)| last == name).map_or(&single[..], |(_, p)| p);
-                    insert(&mut root, path, Value::String(value.clone()));
+                    insert(&mut root, path, json_value(value));
                 }
                 serde_json::to_writer(&mut *out, &root).expect("writing JSON to a Vec cannot fail");
             }
@@ -199,6 +200,16 @@ impl RecordEncoder {
     }
 }
 
+/// A dimension's value in JSON: an integer written canonically (`7`, `-12`; not `007`, `+7`)
+/// is a number, as apps write counts and versions; anything else a string. Read back, a number
+/// is written canonically ([`crate::decode`]), so the value comes back the same.
+fn json_value(value: &str) -> Value {
+    match value.parse::<i64>() {
+        Ok(n) if n.to_string() == value => Value::from(n),
+        _ => Value::String(value.to_owned()),
+    }
+}
+
 /// Puts `value` at `path` in `root`, making the objects on the way.
 fn insert(root: &mut Value, path: &[String], value: Value) {
     let mut node = root;
@@ -223,7 +234,7 @@ mod tests {
         Event {
             time: EventTime(1_471_798_812_345),
             id: Some("e1".into()),
-            dims: [("country", "usa"), ("os", "ios"), ("city", "a,\"b\"")]
+            dims: [("country", "usa"), ("os", "ios"), ("city", "a,\"b\""), ("version", "7"), ("zip", "02134")]
                 .into_iter()
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
@@ -253,7 +264,7 @@ mod tests {
         let record = encode(schema, &event()).unwrap();
         assert_eq!(
             record,
-            r#"{"city":"a,\"b\"","geo":{"country":"usa"},"meta":{"id":"e1"},"os":"ios","ts":1471798812345}"#
+            r#"{"city":"a,\"b\"","geo":{"country":"usa"},"meta":{"id":"e1"},"os":"ios","ts":1471798812345,"version":7,"zip":"02134"}"#
         );
         assert_eq!(
             read_back(schema, &record),

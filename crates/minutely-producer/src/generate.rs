@@ -29,6 +29,10 @@ pub struct GenSpec {
     pub duplicate_fraction: f64,
     /// An undecodable record follows an event with this probability.
     pub malformed_fraction: f64,
+    /// An event lacks its last dimension with this probability (a client that did not set a
+    /// field). Decided by a hash of the seed and the event's index, not by the stream's draws,
+    /// so that the events of every other spec stay what they were.
+    pub missing_fraction: f64,
 }
 
 impl GenSpec {
@@ -39,6 +43,7 @@ impl GenSpec {
             ("late fraction", self.late_fraction),
             ("duplicate fraction", self.duplicate_fraction),
             ("malformed fraction", self.malformed_fraction),
+            ("missing fraction", self.missing_fraction),
         ];
         if let Some((name, f)) = fractions.iter().find(|(_, f)| !(0.0..=1.0).contains(f)) {
             return Err(format!("{name} {f}: a fraction between 0 and 1"));
@@ -183,7 +188,16 @@ fn build(spec: &GenSpec, cdfs: &[Vec<f64>], i: usize, n: Option<usize>, d: &Draw
     let mut dims = BTreeMap::new();
     for ((dim, cdf), u) in spec.dims.iter().zip(cdfs).zip(&d.picks) {
         let v = cdf.iter().position(|c| u < c).unwrap_or(cdf.len() - 1) + 1;
-        dims.insert(dim.name.clone(), format!("{}{v}", &dim.name[..dim.name.len().min(1)]));
+        let value = if dim.numeric { v.to_string() } else { format!("{}{v}", &dim.name[..dim.name.len().min(1)]) };
+        dims.insert(dim.name.clone(), value);
+    }
+    if spec.missing_fraction > 0.0
+        && let Some(last) = spec.dims.last()
+    {
+        let h = minutely_event::id_hash(&format!("missing {} {i}", spec.seed));
+        if (h >> 64) as f64 / 2f64.powi(64) < spec.missing_fraction {
+            dims.remove(&last.name);
+        }
     }
     let event = Event { time: EventTime(time), id: Some(format!("g{}-{i}", spec.seed)), dims };
     if d.duplicate && !d.late {
@@ -210,6 +224,7 @@ mod tests {
             late_by_ms: 300_000,
             duplicate_fraction: 0.1,
             malformed_fraction: 0.02,
+            missing_fraction: 0.0,
         }
     }
 
@@ -256,5 +271,32 @@ mod tests {
         let c1 = events.iter().filter(|e| e.dims["country"] == "c1").count();
         let c12 = events.iter().filter(|e| e.dims["country"] == "c12").count();
         assert!(c1 > 4 * c12, "c1 {c1}, c12 {c12}");
+    }
+
+    #[test]
+    fn numeric_dimensions_and_missing_fields_leave_the_other_draws_alone() {
+        let plain = generate(&spec(), 1000);
+        let spec = GenSpec {
+            dims: vec!["country=12:zipf".parse().unwrap(), "#device=3".parse().unwrap()],
+            missing_fraction: 0.1,
+            ..spec()
+        };
+        let varied = generate(&spec, 1000);
+        assert_eq!(plain.len(), varied.len(), "the same draws: the same duplicates and malformed records");
+        let (mut missing, mut numeric) = (0, 0);
+        for (a, b) in plain.iter().zip(&varied) {
+            let (Payload::Event(a), Payload::Event(b)) = (a, b) else { continue };
+            assert_eq!((a.time, &a.id, &a.dims["country"]), (b.time, &b.id, &b.dims["country"]));
+            match b.dims.get("device") {
+                None => missing += 1,
+                Some(d) => {
+                    assert_eq!(format!("d{d}"), a.dims["device"]);
+                    numeric += 1;
+                }
+            }
+        }
+        assert!((60..150).contains(&missing), "{missing} of about 1,050 events lack the device");
+        assert!(numeric > 800);
+        assert!(GenSpec { missing_fraction: 1.5, ..spec.clone() }.check().is_err());
     }
 }

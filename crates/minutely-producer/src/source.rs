@@ -114,15 +114,25 @@ pub struct DimSpec {
     pub name: String,
     pub cardinality: u32,
     pub spread: Spread,
+    /// Values are plain numbers (`1`, `2`, ...; written `#name=...`), not `<initial><n>`.
+    pub numeric: bool,
 }
 
 impl std::str::FromStr for DimSpec {
     type Err = String;
 
-    /// `name=cardinality[:uniform|:zipf[:exponent]]`, as in `country=12:zipf`.
+    /// `name=cardinality[:uniform|:zipf[:exponent]]`, as in `country=12:zipf`; `#name=...` for
+    /// numeric values (`#version=5`: `1` to `5`).
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]");
+        let bad = || format!("{s:?} is not [#]NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]");
         let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+        let (numeric, name) = match name.strip_prefix('#') {
+            Some(n) => (true, n),
+            None => (false, name),
+        };
+        if name.is_empty() {
+            return Err(bad());
+        }
         let mut parts = rest.split(':');
         let cardinality: u32 = parts.next().and_then(|c| c.parse().ok()).filter(|&c| c > 0).ok_or_else(bad)?;
         let spread = match (parts.next(), parts.next()) {
@@ -131,7 +141,7 @@ impl std::str::FromStr for DimSpec {
             (Some("zipf"), Some(e)) => Spread::Zipf(e.parse().map_err(|_| bad())?),
             _ => return Err(bad()),
         };
-        Ok(DimSpec { name: name.to_owned(), cardinality, spread })
+        Ok(DimSpec { name: name.to_owned(), cardinality, spread, numeric })
     }
 }
 
@@ -211,6 +221,7 @@ impl RandomSpec {
             late_by_ms: self.late_by.as_millis() as i64,
             duplicate_fraction: self.duplicate_fraction,
             malformed_fraction: 0.0,
+            missing_fraction: 0.0,
         }
     }
 }
@@ -282,7 +293,7 @@ mod tests {
         assert!(
             bad(RandomSpec { duplicate_fraction: -0.1, ..RandomSpec::default() }).starts_with("duplicate fraction")
         );
-        let dims = vec![DimSpec { name: "d".into(), cardinality: 3, spread: Spread::Zipf(f64::NAN) }];
+        let dims = vec![DimSpec { name: "d".into(), cardinality: 3, spread: Spread::Zipf(f64::NAN), numeric: false }];
         assert!(bad(RandomSpec { dims, ..RandomSpec::default() }).starts_with("d: a Zipf exponent"));
     }
 

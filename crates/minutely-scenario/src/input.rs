@@ -108,6 +108,7 @@ impl Input {
             late_by_ms: i.late_by.as_millis() as i64,
             duplicate_fraction: i.duplicate_fraction,
             malformed_fraction: i.malformed_fraction,
+            missing_fraction: i.missing_fraction,
         };
         let key = spec.dims.iter().map(|d| d.name.clone()).collect();
         Ok(Input::Generated { spec, count: i.count.unwrap_or_default() as usize, rate: i.rate, key })

@@ -16,6 +16,8 @@
 //! late_by = "5m"
 //! duplicate_fraction = 0.02           # sent twice (same id), like a producer retry
 //! malformed_fraction = 0.01           # undecodable records put among the events
+//! missing_fraction = 0.02             # events lacking their last dimension (`#name=...` in
+//!                                     # dims: numeric values)
 //! # ... or a recorded file: fixture = "fixtures/clean.tsv" (schema beside it), speed = 60.0
 //! # ... or a recorded-style file the fixtures generator writes at run time (a day of
 //! # `time country device id` rows, keyed by [pipeline] key): recorded = { lines = 300000, seed = 7 }
@@ -148,6 +150,9 @@ pub struct InputSpec {
     pub duplicate_fraction: f64,
     #[serde(default)]
     pub malformed_fraction: f64,
+    /// Generated events lacking their last dimension (a field the client did not set).
+    #[serde(default)]
+    pub missing_fraction: f64,
 }
 
 /// `recorded = { lines = 300000, seed = 7 }`.
@@ -307,6 +312,7 @@ impl Scenario {
             ("late_fraction", i.late_fraction),
             ("duplicate_fraction", i.duplicate_fraction),
             ("malformed_fraction", i.malformed_fraction),
+            ("missing_fraction", i.missing_fraction),
         ] {
             if !(0.0..=1.0).contains(&f) {
                 bail!("{name} = {f}: a fraction between 0 and 1");
@@ -318,6 +324,14 @@ impl Scenario {
         self.packing()?;
         let decoder = self.decoder()?;
         self.encoder()?;
+        if i.missing_fraction > 0.0 && i.count.is_none() {
+            bail!("missing_fraction applies to a generated stream (count = N)");
+        }
+        if i.missing_fraction > 0.0 && self.record_schema().missing == Some(minutely_event::Missing::Empty) {
+            bail!(
+                "missing_fraction with missing = \"empty\": the model counts an event without a key field as a reject"
+            );
+        }
         // The consumer's key fields must be the model's dimensions, in order.
         let last = |f: &String| f.rsplit(['/', '.']).next().unwrap_or_default().to_owned();
         if decoder.format() != RecordFormat::Minutely

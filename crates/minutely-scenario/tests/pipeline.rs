@@ -30,6 +30,7 @@ fn spec() -> impl Strategy<Value = GenSpec> {
             late_by_ms: 200_000,
             duplicate_fraction,
             malformed_fraction,
+            missing_fraction: 0.0,
         },
     )
 }
