@@ -1,13 +1,12 @@
-//! `minutely consume`: Kinesis shards or JSON lines on stdin into per-minute counts on S3, the
-//! console or stdout.
+//! `minutely consume`: Kinesis shards or lines on stdin, in minutely's record format or a
+//! schema's, into per-minute counts on S3, the console or stdout.
 
 use minutely_aws::clock;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,8 +22,8 @@ use crate::aws_args::AwsArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// `kinesis:STREAM` (every shard, children after parents) or `stdin` (JSON lines, as
-    /// `minutely produce --sink stdout` writes them).
+    /// `kinesis:STREAM` (every shard, children after parents) or `stdin` (one record per line:
+    /// minutely's, as `minutely produce --sink stdout` writes them, or as --format says).
     #[arg(long, value_name = "kinesis:STREAM|stdin")]
     source: String,
 

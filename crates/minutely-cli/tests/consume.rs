@@ -345,6 +345,19 @@ async fn consumer_against_localstack() {
     ls.stop().unwrap();
 }
 
+/// `minutely consume --source stdin --sink stdout ARGS` with `input` on its stdin, no AWS.
+fn consume_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = minutely(&[&["consume", "--source", "stdin", "--sink", "stdout"], args].concat(), "")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn stdin_counts_match_aggregate_and_rejects_name_their_line() {
     let produced = minutely(&["produce", "--source", "file:fixtures/clean.tsv", "--sink", "stdout"], "")
@@ -353,16 +366,7 @@ fn stdin_counts_match_aggregate_and_rejects_name_their_line() {
         .unwrap();
     let mut input = produced.stdout.clone();
     input.extend_from_slice(b"not json\n\n{\"id\":\"z\",\"time_ms\":0}\r\n");
-    let mut c = minutely(&["consume", "--source", "stdin", "--sink", "stdout", "--key", "country"], "");
-    let mut child = c
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &input).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = consume_stdin(&["--key", "country"], &input);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let aggregate = minutely(&["aggregate", "fixtures/clean.tsv", "--key-cols", "country"], "").output().unwrap();
@@ -382,15 +386,7 @@ fn stdin_records_in_any_format_with_a_schema() {
     let schema = dir.join("app.toml");
     std::fs::write(&schema, "format = \"json\"\ntime = \"/ts\"\nkey = [\"/geo/country\"]\nid = \"id\"\n").unwrap();
     let consume = |args: &[&str], input: &str| {
-        let mut child = minutely(&[&["consume", "--source", "stdin", "--sink", "stdout"], args].concat(), "")
-            .env_remove("AWS_ENDPOINT_URL")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = consume_stdin(args, input.as_bytes());
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -62,8 +62,9 @@ fn a_scenario_outside_the_repository_says_where_it_looked_and_what_to_pass() {
 fn an_unknown_scenario_lists_the_known_ones() {
     let text = transcript_in(&workspace(), &["scenario", "smok"]);
     assert!(
-        text.contains("minutely: error: no scenario smok in scenarios (known: ambiguous-puts, consumer-restart,")
-            && text.contains(" smoke, ")
+        text.contains(
+            "minutely: error: no scenario smok in scenarios (known: ambiguous-puts, app-json-events, consumer-restart,"
+        ) && text.contains(" smoke, ")
             && text.contains("; `minutely scenario --list` shows them\n"),
         "{text}"
     );

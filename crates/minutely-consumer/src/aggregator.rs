@@ -3,8 +3,8 @@
 //! An [`Aggregator`] belongs to one shard (or to stdin). It opens each record's envelopes
 //! (KPL aggregate, gzip: [`minutely_event::envelope`]), decodes the events in it as the schema
 //! says ([`RecordDecoder`]), drops duplicates, counts them in the window core, and turns closed
-//! windows, late releases and rejects into [`Object`]s at deterministic paths. It does no IO and reads no clock: the same
-//! records with the same processing times give the same objects.
+//! windows, late releases and rejects into [`Object`]s at deterministic paths. It does no IO and
+//! reads no clock: the same records with the same processing times give the same objects.
 
 use std::sync::Arc;
 
@@ -266,11 +266,19 @@ impl Aggregator {
             };
             // Lines are named only when the payload has more than one.
             let several = memchr::memchr(b'\n', payload.trim_ascii_end()).is_some();
+            let mut found = false;
             decoder.each(&payload, &mut |line, raw, fields| {
+                found = true;
                 let at =
                     || Place { position: position(), user_record: piece.user_record, line: several.then_some(line) };
                 self.event(fields, raw, now, at);
             });
+            // A record (or user record) with nothing in it is bad input too, and is counted.
+            if !found {
+                self.counters.events += 1;
+                let at = Place { position: position(), user_record: piece.user_record, line: None };
+                self.reject(at, "a record with no event in it (empty, or blank lines only)".into(), piece.raw);
+            }
         });
     }
 

@@ -186,3 +186,17 @@ fn a_kpl_aggregate_of_gzip_user_records_names_the_user_record() {
     assert_eq!((r.position.as_str(), r.user_record, r.line), ("9", Some(1), Some(2)));
     assert!(r.error.starts_with("the time field \"ts\" (\"soon\")"), "{}", r.error);
 }
+
+#[test]
+fn a_record_with_no_event_in_it_is_a_reject() {
+    let mut agg = aggregator(APP_SCHEMA);
+    agg.record(b"", ProcessingTime(0), || "1".into());
+    agg.record(b"\n\r\n", ProcessingTime(0), || "2".into());
+    agg.record(&gzip(b""), ProcessingTime(0), || "3".into());
+    let (counts, rejects, c) = finish(agg);
+    assert!(counts.is_empty());
+    assert_eq!((c.records, c.events, c.rejected), (3, 3, 3));
+    let positions: Vec<&str> = rejects.iter().map(|r| r.position.as_str()).collect();
+    assert_eq!(positions, ["1", "2", "3"]);
+    assert!(rejects.iter().all(|r| r.error.starts_with("a record with no event in it")), "{rejects:?}");
+}
