@@ -230,22 +230,24 @@ impl RecordDecoder {
                     .quoting(*quoting)
                     .from_reader(record);
                 let mut row = csv::ByteRecord::new();
+                // Lines counted from the bytes (the csv crate's own count skips blank lines).
+                let (mut counted_to, mut line) = (0usize, 1u64);
                 loop {
-                    let start = reader.position().clone();
+                    let start = (reader.position().byte() as usize).min(record.len());
                     let read = reader.read_byte_record(&mut row);
-                    let end = reader.position().byte() as usize;
-                    let line = row.position().map_or(start.line(), csv::Position::line);
-                    // A row's position may be at the `\n` of the `\r\n` before it; no row starts
-                    // with a line break.
-                    let raw = trim_newline(&record[start.byte() as usize..end.min(record.len())]);
-                    let raw = &raw[raw.iter().take_while(|b| matches!(b, b'\r' | b'\n')).count()..];
+                    let end = (reader.position().byte() as usize).min(record.len());
+                    // A row starts after the line breaks before it (blank lines, a `\r\n`'s `\n`).
+                    let from = start + record[start..end].iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
+                    line += memchr::memchr_iter(b'\n', &record[counted_to..from]).count() as u64;
+                    counted_to = from;
+                    let raw = trim_newline(&record[from..end]);
                     match read {
                         Ok(false) => return,
                         Ok(true) if row.len() == 1 && row[0].is_empty() => {}
                         Ok(true) => each(line, raw, self.row_event(&row, *columns, *time, *id, key)),
                         Err(e) => {
                             each(line, raw, Err(FieldError::Delimited { format: self.format, message: e.to_string() }));
-                            if end <= start.byte() as usize {
+                            if end <= start {
                                 return;
                             }
                         }
@@ -755,6 +757,19 @@ mod tests {
             events(&by_position, "usa\t1471798812345\n\"q\t1471798812345\n"),
             [ok(1, 1_471_798_812_345, None, &["usa"]), ok(2, 1_471_798_812_345, None, &["\"q"]),]
         );
+    }
+
+    #[test]
+    fn csv_line_numbers_count_blank_lines_and_quoted_breaks() {
+        let d = schema("format = \"csv\"\ntime = 1");
+        let e = events(&d, "1471798812345\r\n\r\n\"1471798812346\"\n\n\nsoon\n\"a\nb\"\nlater\n");
+        let lines: Vec<u64> = e
+            .iter()
+            .map(|r| match r {
+                Ok((l, ..)) | Err((l, _)) => *l,
+            })
+            .collect();
+        assert_eq!(lines, [1, 3, 6, 7, 9]);
     }
 
     #[test]
