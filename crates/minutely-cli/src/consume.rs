@@ -125,13 +125,7 @@ pub struct Args {
 
 /// The record schema: the `--schema` file with the flags over it.
 fn record_decoder(args: &Args) -> anyhow::Result<RecordDecoder> {
-    let from_file = match &args.schema {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read schema {}", p.display()))?;
-            Schema::from_toml(&text).with_context(|| format!("in schema {}", p.display()))?
-        }
-        None => Schema::default(),
-    };
+    let from_file = crate::schema_args::read_schema(args.schema.as_deref())?;
     let missing = match args.missing.as_deref() {
         None => None,
         Some("reject") => Some(Missing::Reject),

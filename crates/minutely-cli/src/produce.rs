@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::EventTime;
-use minutely_event::{ColumnRef, RecordEncoder, RecordFormat, Schema};
+use minutely_event::{ColumnRef, RecordEncoder, RecordFormat};
 use minutely_producer::aggregation::Packing;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
@@ -115,14 +115,7 @@ pub struct Args {
 /// The record schema of what is written: the `--record-schema` file with `--record-format`
 /// over it; JSON without a schema has its time at `ts` and its id at `id`.
 fn record_encoder(args: &Args) -> anyhow::Result<RecordEncoder> {
-    let mut schema = match &args.record_schema {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("cannot read record schema {}", p.display()))?;
-            Schema::from_toml(&text).with_context(|| format!("in record schema {}", p.display()))?
-        }
-        None => Schema::default(),
-    };
+    let mut schema = crate::schema_args::read_schema(args.record_schema.as_deref())?;
     if let Some(format) = args.record_format {
         schema.format = Some(format);
     }

@@ -43,15 +43,10 @@ impl SchemaArgs {
     pub fn load(&self, input: &Path) -> anyhow::Result<Schema> {
         let sidecar = (input.as_os_str() != "-").then(|| input.with_extension("schema.toml"));
         let path = self.schema.clone().or_else(|| sidecar.filter(|p| p.is_file()));
-        let from_file = match &path {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("cannot read schema {}", p.display()))?;
-                let schema = Schema::from_toml(&text).with_context(|| format!("in schema {}", p.display()))?;
-                eprintln!("minutely: schema {}", p.display());
-                schema
-            }
-            None => Schema::default(),
-        };
+        let from_file = read_schema(path.as_deref())?;
+        if let Some(p) = &path {
+            eprintln!("minutely: schema {}", p.display());
+        }
         let flags = Schema {
             format: self.input_format,
             missing: None,
@@ -64,6 +59,13 @@ impl SchemaArgs {
         };
         Ok(from_file.overridden_by(flags))
     }
+}
+
+/// The schema in the TOML file at `path`; none: the default schema (every field unset).
+pub fn read_schema(path: Option<&Path>) -> anyhow::Result<Schema> {
+    let Some(p) = path else { return Ok(Schema::default()) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read schema {}", p.display()))?;
+    Schema::from_toml(&text).with_context(|| format!("in schema {}", p.display()))
 }
 
 /// One stderr line on what the schema resolved to, so a wrong guess is visible at once.

@@ -17,7 +17,7 @@ use crate::RecordDecoder;
 use crate::batch::{KeyCount, LineStats};
 use crate::decode::{FieldError, Fields};
 use crate::keys::KeyTable;
-use crate::schema::{ColumnRef, DEFAULT_ID_NAMES, DEFAULT_TIME_NAMES, RecordFormat, Schema, SchemaError};
+use crate::schema::{ColumnRef, RecordFormat, Schema, SchemaError};
 use crate::tsv::{RejectReason, Rejected};
 
 const BLOCK: usize = 1 << 20;
@@ -147,16 +147,10 @@ fn count_delimited<R: Read>(input: R, schema: &Schema) -> Result<RecordsReport, 
         let mut row = csv::StringRecord::new();
         if reader.read_record(&mut row).map_err(|e| RecordsError::Header(e.to_string()))? {
             let names: Vec<String> = row.iter().map(|f| f.trim_start_matches('\u{feff}').to_owned()).collect();
-            if let Some(declared) = &schema.columns
-                && *declared != names
-            {
-                return Err(SchemaError::HeaderMismatch { header: names, declared: declared.clone() }.into());
-            }
-            let by_name = |candidates: &[&str]| {
-                candidates.iter().find_map(|w| names.iter().find(|n| n.trim().eq_ignore_ascii_case(w))).cloned()
-            };
-            schema.time = schema.time.or_else(|| by_name(DEFAULT_TIME_NAMES).map(ColumnRef::Name));
-            schema.id = schema.id.or_else(|| by_name(DEFAULT_ID_NAMES).map(ColumnRef::Name));
+            // The header's names, checked and defaulted as for TSV (time and id found by name).
+            let resolved = schema.resolve(Some(&names), names.len())?;
+            schema.time = Some(ColumnRef::Name(names[resolved.time].clone()));
+            schema.id = resolved.id.map(|i| ColumnRef::Name(names[i].clone()));
             schema.columns = Some(names);
             header_rows = 1;
         }
