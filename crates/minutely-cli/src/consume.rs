@@ -13,6 +13,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
 use minutely_consumer::aggregator::Counters;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats, StartAt};
+use minutely_consumer::lease::Timing;
+use minutely_consumer::leasing::{LeaseOptions, LeaseReport, default_worker_id};
 use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{Output, S3Output, Settings, Stop, WorkerStats};
 use minutely_event::{ColumnRef, Missing, RecordDecoder, RecordFormat, Schema, TimeFormat};
@@ -111,6 +113,25 @@ pub struct Args {
     #[arg(long, default_value = "stdin")]
     worker: String,
 
+    /// Share the stream's shards with the other consumers on the same sink prefix, through
+    /// leases in S3 beside the checkpoints: `on` (the default with an S3 sink) or `off` (this
+    /// consumer reads every shard; a second one is stopped at its first checkpoint).
+    #[arg(long, value_name = "on|off")]
+    leases: Option<String>,
+
+    /// This consumer's name in the lease files (default: the host name and the process id).
+    #[arg(long, value_name = "NAME")]
+    worker_id: Option<String>,
+
+    /// How long a lease stays valid without a renewal: a consumer that dies loses its shards
+    /// to the others after about this long (plus up to two renew periods).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    lease_duration: Duration,
+
+    /// How often leases are renewed, taken and balanced (at most half the duration).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+    lease_renew: Duration,
+
     /// Create the S3 bucket when it does not exist.
     #[arg(long)]
     create_bucket: bool,
@@ -208,6 +229,24 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         max_dedup_ids: args.max_dedup_ids,
     };
 
+    let leases = match args.leases.as_deref() {
+        None => output.keeps_checkpoints().then_some(()),
+        Some("on") if output.keeps_checkpoints() => Some(()),
+        Some("on") => bail!("--leases on needs an S3 sink: the leases are kept beside the checkpoints"),
+        Some("off") => None,
+        Some(other) => bail!("--leases {other:?}: use on or off"),
+    };
+    let leases = match leases {
+        Some(()) if args.source.starts_with("kinesis:") => {
+            let timing = Timing::new(args.lease_duration.as_millis() as u64, args.lease_renew.as_millis() as u64)
+                .map_err(|e| anyhow::anyhow!("--lease-duration and --lease-renew: {e}"))?;
+            let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
+            Some(LeaseOptions::new(&id, timing))
+        }
+        _ => None,
+    };
+    let report = leases.as_ref().map(|l| (l.worker_id.clone(), l.report.clone()));
+
     let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
     let stopped = crate::signals::watch(move |signal| {
         let what = if close_open { "closing open windows" } else { "keeping open windows for the next run" };
@@ -217,7 +256,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
 
     let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
     let started = clock::now();
-    let live = live_line(stats.clone(), args.sink == "console" || args.sink == "stdout");
+    let live = live_line(stats.clone(), report.clone(), args.sink == "console" || args.sink == "stdout");
     let result = if let Some(stream) = args.source.strip_prefix("kinesis:") {
         let clients = minutely_aws::clients(&target).await;
         let options = KinesisOptions {
@@ -226,6 +265,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             idle_poll: args.idle_poll,
             exit_when_idle: args.exit_when_idle.map(|d| (d, Stop { close_open })),
             checkpoint_every: args.checkpoint_every,
+            leases,
             ..KinesisOptions::new(stream)
         };
         minutely_consumer::kinesis::consume(clients.kinesis, options, settings, output, stop_rx, stats.clone()).await
@@ -241,7 +281,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     live.finish_and_clear();
     // A run that failed before it read a shard has nothing to sum up: its error says it all.
     if result.is_ok() || !stats.lock().expect("stats lock").is_empty() {
-        summary(&stats, started.elapsed());
+        summary(&stats, report.as_ref(), started.elapsed());
     }
     result?;
     if let Some(signal) = stopped.get() {
@@ -285,8 +325,26 @@ fn totals(stats: &ShardStats) -> (Totals, Vec<(String, Arc<WorkerStats>)>) {
     (t, workers)
 }
 
+/// A worker's id and its lease report.
+type Report = (String, Arc<Mutex<LeaseReport>>);
+
+/// `held 5 (taken 7, stolen 2, handed over 2, lost 0, released 0)`.
+fn leases_line(report: &Report) -> String {
+    let r = report.1.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let c = r.counts;
+    format!(
+        "held {} (taken {}, stolen {}, handed over {}, lost {}, released {})",
+        r.held.len(),
+        c.taken,
+        c.stolen,
+        c.handed_over,
+        c.lost,
+        c.released
+    )
+}
+
 /// The live line on stderr (a terminal only): records/s, lag, windows open and written.
-fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
+fn live_line(stats: ShardStats, report: Option<Report>, data_on_stdout: bool) -> ProgressBar {
     if !std::io::stderr().is_terminal() || (data_on_stdout && std::io::stdout().is_terminal()) {
         return ProgressBar::hidden();
     }
@@ -302,10 +360,13 @@ fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
             let rate = (t.counters.records - last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (clock::now(), t.counters.records);
             let lag = if t.max_behind_ms < 0 { "-".to_owned() } else { format!("{} ms", t.max_behind_ms) };
+            let shards = match &report {
+                Some(r) => format!("leases {}", leases_line(r)),
+                None => format!("{} shards", workers.len()),
+            };
             shown.set_message(format!(
-                "{} records ({rate:.0}/s) | lag {lag} | {} shards | windows open {} | objects written {} | rejects {} | duplicates {}",
+                "{} records ({rate:.0}/s) | lag {lag} | {shards} | windows open {} | objects written {} | rejects {} | duplicates {}",
                 t.counters.records,
-                workers.len(),
                 t.open_windows,
                 t.objects,
                 t.counters.rejected,
@@ -316,7 +377,7 @@ fn live_line(stats: ShardStats, data_on_stdout: bool) -> ProgressBar {
     bar
 }
 
-fn summary(stats: &ShardStats, elapsed: Duration) {
+fn summary(stats: &ShardStats, report: Option<&Report>, elapsed: Duration) {
     let (t, workers) = totals(stats);
     let secs = elapsed.as_secs_f64().max(1e-9);
     // Events are named apart only when records hold several (KPL aggregates, lines).
@@ -347,6 +408,9 @@ fn summary(stats: &ShardStats, elapsed: Duration) {
                 String::new()
             }
         );
+        if let Some(r) = report {
+            eprintln!("minutely:   leases of {}: {}", r.0, leases_line(r));
+        }
         for (name, s) in &workers {
             eprintln!(
                 "minutely:   {name}: {} records, {} GetRecords calls, {} ms behind{}",

@@ -1,7 +1,7 @@
 //! Reading a Kinesis stream: discovery of shards (and of their children after a reshard),
 //! one reader task per shard, GetRecords within the limits, iterators renewed when they expire.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,6 +66,9 @@ pub struct KinesisOptions {
     /// Checkpoint at least this often when records were read but no window closed.
     pub checkpoint_every: Duration,
     pub observer: Option<Arc<dyn Observer>>,
+    /// Share the stream's shards with other workers through leases beside the checkpoints
+    /// (`crate::leasing`); `None`: this worker reads every shard.
+    pub leases: Option<crate::leasing::LeaseOptions>,
 }
 
 impl KinesisOptions {
@@ -80,6 +83,7 @@ impl KinesisOptions {
             exit_when_idle: None,
             checkpoint_every: Duration::from_secs(10),
             observer: None,
+            leases: None,
         }
     }
 }
@@ -88,19 +92,34 @@ impl KinesisOptions {
 pub type ShardStats = Arc<Mutex<Vec<(String, Arc<WorkerStats>)>>>;
 
 /// How one shard's reader ended.
-enum ShardEnd {
+pub(crate) enum ShardEnd {
     /// Read to its end (after a reshard) and fully written.
     Finished,
-    /// The run is stopping.
+    /// Asked to stop: it wrote what was due and checkpointed.
     Stopped,
+    /// Its lease lapsed or was lost: it stopped at once, writing nothing more.
+    Lost,
 }
 
-struct Ctx {
-    client: Client,
-    options: KinesisOptions,
-    settings: Settings,
-    output: Output,
-    clock: Clock,
+pub(crate) struct Ctx {
+    pub client: Client,
+    pub options: KinesisOptions,
+    pub settings: Settings,
+    pub output: Output,
+    pub clock: Clock,
+}
+
+/// What a shard's reader obeys: a stop, and the time (ms on the run's [`Clock`]) after which
+/// it may not read or write anything (its lease lapses; `u64::MAX` without leases).
+pub(crate) struct Control {
+    pub stop: watch::Receiver<Option<Stop>>,
+    pub valid_until: Arc<AtomicU64>,
+}
+
+impl Control {
+    fn lapsed(&self, clock: &Clock) -> bool {
+        clock.now().0 >= self.valid_until.load(Ordering::Relaxed)
+    }
 }
 
 /// Reads every shard of the stream until `stop` says so (or until idle, see
@@ -114,8 +133,11 @@ pub async fn consume(
     stats: ShardStats,
 ) -> Result<(), ConsumeError> {
     let clock = Clock::start();
-    let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
     let ctx = Arc::new(Ctx { client, options, settings, output, clock });
+    if ctx.options.leases.is_some() {
+        return crate::leasing::consume(ctx, stop, stats).await;
+    }
+    let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
     let mut lineage = Lineage::default();
     let mut tasks: JoinSet<(String, Result<ShardEnd, ConsumeError>)> = JoinSet::new();
     // Shards listed at start begin at `options.start`; shards that appear later begin at their
@@ -141,9 +163,10 @@ pub async fn consume(
                 stats.lock().expect("stats lock").push((shard.clone(), shard_stats.clone()));
                 let listed_at_start = initial.as_ref().is_some_and(|i| i.contains(&shard));
                 let start = if listed_at_start { ctx.options.start } else { StartAt::TrimHorizon };
-                let (ctx, stop) = (ctx.clone(), stop_rx.clone());
+                let control = Control { stop: stop_rx.clone(), valid_until: Arc::new(AtomicU64::new(u64::MAX)) };
+                let ctx = ctx.clone();
                 tasks.spawn(async move {
-                    let end = read_shard(&ctx, &shard, start, shard_stats, stop).await;
+                    let end = read_shard(&ctx, &shard, start, shard_stats, control).await;
                     (shard, end)
                 });
             }
@@ -162,7 +185,7 @@ pub async fn consume(
                         lineage.finish(&shard);
                         next_discovery = clock::now(); // look for its children now
                     }
-                    Ok(ShardEnd::Stopped) => lineage.release(&shard),
+                    Ok(ShardEnd::Stopped | ShardEnd::Lost) => lineage.release(&shard),
                     Err(e) => {
                         let _ = stop_tx.send(Some(Stop { close_open: false }));
                         while tasks.join_next().await.is_some() {}
@@ -178,26 +201,33 @@ pub async fn consume(
                 }
             }
             _ = clock::sleep(Duration::from_millis(200)) => {
-                if let Some((idle, mode)) = ctx.options.exit_when_idle && !stopping {
-                    let shards = stats.lock().expect("stats lock").clone();
-                    let total: u64 = shards.iter().map(|(_, s)| s.counters().records).sum();
-                    if total != last_total {
-                        last_total = total;
-                        last_record = clock::now();
-                    }
-                    let caught_up = shards.iter().all(|(_, s)| s.caught_up());
-                    if caught_up && lineage.ready().is_empty() && last_record.elapsed() >= idle {
-                        stopping = true;
-                        let _ = stop_tx.send(Some(mode));
-                    }
+                if let Some((idle, mode)) = ctx.options.exit_when_idle
+                    && !stopping
+                    && idle_for(&stats, &mut last_total, &mut last_record) >= idle
+                    && lineage.ready().is_empty()
+                {
+                    stopping = true;
+                    let _ = stop_tx.send(Some(mode));
                 }
             }
         }
     }
 }
 
+/// How long every shard read so far has been caught up with no new record: zero while one is
+/// not caught up. `last_total` and `last_record` carry the count and its time between calls.
+pub(crate) fn idle_for(stats: &ShardStats, last_total: &mut u64, last_record: &mut clock::Instant) -> Duration {
+    let shards = stats.lock().expect("stats lock").clone();
+    let total: u64 = shards.iter().map(|(_, s)| s.counters().records).sum();
+    if total != *last_total {
+        *last_total = total;
+        *last_record = clock::now();
+    }
+    if shards.iter().all(|(_, s)| s.caught_up()) { last_record.elapsed() } else { Duration::ZERO }
+}
+
 /// Finding new shards during a run: a dropped connection is retried, for up to a minute.
-const DISCOVERY: RetryPolicy = RetryPolicy { retry_unreachable: true, ..RetryPolicy::FIRST_CALLS };
+pub(crate) const DISCOVERY: RetryPolicy = RetryPolicy { retry_unreachable: true, ..RetryPolicy::FIRST_CALLS };
 
 /// A shard's reads: 200 ms doubling to 10 s, until the run stops.
 const READS: RetryPolicy = RetryPolicy {
@@ -207,7 +237,11 @@ const READS: RetryPolicy = RetryPolicy {
     retry_unreachable: true,
 };
 
-async fn list_shards(client: &Client, stream: &str, policy: RetryPolicy) -> Result<Vec<ShardInfo>, ConsumeError> {
+pub(crate) async fn list_shards(
+    client: &Client,
+    stream: &str,
+    policy: RetryPolicy,
+) -> Result<Vec<ShardInfo>, ConsumeError> {
     let shards = minutely_aws::kinesis::list_shards(client, stream, policy).await?;
     Ok(shards
         .iter()
@@ -218,13 +252,28 @@ async fn list_shards(client: &Client, stream: &str, policy: RetryPolicy) -> Resu
         .collect())
 }
 
-async fn read_shard(
+/// Reads one shard until it ends, the run stops, or (with leases) its lease lapses. Whatever
+/// the end, its stats say it is no longer read.
+pub(crate) async fn read_shard(
     ctx: &Ctx,
     shard: &str,
     start: StartAt,
     stats: Arc<WorkerStats>,
-    mut stop: watch::Receiver<Option<Stop>>,
+    control: Control,
 ) -> Result<ShardEnd, ConsumeError> {
+    let end = read_until_end(ctx, shard, start, stats.clone(), control).await;
+    stats.stopped.store(true, Ordering::Relaxed);
+    end
+}
+
+async fn read_until_end(
+    ctx: &Ctx,
+    shard: &str,
+    start: StartAt,
+    stats: Arc<WorkerStats>,
+    control: Control,
+) -> Result<ShardEnd, ConsumeError> {
+    let mut stop = control.stop.clone();
     let o = &ctx.options;
     let checkpoint = layout::checkpoint(&o.stream, shard);
     let (mut worker, finished) = Worker::open(
@@ -247,6 +296,9 @@ async fn read_shard(
     let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);
     let log = RetryLog::stderr(format!("GetRecords on {} {shard}", o.stream));
     loop {
+        if control.lapsed(&ctx.clock) {
+            return Ok(ShardEnd::Lost);
+        }
         let asked = *stop.borrow();
         if let Some(mode) = asked {
             worker.stop(mode.close_open).await?;
@@ -256,7 +308,7 @@ async fn read_shard(
             Some(it) => it,
             None => match shard_iterator(ctx, shard, start, worker.position()).await {
                 Ok(Some(it)) => it,
-                Ok(None) => return finish(&mut worker).await,
+                Ok(None) => return finish(&mut worker, &control, &ctx.clock).await,
                 Err(e) if READS.retries(&e) => {
                     log.retried(1, &e);
                     wait(backoff.next_wait().unwrap_or(READS.max_backoff), &mut stop).await;
@@ -304,9 +356,12 @@ async fn read_shard(
         stats.behind_ms.store(out.millis_behind_latest().unwrap_or(-1), Ordering::Relaxed);
         worker.tick(now);
         let Some(next) = out.next_shard_iterator() else {
-            return finish(&mut worker).await;
+            return finish(&mut worker, &control, &ctx.clock).await;
         };
         iterator = Some(next.to_owned());
+        if control.lapsed(&ctx.clock) {
+            return Ok(ShardEnd::Lost);
+        }
         worker.commit(false, false).await?;
         let pause = if records.is_empty() { o.idle_poll.max(o.min_call_interval) } else { o.min_call_interval };
         wait((call_start + pause).saturating_duration_since(clock::now()), &mut stop).await;
@@ -314,7 +369,10 @@ async fn read_shard(
 }
 
 /// The shard ended: close its windows, write everything, checkpoint it as finished.
-async fn finish(worker: &mut Worker) -> Result<ShardEnd, ConsumeError> {
+async fn finish(worker: &mut Worker, control: &Control, clock: &Clock) -> Result<ShardEnd, ConsumeError> {
+    if control.lapsed(clock) {
+        return Ok(ShardEnd::Lost);
+    }
     worker.close_all();
     worker.commit(true, true).await?;
     Ok(ShardEnd::Finished)

@@ -7,6 +7,7 @@
 //! <prefix>/minutes/dt=2016-08-21/minute=201608211700/<worker>.late-000003.jsonl   late counts
 //! <prefix>/rejects/<worker>/<position of the first reject>.jsonl                 undecodable records
 //! <prefix>/checkpoints/<stream>/<shard>.json                                      resume state
+//! <prefix>/leases/<stream>/<shard>.json                                           who reads the shard
 //! ```
 
 use minutely_aggregate::Minute;
@@ -31,6 +32,10 @@ pub fn rejects(worker: &str, first_position: &str) -> String {
 
 pub fn checkpoint(stream: &str, shard: &str) -> String {
     format!("checkpoints/{stream}/{shard}.json")
+}
+
+pub fn lease(stream: &str, shard: &str) -> String {
+    format!("leases/{stream}/{shard}.json")
 }
 
 /// `prefix` and `path` joined by one `/` (an empty prefix adds nothing).

@@ -21,6 +21,8 @@ pub mod crash;
 pub mod dedup;
 pub mod kinesis;
 pub mod layout;
+pub mod lease;
+pub mod leasing;
 pub mod lineage;
 pub mod lines;
 pub mod memory;

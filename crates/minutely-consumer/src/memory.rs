@@ -19,16 +19,17 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// A write that succeeds only if the object's ETag is `expected` (`None`: no object).
-    pub(crate) fn put_if(&self, path: &str, body: Vec<u8>, expected: &IfMatch) -> Result<String, OutputError> {
+    /// A write that succeeds only if the object's ETag is `expected` (`None`: no object);
+    /// `Ok(None)` when it is not.
+    pub(crate) fn put_if(&self, path: &str, body: Vec<u8>, expected: &IfMatch) -> Result<Option<String>, OutputError> {
         let current = self.etags.lock().expect("store lock").get(path).cloned();
         if current != *expected {
-            return Err(OutputError::Fenced { key: path.to_owned() });
+            return Ok(None);
         }
         self.put(path, body)?;
         let etag = format!("\"{}\"", self.writes.fetch_add(1, Ordering::SeqCst));
         self.etags.lock().expect("store lock").insert(path.to_owned(), etag.clone());
-        Ok(etag)
+        Ok(Some(etag))
     }
 
     pub(crate) fn put(&self, path: &str, body: Vec<u8>) -> Result<(), OutputError> {

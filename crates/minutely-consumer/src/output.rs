@@ -18,14 +18,15 @@ pub use crate::s3::S3Output;
 pub enum OutputError {
     #[error(transparent)]
     Aws(#[from] AwsError),
-    #[error("checkpoint s3://{bucket}/{key} is not readable: {message}")]
-    BadCheckpoint { bucket: String, key: String, message: String },
+    /// A checkpoint or lease file that does not parse.
+    #[error("{what} {place} is not readable: {message}")]
+    Unreadable { what: &'static str, place: String, message: String },
     #[error("writing to stdout")]
     Io(#[from] std::io::Error),
     #[error("fault injection: a crash after {objects} object writes, {at}")]
     InjectedCrash { objects: u64, at: CrashPoint },
     #[error(
-        "another consumer wrote the checkpoint {key} since this one read it: stopping (run one consumer per stream and prefix)"
+        "another consumer wrote the checkpoint {key} since this one read it: stopping (two consumers on one shard: leases off, or one --worker-id twice)"
     )]
     Fenced { key: String },
 }
@@ -97,33 +98,56 @@ impl Output {
         }
     }
 
-    /// The checkpoint at `path` and its ETag, if there is one.
-    pub async fn load_checkpoint(&self, path: &str) -> Result<Option<(Checkpoint, IfMatch)>, OutputError> {
-        let (key, found) = match self {
+    /// The object at `path` (under the prefix) and its ETag, if there is one, with where it is
+    /// for messages. Only outputs that keep checkpoints have objects to read.
+    pub async fn read(&self, path: &str) -> Result<Option<(Vec<u8>, IfMatch)>, OutputError> {
+        match self {
             Output::Memory(m) => {
                 let bytes = m.objects.lock().expect("store lock").get(path).cloned();
                 let etag = m.etags.lock().expect("store lock").get(path).cloned();
-                (path.to_owned(), bytes.map(|b| (b, etag)))
+                Ok(bytes.map(|b| (b, etag)))
             }
-            Output::S3(s3) => {
-                let key = layout::join(&s3.prefix, path);
-                let found = s3.get(&key).await?;
-                (key, found)
-            }
-            Output::Console | Output::Stdout => return Ok(None),
-            Output::Crashing(_, inner) => return Box::pin(inner.load_checkpoint(path)).await,
-        };
-        let Some((bytes, etag)) = found else { return Ok(None) };
-        let bucket = match self {
-            Output::S3(s3) => s3.bucket.clone(),
-            _ => "memory".into(),
-        };
-        let checkpoint = serde_json::from_slice(&bytes).map_err(|e| OutputError::BadCheckpoint {
-            bucket,
-            key,
+            Output::S3(s3) => s3.get(&layout::join(&s3.prefix, path)).await,
+            Output::Console | Output::Stdout => Ok(None),
+            Output::Crashing(_, inner) => Box::pin(inner.read(path)).await,
+        }
+    }
+
+    /// Where `path` is, for messages: `s3://bucket/prefix/path`, or `memory:path`.
+    pub fn place(&self, path: &str) -> String {
+        match self {
+            Output::S3(s3) => format!("s3://{}/{}", s3.bucket, layout::join(&s3.prefix, path)),
+            Output::Crashing(_, inner) => inner.place(path),
+            _ => format!("memory:{path}"),
+        }
+    }
+
+    /// The checkpoint at `path` and its ETag, if there is one.
+    pub async fn load_checkpoint(&self, path: &str) -> Result<Option<(Checkpoint, IfMatch)>, OutputError> {
+        let Some((bytes, etag)) = self.read(path).await? else { return Ok(None) };
+        let checkpoint = serde_json::from_slice(&bytes).map_err(|e| OutputError::Unreadable {
+            what: "checkpoint",
+            place: self.place(path),
             message: e.to_string(),
         })?;
         Ok(Some((checkpoint, etag)))
+    }
+
+    /// Writes `body` at `path` only if the object there is still `expected` (its ETag, or
+    /// `None` for no object). `Ok(None)`: it was not (another writer came first); `Ok(Some)`:
+    /// written, with the new ETag. A lost answer to a write that went through counts as written.
+    pub async fn write_if(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        expected: &IfMatch,
+    ) -> Result<Option<IfMatch>, OutputError> {
+        match self {
+            Output::Memory(m) => Ok(m.put_if(path, body, expected)?.map(Some)),
+            Output::S3(s3) => s3.put_if(&layout::join(&s3.prefix, path), body, expected).await,
+            Output::Crashing(_, inner) => Box::pin(inner.write_if(path, body, expected)).await,
+            Output::Console | Output::Stdout => Ok(Some(None)),
+        }
     }
 
     /// Writes the checkpoint at `path` only if it is still the one this worker last saw
@@ -136,15 +160,11 @@ impl Output {
         expected: &IfMatch,
     ) -> Result<IfMatch, OutputError> {
         let body = serde_json::to_vec(checkpoint).expect("serialising to a Vec cannot fail");
-        match self {
-            Output::Memory(m) => m.put_if(path, body, expected).map(Some),
-            Output::S3(s3) => s3.put_checkpoint(&layout::join(&s3.prefix, path), body, expected).await,
-            Output::Crashing(crash, inner) => {
-                let etag = Box::pin(inner.save_checkpoint(path, checkpoint, expected)).await?;
-                crash.checkpoint_written()?;
-                Ok(etag)
-            }
-            Output::Console | Output::Stdout => Ok(None),
+        if let Output::Crashing(crash, inner) = self {
+            let etag = Box::pin(inner.save_checkpoint(path, checkpoint, expected)).await?;
+            crash.checkpoint_written()?;
+            return Ok(etag);
         }
+        self.write_if(path, body, expected).await?.ok_or_else(|| OutputError::Fenced { key: self.place(path) })
     }
 }

@@ -23,3 +23,9 @@ pub enum ConsumeError {
     #[error("a shard reader failed: {0}")]
     Task(String),
 }
+
+impl From<crate::output::OutputError> for ConsumeError {
+    fn from(e: crate::output::OutputError) -> ConsumeError {
+        ConsumeError::Worker(e.into())
+    }
+}

@@ -62,13 +62,14 @@ impl S3Output {
     /// PutObject with `If-Match: <expected>` (or `If-None-Match: *` when no checkpoint was seen).
     /// A failed precondition is checked against what is there: the same bytes mean an earlier
     /// attempt of this write went through (its answer was lost); anything else means another
-    /// consumer wrote it.
-    pub(crate) async fn put_checkpoint(
+    /// writer wrote it.
+    /// `Ok(None)`: the precondition failed.
+    pub(crate) async fn put_if(
         &self,
         key: &str,
         body: Vec<u8>,
         expected: &IfMatch,
-    ) -> Result<IfMatch, OutputError> {
+    ) -> Result<Option<IfMatch>, OutputError> {
         let sent = self
             .retrying("PutObject", key, || async {
                 let mut put = self.client.put_object().bucket(&self.bucket).key(key).content_type("application/json");
@@ -85,10 +86,10 @@ impl S3Output {
             })
             .await?;
         match sent {
-            Ok(etag) => Ok(etag),
+            Ok(etag) => Ok(Some(etag)),
             Err(()) => match self.get(key).await? {
-                Some((there, etag)) if there == body => Ok(etag),
-                _ => Err(OutputError::Fenced { key: self.target(key) }),
+                Some((there, etag)) if there == body => Ok(Some(etag)),
+                _ => Ok(None),
             },
         }
     }

@@ -28,6 +28,8 @@ pub struct WorkerStats {
     pub first_record_ms: AtomicU64,
     pub last_record_ms: AtomicU64,
     pub finished: AtomicBool,
+    /// This reader stopped (the run stops, or its lease went to another worker).
+    pub stopped: AtomicBool,
 }
 
 impl WorkerStats {
@@ -43,9 +45,11 @@ impl WorkerStats {
     }
 
     /// Whether this shard's reader has read all there is: it finished the shard (closed by a
-    /// reshard), or its last GetRecords returned nothing at zero `MillisBehindLatest`.
+    /// reshard), or its last GetRecords returned nothing at zero `MillisBehindLatest`; or it
+    /// stopped reading (nothing more to wait for from it).
     pub fn caught_up(&self) -> bool {
         self.finished.load(Ordering::Relaxed)
+            || self.stopped.load(Ordering::Relaxed)
             || (self.empty_polls.load(Ordering::Relaxed) > 0 && self.behind_ms.load(Ordering::Relaxed) == 0)
     }
 
