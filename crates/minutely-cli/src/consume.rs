@@ -132,6 +132,11 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
     lease_renew: Duration,
 
+    /// Print the stream's shards as their consumers left them (lease owner and expiry,
+    /// checkpoint, how far behind) and exit; reads only.
+    #[arg(long)]
+    status: bool,
+
     /// Create the S3 bucket when it does not exist.
     #[arg(long)]
     create_bucket: bool,
@@ -209,6 +214,18 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     } else {
         bail!("--sink {:?}: use s3://BUCKET/PREFIX, console or stdout", args.sink);
     };
+    if args.status {
+        let Some(stream) = args.source.strip_prefix("kinesis:") else {
+            bail!("--status needs --source kinesis:STREAM");
+        };
+        if !output.keeps_checkpoints() {
+            bail!("--status needs the S3 sink the consumers write to (s3://BUCKET/PREFIX)");
+        }
+        let clients = minutely_aws::clients(&target).await;
+        let shards = minutely_consumer::status::status(&clients.kinesis, &output, stream).await?;
+        print!("{}", crate::status::render(&shards, clock::unix_ms()));
+        return Ok(());
+    }
     let close_open = match args.on_stop.as_deref() {
         None => !output.keeps_checkpoints(),
         Some("close") => true,

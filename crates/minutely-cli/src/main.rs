@@ -19,6 +19,7 @@ mod scenario;
 mod schema_args;
 mod signals;
 mod sim;
+mod status;
 
 /// Event pipelines on Kinesis and S3: per-minute counts by event time.
 #[derive(Debug, Parser)]

@@ -151,6 +151,23 @@ fn three_consumers_share_sixteen_shards_through_a_kill_a_join_and_a_ctrl_c() {
     let c = sim.consumer("c", &[]);
     until(Duration::from_secs(60), "a, b and c share the shards evenly", || even(&sim, &["a", "b", "c"]));
 
+    // `consume --status` lists every shard with its owner, its checkpoint and its lag.
+    let out = minutely()
+        .args(["consume", "--source", "kinesis:shared", "--sink", &format!("s3://{BUCKET}/run"), "--status"])
+        .env("AWS_ENDPOINT_URL", &sim.endpoint)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 1 + SHARDS, "{table}");
+    assert!(lines[0].starts_with("SHARD") && lines[0].ends_with("BEHIND"), "{table}");
+    for id in ["a", "b", "c"] {
+        let owned = lines.iter().filter(|l| l.split_whitespace().nth(1) == Some(id)).count();
+        assert_eq!(owned, sim.held_by(id), "{id} in {table}");
+    }
+    assert!(lines[1..].iter().all(|l| l.contains("expires in") && l.ends_with(" ms")), "{table}");
+
     // SIGKILL b: no release; its leases expire and a and c take them.
     signal(&b, "-KILL");
     let (code, _) = finish(b);

@@ -29,6 +29,7 @@ pub mod memory;
 pub mod output;
 pub mod run;
 pub mod s3;
+pub mod status;
 pub mod worker;
 
 pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Settings};
