@@ -147,6 +147,16 @@ pub struct LeaseCounts {
     pub released: u64,
 }
 
+impl std::ops::AddAssign for LeaseCounts {
+    fn add_assign(&mut self, o: LeaseCounts) {
+        self.taken += o.taken;
+        self.stolen += o.stolen;
+        self.handed_over += o.handed_over;
+        self.lost += o.lost;
+        self.released += o.released;
+    }
+}
+
 /// One worker's view of the leases, between rounds.
 #[derive(Debug)]
 pub struct Leases {
@@ -465,6 +475,11 @@ impl Leases {
                         *since > first && now.saturating_sub(*since) < self.timing.duration_ms
                     }))
         })
+    }
+
+    /// How many shards could be read at the last round.
+    pub fn readable_shards(&self) -> usize {
+        self.ready.len()
     }
 
     /// The shard's reader found another worker's checkpoint: count the lease as lost.

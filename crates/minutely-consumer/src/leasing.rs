@@ -43,6 +43,12 @@ pub struct LeaseReport {
     /// Shards whose lease it holds now.
     pub held: Vec<String>,
     pub counts: LeaseCounts,
+    /// At the last round, every shard that could be read was held here or by a worker seen
+    /// renewing within the lease duration ([`Leases::accounted`]). A worker that died less
+    /// than a duration ago still looks alive.
+    pub accounted: bool,
+    /// How many shards could be read at the last round (listed, not finished, parents finished).
+    pub readable: usize,
 }
 
 /// The default worker id: the host name and the process id.
@@ -121,18 +127,20 @@ pub(crate) async fn consume(
             // The round's time is taken after the reads: a version is never seen before it was
             // written, which is what makes expiry safe.
             let actions = leases.round(ctx.clock.now().0, &seen, clock::unix_ms());
-            for action in actions {
+            // The writes go out together: a round takes one write's time, not the sum of them.
+            let (writes, others): (Vec<Action>, Vec<Action>) =
+                actions.into_iter().partition(|a| matches!(a, Action::Write { .. }));
+            for shard in run.write_all(&mut leases, writes).await? {
+                if !readers.contains_key(&shard) {
+                    let listed_at_start = initial.as_ref().is_some_and(|i| i.contains(&shard));
+                    let start = if listed_at_start { ctx.options.start } else { StartAt::TrimHorizon };
+                    let valid_until = leases.valid_until(&shard).unwrap_or(0);
+                    readers.insert(shard.clone(), spawn(&ctx, &mut tasks, &stats, &shard, start, valid_until));
+                }
+            }
+            for action in others {
                 match action {
-                    Action::Write { .. } => {
-                        if let Some(shard) = run.write(&mut leases, action).await?
-                            && !readers.contains_key(&shard)
-                        {
-                            let listed_at_start = initial.as_ref().is_some_and(|i| i.contains(&shard));
-                            let start = if listed_at_start { ctx.options.start } else { StartAt::TrimHorizon };
-                            let valid_until = leases.valid_until(&shard).unwrap_or(0);
-                            readers.insert(shard.clone(), spawn(&ctx, &mut tasks, &stats, &shard, start, valid_until));
-                        }
-                    }
+                    Action::Write { .. } => {} // written above
                     Action::Drop { shard, why } => {
                         let why = match why {
                             Lost::Taken => "another worker holds it",
@@ -217,7 +225,7 @@ pub(crate) async fn consume(
                 if let Some((idle, mode)) = ctx.options.exit_when_idle
                     && stopping.is_none()
                     && idle_for(&stats, &mut last_total, &mut last_record) >= idle
-                    && leases.accounted(ctx.clock.now().0)
+                    && o.report.lock().unwrap_or_else(|e| e.into_inner()).accounted
                 {
                     stopping = Some(mode);
                     for r in readers.values() {
@@ -245,21 +253,36 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Carries out a [`Action::Write`]; returns the shard when this worker may now read it.
-    async fn write(&mut self, leases: &mut Leases, action: Action) -> Result<Option<String>, ConsumeError> {
-        let Action::Write { shard, expected, lease, purpose } = action else { return Ok(None) };
-        let path = layout::lease(self.stream, &shard);
-        let body = serde_json::to_vec_pretty(&lease).expect("serialising to a Vec cannot fail");
-        let sent_at = self.ctx.clock.now().0;
-        let outcome = self.ctx.output.write_if(&path, body, &expected).await?;
-        let outcome = outcome.map(|etag| etag.unwrap_or_default()).ok_or(());
-        Ok(leases.wrote(&shard, &lease, purpose, sent_at, outcome).then_some(shard))
+    /// Carries out [`Action::Write`]s at once; returns the shards this worker may now read.
+    async fn write_all(&mut self, leases: &mut Leases, writes: Vec<Action>) -> Result<Vec<String>, ConsumeError> {
+        let mut sent = JoinSet::new();
+        for (i, action) in writes.iter().enumerate() {
+            let Action::Write { shard, expected, lease, .. } = action else { continue };
+            let (output, path) = (self.ctx.output.clone(), layout::lease(self.stream, shard));
+            let body = serde_json::to_vec_pretty(lease).expect("serialising to a Vec cannot fail");
+            let (expected, sent_at) = (expected.clone(), self.ctx.clock.now().0);
+            sent.spawn(async move { (i, sent_at, output.write_if(&path, body, &expected).await) });
+        }
+        let mut outcomes = Vec::with_capacity(writes.len());
+        while let Some(joined) = sent.join_next().await {
+            outcomes.push(joined.map_err(|e| ConsumeError::Task(e.to_string()))?);
+        }
+        outcomes.sort_by_key(|(i, _, _)| *i);
+        let mut readable = Vec::new();
+        for (i, sent_at, outcome) in outcomes {
+            let Action::Write { shard, lease, purpose, .. } = &writes[i] else { continue };
+            let outcome = outcome?.map(|etag| etag.unwrap_or_default()).ok_or(());
+            if leases.wrote(shard, lease, *purpose, sent_at, outcome) {
+                readable.push(shard.clone());
+            }
+        }
+        Ok(readable)
     }
 
     /// A handover, a release or the end of a shard (see [`Leases::final_write`]).
     async fn final_write(&mut self, leases: &mut Leases, shard: &str, purpose: Purpose) -> Result<(), ConsumeError> {
         if let Some(action) = leases.final_write(shard, purpose, clock::unix_ms()) {
-            self.write(leases, action).await?;
+            self.write_all(leases, vec![action]).await?;
         }
         Ok(())
     }
@@ -268,6 +291,8 @@ impl Run<'_> {
         let mut r = self.report.lock().unwrap_or_else(|e| e.into_inner());
         r.held = leases.holding();
         r.counts = leases.counts;
+        r.accounted = leases.accounted(self.ctx.clock.now().0);
+        r.readable = leases.readable_shards();
     }
 }
 

@@ -15,6 +15,9 @@
 //! calls = [{ operation = "s3:PutObject", error_rate = 0.2, error = "unavailable", latency_ms = 40 }]
 //! expire_iterators = 0.05               # GetRecords answers ExpiredIteratorException (sim)
 //! aws_limits = true                     # AWS's per-shard limits (sim; its default is on)
+//! workers = 3                           # consumers sharing the stream through leases (both)
+//! kill_worker_after_objects = 20        # the first worker dies (no release) after 20 objects
+//! add_worker_after_events = 3000        # one more worker joins after 3000 events were put
 //! ```
 
 use std::collections::BTreeMap;
@@ -52,6 +55,13 @@ pub enum Fault {
     ExpireIterators(f64),
     /// AWS's per-shard limits on or off.
     AwsLimits(bool),
+    /// This many consumers share the stream through leases (`minutely_consumer::leasing`).
+    Workers(usize),
+    /// The first worker is killed (its task dropped, no release: as SIGKILL) once it has written
+    /// this many objects; the others take its shards when its leases expire.
+    KillWorkerAfterObjects(u64),
+    /// One more worker joins once this many events were put.
+    AddWorkerAfterEvents(u64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -115,6 +125,9 @@ impl Fault {
             Fault::Calls(_) => "calls",
             Fault::ExpireIterators(_) => "expire_iterators",
             Fault::AwsLimits(_) => "aws_limits",
+            Fault::Workers(_) => "workers",
+            Fault::KillWorkerAfterObjects(_) => "kill_worker_after_objects",
+            Fault::AddWorkerAfterEvents(_) => "add_worker_after_events",
         }
     }
 
@@ -143,6 +156,8 @@ impl Fault {
             Fault::ShardCount(c) if c.to < 1 => Err(format!("to = {}: at least 1 shard", c.to)),
             Fault::RestartConsumerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
             Fault::KillConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
+            Fault::Workers(0) => Err("0 workers: at least 1".into()),
+            Fault::KillWorkerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
             _ => Ok(()),
         }
     }
@@ -163,6 +178,12 @@ impl Fault {
             Fault::AwsLimits(true) => no("enforces no per-shard limits"),
             _ => None,
         }
+    }
+}
+
+impl Fleet {
+    fn one() -> Fleet {
+        Fleet { workers: 1, ..Fleet::default() }
     }
 }
 
@@ -187,6 +208,19 @@ pub struct Plan {
     pub kill_consumer: Option<KillConsumer>,
     /// Reshards, by the count of events put before them.
     pub reshards: Vec<(u64, Reshard)>,
+    /// Several consumers sharing the stream through leases, with their kill and join.
+    pub fleet: Option<Fleet>,
+}
+
+/// Consumers sharing the stream through leases.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Fleet {
+    /// Workers started at the beginning.
+    pub workers: usize,
+    /// The first worker dies once it has written this many objects.
+    pub kill_after_objects: Option<u64>,
+    /// One more worker joins once this many events were put.
+    pub add_after_events: Option<u64>,
 }
 
 impl Plan {
@@ -234,6 +268,21 @@ impl Plan {
                 }
                 Fault::ExpireIterators(p) => plan.sim.get_records.expire_iterator_rate = *p,
                 Fault::AwsLimits(on) => plan.sim_limits = *on,
+                Fault::Workers(n) => plan.fleet.get_or_insert_with(Fleet::one).workers = *n,
+                Fault::KillWorkerAfterObjects(n) => {
+                    plan.fleet.get_or_insert_with(Fleet::one).kill_after_objects = Some(*n)
+                }
+                Fault::AddWorkerAfterEvents(n) => plan.fleet.get_or_insert_with(Fleet::one).add_after_events = Some(*n),
+            }
+        }
+        if let Some(f) = plan.fleet {
+            if plan.kill_consumer.is_some() {
+                return Err(
+                    "[faults] kill_consumer is for one consumer: with workers, use kill_worker_after_objects".into()
+                );
+            }
+            if f.kill_after_objects.is_some() && f.workers < 2 && f.add_after_events.is_none() {
+                return Err("[faults] kill_worker_after_objects needs another worker to take over: workers = 2 or more, or add_worker_after_events".into());
             }
         }
         plan.sim.validate()?;
@@ -362,5 +411,23 @@ mod tests {
             let e = parse(text).unwrap_err();
             assert!(e.contains(words), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn workers_make_a_fleet_and_a_kill_needs_someone_to_take_over() {
+        let faults = parse("workers = 3\nkill_worker_after_objects = 4\nadd_worker_after_events = 600").unwrap();
+        let plan = Plan::new(&faults, ScenarioBackend::Sim, 1).unwrap();
+        assert_eq!(plan.fleet, Some(Fleet { workers: 3, kill_after_objects: Some(4), add_after_events: Some(600) }));
+        let alone = parse("kill_worker_after_objects = 4").unwrap();
+        let err = Plan::new(&alone, ScenarioBackend::Sim, 1).unwrap_err();
+        assert!(err.contains("needs another worker to take over"), "{err}");
+        let joined = parse("kill_worker_after_objects = 4\nadd_worker_after_events = 10").unwrap();
+        assert_eq!(Plan::new(&joined, ScenarioBackend::Sim, 1).unwrap().fleet.unwrap().workers, 1);
+        let both = parse("workers = 2\nrestart_consumer_after_objects = 4").unwrap();
+        assert!(Plan::new(&both, ScenarioBackend::Sim, 1).unwrap_err().contains("use kill_worker_after_objects"));
+        assert!(parse("workers = 0").unwrap_err().contains("at least 1"));
+        // Both backends keep leases in S3 with conditional writes.
+        let ls = ScenarioBackend::LocalStack(Backend::Host);
+        assert!(Plan::new(&faults, ls, 1).is_ok());
     }
 }

@@ -7,8 +7,8 @@
 //! input (fixture TSV | generated) ──► items ──► producer (KinesisSink + timeline) ──► Kinesis (sim | LocalStack)
 //!        │ (read twice)                           reshards of the fault plan             │  faults of the plan
 //!        └──► model::Model ─┐               consumer (kinesis::consume + Tracer) ◄───────┘
-//!                           ├── compare ◄── S3 sums ◄── objects (kill fault: crash, resume)
-//!    snapshots/<name>.snap ─┘
+//!                           ├── compare ◄── S3 sums ◄── objects (kill fault: crash, resume;
+//!    snapshots/<name>.snap ─┘                          workers: several consumers on leases, fleet.rs)
 //! ```
 //!
 //! [`faults`] is the one fault model: `[faults]` entries become a [`faults::Plan`] for the
@@ -16,6 +16,7 @@
 
 pub mod backend;
 pub mod faults;
+pub mod fleet;
 pub mod input;
 pub mod model;
 pub mod report;

@@ -55,6 +55,9 @@ pub struct Report {
     pub rejected_by_consumer: u64,
     pub duplicates_dropped: u64,
     pub consumer_restarts: u64,
+    /// With the `workers` faults: workers started, killed and added, and their leases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<crate::fleet::WorkersReport>,
     /// The reshards done while producing (`split after 1200 events`).
     pub reshards: Vec<String>,
     /// Entries the producer sent again (failed entries, throttled or failed calls).
@@ -99,6 +102,7 @@ impl Report {
             rejected_by_consumer: 0,
             duplicates_dropped: 0,
             consumer_restarts: 0,
+            workers: None,
             reshards: Vec::new(),
             put_retries: 0,
             objects: 0,
@@ -173,6 +177,21 @@ impl Report {
                 kill.after_objects, kill.at
             ));
         }
+        if let Some(f) = plan.fleet {
+            let w = self.workers.clone().unwrap_or_default();
+            if let Some(n) = f.kill_after_objects
+                && w.killed == 0
+            {
+                self.failures
+                    .push(format!("the worker kill after {n} objects never fired, so the run proves nothing about it"));
+            }
+            if let Some(n) = f.add_after_events
+                && w.added == 0
+            {
+                self.failures
+                    .push(format!("no worker was added after {n} events: the run proves nothing about a join"));
+            }
+        }
         if let Some(stats) = &self.sim {
             for (what, n) in plan.fired(stats) {
                 if n == 0 {
@@ -213,6 +232,13 @@ impl Report {
             "  faults: put retries {}, consumer restarts {}, reshards: {reshards} | {} objects | produced in {:.2} s ({:.0} records/s)\n",
             self.put_retries, self.consumer_restarts, self.objects, self.produce_seconds, self.throughput_events_per_s
         ));
+        if let Some(w) = &self.workers {
+            let l = w.leases;
+            o.push_str(&format!(
+                "  workers: {} started, {} killed, {} added | leases taken {}, stolen {}, handed over {}, lost {}, released {}\n",
+                w.started, w.killed, w.added, l.taken, l.stolen, l.handed_over, l.lost, l.released
+            ));
+        }
         if !self.throughput.is_empty() {
             let peak = |f: fn(&Second) -> u64| self.throughput.iter().map(f).max().unwrap_or(0);
             o.push_str(&format!(

@@ -4,7 +4,7 @@
 
 use minutely_aws::clock::{self, Instant};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use crate::backend::Running;
 use crate::faults::{Plan, Reshard};
+use crate::fleet::{self, WorkersReport};
 use crate::generate::Payload;
 use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
@@ -202,13 +203,23 @@ async fn run_on(
     let (stream, output) = provision(s, &clients).await?;
     let decoder = Arc::new(s.decoder()?);
     let tracer = Arc::new(Tracer::new(counted.records as usize, decoder.clone()));
-    let mut consumer = spawn_consumer(s, plan, &clients.kinesis, &stream, output.clone(), tracer.clone(), progress);
+    let events_put = Arc::new(AtomicU64::new(0));
+    let mut consumer = spawn_consumer(
+        s,
+        plan,
+        &clients.kinesis,
+        &stream,
+        output.clone(),
+        tracer.clone(),
+        progress,
+        events_put.clone(),
+    );
     progress.phase("producing and consuming");
-    let produced = produce(s, plan, input, counted.records, &clients.kinesis, &stream, progress).await?;
+    let produced = produce(s, plan, input, counted.records, &clients.kinesis, &stream, progress, &events_put).await?;
     progress.phase("waiting for the windows to close");
     let timed_out = !wait_until_settled(&consumer, deadline).await;
     let _ = consumer.stop.send(Some(Stop { close_open: true }));
-    let (restarts, duplicates, rejected) = (&mut consumer.task.0).await??;
+    let (restarts, duplicates, rejected, workers) = (&mut consumer.task.0).await??;
 
     progress.phase("reading the aggregates back");
     let sim = backend.sim_stats();
@@ -220,8 +231,10 @@ async fn run_on(
     if timed_out {
         failures.push(format!("timed out after {:?} with windows still open", s.expect.timeout));
     }
-    // After a restart, the records read again are rejected again in memory, but written once.
-    if restarts == 0 && back.rejects != rejected {
+    // After a restart (or a worker's kill), the records read again are rejected again in
+    // memory, but written once.
+    let killed = workers.as_ref().is_some_and(|w| w.killed > 0);
+    if restarts == 0 && !killed && back.rejects != rejected {
         failures.push(format!("{rejected} records rejected, {} reject lines in S3", back.rejects));
     }
     let timeline = produced.timeline;
@@ -242,6 +255,7 @@ async fn run_on(
         rejected_by_consumer: back.rejects,
         duplicates_dropped: duplicates,
         consumer_restarts: restarts,
+        workers,
         reshards: produced.reshards,
         put_retries: produced.retried,
         objects: back.objects,
@@ -274,15 +288,22 @@ async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Res
     Ok((stream, output))
 }
 
-/// The consumer as a task, with its stop switch and its live stats.
+/// The consumer (or the fleet of workers) as a task, with its stop switch and its live stats.
 struct Consumer {
-    task: AbortOnDrop<Result<(u64, u64, u64), ConsumeError>>,
+    task: AbortOnDrop<Result<Ended, ConsumeError>>,
     stop: watch::Sender<Option<Stop>>,
     stats: ShardStats,
+    /// With workers: whether every readable shard is held by a live worker.
+    accounted: Option<Arc<AtomicBool>>,
 }
 
+/// What the consumer task ends with: restarts, duplicates dropped, records rejected, and what
+/// the workers did (with the `workers` faults).
+type Ended = (u64, u64, u64, Option<WorkersReport>);
+
 /// Starts the consumer; after an injected crash (the kill fault), a new one takes over from the
-/// checkpoints. The task ends with (restarts, duplicates dropped, records rejected).
+/// checkpoints. With the `workers` faults, starts the fleet instead (`fleet.rs`).
+#[allow(clippy::too_many_arguments)]
 fn spawn_consumer(
     s: &Scenario,
     plan: &Plan,
@@ -291,6 +312,7 @@ fn spawn_consumer(
     output: S3Output,
     tracer: Arc<Tracer>,
     progress: &Progress,
+    events_put: Arc<AtomicU64>,
 ) -> Consumer {
     let p = &s.pipeline;
     let settings = Settings {
@@ -316,7 +338,18 @@ fn spawn_consumer(
     let (stop, stop_rx) = watch::channel(None::<Stop>);
     let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
     *progress.consumer.lock().expect("progress lock") = Some(stats.clone());
-    let (client, shard_stats) = (kinesis.clone(), stats.clone());
+    let client = kinesis.clone();
+    if let Some(f) = plan.fleet {
+        let view = fleet::View { stats: stats.clone(), accounted: Arc::default() };
+        let accounted = Some(view.accounted.clone());
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let (workers, duplicates, rejected) =
+                fleet::run(f, client, options, settings, output, stop_rx, events_put, view).await?;
+            Ok((0, duplicates, rejected, Some(workers)))
+        }));
+        return Consumer { task, stop, stats, accounted };
+    }
+    let shard_stats = stats.clone();
     let task = AbortOnDrop(tokio::spawn(async move {
         let (mut restarts, mut duplicates, mut rejected) = (0u64, 0u64, 0u64);
         loop {
@@ -336,7 +369,7 @@ fn spawn_consumer(
                 rejected += c.rejected;
             }
             match r {
-                Ok(()) => return Ok((restarts, duplicates, rejected)),
+                Ok(()) => return Ok((restarts, duplicates, rejected, None)),
                 Err(ConsumeError::Worker(WorkerError::Output(OutputError::InjectedCrash { .. }))) => {
                     restarts += 1;
                     workers.clear();
@@ -345,7 +378,7 @@ fn spawn_consumer(
             }
         }
     }));
-    Consumer { task, stop, stats }
+    Consumer { task, stop, stats, accounted: None }
 }
 
 /// What the producer did.
@@ -357,6 +390,7 @@ struct Produced {
 }
 
 /// Puts every item at its due time, resharding where the plan says.
+#[allow(clippy::too_many_arguments)]
 async fn produce(
     s: &Scenario,
     plan: &Plan,
@@ -365,6 +399,7 @@ async fn produce(
     k: &aws_sdk_kinesis::Client,
     stream: &str,
     progress: &Progress,
+    events_put: &AtomicU64,
 ) -> anyhow::Result<Produced> {
     let p = &s.pipeline;
     let mut pacer = Pacer::new();
@@ -404,6 +439,7 @@ async fn produce(
             Payload::Event(e) => {
                 sink.send(Sourced { event: e, due: None, key }, partition).await?;
                 events_sent += 1;
+                events_put.store(events_sent, Ordering::Relaxed);
             }
             Payload::Malformed(bytes) => {
                 let pk = format!("{:032x}", rng.random::<u128>());
@@ -435,8 +471,15 @@ async fn wait_until_settled(consumer: &Consumer, deadline: Instant) -> bool {
         }
         let workers = consumer.stats.lock().expect("stats lock").clone();
         let caught_up = !workers.is_empty() && workers.iter().all(|(_, w)| w.caught_up());
-        let open: u64 = workers.iter().map(|(_, w)| w.open_windows.load(Ordering::Relaxed)).sum();
-        if caught_up && open == 0 {
+        // A reader that stopped (a worker killed, a lease handed over) left its open windows
+        // to the next reader of its shard, which counts them.
+        let open: u64 = workers
+            .iter()
+            .filter(|(_, w)| !w.stopped.load(Ordering::Relaxed))
+            .map(|(_, w)| w.open_windows.load(Ordering::Relaxed))
+            .sum();
+        let accounted = consumer.accounted.as_ref().is_none_or(|a| a.load(Ordering::Relaxed));
+        if caught_up && open == 0 && accounted {
             return true;
         }
         if clock::now() >= deadline {

@@ -1,0 +1,164 @@
+//! Several consumers sharing the run's stream through leases (the `workers`,
+//! `kill_worker_after_objects` and `add_worker_after_events` faults): each worker is one
+//! `kinesis::consume` with its own worker id and stats. The first one is killed by dropping its
+//! task (as SIGKILL: no release, writes cut wherever they were) once it has written the planned
+//! number of objects; one more joins once the planned number of events was put.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use minutely_aws::clock;
+use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
+use minutely_consumer::lease::{LeaseCounts, Timing};
+use minutely_consumer::leasing::{LeaseOptions, LeaseReport};
+use minutely_consumer::{ConsumeError, Output, Settings, Stop};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinSet};
+
+use crate::faults::Fleet;
+
+/// The scenario's leases: shorter than the CLI's 10 s / 3 s, so that a killed worker's shards
+/// move within seconds, and long enough for a busy LocalStack on two cores, where a round of
+/// lease reads and writes can take a second or more (with 3 s / 1 s, renewals came late and
+/// leases lapsed there: safe, counts exact, but the kill never fired).
+pub const TIMING: Timing = Timing { duration_ms: 8_000, renew_ms: 2_000 };
+
+/// What the workers did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct WorkersReport {
+    pub started: u64,
+    pub killed: u64,
+    pub added: u64,
+    /// The lease counts of every worker, added up.
+    pub leases: LeaseCounts,
+}
+
+/// The fleet's live view, for the progress line and the settling check.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    /// The stats of every reader of every worker (a killed worker's marked stopped).
+    pub stats: ShardStats,
+    /// Whether the live workers hold every readable shard between them: no killed worker's
+    /// lease still waits to expire.
+    pub accounted: Arc<AtomicBool>,
+}
+
+struct Worker {
+    stop: watch::Sender<Option<Stop>>,
+    abort: AbortHandle,
+    stats: ShardStats,
+    report: Arc<Mutex<LeaseReport>>,
+    alive: bool,
+}
+
+/// What a worker task ends with.
+type Ended = (usize, Result<(), ConsumeError>);
+
+/// Runs the fleet until `stop` says so; returns what it did, with the duplicates dropped and
+/// records rejected by every worker.
+#[allow(clippy::too_many_arguments)]
+pub async fn run(
+    fleet: Fleet,
+    client: aws_sdk_kinesis::Client,
+    options: KinesisOptions,
+    settings: Settings,
+    output: Output,
+    mut stop: watch::Receiver<Option<Stop>>,
+    events_put: Arc<AtomicU64>,
+    view: View,
+) -> Result<(WorkersReport, u64, u64), ConsumeError> {
+    let mut tasks: JoinSet<Ended> = JoinSet::new();
+    let mut workers: Vec<Worker> = Vec::new();
+    let mut report = WorkersReport::default();
+    let start = |workers: &mut Vec<Worker>, tasks: &mut JoinSet<Ended>| {
+        let index = workers.len();
+        let leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
+        let report = leases.report.clone();
+        let options = KinesisOptions { leases: Some(leases), ..options.clone() };
+        let (stop, stop_rx) = watch::channel(None);
+        let stats: ShardStats = Arc::default();
+        let (client, settings, output, s) = (client.clone(), settings.clone(), output.clone(), stats.clone());
+        let abort = tasks.spawn(async move {
+            (index, minutely_consumer::kinesis::consume(client, options, settings, output, stop_rx, s).await)
+        });
+        workers.push(Worker { stop, abort, stats, report, alive: true });
+    };
+    for _ in 0..fleet.workers {
+        start(&mut workers, &mut tasks);
+        report.started += 1;
+    }
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            biased;
+            ended = tasks.join_next(), if !tasks.is_empty() => match ended {
+                Some(Ok((i, Ok(())))) => workers[i].alive = false,
+                Some(Ok((_, Err(e)))) => return Err(e),
+                Some(Err(e)) if e.is_cancelled() => {} // the killed worker
+                Some(Err(e)) => return Err(ConsumeError::Task(e.to_string())),
+                None => {}
+            },
+            changed = stop.changed(), if !stopping => {
+                if let Some(mode) = changed.ok().and(*stop.borrow()) {
+                    stopping = true;
+                    for w in workers.iter().filter(|w| w.alive) {
+                        let _ = w.stop.send(Some(mode));
+                    }
+                }
+            }
+            _ = clock::sleep(Duration::from_millis(50)) => {}
+        }
+        if let Some(after) = fleet.kill_after_objects
+            && report.killed == 0
+            && objects(&workers[0].stats) >= after
+        {
+            workers[0].abort.abort();
+            workers[0].alive = false;
+            for (_, s) in workers[0].stats.lock().expect("stats lock").iter() {
+                s.stopped.store(true, Ordering::Relaxed);
+            }
+            report.killed += 1;
+        }
+        if let Some(after) = fleet.add_after_events
+            && report.added == 0
+            && !stopping
+            && events_put.load(Ordering::Relaxed) >= after
+        {
+            start(&mut workers, &mut tasks);
+            report.added += 1;
+        }
+        publish(&workers, &view);
+        if stopping && tasks.is_empty() {
+            break;
+        }
+    }
+    let (mut duplicates, mut rejected) = (0, 0);
+    for w in &workers {
+        for (_, s) in w.stats.lock().expect("stats lock").iter() {
+            duplicates += s.counters().duplicates;
+            rejected += s.counters().rejected;
+        }
+        report.leases += w.report.lock().expect("report lock").counts;
+    }
+    Ok((report, duplicates, rejected))
+}
+
+fn objects(stats: &ShardStats) -> u64 {
+    stats.lock().expect("stats lock").iter().map(|(_, s)| s.objects.load(Ordering::Relaxed)).sum()
+}
+
+/// Every worker's readers into the one view, and whether the live ones account for every shard.
+fn publish(workers: &[Worker], view: &View) {
+    let all = workers.iter().flat_map(|w| w.stats.lock().expect("stats lock").clone()).collect();
+    *view.stats.lock().expect("stats lock") = all;
+    // The engine knows which worker it killed: every readable shard must be held by one that
+    // lives (a lease's holder looks alive to the others for a duration after its death).
+    let reports: Vec<LeaseReport> =
+        workers.iter().filter(|w| w.alive).map(|w| w.report.lock().expect("report lock").clone()).collect();
+    let held: usize = reports.iter().map(|r| r.held.len()).sum();
+    let readable = reports.iter().map(|r| r.readable).max().unwrap_or(0);
+    let accounted = !reports.is_empty() && readable > 0 && held == readable && reports.iter().all(|r| r.accounted);
+    view.accounted.store(accounted, Ordering::Relaxed);
+}
