@@ -253,6 +253,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         Some("off") => None,
         Some(other) => bail!("--leases {other:?}: use on or off"),
     };
+    if args.leases.as_deref() == Some("on") && !args.source.starts_with("kinesis:") {
+        bail!("--leases on is for a Kinesis source: stdin has no shards to share");
+    }
     let leases = match leases {
         Some(()) if args.source.starts_with("kinesis:") => {
             let timing = Timing::new(args.lease_duration.as_millis() as u64, args.lease_renew.as_millis() as u64)

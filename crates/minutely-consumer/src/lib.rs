@@ -3,7 +3,8 @@
 //! per-shard checkpoints in S3 that survive a crash at any point.
 //!
 //! ```text
-//! kinesis::consume ── ListShards ─► Lineage (children after parents)
+//! kinesis::consume ── ListShards ─► Lineage (children after parents), or with leases
+//!      │             leasing::consume ─► lease files in S3 ─► lease::Leases (take, renew, steal, hand over)
 //!      │ one task per shard: GetRecords ─► Worker { Aggregator: envelopes ► decode ► dedup ► Windows }
 //!      │                                        │ commit: checkpoint(pending) ► objects ► checkpoint
 //! lines::consume ── stdin blocks ─► Worker ─────┴─► Output: S3 | console | stdout
