@@ -74,3 +74,11 @@ scenario name *args:
 # List the scenarios.
 scenarios:
     cargo run --release --locked -p minutely-cli -- scenario --list
+
+# Run a scenario and draw its page (target/scenarios/NAME.html): `just report smoke --backend sim`.
+report name *args:
+    cargo run --release --locked -p minutely-cli -- scenario {{name}} --html {{args}}
+
+# Compare two runs' JSON reports on one page: `just compare target/a.json target/b.json`.
+compare a b:
+    cargo run --release --locked -p minutely-cli -- report {{a}} {{b}}

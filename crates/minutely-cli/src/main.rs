@@ -15,6 +15,7 @@ mod aws_args;
 mod consume;
 mod localstack;
 mod produce;
+mod report;
 mod scenario;
 mod schema_args;
 mod signals;
@@ -44,6 +45,8 @@ enum Command {
     Consume(Box<consume::Args>),
     /// Run a scenario of `scenarios/` on the embedded sim or LocalStack and check it (`--list` shows them).
     Scenario(scenario::Args),
+    /// Draw a scenario run's JSON report as one HTML page, or compare two runs on one page.
+    Report(report::Args),
     /// Run LocalStack (Kinesis and S3) for other commands: up, down, status, logs.
     Localstack(localstack::Args),
     /// Run the embedded Kinesis + S3 emulator in the foreground: AWS's per-shard limits,
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Produce(args) => produce::run(*args),
         Command::Consume(args) => consume::run(*args),
         Command::Scenario(args) => scenario::run(args),
+        Command::Report(args) => report::run(args),
         Command::Sim(args) => sim::run(args),
     };
     match result {

@@ -29,6 +29,11 @@ pub struct Args {
     #[arg(long)]
     report: Option<PathBuf>,
 
+    /// Also draw the report as a page (one self-contained HTML file, charts inline), here or
+    /// at target/scenarios/NAME.html. `minutely report FILE.json` draws one later.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
+    html: Option<PathBuf>,
+
     /// The backend, over the scenario's: sim (the embedded emulator, in this process), or
     /// LocalStack: auto, host, testcontainers or endpoint.
     #[arg(long)]
@@ -107,14 +112,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // process ends now, and that instance's watchdog stops it.
     runtime.shutdown_background();
     let report = report.with_context(|| format!("scenario {}", scenario.name))?;
-    print!("{}", report.render());
+    print!("{}", report.summary);
     let report_path = args.report.unwrap_or_else(|| PathBuf::from(format!("target/scenarios/{}.json", scenario.name)));
     if let Some(dir) = report_path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)
-        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    let json = serde_json::to_vec_pretty(&report)?;
+    std::fs::write(&report_path, &json).with_context(|| format!("cannot write {}", report_path.display()))?;
     eprintln!("minutely: report in {}", report_path.display());
+    if let Some(html) = args.html {
+        let html = if html.as_os_str().is_empty() { report_path.with_extension("html") } else { html };
+        // Drawn from the JSON just written: the page says what the file says.
+        crate::report::write_page(&[(report_path.clone(), json)], &html)?;
+    }
     match report.signal.as_deref() {
         Some("SIGINT") => std::process::exit(crate::signals::Stop::Interrupt.exit_code()),
         Some(_) => std::process::exit(crate::signals::Stop::Terminate.exit_code()),

@@ -85,7 +85,7 @@ fn a_sink_without_a_bucket_shows_the_forms() {
 fn the_help_names_every_command() {
     let text = transcript_in(&workspace(), &["--help"]);
     let first = text.lines().nth(3).unwrap();
-    for command in ["aggregate", "produce", "consume", "scenario", "localstack", "sim"] {
+    for command in ["aggregate", "produce", "consume", "scenario", "report", "localstack", "sim"] {
         assert!(first.contains(&format!("({command}")) || first.contains(&format!(", {command})")), "{first}");
     }
     assert!(!text.contains("later"), "{text}");

@@ -4,7 +4,7 @@
 //! task (as SIGKILL: no release, writes cut wherever they were) once it has written the planned
 //! number of objects; one more joins once the planned number of events was put.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::faults::Fleet;
+use crate::run::Watch;
 
 /// The scenario's leases: shorter than the CLI's 10 s / 3 s, so that a killed worker's shards
 /// move within seconds, and long enough for a busy LocalStack on two cores, where a round of
@@ -59,14 +60,14 @@ type Ended = (usize, Result<(), ConsumeError>);
 /// Runs the fleet until `stop` says so; returns what it did, with the duplicates dropped and
 /// records rejected by every worker.
 #[allow(clippy::too_many_arguments)]
-pub async fn run(
+pub(crate) async fn run(
     fleet: Fleet,
     client: aws_sdk_kinesis::Client,
     options: KinesisOptions,
     settings: Settings,
     output: Output,
     mut stop: watch::Receiver<Option<Stop>>,
-    events_put: Arc<AtomicU64>,
+    run: Watch,
     view: View,
 ) -> Result<(WorkersReport, u64, u64), ConsumeError> {
     let mut tasks: JoinSet<Ended> = JoinSet::new();
@@ -120,14 +121,16 @@ pub async fn run(
                 s.stopped.store(true, Ordering::Relaxed);
             }
             report.killed += 1;
+            run.happened("worker-0 killed");
         }
         if let Some(after) = fleet.add_after_events
             && report.added == 0
             && !stopping
-            && events_put.load(Ordering::Relaxed) >= after
+            && run.events_put.load(Ordering::Relaxed) >= after
         {
             start(&mut workers, &mut tasks);
             report.added += 1;
+            run.happened(&format!("worker-{} added", workers.len() - 1));
         }
         publish(&workers, &view);
         if stopping && tasks.is_empty() {

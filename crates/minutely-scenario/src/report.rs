@@ -34,6 +34,49 @@ impl Engine {
     }
 }
 
+/// One expectation of a run: what was asked, what was measured, whether it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub expected: String,
+    pub measured: String,
+    pub passed: bool,
+}
+
+/// Something that happened to a run at a time (a reshard, a consumer restart, a worker killed
+/// or added), in seconds since the producer took its first record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Marker {
+    pub second: f64,
+    pub what: String,
+}
+
+/// One minute's count over every key, by the model and in S3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MinuteCounts {
+    pub minute: String,
+    pub model: u64,
+    pub s3: u64,
+}
+
+/// A shard's `MillisBehindLatest` as sampled during the run: (seconds since the producer took
+/// its first record, ms).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShardLag {
+    pub shard: String,
+    pub points: Vec<(f64, i64)>,
+}
+
+/// One table of the scenario's file as TOML text (empty when the file or the table is not there).
+fn table_text(s: &Scenario, name: &str) -> String {
+    let Ok(text) = std::fs::read_to_string(&s.path) else { return String::new() };
+    let Ok(file) = text.parse::<toml::Table>() else { return String::new() };
+    match file.get(name) {
+        Some(toml::Value::Table(t)) => toml::to_string(t).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// What a run found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -42,6 +85,12 @@ pub struct Report {
     pub backend: String,
     pub passed: bool,
     pub failures: Vec<String>,
+    /// Every expectation checked, passed or not.
+    pub checks: Vec<Check>,
+    /// The scenario file's `[input]`, `[pipeline]` and `[faults]` tables, as TOML.
+    pub input: String,
+    pub pipeline: String,
+    pub faults: String,
     /// Records put into the stream: events (with their duplicates) and malformed records.
     pub records_in: u64,
     /// Distinct events the model counts.
@@ -65,8 +114,14 @@ pub struct Report {
     pub objects: u64,
     pub diff: Diff,
     pub latency: Latency,
-    /// Per second of the run: records acknowledged, events read, counts written.
+    /// Per second of the run: records acknowledged, events read, counts written, entries retried.
     pub throughput: Vec<Second>,
+    /// Reshards, consumer restarts, workers killed or added, with their times.
+    pub markers: Vec<Marker>,
+    /// Per minute: the model's count and S3's, over every key.
+    pub minutes: Vec<MinuteCounts>,
+    /// Each shard's lag, sampled every second.
+    pub lag: Vec<ShardLag>,
     pub produce_seconds: f64,
     pub run_seconds: f64,
     pub throughput_events_per_s: f64,
@@ -83,6 +138,8 @@ pub struct Report {
     /// The S3 sums as snapshot text.
     #[serde(skip)]
     pub aggregates: String,
+    /// The text summary ([`Report::render`]), as `minutely scenario` prints it.
+    pub summary: String,
 }
 
 impl Report {
@@ -94,6 +151,10 @@ impl Report {
             backend: backend.to_owned(),
             passed: false,
             failures: Vec::new(),
+            checks: Vec::new(),
+            input: table_text(s, "input"),
+            pipeline: table_text(s, "pipeline"),
+            faults: table_text(s, "faults"),
             records_in: 0,
             events: 0,
             counted: 0,
@@ -109,6 +170,9 @@ impl Report {
             diff: Diff::default(),
             latency: Latency::default(),
             throughput: Vec::new(),
+            markers: Vec::new(),
+            minutes: Vec::new(),
+            lag: Vec::new(),
             produce_seconds: 0.0,
             run_seconds: 0.0,
             throughput_events_per_s: 0.0,
@@ -118,93 +182,122 @@ impl Report {
             interrupted: None,
             signal: None,
             aggregates: String::new(),
+            summary: String::new(),
         }
     }
 
     /// The checks that need no backend: model, snapshot (of what S3 holds), latency
-    /// thresholds, and that every injected fault fired.
+    /// thresholds, and that every injected fault fired. Each is kept in `checks` with what was
+    /// expected and what was measured; each that failed adds its failure.
     pub(crate) fn check(&mut self, s: &Scenario, plan: &Plan, snapshots: &Path, update: bool) -> anyhow::Result<()> {
         let e = &s.expect;
-        if e.zero_loss && !self.diff.is_empty() {
-            self.failures.push(format!(
-                "the S3 sums differ from the model: {} (minute, key) short, {} over",
-                self.diff.missing.len(),
-                self.diff.extra.len()
-            ));
+        let ms = |d: Option<Duration>| d.map(|d| d.as_millis() as u64);
+        (self.latency.limit_p50_ms, self.latency.limit_p95_ms, self.latency.limit_p99_ms) =
+            (ms(e.latency_p50), ms(e.latency_p95), ms(e.latency_p99));
+        if e.zero_loss {
+            let (short, over) = (self.diff.missing.len(), self.diff.extra.len());
+            let failure = (!self.diff.is_empty())
+                .then(|| format!("the S3 sums differ from the model: {short} (minute, key) short, {over} over"));
+            let measured =
+                format!("{} counted of {} events; {short} (minute, key) short, {over} over", self.counted, self.events);
+            self.verdict("S3 sums equal the model", "every (minute, key) exactly".into(), measured, failure);
         }
         if let Some(name) = s.snapshot_name() {
             let path = snapshots.join(format!("{name}.snap"));
-            match snapshot_matches(&path, &self.aggregates, update)? {
-                SnapshotCheck::Matches | SnapshotCheck::Written => {}
-                SnapshotCheck::Differs(new) => self.failures.push(format!(
-                    "the aggregates differ from snapshot {} (new one in {}; accept with --update-snapshots)",
-                    path.display(),
-                    new.display()
-                )),
-                SnapshotCheck::Missing(new) => self.failures.push(format!(
-                    "no snapshot {} yet (written to {}; accept with --update-snapshots)",
-                    path.display(),
-                    new.display()
-                )),
-            }
+            let (measured, failure) = match snapshot_matches(&path, &self.aggregates, update)? {
+                SnapshotCheck::Matches => ("matches".to_owned(), None),
+                SnapshotCheck::Written => ("written (--update-snapshots)".to_owned(), None),
+                SnapshotCheck::Differs(new) => (
+                    "differs".to_owned(),
+                    Some(format!(
+                        "the aggregates differ from snapshot {} (new one in {}; accept with --update-snapshots)",
+                        path.display(),
+                        new.display()
+                    )),
+                ),
+                SnapshotCheck::Missing(new) => (
+                    "missing".to_owned(),
+                    Some(format!(
+                        "no snapshot {} yet (written to {}; accept with --update-snapshots)",
+                        path.display(),
+                        new.display()
+                    )),
+                ),
+            };
+            self.verdict("aggregates equal the snapshot", path.display().to_string(), measured, failure);
         }
-        let t = &self.latency.total;
+        let t = self.latency.total.clone();
         for (name, limit, value) in
             [("p50", e.latency_p50, t.p50_ms), ("p95", e.latency_p95, t.p95_ms), ("p99", e.latency_p99, t.p99_ms)]
         {
-            if let Some(limit) = limit
-                && Duration::from_millis(value) > limit
-            {
-                self.failures.push(format!("latency {name} {value} ms is above the limit {limit:?}"));
-            }
+            let Some(limit) = limit else { continue };
+            let failure = (Duration::from_millis(value) > limit)
+                .then(|| format!("latency {name} {value} ms is above the limit {limit:?}"));
+            let expected = format!("at most {}", humantime::format_duration(limit));
+            self.verdict(&format!("latency {name}, put to S3"), expected, format!("{value} ms"), failure);
         }
-        if let Some(floor) = e.min_events_per_s
-            && self.throughput_events_per_s < floor
-        {
-            self.failures.push(format!(
-                "{:.0} events/s put, below the floor of {floor:.0} (min_events_per_s)",
-                self.throughput_events_per_s
-            ));
+        if let Some(floor) = e.min_events_per_s {
+            let measured = self.throughput_events_per_s;
+            let failure = (measured < floor)
+                .then(|| format!("{measured:.0} events/s put, below the floor of {floor:.0} (min_events_per_s)"));
+            self.verdict("events put per second", format!("at least {floor:.0}"), format!("{measured:.0}"), failure);
         }
-        if t.count == 0 && self.events > 0 {
-            self.failures.push("no event could be followed from put to S3 (latency unmeasured)".into());
+        if self.events > 0 {
+            let failure =
+                (t.count == 0).then(|| "no event could be followed from put to S3 (latency unmeasured)".to_owned());
+            let measured = format!("{} events followed", t.count);
+            self.verdict("latency measured", "events followed from put to S3".into(), measured, failure);
         }
-        if let Some(kill) = plan.kill_consumer
-            && self.consumer_restarts == 0
-        {
-            self.failures.push(format!(
-                "the consumer kill after {} objects {} never fired, so the run proves nothing about it",
-                kill.after_objects, kill.at
-            ));
+        if let Some(kill) = plan.kill_consumer {
+            let failure = (self.consumer_restarts == 0).then(|| {
+                format!(
+                    "the consumer kill after {} objects {} never fired, so the run proves nothing about it",
+                    kill.after_objects, kill.at
+                )
+            });
+            let expected = format!("a kill after {} objects, {}", kill.after_objects, kill.at);
+            self.verdict(
+                "consumer killed and restarted",
+                expected,
+                format!("{} restarts", self.consumer_restarts),
+                failure,
+            );
         }
         if let Some(f) = plan.fleet {
             let w = self.workers.clone().unwrap_or_default();
-            if let Some(n) = f.kill_after_objects
-                && w.killed == 0
-            {
-                self.failures
-                    .push(format!("the worker kill after {n} objects never fired, so the run proves nothing about it"));
+            if let Some(n) = f.kill_after_objects {
+                let failure = (w.killed == 0).then(|| {
+                    format!("the worker kill after {n} objects never fired, so the run proves nothing about it")
+                });
+                self.verdict("worker killed", format!("after {n} objects"), format!("{} killed", w.killed), failure);
             }
-            if let Some(n) = f.add_after_events
-                && w.added == 0
-            {
-                self.failures
-                    .push(format!("no worker was added after {n} events: the run proves nothing about a join"));
+            if let Some(n) = f.add_after_events {
+                let failure = (w.added == 0)
+                    .then(|| format!("no worker was added after {n} events: the run proves nothing about a join"));
+                self.verdict("worker added", format!("after {n} events"), format!("{} added", w.added), failure);
             }
         }
-        if let Some(stats) = &self.sim {
-            for (what, n) in plan.fired(stats) {
-                if n == 0 {
-                    self.failures.push(format!("no {what}: the fault never fired, so the run proves nothing about it"));
-                }
+        if let Some(stats) = self.sim.clone() {
+            for (what, n) in plan.fired(&stats) {
+                let failure =
+                    (n == 0).then(|| format!("no {what}: the fault never fired, so the run proves nothing about it"));
+                self.verdict(&format!("fault fired: {what}"), "at least once".into(), n.to_string(), failure);
             }
-            if e.throttled && stats.limits.entries_throttled == 0 {
-                self.failures
-                    .push("expected throttled entries (throttled = true), the sim's limits refused none".into());
+            if e.throttled {
+                let n = stats.limits.entries_throttled;
+                let failure = (n == 0)
+                    .then(|| "expected throttled entries (throttled = true), the sim's limits refused none".to_owned());
+                self.verdict("entries throttled by the limits", "at least one".into(), n.to_string(), failure);
             }
         }
         self.passed = self.failures.is_empty();
         Ok(())
+    }
+
+    /// Keeps one check, and its failure when it failed.
+    fn verdict(&mut self, name: &str, expected: String, measured: String, failure: Option<String>) {
+        self.checks.push(Check { name: name.to_owned(), expected, measured, passed: failure.is_none() });
+        self.failures.extend(failure);
     }
 
     /// The summary as text.
@@ -279,11 +372,11 @@ impl Report {
         let l = &self.latency;
         o.push_str("  latency (ms)           p50     p95     p99     max\n");
         for (name, p) in [
-            ("put to S3", l.total),
-            ("  put acknowledged", l.put_acknowledged),
-            ("  read by consumer", l.read_by_consumer),
-            ("  window closed", l.window_closed),
-            ("  written to S3", l.written_to_s3),
+            ("put to S3", &l.total),
+            ("  put acknowledged", &l.put_acknowledged),
+            ("  read by consumer", &l.read_by_consumer),
+            ("  window closed", &l.window_closed),
+            ("  written to S3", &l.written_to_s3),
         ] {
             o.push_str(&format!("  {name:<20} {:>7} {:>7} {:>7} {:>7}\n", p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms));
         }

@@ -29,9 +29,9 @@ use crate::fleet::{self, WorkersReport};
 use crate::generate::Payload;
 use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
-use crate::report::{Engine, Report};
+use crate::report::{Engine, Marker, MinuteCounts, Report, ShardLag};
 use crate::spec::Scenario;
-use crate::trace::Tracer;
+use crate::trace::{self, Tracer};
 
 const BUCKET: &str = "minutely-scenarios";
 
@@ -121,6 +121,12 @@ impl Progress {
 /// Runs `s` and checks its expectations. A fault the backend cannot do is an error that names
 /// both, before anything starts.
 pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
+    let mut report = run_checked(s, opts, progress).await?;
+    report.summary = report.render();
+    Ok(report)
+}
+
+async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
     let started = clock::now();
     // The scenario's timeout bounds the whole run, the backend's start and production included.
     let deadline = started + s.expect.timeout;
@@ -204,20 +210,18 @@ async fn run_on(
     let decoder = Arc::new(s.decoder()?);
     let tracer = Arc::new(Tracer::new(counted.records as usize, decoder.clone()));
     let events_put = Arc::new(AtomicU64::new(0));
-    let mut consumer = spawn_consumer(
-        s,
-        plan,
-        &clients.kinesis,
-        &stream,
-        output.clone(),
-        tracer.clone(),
-        progress,
-        events_put.clone(),
-    );
+    let happened = Happened::default();
+    let watch = Watch { events_put: events_put.clone(), happened: happened.clone() };
+    let mut consumer =
+        spawn_consumer(s, plan, &clients.kinesis, &stream, output.clone(), tracer.clone(), progress, watch);
+    let lag = LagSamples::default();
+    let sampler = AbortOnDrop(tokio::spawn(sample_lag(consumer.stats.clone(), lag.clone())));
     progress.phase("producing and consuming");
-    let produced = produce(s, plan, input, counted.records, &clients.kinesis, &stream, progress, &events_put).await?;
+    let produced =
+        produce(s, plan, input, counted.records, &clients.kinesis, &stream, progress, &events_put, &happened).await?;
     progress.phase("waiting for the windows to close");
     let timed_out = !wait_until_settled(&consumer, deadline).await;
+    drop(sampler);
     let _ = consumer.stop.send(Some(Stop { close_open: true }));
     let (restarts, duplicates, rejected, workers) = (&mut consumer.task.0).await??;
 
@@ -239,7 +243,24 @@ async fn run_on(
     }
     let timeline = produced.timeline;
     let t0 = timeline.sent.first().map_or_else(Instant::now, |(_, t)| *t);
-    let throughput = tracer.throughput(t0, timeline.acked.iter().flatten().copied());
+    let mut throughput = tracer.throughput(t0, timeline.acked.iter().flatten().copied());
+    for (at, n) in &produced.retried_at {
+        trace::second_of(&mut throughput, t0, *at).retried += n;
+    }
+    let since = |at: Instant| at.checked_duration_since(t0).map(|d| d.as_secs_f64());
+    let markers = happened
+        .lock()
+        .expect("happened lock")
+        .iter()
+        .map(|(at, what)| Marker { second: since(*at).unwrap_or(0.0), what: what.clone() })
+        .collect();
+    let mut lag_by_shard: std::collections::BTreeMap<String, Vec<(f64, i64)>> = std::collections::BTreeMap::new();
+    for (at, shard, ms) in lag.lock().expect("lag lock").iter() {
+        if let Some(second) = since(*at) {
+            lag_by_shard.entry(shard.clone()).or_default().push((second, *ms));
+        }
+    }
+    let lag = lag_by_shard.into_iter().map(|(shard, points)| ShardLag { shard, points }).collect();
     let expected = &counted.expected;
     let joining = clock::now();
     let latency = tracer.latency(&timeline);
@@ -263,6 +284,9 @@ async fn run_on(
         latency,
         engine,
         throughput,
+        markers,
+        minutes: minute_totals(expected, &back.sums),
+        lag,
         produce_seconds: produced.seconds,
         throughput_events_per_s: counted.records as f64 / produced.seconds.max(1e-9),
         records_sent: counted.records,
@@ -312,7 +336,7 @@ fn spawn_consumer(
     output: S3Output,
     tracer: Arc<Tracer>,
     progress: &Progress,
-    events_put: Arc<AtomicU64>,
+    watch: Watch,
 ) -> Consumer {
     let p = &s.pipeline;
     let settings = Settings {
@@ -344,7 +368,7 @@ fn spawn_consumer(
         let accounted = Some(view.accounted.clone());
         let task = AbortOnDrop(tokio::spawn(async move {
             let (workers, duplicates, rejected) =
-                fleet::run(f, client, options, settings, output, stop_rx, events_put, view).await?;
+                fleet::run(f, client, options, settings, output, stop_rx, watch, view).await?;
             Ok((0, duplicates, rejected, Some(workers)))
         }));
         return Consumer { task, stop, stats, accounted };
@@ -373,6 +397,7 @@ fn spawn_consumer(
                 Err(ConsumeError::Worker(WorkerError::Output(OutputError::InjectedCrash { .. }))) => {
                     restarts += 1;
                     workers.clear();
+                    watch.happened("consumer killed, restarted");
                 }
                 Err(e) => return Err(e),
             }
@@ -387,6 +412,28 @@ struct Produced {
     retried: u64,
     reshards: Vec<String>,
     timeline: Timeline,
+    /// When entries were retried, and how many.
+    retried_at: Vec<(Instant, u64)>,
+}
+
+/// What happened to the run and when: reshards, consumer restarts, workers killed or added.
+pub(crate) type Happened = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// Each shard's lag as sampled: when, which shard, ms behind.
+type LagSamples = Arc<Mutex<Vec<(Instant, String, i64)>>>;
+
+/// What the consumer side watches of the run and tells it: events put so far (a worker joins
+/// after some), and what happened when.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Watch {
+    pub events_put: Arc<AtomicU64>,
+    pub happened: Happened,
+}
+
+impl Watch {
+    pub(crate) fn happened(&self, what: &str) {
+        self.happened.lock().expect("happened lock").push((clock::now(), what.to_owned()));
+    }
 }
 
 /// Puts every item at its due time, resharding where the plan says.
@@ -400,6 +447,7 @@ async fn produce(
     stream: &str,
     progress: &Progress,
     events_put: &AtomicU64,
+    happened: &Happened,
 ) -> anyhow::Result<Produced> {
     let p = &s.pipeline;
     let mut pacer = Pacer::new();
@@ -420,12 +468,14 @@ async fn produce(
     // The malformed records' partition keys, and the sink's keys and jitter, from the seed.
     let mut rng = minutely_aws::rng::seeded(s.input.seed);
     let mut events_sent = 0u64;
+    let mut retried_at: Vec<(Instant, u64)> = Vec::new();
     for (n, planned) in input.items()?.enumerate() {
         let (item, due, key) = planned?;
         pacer.wait(due, &mut sink).await?;
         while let Some((after, change)) = reshards.next_if(|(after, _)| events_sent >= *after) {
             sink.flush().await?;
             let what = reshard(k, stream, *change).await?;
+            happened.lock().expect("happened lock").push((clock::now(), what.clone()));
             done.push(format!("{what} after {after} events"));
             // The new shards' hash key ranges.
             if p.rate_limit {
@@ -447,8 +497,10 @@ async fn produce(
             }
         }
         progress.produced.store(n as u64 + 1, Ordering::Relaxed);
+        note_retries(&sink, &mut retried_at);
     }
     sink.flush().await?;
+    note_retries(&sink, &mut retried_at);
     let sent = sink.stats();
     if sent.failed > 0 || sent.rejected > 0 {
         bail!("the producer could not put {} records ({} refused)", sent.failed, sent.rejected);
@@ -458,7 +510,46 @@ async fn produce(
         retried: sent.retried,
         reshards: done,
         timeline: sink.timeline.take().unwrap_or_default(),
+        retried_at,
     })
+}
+
+/// Notes the entries the sink retried since the last note, and when.
+fn note_retries(sink: &KinesisSink, noted: &mut Vec<(Instant, u64)>) {
+    let so_far: u64 = noted.iter().map(|(_, n)| n).sum();
+    let retried = sink.stats().retried;
+    if retried > so_far {
+        noted.push((clock::now(), retried - so_far));
+    }
+}
+
+/// Every shard's `MillisBehindLatest` once a second, from the consumer's live stats (readers
+/// that stopped left the shard to another).
+async fn sample_lag(stats: ShardStats, samples: LagSamples) {
+    loop {
+        clock::sleep(Duration::from_secs(1)).await;
+        let now = clock::now();
+        let readers = stats.lock().expect("stats lock").clone();
+        let mut samples = samples.lock().expect("lag lock");
+        for (shard, s) in readers.iter().filter(|(_, s)| !s.stopped.load(Ordering::Relaxed)) {
+            let ms = s.behind_ms.load(Ordering::Relaxed);
+            if ms >= 0 {
+                samples.push((now, shard.clone(), ms));
+            }
+        }
+    }
+}
+
+/// Per minute: the model's count and S3's, over every key.
+fn minute_totals(expected: &Counts, found: &Counts) -> Vec<MinuteCounts> {
+    let mut by_minute: std::collections::BTreeMap<&str, (u64, u64)> = std::collections::BTreeMap::new();
+    for ((minute, _), n) in expected {
+        by_minute.entry(minute.as_str()).or_default().0 += n;
+    }
+    for ((minute, _), n) in found {
+        by_minute.entry(minute.as_str()).or_default().1 += n;
+    }
+    by_minute.into_iter().map(|(minute, (model, s3))| MinuteCounts { minute: minute.to_owned(), model, s3 }).collect()
 }
 
 /// Waits until every shard is caught up and every window closed (by the idle timeout), or the

@@ -89,6 +89,17 @@ pub struct Second {
     pub produced: u64,
     pub read: u64,
     pub written: u64,
+    /// Entries the producer sent again (failed entries, throttled or failed calls).
+    pub retried: u64,
+}
+
+/// `seconds[i]` for the second of `t` since `t0`, the seconds before it made as needed.
+pub(crate) fn second_of(seconds: &mut Vec<Second>, t0: Instant, t: Instant) -> &mut Second {
+    let i = t.saturating_duration_since(t0).as_secs() as usize;
+    if seconds.len() <= i {
+        seconds.extend((seconds.len()..=i).map(|s| Second { second: s as u32, ..Second::default() }));
+    }
+    &mut seconds[i]
 }
 
 impl Observer for Tracer {
@@ -122,30 +133,42 @@ impl Observer for Tracer {
     }
 }
 
-/// Percentiles of one stage, in milliseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+/// Percentiles of one stage, in milliseconds, and its distribution for a chart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Percentiles {
     pub count: u64,
     pub p50_ms: u64,
     pub p95_ms: u64,
     pub p99_ms: u64,
     pub max_ms: u64,
+    /// (percent of events, ms at or below which they are): every whole percent, then 99.5 and
+    /// 99.9 (empty when nothing was measured).
+    pub cdf: Vec<(f64, u64)>,
 }
 
 impl Percentiles {
     fn of(h: &Histogram<u64>) -> Percentiles {
+        let cdf = if h.is_empty() {
+            Vec::new()
+        } else {
+            let q = (0..=99).map(f64::from).chain([99.5, 99.9]);
+            let mut cdf: Vec<(f64, u64)> = q.map(|p| (p, h.value_at_quantile(p / 100.0))).collect();
+            cdf.push((100.0, h.max()));
+            cdf
+        };
         Percentiles {
             count: h.len(),
             p50_ms: h.value_at_quantile(0.50),
             p95_ms: h.value_at_quantile(0.95),
             p99_ms: h.value_at_quantile(0.99),
             max_ms: h.max(),
+            cdf,
         }
     }
 }
 
-/// End-to-end latency and its stages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+/// End-to-end latency and its stages, with the scenario's limits on the total.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Latency {
     /// From the producer taking the event to its count being written to S3.
     pub total: Percentiles,
@@ -153,6 +176,10 @@ pub struct Latency {
     pub read_by_consumer: Percentiles,
     pub window_closed: Percentiles,
     pub written_to_s3: Percentiles,
+    /// The scenario's `latency_p50`, `latency_p95` and `latency_p99`, in ms.
+    pub limit_p50_ms: Option<u64>,
+    pub limit_p95_ms: Option<u64>,
+    pub limit_p99_ms: Option<u64>,
 }
 
 impl Tracer {
@@ -193,6 +220,7 @@ impl Tracer {
             read_by_consumer: Percentiles::of(&read),
             window_closed: Percentiles::of(&closed),
             written_to_s3: Percentiles::of(&written),
+            ..Latency::default()
         }
     }
 
@@ -200,21 +228,14 @@ impl Tracer {
     pub fn throughput(&self, t0: Instant, acked: impl IntoIterator<Item = Instant>) -> Vec<Second> {
         let seen = self.inner.lock().expect("tracer lock");
         let mut seconds: Vec<Second> = Vec::new();
-        fn at(seconds: &mut Vec<Second>, t0: Instant, t: Instant) -> &mut Second {
-            let i = t.saturating_duration_since(t0).as_secs() as usize;
-            if seconds.len() <= i {
-                seconds.extend((seconds.len()..=i).map(|s| Second { second: s as u32, ..Second::default() }));
-            }
-            &mut seconds[i]
-        }
         for t in acked {
-            at(&mut seconds, t0, t).produced += 1;
+            second_of(&mut seconds, t0, t).produced += 1;
         }
         for r in seen.reads.values() {
-            at(&mut seconds, t0, self.epoch + Duration::from_micros(r.at_us)).read += 1;
+            second_of(&mut seconds, t0, self.epoch + Duration::from_micros(r.at_us)).read += 1;
         }
         for (t, n) in &seen.written {
-            at(&mut seconds, t0, *t).written += n;
+            second_of(&mut seconds, t0, *t).written += n;
         }
         seconds
     }

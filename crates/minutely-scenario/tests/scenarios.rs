@@ -7,6 +7,10 @@
 //! limits...) is refused there by name: its `localstack::` test checks that refusal, marked
 //! `[refused]`.
 //!
+//! Each run's report is also drawn as its page (`minutely-report`, from the report's JSON), and
+//! the page is checked: the verdict, every check, the totals equal to the JSON's, and the four
+//! charts drawn (written to `target/scenarios/pages/` to look at).
+//!
 //! One test at a time unless `--test-threads` says otherwise: two runs at once would measure
 //! each other's latency. Run one alone: `cargo test -p minutely-scenario --test scenarios --
 //! sim::smoke`.
@@ -67,10 +71,47 @@ fn run(s: &Scenario, backend: ScenarioBackend, root: &Path) -> Result<(), Failed
         .block_on(minutely_scenario::run(s, &options(root, backend), &Progress::default()))
         .map_err(|e| format!("{}: {e:#}", s.name))?;
     println!("{}", report.render());
+    check_page(&report, backend, root)?;
     if !report.passed {
         return Err(format!("{} on {backend}: {}", s.name, report.failures.join("; ")).into());
     }
     Ok(())
+}
+
+/// The run's page, drawn from its JSON as `minutely scenario --html` draws it, says what the
+/// report says, with its four charts drawn.
+fn check_page(report: &minutely_scenario::Report, backend: ScenarioBackend, root: &Path) -> Result<(), Failed> {
+    let json = serde_json::to_vec(report).map_err(|e| e.to_string())?;
+    let run =
+        minutely_report::Run::from_json(&json).map_err(|e| format!("the report's JSON does not read back: {e}"))?;
+    let page = minutely_report::page(&[run]);
+    let dir = root.join("target/scenarios/pages");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ =
+        std::fs::write(dir.join(format!("{}-{}.html", backend.to_string().replace(' ', "-"), report.scenario)), &page);
+    let verdict = if report.passed { "PASSED" } else { "FAILED" };
+    let mut wanted: Vec<String> = vec![format!("<span class=\"verdict {verdict}\">{verdict}</span>")];
+    for (name, value) in
+        [("counted in S3", report.counted), ("events (model)", report.events), ("records in", report.records_in)]
+    {
+        wanted.push(format!("data-total=\"{name}\">{value}</td>"));
+    }
+    for c in &report.checks {
+        let class = if c.passed { "passed" } else { "failed" };
+        wanted.push(format!("<tr class=\"{class}\"><td>{}</td>", c.name.replace('<', "&lt;").replace('>', "&gt;")));
+    }
+    if report.latency.total.count > 0 {
+        wanted.push(format!("p99 {} ms", report.latency.total.p99_ms));
+    }
+    let mut missing: Vec<String> = wanted.into_iter().filter(|w| !page.contains(w.as_str())).collect();
+    for id in ["latency", "throughput", "counts", "lag"] {
+        let at = page.find(&format!("id=\"chart-{id}\"")).ok_or(format!("no chart {id}"))?;
+        let figure = &page[at..at + page[at..].find("</figure>").unwrap_or(0)];
+        if !figure.contains("<svg") || figure.contains("could not be drawn") {
+            missing.push(format!("the {id} chart drawn"));
+        }
+    }
+    if missing.is_empty() { Ok(()) } else { Err(format!("the page of {} lacks: {missing:?}", report.scenario).into()) }
 }
 
 /// A scenario LocalStack cannot run: the run must refuse before starting anything, naming the
