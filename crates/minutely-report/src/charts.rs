@@ -71,6 +71,20 @@ macro_rules! line {
     }};
 }
 
+/// The series' legend, in a box at `$position`.
+macro_rules! legend {
+    ($chart:expr, $position:ident) => {
+        $chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::$position)
+            .label_font((FONT, 13))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)
+    };
+}
+
 /// Latency CDF of every stage on one chart (log scale), p50/p95/p99 of the total marked, the
 /// scenario's limits drawn as vertical lines.
 pub fn latency(runs: &[&Run]) -> Result<String, ChartError> {
@@ -131,14 +145,7 @@ pub fn latency(runs: &[&Run]) -> Result<String, ChartError> {
             let text = Text::new(format!("limit {name} {ms} ms"), (ms as f64, y), (FONT, 12).into_font().color(&FAULT));
             chart.draw_series(once(text)).map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        legend!(chart, UpperLeft)
     })
 }
 
@@ -199,14 +206,7 @@ pub fn throughput(runs: &[&Run]) -> Result<String, ChartError> {
                 chart.draw_series(once(text)).map_err(err)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        legend!(chart, UpperRight)
     })
 }
 
@@ -274,14 +274,7 @@ pub fn minutes(run: &Run) -> Result<String, ChartError> {
                 .label("S3 differs from the model")
                 .legend(|(x, y)| Cross::new((x + 7, y), 5, FAULT.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)
+        legend!(chart, UpperRight)
     })
 }
 
@@ -324,14 +317,7 @@ pub fn lag(run: &Run) -> Result<String, ChartError> {
             }
         }
         if run.lag.len() <= 8 && !run.lag.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .label_font((FONT, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .draw()
-                .map_err(err)?;
+            legend!(chart, UpperRight)?;
         }
         Ok(())
     })
