@@ -1,5 +1,6 @@
 //! Fault injection: a consumer that crashes after a chosen number of object writes, before or
-//! after the checkpoint that follows them (the tests' and scenarios' planned kills).
+//! after the checkpoint that follows them, or freezes there (the tests' and scenarios' planned
+//! kills).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -38,6 +39,12 @@ pub struct CrashAfter {
     written: AtomicU64,
     /// The objects are written; the crash waits for the next checkpoint.
     armed: AtomicBool,
+    /// Freeze instead of failing: after the crash, every call through the output waits
+    /// forever before it sends anything. The calls in flight finish; whoever injected the fault
+    /// then drops the worker's task, as SIGKILL would, with no request half sent (LocalStack
+    /// keeps a half-sent PutObject as an object it cannot read back; S3 never would).
+    freeze: bool,
+    frozen: AtomicBool,
 }
 
 impl CrashAfter {
@@ -46,7 +53,32 @@ impl CrashAfter {
     }
 
     pub fn at(objects: u64, at: CrashPoint, exit: bool) -> CrashAfter {
-        CrashAfter { objects, at, exit, written: AtomicU64::new(0), armed: Default::default() }
+        CrashAfter {
+            objects,
+            at,
+            exit,
+            written: AtomicU64::new(0),
+            armed: Default::default(),
+            freeze: false,
+            frozen: Default::default(),
+        }
+    }
+
+    /// A crash that freezes the output after `objects` object writes (see `freeze`).
+    pub fn freezing(objects: u64) -> CrashAfter {
+        CrashAfter { freeze: true, ..CrashAfter::at(objects, CrashPoint::BeforeCheckpoint, false) }
+    }
+
+    /// Whether a freezing crash has happened.
+    pub fn frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
+    }
+
+    /// Waits forever once frozen; returns at once otherwise.
+    pub(crate) async fn gate(&self) {
+        if self.frozen() {
+            std::future::pending::<()>().await;
+        }
     }
 
     pub(crate) fn object_written(&self) -> Result<(), OutputError> {
@@ -67,6 +99,10 @@ impl CrashAfter {
     }
 
     fn crash(&self) -> Result<(), OutputError> {
+        if self.freeze {
+            self.frozen.store(true, Ordering::SeqCst);
+            return Ok(());
+        }
         if self.exit {
             eprintln!("minutely: fault injection: exiting after {} object writes, {}", self.objects, self.at);
             std::process::exit(86);

@@ -71,6 +71,7 @@ impl Output {
                 Ok(())
             }
             Output::Crashing(crash, inner) => {
+                crash.gate().await;
                 Box::pin(inner.write(object)).await?;
                 crash.object_written()
             }
@@ -109,7 +110,10 @@ impl Output {
             }
             Output::S3(s3) => s3.get(&layout::join(&s3.prefix, path)).await,
             Output::Console | Output::Stdout => Ok(None),
-            Output::Crashing(_, inner) => Box::pin(inner.read(path)).await,
+            Output::Crashing(crash, inner) => {
+                crash.gate().await;
+                Box::pin(inner.read(path)).await
+            }
         }
     }
 
@@ -145,7 +149,10 @@ impl Output {
         match self {
             Output::Memory(m) => Ok(m.put_if(path, body, expected)?.map(Some)),
             Output::S3(s3) => s3.put_if(&layout::join(&s3.prefix, path), body, expected).await,
-            Output::Crashing(_, inner) => Box::pin(inner.write_if(path, body, expected)).await,
+            Output::Crashing(crash, inner) => {
+                crash.gate().await;
+                Box::pin(inner.write_if(path, body, expected)).await
+            }
             Output::Console | Output::Stdout => Ok(Some(None)),
         }
     }
@@ -161,6 +168,7 @@ impl Output {
     ) -> Result<IfMatch, OutputError> {
         let body = serde_json::to_vec(checkpoint).expect("serialising to a Vec cannot fail");
         if let Output::Crashing(crash, inner) = self {
+            crash.gate().await;
             let etag = Box::pin(inner.save_checkpoint(path, checkpoint, expected)).await?;
             crash.checkpoint_written()?;
             return Ok(etag);

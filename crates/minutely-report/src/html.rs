@@ -67,6 +67,7 @@ pub fn page(runs: &[Run]) -> String {
         let title =
             format!("Per-minute counts: S3 against the model{of}, {differ} of {} minutes differ", run.minutes.len());
         figure(&mut o, &format!("counts{}", suffix(two, i)), &title, charts::minutes(run));
+        differences(&mut o, run);
         let most = run.lag.iter().flat_map(|l| &l.points).map(|p| p.1).max();
         let most = most.map_or("no samples".to_owned(), |ms| format!("at most {ms} ms behind"));
         let title = format!("Lag per shard (MillisBehindLatest){of}: {} shards, {most}", run.lag.len());
@@ -160,6 +161,29 @@ fn figure(o: &mut String, id: &str, title: &str, chart: Result<String, ChartErro
         }
     }
     o.push_str("\n</figure>\n");
+}
+
+/// The minutes where S3 and the model differ, with the difference (the first 50).
+fn differences(o: &mut String, run: &Run) {
+    let differ: Vec<_> = run.minutes.iter().filter(|m| m.s3 != m.model).collect();
+    if differ.is_empty() {
+        return;
+    }
+    o.push_str("<table class=\"differences\">\n<tr><th>minute</th><th>model</th><th>S3</th><th>S3 - model</th></tr>\n");
+    for m in differ.iter().take(50) {
+        let _ = writeln!(
+            o,
+            "<tr class=\"failed\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:+}</td></tr>",
+            escape(&m.minute),
+            m.model,
+            m.s3,
+            m.s3 as i128 - m.model as i128
+        );
+    }
+    if differ.len() > 50 {
+        let _ = writeln!(o, "<tr><td colspan=\"4\">and {} more</td></tr>", differ.len() - 50);
+    }
+    o.push_str("</table>\n");
 }
 
 fn latency_table(o: &mut String, runs: &[&Run]) {

@@ -82,6 +82,8 @@ mod tests {
         assert!(chart(&page, "throughput").contains("split shardId-000000000000"), "the fault is marked");
         assert!(chart(&page, "counts").contains("S3 differs from the model"), "the short minute is highlighted");
         assert!(page.contains("1 of 2 minutes differ"));
+        assert!(page.contains(r#"<tr class="failed"><td>201608211701</td><td class="num">500</td><td class="num">499</td><td class="num">-1</td></tr>"#));
+        assert!(!page.contains("<td>201608211700</td>"), "only the minutes that differ are listed");
         assert!(chart(&page, "lag").contains("shardId-000000000000"));
         assert!(page.contains("scenario smoke: FAILED (sim, 7.2 s)"), "the text summary");
         // Self-contained: nothing to fetch (the SVG's xmlns is a name, not a fetch).

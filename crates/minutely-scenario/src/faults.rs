@@ -57,8 +57,9 @@ pub enum Fault {
     AwsLimits(bool),
     /// This many consumers share the stream through leases (`minutely_consumer::leasing`).
     Workers(usize),
-    /// The first worker is killed (its task dropped, no release: as SIGKILL) once it has written
-    /// this many objects; the others take its shards when its leases expire.
+    /// The first worker is killed once it has written this many objects: its output freezes,
+    /// then its task is dropped (no release: as SIGKILL); the others take its shards when its
+    /// leases expire.
     KillWorkerAfterObjects(u64),
     /// One more worker joins once this many events were put.
     AddWorkerAfterEvents(u64),

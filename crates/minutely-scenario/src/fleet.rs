@@ -1,8 +1,10 @@
 //! Several consumers sharing the run's stream through leases (the `workers`,
 //! `kill_worker_after_objects` and `add_worker_after_events` faults): each worker is one
-//! `kinesis::consume` with its own worker id and stats. The first one is killed by dropping its
-//! task (as SIGKILL: no release, writes cut wherever they were) once it has written the planned
-//! number of objects; one more joins once the planned number of events was put.
+//! `kinesis::consume` with its own worker id and stats. The first one is killed once it has
+//! written the planned number of objects: its output freezes (no call after that one is sent;
+//! the calls in flight finish), then its task is dropped, as SIGKILL would: no release, no
+//! checkpoint, its reads and windows lost with it. One more joins once the planned number of
+//! events was put.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,7 @@ use minutely_aws::clock;
 use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
 use minutely_consumer::lease::{LeaseCounts, Timing};
 use minutely_consumer::leasing::{LeaseOptions, LeaseReport};
+use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{ConsumeError, Output, Settings, Stop};
 use serde::Serialize;
 use tokio::sync::watch;
@@ -73,14 +76,20 @@ pub(crate) async fn run(
     let mut tasks: JoinSet<Ended> = JoinSet::new();
     let mut workers: Vec<Worker> = Vec::new();
     let mut report = WorkersReport::default();
+    // The first worker's output freezes after the planned objects (see the module's text).
+    let freeze = fleet.kill_after_objects.map(|n| Arc::new(CrashAfter::freezing(n)));
     let start = |workers: &mut Vec<Worker>, tasks: &mut JoinSet<Ended>| {
         let index = workers.len();
+        let output = match (&freeze, index) {
+            (Some(f), 0) => Output::Crashing(f.clone(), Box::new(output.clone())),
+            _ => output.clone(),
+        };
         let leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
         let report = leases.report.clone();
         let options = KinesisOptions { leases: Some(leases), ..options.clone() };
         let (stop, stop_rx) = watch::channel(None);
         let stats: ShardStats = Arc::default();
-        let (client, settings, output, s) = (client.clone(), settings.clone(), output.clone(), stats.clone());
+        let (client, settings, s) = (client.clone(), settings.clone(), stats.clone());
         let abort = tasks.spawn(async move {
             (index, minutely_consumer::kinesis::consume(client, options, settings, output, stop_rx, s).await)
         });
@@ -91,6 +100,7 @@ pub(crate) async fn run(
         report.started += 1;
     }
     let mut stopping = false;
+    let mut frozen_at: Option<clock::Instant> = None;
     loop {
         tokio::select! {
             biased;
@@ -111,10 +121,13 @@ pub(crate) async fn run(
             }
             _ = clock::sleep(Duration::from_millis(50)) => {}
         }
-        if let Some(after) = fleet.kill_after_objects
-            && report.killed == 0
-            && objects(&workers[0].stats) >= after
+        if let Some(f) = &freeze
+            && f.frozen()
         {
+            frozen_at.get_or_insert_with(clock::now);
+        }
+        // A second for the calls in flight when it froze to finish.
+        if report.killed == 0 && frozen_at.is_some_and(|at| at.elapsed() >= Duration::from_secs(1)) {
             workers[0].abort.abort();
             workers[0].alive = false;
             for (_, s) in workers[0].stats.lock().expect("stats lock").iter() {
@@ -146,10 +159,6 @@ pub(crate) async fn run(
         report.leases += w.report.lock().expect("report lock").counts;
     }
     Ok((report, duplicates, rejected))
-}
-
-fn objects(stats: &ShardStats) -> u64 {
-    stats.lock().expect("stats lock").iter().map(|(_, s)| s.objects.load(Ordering::Relaxed)).sum()
 }
 
 /// Every worker's readers into the one view, and whether the live ones account for every shard.
