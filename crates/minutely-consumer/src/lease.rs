@@ -196,14 +196,6 @@ impl Leases {
         }
     }
 
-    pub fn me(&self) -> &str {
-        &self.me
-    }
-
-    pub fn timing(&self) -> Timing {
-        self.timing
-    }
-
     /// The shards this worker may read now (held, not lapsed at `now`).
     pub fn readable(&self, now: u64) -> impl Iterator<Item = &str> {
         self.held.iter().filter(move |(_, h)| now < h.valid_until).map(|(s, _)| s.as_str())

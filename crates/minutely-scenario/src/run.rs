@@ -468,7 +468,7 @@ async fn produce(
     // The malformed records' partition keys, and the sink's keys and jitter, from the seed.
     let mut rng = minutely_aws::rng::seeded(s.input.seed);
     let mut events_sent = 0u64;
-    let mut retried_at: Vec<(Instant, u64)> = Vec::new();
+    let (mut retried_at, mut retried_noted): (Vec<(Instant, u64)>, u64) = (Vec::new(), 0);
     for (n, planned) in input.items()?.enumerate() {
         let (item, due, key) = planned?;
         pacer.wait(due, &mut sink).await?;
@@ -497,10 +497,10 @@ async fn produce(
             }
         }
         progress.produced.store(n as u64 + 1, Ordering::Relaxed);
-        note_retries(&sink, &mut retried_at);
+        note_retries(&sink, &mut retried_at, &mut retried_noted);
     }
     sink.flush().await?;
-    note_retries(&sink, &mut retried_at);
+    note_retries(&sink, &mut retried_at, &mut retried_noted);
     let sent = sink.stats();
     if sent.failed > 0 || sent.rejected > 0 {
         bail!("the producer could not put {} records ({} refused)", sent.failed, sent.rejected);
@@ -514,12 +514,12 @@ async fn produce(
     })
 }
 
-/// Notes the entries the sink retried since the last note, and when.
-fn note_retries(sink: &KinesisSink, noted: &mut Vec<(Instant, u64)>) {
-    let so_far: u64 = noted.iter().map(|(_, n)| n).sum();
+/// Notes the entries the sink retried since the last note, and when; `so_far` is the total noted.
+fn note_retries(sink: &KinesisSink, noted: &mut Vec<(Instant, u64)>, so_far: &mut u64) {
     let retried = sink.stats().retried;
-    if retried > so_far {
-        noted.push((clock::now(), retried - so_far));
+    if retried > *so_far {
+        noted.push((clock::now(), retried - *so_far));
+        *so_far = retried;
     }
 }
 
