@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use minutely_aggregate::{EventTime, ProcessingTime, WindowConfig};
-use minutely_consumer::{Aggregator, Settings, lines::count_block};
+use minutely_consumer::{Aggregator, Settings};
 use minutely_event::RecordDecoder;
 use minutely_producer::source::{RandomSource, RandomSpec};
 
@@ -58,7 +58,7 @@ fn stdin_into_windows(c: &mut Criterion) {
     g.bench_function("json_lines_into_windows", |b| {
         b.iter(|| {
             let mut agg = Aggregator::new("stdin", settings.clone());
-            count_block(&mut agg, &bytes, 1, ProcessingTime(0));
+            agg.lines(&bytes, 1, ProcessingTime(0));
             agg.close_all();
             let objects = agg.take_objects();
             assert_eq!(agg.counters().records, lines);
@@ -102,7 +102,7 @@ fn app_json_into_windows(c: &mut Criterion) {
     g.bench_function("app_json_lines_into_windows", |b| {
         b.iter(|| {
             let mut agg = Aggregator::new("stdin", settings.clone());
-            count_block(&mut agg, &bytes, 1, ProcessingTime(0));
+            agg.lines(&bytes, 1, ProcessingTime(0));
             agg.close_all();
             let objects = agg.take_objects();
             let c = agg.counters();

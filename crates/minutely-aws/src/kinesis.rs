@@ -1,5 +1,5 @@
 //! Stream administration that the producer, the consumer and the scenarios share: the one
-//! ListShards pager, a stream's check, creation and wait until active. Throttled calls are
+//! ListShards pager, a stream's check, creation, reshards and wait until active. Throttled calls are
 //! retried ([`crate::retry`]); anything else fails at once with an [`AwsError`].
 
 use std::time::Duration;
@@ -123,4 +123,62 @@ fn not_found_hint(e: AwsError) -> AwsError {
     } else {
         e
     }
+}
+
+/// A change of a stream's open shards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reshard {
+    /// The open shard with the lowest hash keys, split at the middle of its range.
+    Split,
+    /// The first two adjacent open shards, merged.
+    Merge,
+    /// Uniform scaling to this many open shards.
+    ShardCount(i32),
+}
+
+/// Carries out `change` on `stream`, then waits (up to `timeout`) until the stream is active
+/// again. Says what it did: `split shardId-000000000000`. Throttled or failed calls are retried
+/// under [`RetryPolicy::FIRST_CALLS`]; the stream must be active.
+pub async fn reshard(client: &Client, stream: &str, change: Reshard, timeout: Duration) -> Result<String, AwsError> {
+    let mut open = open_ranges(client, stream).await?;
+    open.sort();
+    let log = RetryLog::stderr(format!("reshard of {}", target(stream)));
+    let invalid = |op, message: &str| AwsError::new(op, target(stream), Cause::Invalid, message.to_owned());
+    let what = match change {
+        Reshard::Split => {
+            let (lo, hi, id) = open.first().ok_or_else(|| invalid("SplitShard", "no open shard to split"))?;
+            let middle = lo + (hi - lo) / 2 + 1;
+            retry(RetryPolicy::FIRST_CALLS, 0, &log, || async {
+                let call = client.split_shard().stream_name(stream).shard_to_split(id);
+                let sent = call.new_starting_hash_key(middle.to_string()).send().await;
+                sent.map_err(|e| AwsError::from_sdk("SplitShard", target(stream), &e))
+            })
+            .await?;
+            format!("split {id}")
+        }
+        Reshard::Merge => {
+            let pair = open.windows(2).find(|w| w[0].1.checked_add(1) == Some(w[1].0));
+            let Some([a, b]) = pair else {
+                return Err(invalid("MergeShards", "no two adjacent open shards to merge"));
+            };
+            retry(RetryPolicy::FIRST_CALLS, 0, &log, || async {
+                let call = client.merge_shards().stream_name(stream).shard_to_merge(&a.2);
+                let sent = call.adjacent_shard_to_merge(&b.2).send().await;
+                sent.map_err(|e| AwsError::from_sdk("MergeShards", target(stream), &e))
+            })
+            .await?;
+            format!("merged {} and {}", a.2, b.2)
+        }
+        Reshard::ShardCount(to) => {
+            retry(RetryPolicy::FIRST_CALLS, 0, &log, || async {
+                let call = client.update_shard_count().stream_name(stream).target_shard_count(to);
+                let sent = call.scaling_type(aws_sdk_kinesis::types::ScalingType::UniformScaling).send().await;
+                sent.map_err(|e| AwsError::from_sdk("UpdateShardCount", target(stream), &e))
+            })
+            .await?;
+            format!("{} shards to {to}", open.len())
+        }
+    };
+    wait_active(client, stream, timeout).await?;
+    Ok(what)
 }

@@ -11,6 +11,7 @@ pub mod in_process;
 pub mod kinesis;
 pub mod retry;
 pub mod rng;
+pub mod s3;
 
 pub use clients::{Clients, Target, clients, in_process_clients, is_emulator_endpoint};
 pub use error::{AwsError, Cause, set_verbose};

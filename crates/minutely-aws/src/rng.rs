@@ -15,6 +15,12 @@ pub fn seeded(seed: u64) -> Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }
 
+/// A seed drawn from a name (FNV-1a of its bytes): the same name always gives the same seed,
+/// so that, say, each object's retries wait their own way on every run.
+pub fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// A seed from the operating system, for runs not given one.
 pub fn fresh_seed() -> u64 {
     rand::rng().random()

@@ -4,19 +4,16 @@
 use minutely_aws::clock;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
-use minutely_consumer::aggregator::Counters;
-use minutely_consumer::kinesis::{KinesisOptions, ShardStats, StartAt};
+use minutely_consumer::kinesis::{KinesisOptions, LeaseOptions, LeaseReport, StartAt, default_worker_id};
 use minutely_consumer::lease::Timing;
-use minutely_consumer::leasing::{LeaseOptions, LeaseReport, default_worker_id};
 use minutely_consumer::output::CrashAfter;
-use minutely_consumer::{Output, S3Output, Settings, Stop, WorkerStats};
+use minutely_consumer::{Output, S3Output, Settings, ShardStats, Stop, WorkerStats};
 use minutely_event::{ColumnRef, Missing, RecordDecoder, RecordFormat, Schema, TimeFormat};
 use tokio::sync::watch;
 
@@ -274,7 +271,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         let _ = stop_tx.send(Some(Stop { close_open }));
     })?;
 
-    let stats: ShardStats = Arc::new(Mutex::new(Vec::new()));
+    let stats = ShardStats::new();
     let started = clock::now();
     let live = live_line(stats.clone(), report.clone(), args.sink == "console" || args.sink == "stdout");
     let result = if let Some(stream) = args.source.strip_prefix("kinesis:") {
@@ -291,7 +288,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         minutely_consumer::kinesis::consume(clients.kinesis, options, settings, output, stop_rx, stats.clone()).await
     } else if args.source == "stdin" {
         let worker_stats = WorkerStats::new();
-        stats.lock().expect("stats lock").push((args.worker.clone(), worker_stats.clone()));
+        stats.add(&args.worker, worker_stats.clone());
         let stdin = std::io::stdin();
         minutely_consumer::lines::consume(stdin, &args.worker, settings, output, args.idle_poll, stop_rx, worker_stats)
             .await
@@ -300,7 +297,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
     live.finish_and_clear();
     // A run that failed before it read a shard has nothing to sum up: its error says it all.
-    if result.is_ok() || !stats.lock().expect("stats lock").is_empty() {
+    if result.is_ok() || !stats.is_empty() {
         summary(&stats, report.as_ref(), started.elapsed());
     }
     result?;
@@ -309,40 +306,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         std::process::exit(signal.exit_code());
     }
     Ok(())
-}
-
-/// Totals over every worker.
-#[derive(Default)]
-struct Totals {
-    counters: Counters,
-    objects: u64,
-    checkpoints: u64,
-    open_windows: u64,
-    max_behind_ms: i64,
-    get_records_calls: u64,
-    /// The span between the first and the last arrival of records, over every worker (ms).
-    reading_ms: u64,
-}
-
-fn totals(stats: &ShardStats) -> (Totals, Vec<(String, Arc<WorkerStats>)>) {
-    let workers = stats.lock().expect("stats lock").clone();
-    let mut t = Totals { max_behind_ms: -1, ..Totals::default() };
-    let (mut first, mut last) = (u64::MAX, 0);
-    for (_, s) in &workers {
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        t.counters += s.counters();
-        t.objects += get(&s.objects);
-        t.checkpoints += get(&s.checkpoints);
-        t.open_windows += get(&s.open_windows);
-        t.get_records_calls += get(&s.get_records_calls);
-        t.max_behind_ms = t.max_behind_ms.max(s.behind_ms.load(Ordering::Relaxed));
-        if get(&s.first_record_ms) > 0 {
-            first = first.min(get(&s.first_record_ms));
-            last = last.max(get(&s.last_record_ms));
-        }
-    }
-    t.reading_ms = last.saturating_sub(first);
-    (t, workers)
 }
 
 /// A worker's id and its lease report.
@@ -376,7 +339,7 @@ fn live_line(stats: ShardStats, report: Option<Report>, data_on_stdout: bool) ->
         let mut last = (clock::now(), 0u64);
         loop {
             clock::sleep(Duration::from_secs(1)).await;
-            let (t, workers) = totals(&stats);
+            let (t, workers) = (stats.totals(), stats.snapshot());
             let rate = (t.counters.records - last.1) as f64 / last.0.elapsed().as_secs_f64();
             last = (clock::now(), t.counters.records);
             let lag = if t.max_behind_ms < 0 { "-".to_owned() } else { format!("{} ms", t.max_behind_ms) };
@@ -398,7 +361,7 @@ fn live_line(stats: ShardStats, report: Option<Report>, data_on_stdout: bool) ->
 }
 
 fn summary(stats: &ShardStats, report: Option<&Report>, elapsed: Duration) {
-    let (t, workers) = totals(stats);
+    let (t, workers) = (stats.totals(), stats.snapshot());
     let secs = elapsed.as_secs_f64().max(1e-9);
     // Events are named apart only when records hold several (KPL aggregates, lines).
     let events = if t.counters.events == t.counters.records {
@@ -434,10 +397,10 @@ fn summary(stats: &ShardStats, report: Option<&Report>, elapsed: Duration) {
         for (name, s) in &workers {
             eprintln!(
                 "minutely:   {name}: {} records, {} GetRecords calls, {} ms behind{}",
-                s.counters().records,
-                s.get_records_calls.load(Ordering::Relaxed),
-                s.behind_ms.load(Ordering::Relaxed),
-                if s.finished.load(Ordering::Relaxed) { ", finished (reshard)" } else { "" }
+                s.counters.records,
+                s.get_records_calls,
+                s.behind_ms,
+                if s.finished { ", finished (reshard)" } else { "" }
             );
         }
     }

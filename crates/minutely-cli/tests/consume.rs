@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use minutely_aggregate::EventTime;
 use minutely_aggregate::{ProcessingTime, WindowConfig};
-use minutely_consumer::worker::{Clock, Worker, WorkerStats};
+use minutely_consumer::WorkerStats;
+use minutely_consumer::worker::{Clock, Worker};
 use minutely_consumer::{Checkpoint, CountLine, Output, S3Output, Settings};
 use minutely_event::RecordDecoder;
 use minutely_localstack::{Backend, LocalStack, Options};

@@ -3,9 +3,9 @@
 //! per-shard checkpoints in S3 that survive a crash at any point.
 //!
 //! ```text
-//! kinesis::consume ── ListShards ─► Lineage (children after parents), or with leases
-//!      │             leasing::consume ─► lease files in S3 ─► lease::Leases (take, renew, steal, hand over)
-//!      │ one task per shard: GetRecords ─► Worker { Aggregator: envelopes ► decode ► dedup ► Windows }
+//! kinesis::consume ─► coordinator: ListShards ─► Lineage (children after parents), or with leases
+//!      │             lease files in S3 ─► lease::Leases (take, renew, steal, hand over)
+//!      │ one reader task per shard: GetRecords ─► Worker { Aggregator: envelopes ► decode ► dedup ► Windows }
 //!      │                                        │ commit: checkpoint(pending) ► objects ► checkpoint
 //! lines::consume ── stdin blocks ─► Worker ─────┴─► Output: S3 | console | stdout
 //! ```
@@ -17,23 +17,20 @@
 //! the records after its position again: nothing is counted twice and nothing is lost.
 
 pub mod aggregator;
-pub mod console;
-pub mod crash;
 pub mod dedup;
 pub mod kinesis;
 pub mod layout;
 pub mod lease;
-pub mod leasing;
 pub mod lineage;
 pub mod lines;
-pub mod memory;
 pub mod output;
 pub mod run;
-pub mod s3;
+pub mod stats;
 pub mod status;
 pub mod worker;
 
 pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Settings};
 pub use output::{Output, S3Output};
 pub use run::{ConsumeError, Stop};
-pub use worker::{Observer, WorkerStats};
+pub use stats::{ShardStats, Totals, WorkerStats};
+pub use worker::Observer;

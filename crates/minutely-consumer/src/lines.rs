@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::aggregator::{Aggregator, Settings};
+use crate::aggregator::Settings;
 use crate::output::Output;
-use crate::worker::{Clock, Worker, WorkerStats};
+use crate::stats::WorkerStats;
+use crate::worker::{Clock, Worker};
 use crate::{ConsumeError, Stop};
 
 const BLOCK: usize = 1 << 20;
@@ -67,12 +68,6 @@ pub async fn consume<R: Read + Send + 'static>(
         worker.publish();
         worker.commit(false, false).await?;
     }
-}
-
-/// Takes every line of `bytes` (whole lines; the first is line `first_line`) as one event
-/// each ([`Aggregator::lines`]). Empty lines and a trailing `\r` are skipped.
-pub fn count_block(agg: &mut Aggregator, bytes: &[u8], first_line: u64, now: minutely_aggregate::ProcessingTime) {
-    agg.lines(bytes, first_line, now);
 }
 
 fn read_blocks<R: Read>(mut input: R, tx: mpsc::Sender<std::io::Result<Block>>) {

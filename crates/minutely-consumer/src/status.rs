@@ -9,8 +9,8 @@ use aws_sdk_kinesis::types::ShardIteratorType;
 use minutely_aws::{AwsError, RetryPolicy};
 use serde::Serialize;
 
+use crate::kinesis::shards::{list_shards, read_leases};
 use crate::lease::Lease;
-use crate::leasing::read_leases;
 use crate::output::Output;
 use crate::{ConsumeError, layout};
 
@@ -34,7 +34,7 @@ pub struct ShardStatus {
 
 /// Every listed shard of `stream` with its lease and checkpoint under `output`.
 pub async fn status(client: &Client, output: &Output, stream: &str) -> Result<Vec<ShardStatus>, ConsumeError> {
-    let shards = crate::kinesis::list_shards(client, stream, RetryPolicy::FIRST_CALLS).await?;
+    let shards = list_shards(client, stream, RetryPolicy::FIRST_CALLS).await?;
     let leases = read_leases(output, stream, &shards).await?;
     let mut out = Vec::with_capacity(shards.len());
     for (info, seen) in shards.into_iter().zip(leases) {

@@ -1,65 +1,15 @@
 //! One worker (a shard, or stdin): an [`Aggregator`] and the protocol that makes its output
 //! durable: write-ahead checkpoint, objects, checkpoint.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use minutely_aggregate::ProcessingTime;
 use minutely_aws::clock::{self, Instant};
 
-use crate::aggregator::{Aggregator, Checkpoint, Counters, Object, RestoreError, Settings};
-use crate::output::{Output, OutputError};
-
-/// Live numbers of one worker, for the progress line and the final report.
-#[derive(Debug, Default)]
-pub struct WorkerStats {
-    /// The aggregator's counters as last published ([`Worker::publish`]).
-    counters: Mutex<Counters>,
-    pub objects: AtomicU64,
-    pub checkpoints: AtomicU64,
-    pub open_windows: AtomicU64,
-    /// `MillisBehindLatest` of the last GetRecords; -1 before the first.
-    pub behind_ms: AtomicI64,
-    /// GetRecords calls that returned nothing since the last record.
-    pub empty_polls: AtomicU64,
-    pub get_records_calls: AtomicU64,
-    /// When the first and the last record arrived, in ms of the run's clock (0: none yet).
-    pub first_record_ms: AtomicU64,
-    pub last_record_ms: AtomicU64,
-    pub finished: AtomicBool,
-    /// This reader stopped (the run stops, or its lease went to another worker).
-    pub stopped: AtomicBool,
-}
-
-impl WorkerStats {
-    /// The counters as last published.
-    pub fn counters(&self) -> Counters {
-        *self.counters.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn new() -> Arc<WorkerStats> {
-        let s = WorkerStats::default();
-        s.behind_ms.store(-1, Ordering::Relaxed);
-        Arc::new(s)
-    }
-
-    /// Whether this shard's reader has read all there is: it finished the shard (closed by a
-    /// reshard), or its last GetRecords returned nothing at zero `MillisBehindLatest`; or it
-    /// stopped reading (nothing more to wait for from it).
-    pub fn caught_up(&self) -> bool {
-        self.finished.load(Ordering::Relaxed)
-            || self.stopped.load(Ordering::Relaxed)
-            || (self.empty_polls.load(Ordering::Relaxed) > 0 && self.behind_ms.load(Ordering::Relaxed) == 0)
-    }
-
-    /// Notes that records arrived at `now` (for the read rate).
-    pub fn arrived(&self, now: ProcessingTime) {
-        let ms = now.0.max(1);
-        let _ = self.first_record_ms.compare_exchange(0, ms, Ordering::Relaxed, Ordering::Relaxed);
-        self.last_record_ms.store(ms, Ordering::Relaxed);
-    }
-}
+use crate::aggregator::{Aggregator, Checkpoint, Object, RestoreError, Settings};
+use crate::output::{IfMatch, Output, OutputError};
+use crate::stats::WorkerStats;
 
 /// Watches a run from the inside, for latency measurements (the scenario engine): which
 /// records a worker read and when, and when each object was taken out of the windows and when
@@ -102,7 +52,7 @@ pub struct Worker {
     pub stats: Arc<WorkerStats>,
     checkpointed: Option<String>,
     /// The ETag of the checkpoint as this worker last read or wrote it.
-    etag: crate::output::IfMatch,
+    etag: IfMatch,
     last_checkpoint: Instant,
     checkpoint_every: Duration,
     pub observer: Option<Arc<dyn Observer>>,
@@ -114,9 +64,10 @@ impl Worker {
         self.agg.record(data, now, position);
     }
 
-    /// Counts a block of JSON lines, numbered from `first_line` ([`crate::lines::count_block`]).
+    /// Counts a block of whole lines, one event each, numbered from `first_line`
+    /// ([`Aggregator::lines`]).
     pub fn record_lines(&mut self, bytes: &[u8], first_line: u64, now: ProcessingTime) {
-        crate::lines::count_block(&mut self.agg, bytes, first_line, now);
+        self.agg.lines(bytes, first_line, now);
     }
 
     /// Every record up to `position` (a sequence number) is counted: the next checkpoint resumes
@@ -164,7 +115,7 @@ impl Worker {
                 .map_err(|error| WorkerError::Restore { worker: name.to_owned(), error })?;
             for object in &cp.pending {
                 output.write(object).await?;
-                stats.objects.fetch_add(1, Ordering::Relaxed);
+                stats.object_written();
             }
             finished = cp.finished;
         }
@@ -186,9 +137,7 @@ impl Worker {
 
     /// Copies the aggregator's counters to the shared stats.
     pub fn publish(&self) {
-        let s = &self.stats;
-        *s.counters.lock().unwrap_or_else(|e| e.into_inner()) = self.agg.counters();
-        s.open_windows.store(self.agg.open_windows() as u64, Ordering::Relaxed);
+        self.stats.publish(self.agg.counters(), self.agg.open_windows());
     }
 
     /// Makes what is due durable: when objects are due, a checkpoint that carries them, then
@@ -217,7 +166,7 @@ impl Worker {
         }
         for object in &objects {
             self.output.write(object).await?;
-            self.stats.objects.fetch_add(1, Ordering::Relaxed);
+            self.stats.object_written();
             if let Some(o) = &self.observer {
                 o.written(self.agg.worker(), object, closed_at, clock::now());
             }
@@ -229,7 +178,7 @@ impl Worker {
         self.last_checkpoint = clock::now();
         self.publish();
         if finished {
-            self.stats.finished.store(true, Ordering::Relaxed);
+            self.stats.finish();
         }
         Ok(())
     }
@@ -247,7 +196,7 @@ impl Worker {
     /// [`Output::save_checkpoint`]).
     async fn save(&mut self, path: &str, checkpoint: &Checkpoint) -> Result<(), WorkerError> {
         self.etag = self.output.save_checkpoint(path, checkpoint, &self.etag).await?;
-        self.stats.checkpoints.fetch_add(1, Ordering::Relaxed);
+        self.stats.checkpoint_written();
         Ok(())
     }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minutely_aggregate::{EventTime, ProcessingTime, WindowConfig};
+use minutely_consumer::WorkerStats;
 use minutely_consumer::output::MemoryStore;
-use minutely_consumer::worker::{Clock, Worker, WorkerStats};
+use minutely_consumer::worker::{Clock, Worker};
 use minutely_consumer::{CountLine, Output, Settings};
 use minutely_event::RecordDecoder;
 use proptest::prelude::*;

@@ -13,8 +13,8 @@ use std::time::Duration;
 use minutely_aggregate::WindowConfig;
 use minutely_aws::{Clients, RetryPolicy};
 use minutely_consumer::kinesis::{KinesisOptions, consume};
+use minutely_consumer::kinesis::{LeaseOptions, LeaseReport};
 use minutely_consumer::lease::Timing;
-use minutely_consumer::leasing::{LeaseOptions, LeaseReport};
 use minutely_consumer::output::MemoryStore;
 use minutely_consumer::{CountLine, Object, Observer, Output, Settings, Stop};
 use minutely_event::RecordDecoder;
@@ -86,7 +86,7 @@ impl World {
         let (stop, stop_rx) = watch::channel(None);
         let (kinesis, output) = (self.clients.kinesis.clone(), Output::Memory(self.store.clone()));
         let task = tokio::spawn(async move {
-            let stats = Arc::new(Mutex::new(Vec::new()));
+            let stats = minutely_consumer::ShardStats::new();
             consume(kinesis, options, settings, output, stop_rx, stats).await.unwrap();
         });
         Worker { stop, task, report }

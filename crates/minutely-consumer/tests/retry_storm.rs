@@ -4,7 +4,7 @@
 //! still counted once, seconds of backoff take no real time, and two runs are the same call for
 //! call: the same calls, the same faults, the same virtual time.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use minutely_aggregate::WindowConfig;
@@ -59,7 +59,7 @@ async fn run() -> (u64, u64, u64, u64, u64, Duration) {
     };
     let (_never, stop) = tokio::sync::watch::channel(None);
     let started = tokio::time::Instant::now();
-    let stats = Arc::new(Mutex::new(Vec::new()));
+    let stats = minutely_consumer::ShardStats::new();
     consume(clients.kinesis, options, settings, Output::Memory(store.clone()), stop, stats).await.unwrap();
     let took = started.elapsed();
 

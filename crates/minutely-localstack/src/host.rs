@@ -24,8 +24,9 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::health::{self, NotReady};
+use crate::options::Options;
 use crate::watchdog::Watchdog;
-use crate::{Error, LOCALSTACK_VERSION, Options, io};
+use crate::{Error, LOCALSTACK_VERSION, io};
 
 const REQUIREMENTS: &str = include_str!("../lock/requirements-4.9.2-py3.11.txt");
 const KINESIS_PACKAGE_JSON: &str = include_str!("../lock/kinesis-local/package.json");

@@ -16,6 +16,7 @@ mod docker;
 mod error;
 pub mod health;
 pub mod host;
+mod options;
 mod start;
 pub mod watchdog;
 
@@ -24,7 +25,8 @@ pub use docker::docker_answers;
 pub use error::Error;
 pub(crate) use error::io;
 pub use health::{Health, ServiceState};
-pub use start::{LocalStack, Options, default_cache_dir};
+pub use options::{Options, default_cache_dir};
+pub use start::LocalStack;
 
 /// The LocalStack version every backend runs.
 pub const LOCALSTACK_VERSION: &str = "4.9.2";

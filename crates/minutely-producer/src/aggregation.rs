@@ -19,7 +19,7 @@ use bytes::Bytes;
 use minutely_event::kpl::Packer;
 
 use crate::batcher::Entry;
-use crate::limiter::hash_key;
+use crate::partition::hash_key;
 
 /// KPL's own default aggregate size (`AggregationMaxSize`).
 pub const DEFAULT_MAX_BYTES: usize = 51_200;

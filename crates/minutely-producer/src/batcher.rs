@@ -56,7 +56,7 @@ impl Entry {
         self.explicit_hash_key
             .as_deref()
             .and_then(|k| k.parse().ok())
-            .unwrap_or_else(|| crate::limiter::hash_key(&self.partition_key))
+            .unwrap_or_else(|| crate::partition::hash_key(&self.partition_key))
     }
 }
 

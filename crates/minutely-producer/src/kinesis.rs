@@ -28,7 +28,8 @@ use rand::Rng;
 
 use crate::aggregation::{Packing, ShardPacker};
 use crate::batcher::{Batcher, Entry, Limits, Refused};
-pub use crate::limiter::{ShardLimiter, hash_key};
+pub use crate::limiter::ShardLimiter;
+pub use crate::partition::hash_key;
 use crate::request;
 use crate::sink::{Sink, SinkError, SinkStats};
 pub use crate::timeline::Timeline;

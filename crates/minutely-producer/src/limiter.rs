@@ -7,15 +7,7 @@ use std::time::Duration;
 // tokio's clock: a test under a paused clock sees the same waits on any machine.
 use minutely_aws::clock::Instant;
 
-use md5::{Digest, Md5};
-
 use crate::batcher::Entry;
-
-/// The shard a partition key goes to: the MD5 of the key, as a 128-bit big-endian integer,
-/// inside the shard's hash key range.
-pub fn hash_key(partition_key: &str) -> u128 {
-    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
-}
 
 /// Token buckets per open shard, refilled continuously, one second deep.
 #[derive(Debug)]
@@ -60,6 +52,7 @@ impl ShardLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::partition::hash_key;
 
     #[test]
     fn hash_keys_are_the_md5_of_the_partition_key() {

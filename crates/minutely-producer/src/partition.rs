@@ -4,7 +4,15 @@ use std::borrow::Cow;
 
 use rand::Rng;
 
-use crate::Sourced;
+use md5::{Digest, Md5};
+
+use crate::source::Sourced;
+
+/// The shard a partition key goes to: the MD5 of the key, as a 128-bit big-endian integer,
+/// inside the shard's hash key range.
+pub fn hash_key(partition_key: &str) -> u128 {
+    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
+}
 
 /// What a record's partition key is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use minutely_aggregate::EventTime;
 use minutely_event::{Event, Item, Rejected, Schema, TsvReader};
 
 use crate::generate::{self, GenSpec, Payload, Spacing};
+pub use crate::generate::{DimSpec, Spread};
 
 /// One event and when it is due.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,51 +98,6 @@ impl<R: Read> Iterator for FileSource<R> {
             };
             return Some(Ok(Sourced { event, due, key: self.key.clone() }));
         }
-    }
-}
-
-/// How the values of one generated dimension are drawn.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Spread {
-    Uniform,
-    /// Zipf with this exponent: value 1 is the most frequent.
-    Zipf(f64),
-}
-
-/// A generated dimension: `country` with 12 values, Zipf-distributed, say.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DimSpec {
-    pub name: String,
-    pub cardinality: u32,
-    pub spread: Spread,
-    /// Values are plain numbers (`1`, `2`, ...; written `#name=...`), not `<initial><n>`.
-    pub numeric: bool,
-}
-
-impl std::str::FromStr for DimSpec {
-    type Err = String;
-
-    /// `name=cardinality[:uniform|:zipf[:exponent]]`, as in `country=12:zipf`; `#name=...` for
-    /// numeric values (`#version=5`: `1` to `5`).
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not [#]NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]");
-        let (name, rest) = s.split_once('=').ok_or_else(bad)?;
-        let (numeric, name) = match name.strip_prefix('#') {
-            Some(n) => (true, n),
-            None => (false, name),
-        };
-        if name.is_empty() {
-            return Err(bad());
-        }
-        let mut parts = rest.split(':');
-        let cardinality: u32 = parts.next().and_then(|c| c.parse().ok()).filter(|&c| c > 0).ok_or_else(bad)?;
-        let spread = match (parts.next(), parts.next()) {
-            (None | Some("uniform"), None) => Spread::Uniform,
-            (Some("zipf"), None) => Spread::Zipf(1.0),
-            (Some("zipf"), Some(e)) => Spread::Zipf(e.parse().map_err(|_| bad())?),
-            _ => return Err(bad()),
-        };
-        Ok(DimSpec { name: name.to_owned(), cardinality, spread, numeric })
     }
 }
 

@@ -3,10 +3,37 @@
 
 use std::time::Duration;
 
-use minutely_localstack::LocalStack;
+use minutely_localstack::{Backend, LocalStack};
 
-use crate::faults::Plan;
-use crate::spec::ScenarioBackend;
+/// Where a scenario runs: the embedded sim (in this process), or a LocalStack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScenarioBackend {
+    Sim,
+    LocalStack(Backend),
+}
+
+impl std::str::FromStr for ScenarioBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ScenarioBackend, String> {
+        match s {
+            "sim" => Ok(ScenarioBackend::Sim),
+            other => other
+                .parse()
+                .map(ScenarioBackend::LocalStack)
+                .map_err(|_| format!("{other:?}: use sim, auto, host, testcontainers or endpoint")),
+        }
+    }
+}
+
+impl std::fmt::Display for ScenarioBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScenarioBackend::Sim => f.write_str("sim"),
+            ScenarioBackend::LocalStack(b) => b.fmt(f),
+        }
+    }
+}
 
 /// A backend that runs; dropping it stops it.
 #[derive(Debug)]
@@ -16,29 +43,24 @@ pub enum Running {
 }
 
 impl Running {
-    /// Starts `backend` with the plan's faults. LocalStack is started on a blocking thread; a
-    /// start cut short goes on there and stops LocalStack when it ends (or, if this process
-    /// exits first, LocalStack's watchdog does).
+    /// Starts `backend`: the sim with `sim` (its faults and limits), LocalStack with the
+    /// settings `localstack_env`. LocalStack is started on a blocking thread; a start cut short
+    /// goes on there and stops LocalStack when it ends (or, if this process exits first,
+    /// LocalStack's watchdog does).
     pub async fn start(
         backend: ScenarioBackend,
-        plan: &Plan,
+        sim: minutely_sim::Config,
+        localstack_env: &[(String, String)],
         localstack: &minutely_localstack::Options,
     ) -> anyhow::Result<Running> {
         match backend {
-            ScenarioBackend::Sim => {
-                let config = minutely_sim::Config {
-                    limits: plan.sim_limits,
-                    faults: plan.sim.clone(),
-                    ..minutely_sim::Config::default()
-                };
-                Ok(Running::Sim(minutely_sim::Sim::start(config).await?))
-            }
+            ScenarioBackend::Sim => Ok(Running::Sim(minutely_sim::Sim::start(sim).await?)),
             ScenarioBackend::LocalStack(b) => {
                 let mut options = localstack.clone();
                 options.backend = b;
-                if !plan.localstack_env.is_empty() {
+                if !localstack_env.is_empty() {
                     options.endpoint = None; // auto must start one, with the settings
-                    for (k, v) in &plan.localstack_env {
+                    for (k, v) in localstack_env {
                         options = options.with_env(k, v);
                     }
                 }

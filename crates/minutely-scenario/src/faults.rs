@@ -26,7 +26,7 @@ use minutely_consumer::output::CrashPoint;
 use minutely_sim::faults::{EntryError, ErrorKind, LostAnswer, OperationFaults};
 use serde::Deserialize;
 
-use crate::spec::ScenarioBackend;
+use crate::backend::ScenarioBackend;
 
 /// One fault of a scenario.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -188,13 +188,8 @@ impl Fleet {
     }
 }
 
-/// A change of the stream's shards while the producer runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reshard {
-    Split,
-    Merge,
-    ShardCount(i32),
-}
+/// A change of the stream's shards while the producer runs (carried out by `minutely-aws`).
+pub use minutely_aws::kinesis::Reshard;
 
 /// Every fault of a run, sorted by where it applies.
 #[derive(Clone, Debug, Default)]
@@ -289,6 +284,11 @@ impl Plan {
         plan.sim.validate()?;
         plan.reshards.sort_by_key(|(n, _)| *n);
         Ok(plan)
+    }
+
+    /// The sim's settings for this plan: its faults and whether AWS's limits are on.
+    pub fn sim_config(&self) -> minutely_sim::Config {
+        minutely_sim::Config { limits: self.sim_limits, faults: self.sim.clone(), ..minutely_sim::Config::default() }
     }
 
     /// What the sim must show for each injected fault to have happened at least once (a fault

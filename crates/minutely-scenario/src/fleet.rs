@@ -11,17 +11,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minutely_aws::clock;
-use minutely_consumer::kinesis::{KinesisOptions, ShardStats};
+use minutely_consumer::kinesis::{KinesisOptions, LeaseOptions, LeaseReport};
 use minutely_consumer::lease::{LeaseCounts, Timing};
-use minutely_consumer::leasing::{LeaseOptions, LeaseReport};
 use minutely_consumer::output::CrashAfter;
-use minutely_consumer::{ConsumeError, Output, Settings, Stop};
+use minutely_consumer::{ConsumeError, Output, Settings, ShardStats, Stop, Totals};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinSet};
 
 use crate::faults::Fleet;
-use crate::run::Watch;
+use crate::happenings::Happenings;
 
 /// The scenario's leases: shorter than the CLI's 10 s / 3 s, so that a killed worker's shards
 /// move within seconds, and long enough for a busy LocalStack on two cores, where a round of
@@ -60,8 +59,7 @@ struct Worker {
 /// What a worker task ends with.
 type Ended = (usize, Result<(), ConsumeError>);
 
-/// Runs the fleet until `stop` says so; returns what it did, with the duplicates dropped and
-/// records rejected by every worker.
+/// Runs the fleet until `stop` says so; returns what it did, and the totals of every worker.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
     fleet: Fleet,
@@ -70,9 +68,9 @@ pub(crate) async fn run(
     settings: Settings,
     output: Output,
     mut stop: watch::Receiver<Option<Stop>>,
-    run: Watch,
+    run: Happenings,
     view: View,
-) -> Result<(WorkersReport, u64, u64), ConsumeError> {
+) -> Result<(WorkersReport, Totals), ConsumeError> {
     let mut tasks: JoinSet<Ended> = JoinSet::new();
     let mut workers: Vec<Worker> = Vec::new();
     let mut report = WorkersReport::default();
@@ -88,7 +86,7 @@ pub(crate) async fn run(
         let report = leases.report.clone();
         let options = KinesisOptions { leases: Some(leases), ..options.clone() };
         let (stop, stop_rx) = watch::channel(None);
-        let stats: ShardStats = Arc::default();
+        let stats = ShardStats::new();
         let (client, settings, s) = (client.clone(), settings.clone(), stats.clone());
         let abort = tasks.spawn(async move {
             (index, minutely_consumer::kinesis::consume(client, options, settings, output, stop_rx, s).await)
@@ -130,16 +128,14 @@ pub(crate) async fn run(
         if report.killed == 0 && frozen_at.is_some_and(|at| at.elapsed() >= Duration::from_secs(1)) {
             workers[0].abort.abort();
             workers[0].alive = false;
-            for (_, s) in workers[0].stats.lock().expect("stats lock").iter() {
-                s.stopped.store(true, Ordering::Relaxed);
-            }
+            workers[0].stats.stop_all();
             report.killed += 1;
             run.happened("worker-0 killed");
         }
         if let Some(after) = fleet.add_after_events
             && report.added == 0
             && !stopping
-            && run.events_put.load(Ordering::Relaxed) >= after
+            && run.events_put() >= after
         {
             start(&mut workers, &mut tasks);
             report.added += 1;
@@ -150,21 +146,17 @@ pub(crate) async fn run(
             break;
         }
     }
-    let (mut duplicates, mut rejected) = (0, 0);
+    let mut totals = Totals::default();
     for w in &workers {
-        for (_, s) in w.stats.lock().expect("stats lock").iter() {
-            duplicates += s.counters().duplicates;
-            rejected += s.counters().rejected;
-        }
+        totals.merge(&w.stats.totals());
         report.leases += w.report.lock().expect("report lock").counts;
     }
-    Ok((report, duplicates, rejected))
+    Ok((report, totals))
 }
 
 /// Every worker's readers into the one view, and whether the live ones account for every shard.
 fn publish(workers: &[Worker], view: &View) {
-    let all = workers.iter().flat_map(|w| w.stats.lock().expect("stats lock").clone()).collect();
-    *view.stats.lock().expect("stats lock") = all;
+    view.stats.gather(workers.iter().map(|w| &w.stats));
     // The engine knows which worker it killed: every readable shard must be held by one that
     // lives (a lease's holder looks alive to the others for a duration after its death).
     let reports: Vec<LeaseReport> =

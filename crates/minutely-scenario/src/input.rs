@@ -102,7 +102,7 @@ impl Input {
             seed: i.seed,
             start,
             spacing: Spacing::Span(i.span.as_millis() as i64),
-            dims: s.dims()?,
+            dims: s.input.dims.clone(),
             jitter_ms: i.jitter.as_millis() as i64,
             late_fraction: i.late_fraction,
             late_by_ms: i.late_by.as_millis() as i64,

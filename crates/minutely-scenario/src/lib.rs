@@ -15,17 +15,22 @@
 //! backend, or are refused by name.
 
 pub mod backend;
+mod consumer;
 pub mod faults;
 pub mod fleet;
+mod happenings;
 pub mod input;
 pub mod model;
+mod producer;
+mod readback;
 pub mod report;
 pub mod run;
 pub mod spec;
 pub mod trace;
 
+pub use backend::ScenarioBackend;
 /// The generator lives with the producer, which `minutely produce --source random` also uses.
 pub use minutely_producer::generate;
 pub use report::{Report, snapshot_body};
 pub use run::{Progress, RunOptions, run};
-pub use spec::{Scenario, ScenarioBackend};
+pub use spec::Scenario;

@@ -55,13 +55,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::backend::ScenarioBackend;
 use crate::faults::Fault;
 use anyhow::{Context, bail};
 use minutely_event::{ColumnRef, RecordDecoder, RecordEncoder, RecordFormat, Schema};
 use minutely_localstack::Backend;
 use minutely_producer::PartitionKey;
 use minutely_producer::aggregation::Packing;
-use minutely_producer::source::DimSpec;
+use minutely_producer::generate::DimSpec;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -72,8 +73,8 @@ pub struct Scenario {
     #[serde(skip)]
     pub path: PathBuf,
     pub description: String,
-    #[serde(default = "default_backend")]
-    pub backend: String,
+    #[serde(default = "default_backend", deserialize_with = "parsed")]
+    pub backend: ScenarioBackend,
     pub input: InputSpec,
     #[serde(default)]
     pub pipeline: Pipeline,
@@ -83,42 +84,37 @@ pub struct Scenario {
     pub expect: Expect,
 }
 
-fn default_backend() -> String {
-    "auto".into()
+fn default_backend() -> ScenarioBackend {
+    ScenarioBackend::LocalStack(Backend::Auto)
+}
+
+/// A field parsed from its string form (`FromStr`), its error kept.
+fn parsed<'de, D: serde::Deserializer<'de>, T>(d: D) -> Result<T, D::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+}
+
+fn parsed_each<'de, D: serde::Deserializer<'de>, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    Vec::<String>::deserialize(d)?.iter().map(|s| s.parse().map_err(serde::de::Error::custom)).collect()
+}
+
+/// `aggregation = "none" | "kpl" | "gzip-lines"`.
+fn packing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Packing>, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "none" => Ok(None),
+        other => other.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 fn faults_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Fault>, D::Error> {
     Fault::parse_table(&toml::Table::deserialize(d)?).map_err(serde::de::Error::custom)
-}
-
-/// Where a scenario runs: the embedded sim (in this process), or a LocalStack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScenarioBackend {
-    Sim,
-    LocalStack(Backend),
-}
-
-impl std::str::FromStr for ScenarioBackend {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<ScenarioBackend, String> {
-        match s {
-            "sim" => Ok(ScenarioBackend::Sim),
-            other => other
-                .parse()
-                .map(ScenarioBackend::LocalStack)
-                .map_err(|_| format!("{other:?}: use sim, auto, host, testcontainers or endpoint")),
-        }
-    }
-}
-
-impl std::fmt::Display for ScenarioBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ScenarioBackend::Sim => f.write_str("sim"),
-            ScenarioBackend::LocalStack(b) => b.fmt(f),
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -138,8 +134,8 @@ pub struct InputSpec {
     #[serde(default = "default_start")]
     pub start: String,
     pub rate: Option<f64>,
-    #[serde(default = "default_dims")]
-    pub dims: Vec<String>,
+    #[serde(default = "default_dims", deserialize_with = "parsed_each")]
+    pub dims: Vec<DimSpec>,
     #[serde(default, with = "humantime_serde_compat")]
     pub jitter: Duration,
     #[serde(default)]
@@ -170,8 +166,8 @@ fn default_span() -> Duration {
 fn default_start() -> String {
     "2016-08-21T17:00:00Z".into()
 }
-fn default_dims() -> Vec<String> {
-    vec!["country=12:zipf".into(), "device=3".into()]
+fn default_dims() -> Vec<DimSpec> {
+    ["country=12:zipf", "device=3"].iter().map(|d| d.parse().expect("a valid dimension")).collect()
 }
 fn default_late_by() -> Duration {
     Duration::from_secs(300)
@@ -187,7 +183,8 @@ pub struct Pipeline {
     #[serde(with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
     pub batch_records: usize,
-    pub partition_key: String,
+    #[serde(deserialize_with = "parsed")]
+    pub partition_key: PartitionKey,
     /// The producer's per-shard rate limiter (1,000 records/s, 1 MiB/s).
     pub rate_limit: bool,
     /// How events are written into Kinesis and read back: a record schema (`format`, `time`,
@@ -198,7 +195,8 @@ pub struct Pipeline {
     pub records: Option<Schema>,
     /// `none` (default), `kpl` or `gzip-lines`: the producer packs each shard's events into KPL
     /// aggregates, or into gzip-compressed lines.
-    pub aggregation: String,
+    #[serde(deserialize_with = "packing")]
+    pub aggregation: Option<Packing>,
 }
 
 impl Default for Pipeline {
@@ -209,10 +207,10 @@ impl Default for Pipeline {
             allowed_lateness: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(5),
             batch_records: 500,
-            partition_key: "key".into(),
+            partition_key: PartitionKey::Key,
             rate_limit: false,
             records: None,
-            aggregation: "none".into(),
+            aggregation: None,
         }
     }
 }
@@ -318,10 +316,6 @@ impl Scenario {
                 bail!("{name} = {f}: a fraction between 0 and 1");
             }
         }
-        self.dims()?;
-        self.backend()?;
-        self.partition_key()?;
-        self.packing()?;
         let decoder = self.decoder()?;
         self.encoder()?;
         if i.missing_fraction > 0.0 && i.count.is_none() {
@@ -356,14 +350,6 @@ impl Scenario {
         Ok(())
     }
 
-    pub fn dims(&self) -> anyhow::Result<Vec<DimSpec>> {
-        self.input.dims.iter().map(|d| d.parse().map_err(|e: String| anyhow::anyhow!("[input] dims: {e}"))).collect()
-    }
-
-    pub fn backend(&self) -> anyhow::Result<ScenarioBackend> {
-        self.backend.parse().map_err(|e| anyhow::anyhow!("backend: {e}"))
-    }
-
     /// The record schema of the pipeline, its key defaulting to the pipeline's key.
     pub fn record_schema(&self) -> Schema {
         let mut schema = self.pipeline.records.clone().unwrap_or_default();
@@ -381,18 +367,6 @@ impl Scenario {
     /// How the producer writes them.
     pub fn encoder(&self) -> anyhow::Result<RecordEncoder> {
         RecordEncoder::new(&self.record_schema()).map_err(|e| anyhow::anyhow!("[pipeline.records] {e}"))
-    }
-
-    /// How the producer packs each shard's events, if it does.
-    pub fn packing(&self) -> anyhow::Result<Option<Packing>> {
-        match self.pipeline.aggregation.as_str() {
-            "none" => Ok(None),
-            other => other.parse().map(Some).map_err(|e| anyhow::anyhow!("[pipeline] {e}")),
-        }
-    }
-
-    pub fn partition_key(&self) -> anyhow::Result<PartitionKey> {
-        self.pipeline.partition_key.parse().map_err(|e: String| anyhow::anyhow!("[pipeline] {e}"))
     }
 
     /// The same scenario with `events` generated events or recorded lines instead of its own

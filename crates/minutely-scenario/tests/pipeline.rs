@@ -8,8 +8,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use minutely_aggregate::{EventTime, WindowConfig};
+use minutely_consumer::WorkerStats;
 use minutely_consumer::output::MemoryStore;
-use minutely_consumer::worker::{Clock, Worker, WorkerStats};
+use minutely_consumer::worker::{Clock, Worker};
 use minutely_consumer::{CountLine, Output, Settings};
 use minutely_event::RecordDecoder;
 use minutely_producer::sink::ChannelSink;

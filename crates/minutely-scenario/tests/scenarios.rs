@@ -30,7 +30,7 @@ fn main() -> std::process::ExitCode {
     assert!(scenarios.len() >= 8, "the shipped scenarios are found: {}", scenarios.len());
     let mut trials = Vec::new();
     for s in scenarios {
-        let localstack = match s.backend().expect("checked on load") {
+        let localstack = match s.backend {
             ScenarioBackend::LocalStack(b) => b,
             ScenarioBackend::Sim => Backend::Auto,
         };

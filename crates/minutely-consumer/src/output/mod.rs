@@ -1,39 +1,24 @@
 //! Where closed windows go: S3 (objects at deterministic paths, checkpoints beside them), or
 //! the console and stdout (no checkpoints: a restart starts from `--from` again), or memory.
-//! This file dispatches; `s3.rs`, `memory.rs` and `console.rs` do the writing.
+//! This file dispatches; `s3.rs`, `memory.rs` and `console.rs` do the writing, `crash.rs` wraps
+//! an output with an injected crash, `error.rs` says why a write failed.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use minutely_aws::AwsError;
-
 use crate::aggregator::{Checkpoint, Content, Object};
-pub use crate::crash::{CrashAfter, CrashPoint};
 use crate::layout;
-pub use crate::memory::MemoryStore;
-pub use crate::s3::S3Output;
 
-/// Why output failed for good (after retries).
-#[derive(Debug, thiserror::Error)]
-pub enum OutputError {
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-    /// A checkpoint or lease file that does not parse.
-    #[error("{what} {place} is not readable: {message}")]
-    Unreadable { what: &'static str, place: String, message: String },
-    #[error("writing to stdout")]
-    Io(#[from] std::io::Error),
-    #[error("fault injection: a crash after {objects} object writes, {at}")]
-    InjectedCrash { objects: u64, at: CrashPoint },
-    #[error(
-        "another consumer wrote the checkpoint {key} since this one read it: stopping (two consumers on one shard: leases off, or one --worker-id twice)"
-    )]
-    Fenced { key: String },
-}
+mod console;
+mod crash;
+mod error;
+mod memory;
+mod s3;
 
-/// The precondition of a conditional write: `Some(etag)`, the ETag it last saw (`If-Match`), or
-/// `None`, no object at all (`If-None-Match: *`).
-pub type IfMatch = Option<String>;
+pub use crash::CrashAfter;
+pub use error::{CrashPoint, IfMatch, OutputError};
+pub use memory::MemoryStore;
+pub use s3::S3Output;
 
 #[derive(Clone, Debug)]
 pub enum Output {
@@ -82,7 +67,7 @@ impl Output {
                     Content::Counts { lines } => {
                         let mut out = std::io::stdout().lock();
                         if readable {
-                            out.write_all(crate::console::render(lines).as_bytes())?;
+                            out.write_all(console::render(lines).as_bytes())?;
                         } else {
                             out.write_all(&object.body())?;
                         }

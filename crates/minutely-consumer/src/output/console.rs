@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use crate::CountLine;
+use crate::aggregator::CountLine;
 
 /// `a` against `b`, runs of digits compared as numbers: `c2 < c10`, `v1.9 < v1.10`.
 pub fn natural_cmp(a: &str, b: &str) -> Ordering {

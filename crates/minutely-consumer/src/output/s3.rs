@@ -6,7 +6,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use minutely_aws::{AwsError, Cause, RetryLog, RetryPolicy};
 
-use crate::output::{IfMatch, OutputError};
+use super::error::{IfMatch, OutputError};
 
 #[derive(Clone, Debug)]
 pub struct S3Output {

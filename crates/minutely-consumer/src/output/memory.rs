@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use minutely_aws::{AwsError, Cause};
 
-use crate::output::{IfMatch, OutputError};
+use super::error::{IfMatch, OutputError};
 
 /// Objects and checkpoints in memory, for tests and in-process pipelines. With `fail_after`,
 /// the write after that many fails: a crash at that point, as far as the worker can tell.

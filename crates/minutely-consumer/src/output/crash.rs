@@ -4,28 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::output::OutputError;
-
-/// Where, around the checkpoint that follows the objects, an injected crash happens.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CrashPoint {
-    /// Between an object write and its checkpoint: the worst moment (the objects are written
-    /// again after the restart, to the same paths).
-    #[default]
-    BeforeCheckpoint,
-    /// Right after the checkpoint that follows the objects: a clean point.
-    AfterCheckpoint,
-}
-
-impl std::fmt::Display for CrashPoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CrashPoint::BeforeCheckpoint => "before the checkpoint",
-            CrashPoint::AfterCheckpoint => "after the checkpoint",
-        })
-    }
-}
+use super::error::{CrashPoint, OutputError};
 
 /// A crash after a number of object writes, before or after the checkpoint that follows them:
 /// how the tests and scenarios kill a consumer at a chosen moment. Fires once.

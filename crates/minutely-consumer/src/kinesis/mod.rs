@@ -1,0 +1,41 @@
+//! Reading a Kinesis stream. One coordinator per worker (`coordinator.rs`) lists the shards
+//! (`shards.rs`), lets its assignment say which to read (all of them, children after parents;
+//! or, with leases, those whose leases it holds: `leased.rs`), and runs one reader per shard
+//! (`reader.rs`: GetRecords within the limits, iterators renewed when they expire, every
+//! record through the shard's `Worker`). `options.rs`: how a stream is read.
+//!
+//! Modules here only use the ones listed after them: coordinator → leased → reader, shards →
+//! options.
+
+mod coordinator;
+mod leased;
+mod options;
+mod reader;
+pub(crate) mod shards;
+
+use std::sync::Arc;
+
+use aws_sdk_kinesis::Client;
+use tokio::sync::watch;
+
+pub use options::{KinesisOptions, LeaseOptions, LeaseReport, StartAt, default_worker_id};
+
+use crate::aggregator::Settings;
+use crate::output::Output;
+use crate::stats::ShardStats;
+use crate::worker::Clock;
+use crate::{ConsumeError, Stop};
+
+/// Reads the stream's shards (every shard, or with [`KinesisOptions::leases`] this worker's
+/// share) until `stop` says so, or until idle (see [`KinesisOptions::exit_when_idle`]).
+pub async fn consume(
+    client: Client,
+    options: KinesisOptions,
+    settings: Settings,
+    output: Output,
+    stop: watch::Receiver<Option<Stop>>,
+    stats: ShardStats,
+) -> Result<(), ConsumeError> {
+    let ctx = reader::Ctx { client, options, settings, output, clock: Clock::start() };
+    coordinator::coordinate(Arc::new(ctx), stop, stats).await
+}

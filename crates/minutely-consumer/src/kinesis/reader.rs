@@ -1,0 +1,347 @@
+//! One shard's reader (GetRecords within the limits, iterators renewed when they expire, every
+//! call's records through its [`Worker`]), and [`Readers`], the running readers of one worker.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::operation::get_records::GetRecordsOutput;
+use aws_sdk_kinesis::types::ShardIteratorType;
+use minutely_aws::clock;
+use minutely_aws::{AwsError, Backoff, RetryLog, RetryPolicy};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::options::{KinesisOptions, StartAt};
+use crate::aggregator::Settings;
+use crate::layout;
+use crate::output::Output;
+use crate::stats::{ShardStats, WorkerStats};
+use crate::worker::{Clock, Worker};
+use crate::{ConsumeError, Stop};
+
+/// What every reader of a run shares.
+pub(super) struct Ctx {
+    pub client: Client,
+    pub options: KinesisOptions,
+    pub settings: Settings,
+    pub output: Output,
+    pub clock: Clock,
+}
+
+/// How one shard's reader ended.
+pub(super) enum ShardEnd {
+    /// Read to its end (after a reshard) and fully written.
+    Finished,
+    /// Asked to stop: it wrote what was due and checkpointed.
+    Stopped,
+    /// Its lease lapsed or was lost: it stopped at once, writing nothing more.
+    Lost,
+}
+
+/// What a shard's reader obeys: a stop, and the time (ms on the run's [`Clock`]) after which
+/// it may not read or write anything (its lease lapses; `u64::MAX` without leases).
+struct Control {
+    stop: watch::Receiver<Option<Stop>>,
+    valid_until: Arc<AtomicU64>,
+}
+
+impl Control {
+    fn lapsed(&self, clock: &Clock) -> bool {
+        clock.now().0 >= self.valid_until.load(Ordering::Relaxed)
+    }
+}
+
+/// A running reader, as its coordinator holds it.
+struct Handle {
+    stop: watch::Sender<Option<Stop>>,
+    valid_until: Arc<AtomicU64>,
+}
+
+/// The shard readers of one worker, each a task, each with its own stop and deadline.
+pub(super) struct Readers {
+    ctx: Arc<Ctx>,
+    stats: ShardStats,
+    handles: BTreeMap<String, Handle>,
+    tasks: JoinSet<(String, Result<ShardEnd, ConsumeError>)>,
+}
+
+impl Readers {
+    pub fn new(ctx: Arc<Ctx>, stats: ShardStats) -> Readers {
+        Readers { ctx, stats, handles: BTreeMap::new(), tasks: JoinSet::new() }
+    }
+
+    /// Starts reading `shard` (at `start` without a checkpoint), allowed until `valid_until`.
+    pub fn start(&mut self, shard: &str, start: StartAt, valid_until: u64) {
+        let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
+        let valid_until = Arc::new(AtomicU64::new(valid_until));
+        let stats = self.stats.start(shard);
+        let control = Control { stop: stop_rx, valid_until: valid_until.clone() };
+        let (ctx, name) = (self.ctx.clone(), shard.to_owned());
+        self.tasks.spawn(async move {
+            let end = read_shard(&ctx, &name, start, stats, control).await;
+            (name, end)
+        });
+        self.handles.insert(shard.to_owned(), Handle { stop: stop_tx, valid_until });
+    }
+
+    pub fn is_reading(&self, shard: &str) -> bool {
+        self.handles.contains_key(shard)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Asks `shard`'s reader to stop as `mode` says (it writes what is due first).
+    pub fn stop(&self, shard: &str, mode: Stop) {
+        if let Some(h) = self.handles.get(shard) {
+            let _ = h.stop.send(Some(mode));
+        }
+    }
+
+    /// Every reader stops as `mode` says.
+    pub fn stop_all(&self, mode: Stop) {
+        for h in self.handles.values() {
+            let _ = h.stop.send(Some(mode));
+        }
+    }
+
+    /// `shard`'s reader may not read or write anything more: its lease is gone.
+    pub fn revoke(&self, shard: &str) {
+        if let Some(h) = self.handles.get(shard) {
+            h.valid_until.store(0, Ordering::Relaxed);
+            let _ = h.stop.send(Some(Stop { close_open: false }));
+        }
+    }
+
+    /// Moves `shard`'s deadline (a renewed lease).
+    pub fn extend(&self, shard: &str, valid_until: u64) {
+        if let Some(h) = self.handles.get(shard) {
+            h.valid_until.store(valid_until, Ordering::Relaxed);
+        }
+    }
+
+    /// The shards being read.
+    pub fn shards(&self) -> impl Iterator<Item = &str> {
+        self.handles.keys().map(String::as_str)
+    }
+
+    /// The next reader that ends, and how. Only when some reader runs.
+    pub async fn next_end(&mut self) -> Result<(String, Result<ShardEnd, ConsumeError>), ConsumeError> {
+        let joined = self.tasks.join_next().await.expect("called with readers running");
+        let (shard, end) = joined.map_err(|e| ConsumeError::Task(e.to_string()))?;
+        self.handles.remove(&shard);
+        Ok((shard, end))
+    }
+
+    /// After a failure: every reader stops without closing its windows; waits for them all.
+    pub async fn abandon(&mut self) {
+        self.stop_all(Stop { close_open: false });
+        while self.tasks.join_next().await.is_some() {}
+        self.handles.clear();
+    }
+}
+
+/// A shard's reads: 200 ms doubling to 10 s, until the run stops.
+const READS: RetryPolicy = RetryPolicy {
+    base: Duration::from_millis(200),
+    max_backoff: Duration::from_secs(10),
+    deadline: None,
+    retry_unreachable: true,
+};
+
+/// What one GetRecords call came to.
+enum Polled {
+    /// Records (maybe none) and the next iterator.
+    Next(String),
+    /// The shard is closed and read to its end.
+    End,
+    /// Try again: the iterator to use (`None`: a new one is needed).
+    Again(Option<String>),
+}
+
+/// Marks a reader stopped when it ends, however it ends (returned, failed, or its task dropped).
+struct StopOnDrop(Arc<WorkerStats>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+/// Reads one shard until it ends, the run stops, or (with leases) its lease lapses. Whatever
+/// the end, its stats say it is no longer read.
+async fn read_shard(
+    ctx: &Ctx,
+    shard: &str,
+    start: StartAt,
+    stats: Arc<WorkerStats>,
+    control: Control,
+) -> Result<ShardEnd, ConsumeError> {
+    let _stopped = StopOnDrop(stats.clone());
+    let mut stop = control.stop.clone();
+    let o = &ctx.options;
+    let checkpoint = layout::checkpoint(&o.stream, shard);
+    let settings = ctx.settings.clone();
+    let opened = Worker::open(
+        shard,
+        settings,
+        ctx.output.clone(),
+        Some(checkpoint),
+        o.checkpoint_every,
+        ctx.clock,
+        stats.clone(),
+    );
+    let (mut worker, finished) = opened.await?;
+    worker.observer = o.observer.clone();
+    if finished {
+        stats.finish();
+        return Ok(ShardEnd::Finished);
+    }
+    let mut iterator: Option<String> = None;
+    // Jitter seeded by the shard: the same shard waits the same way, shards differ.
+    let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);
+    let log = RetryLog::stderr(format!("GetRecords on {} {shard}", o.stream));
+    loop {
+        if control.lapsed(&ctx.clock) {
+            return Ok(ShardEnd::Lost);
+        }
+        let asked = *stop.borrow();
+        if let Some(mode) = asked {
+            worker.stop(mode.close_open).await?;
+            return Ok(ShardEnd::Stopped);
+        }
+        let it = match iterator.take() {
+            Some(it) => it,
+            None => match shard_iterator(ctx, shard, start, worker.position()).await {
+                Ok(Some(it)) => it,
+                Ok(None) => return finish(&mut worker, &control, &ctx.clock).await,
+                Err(e) if READS.retries(&e) => {
+                    log.retried(1, &e);
+                    wait(backoff.next_wait().unwrap_or(READS.max_backoff), &mut stop).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let call_start = clock::now();
+        let (next, empty) = match poll(ctx, shard, it, &mut worker, &stats, &log).await? {
+            (Polled::Next(next), empty) => (next, empty),
+            (Polled::End, _) => return finish(&mut worker, &control, &ctx.clock).await,
+            (Polled::Again(it), _) => {
+                if let Some(it) = it {
+                    // Throttling, KMS throttling, 5xx, network: the same iterator, later.
+                    iterator = Some(it);
+                    wait(backoff.next_wait().unwrap_or(READS.max_backoff), &mut stop).await;
+                }
+                continue;
+            }
+        };
+        backoff.reset();
+        iterator = Some(next);
+        if control.lapsed(&ctx.clock) {
+            return Ok(ShardEnd::Lost);
+        }
+        worker.commit(false, false).await?;
+        let pause = if empty { o.idle_poll.max(o.min_call_interval) } else { o.min_call_interval };
+        wait((call_start + pause).saturating_duration_since(clock::now()), &mut stop).await;
+    }
+}
+
+/// One GetRecords call with iterator `it`: its records counted by `worker`. Returns what came
+/// of it, and whether it returned no record. A failure no retry fixes is an error.
+async fn poll(
+    ctx: &Ctx,
+    shard: &str,
+    it: String,
+    worker: &mut Worker,
+    stats: &WorkerStats,
+    log: &RetryLog,
+) -> Result<(Polled, bool), ConsumeError> {
+    let o = &ctx.options;
+    stats.get_records_call();
+    let out: GetRecordsOutput = match ctx.client.get_records().shard_iterator(&it).limit(o.limit).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            if e.as_service_error().is_some_and(|s| s.is_expired_iterator_exception()) {
+                // A new iterator after the last record taken (kept in the aggregator).
+                return Ok((Polled::Again(None), true));
+            }
+            let e = AwsError::from_sdk("GetRecords", format!("stream {} {shard}", o.stream), &e);
+            if !READS.retries(&e) {
+                return Err(e.into());
+            }
+            log.retried(1, &e);
+            return Ok((Polled::Again(Some(it)), true));
+        }
+    };
+    let now = ctx.clock.now();
+    let records = out.records();
+    for r in records {
+        worker.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
+    }
+    if let Some(observer) = &o.observer {
+        observer.read(shard, &mut records.iter().map(|r| r.data().as_ref()), clock::now());
+    }
+    if let Some(last) = records.last() {
+        stats.arrived(now);
+        worker.processed_through(last.sequence_number());
+    }
+    stats.polled(records.len(), out.millis_behind_latest().unwrap_or(-1));
+    worker.tick(now);
+    let polled = match out.next_shard_iterator() {
+        Some(next) => Polled::Next(next.to_owned()),
+        None => Polled::End,
+    };
+    Ok((polled, records.is_empty()))
+}
+
+/// The shard ended: close its windows, write everything, checkpoint it as finished.
+async fn finish(worker: &mut Worker, control: &Control, clock: &Clock) -> Result<ShardEnd, ConsumeError> {
+    if control.lapsed(clock) {
+        return Ok(ShardEnd::Lost);
+    }
+    worker.close_all();
+    worker.commit(true, true).await?;
+    Ok(ShardEnd::Finished)
+}
+
+/// An iterator after `position`, or at `start` when nothing was read yet. `None`: the shard is
+/// closed and has nothing after the position.
+async fn shard_iterator(
+    ctx: &Ctx,
+    shard: &str,
+    start: StartAt,
+    position: Option<&str>,
+) -> Result<Option<String>, AwsError> {
+    let mut call = ctx.client.get_shard_iterator().stream_name(&ctx.options.stream).shard_id(shard);
+    call = match (position, start) {
+        (Some(seq), _) => {
+            call.shard_iterator_type(ShardIteratorType::AfterSequenceNumber).starting_sequence_number(seq)
+        }
+        (None, StartAt::TrimHorizon) => call.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        (None, StartAt::Latest) => call.shard_iterator_type(ShardIteratorType::Latest),
+        (None, StartAt::Timestamp(ms)) => call
+            .shard_iterator_type(ShardIteratorType::AtTimestamp)
+            .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(ms)),
+    };
+    match call.send().await {
+        Ok(out) => Ok(out.shard_iterator().map(str::to_owned)),
+        Err(e) => Err(AwsError::from_sdk("GetShardIterator", format!("stream {} {shard}", ctx.options.stream), &e)),
+    }
+}
+
+/// Sleeps, or returns early when a stop is asked for.
+async fn wait(d: Duration, stop: &mut watch::Receiver<Option<Stop>>) {
+    if stop.borrow().is_some() {
+        return;
+    }
+    tokio::select! {
+        biased;
+        _ = clock::sleep(d) => {}
+        _ = stop.changed() => {}
+    }
+}

@@ -1,0 +1,170 @@
+//! A run's consumer side: one consumer (started again from its checkpoints after the kill
+//! fault), or a fleet of workers on leases (`fleet.rs`); the wait until it has read everything
+//! and closed every window; each shard's lag sampled once a second.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use minutely_aggregate::WindowConfig;
+use minutely_aws::clock::{self, Instant};
+use minutely_consumer::kinesis::KinesisOptions;
+use minutely_consumer::output::{CrashAfter, OutputError};
+use minutely_consumer::worker::WorkerError;
+use minutely_consumer::{ConsumeError, Output, S3Output, Settings, ShardStats, Stop};
+use tokio::sync::watch;
+
+use crate::faults::Plan;
+use crate::fleet::{self, WorkersReport};
+use crate::happenings::Happenings;
+use crate::spec::Scenario;
+use crate::trace::Tracer;
+
+/// A spawned task that is aborted when this handle is dropped (a run cut short).
+pub(crate) struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The consumer (or the fleet of workers) as a task, with its stop switch and its live stats.
+pub(crate) struct Consumer {
+    task: AbortOnDrop<Result<ConsumerEnd, ConsumeError>>,
+    stop: watch::Sender<Option<Stop>>,
+    pub stats: ShardStats,
+    /// With workers: whether every readable shard is held by a live worker.
+    accounted: Option<Arc<AtomicBool>>,
+}
+
+/// What the consumer side did, over all its attempts or workers.
+#[derive(Debug, Default)]
+pub(crate) struct ConsumerEnd {
+    /// Times the consumer was started again after the kill fault.
+    pub restarts: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// With the `workers` faults: what the workers did.
+    pub workers: Option<WorkersReport>,
+}
+
+impl Consumer {
+    /// Starts the consumer; after an injected crash (the kill fault), a new one takes over from
+    /// the checkpoints. With the `workers` faults, starts the fleet instead.
+    pub fn spawn(
+        s: &Scenario,
+        plan: &Plan,
+        kinesis: &aws_sdk_kinesis::Client,
+        stream: &str,
+        output: S3Output,
+        tracer: Arc<Tracer>,
+        happenings: Happenings,
+    ) -> Consumer {
+        let p = &s.pipeline;
+        let settings = Settings {
+            decoder: tracer.decoder(),
+            windows: WindowConfig {
+                allowed_lateness_ms: p.allowed_lateness.as_millis() as u64,
+                idle_timeout_ms: (!p.idle_timeout.is_zero()).then_some(p.idle_timeout.as_millis() as u64),
+            },
+            max_dedup_ids: 2_000_000,
+        };
+        // The kill fault: clones share the crash, which fires once.
+        let output = match plan.kill_consumer {
+            Some(k) => Output::S3(output).crashing(CrashAfter::at(k.after_objects, k.at, false)),
+            None => Output::S3(output),
+        };
+        let options = KinesisOptions {
+            discover_every: Duration::from_secs(1),
+            idle_poll: Duration::from_millis(200),
+            checkpoint_every: Duration::from_secs(1),
+            observer: Some(tracer),
+            ..KinesisOptions::new(stream)
+        };
+        let (stop, stop_rx) = watch::channel(None::<Stop>);
+        let stats = ShardStats::new();
+        let client = kinesis.clone();
+        if let Some(f) = plan.fleet {
+            let view = fleet::View { stats: stats.clone(), accounted: Arc::default() };
+            let accounted = Some(view.accounted.clone());
+            let task = AbortOnDrop(tokio::spawn(async move {
+                let (workers, totals) =
+                    fleet::run(f, client, options, settings, output, stop_rx, happenings, view).await?;
+                let (duplicates, rejected) = (totals.counters.duplicates, totals.counters.rejected);
+                Ok(ConsumerEnd { restarts: 0, duplicates, rejected, workers: Some(workers) })
+            }));
+            return Consumer { task, stop, stats, accounted };
+        }
+        let shard_stats = stats.clone();
+        let task = AbortOnDrop(tokio::spawn(async move {
+            let mut end = ConsumerEnd::default();
+            loop {
+                let (options, settings, output) = (options.clone(), settings.clone(), output.clone());
+                let (stop_rx, stats) = (stop_rx.clone(), shard_stats.clone());
+                let r = minutely_consumer::kinesis::consume(client.clone(), options, settings, output, stop_rx, stats);
+                let r = r.await;
+                let totals = shard_stats.totals();
+                end.duplicates += totals.counters.duplicates;
+                end.rejected += totals.counters.rejected;
+                match r {
+                    Ok(()) => return Ok(end),
+                    Err(ConsumeError::Worker(WorkerError::Output(OutputError::InjectedCrash { .. }))) => {
+                        end.restarts += 1;
+                        shard_stats.clear();
+                        happenings.happened("consumer killed, restarted");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }));
+        Consumer { task, stop, stats, accounted: None }
+    }
+
+    /// Waits until every shard is caught up and every window closed (by the idle timeout), or
+    /// the consumer ended, or the deadline passed (returns `false` then).
+    pub async fn wait_until_settled(&self, deadline: Instant) -> bool {
+        loop {
+            clock::sleep(Duration::from_millis(200)).await;
+            if self.task.0.is_finished() {
+                return true;
+            }
+            let caught_up = !self.stats.is_empty() && self.stats.totals().caught_up;
+            // A reader that stopped (a worker killed, a lease handed over) left its open windows
+            // to the next reader of its shard, which counts them.
+            let open: u64 = self.stats.reading().iter().map(|(_, w)| w.open_windows).sum();
+            let accounted = self.accounted.as_ref().is_none_or(|a| a.load(Ordering::Relaxed));
+            if caught_up && open == 0 && accounted {
+                return true;
+            }
+            if clock::now() >= deadline {
+                return false;
+            }
+        }
+    }
+
+    /// Stops the consumer, closing its open windows, and waits for its end.
+    pub async fn stop(mut self) -> anyhow::Result<ConsumerEnd> {
+        let _ = self.stop.send(Some(Stop { close_open: true }));
+        Ok((&mut self.task.0).await??)
+    }
+}
+
+/// Each shard's lag as sampled: when, which shard, ms behind.
+pub(crate) type LagSamples = Arc<Mutex<Vec<(Instant, String, i64)>>>;
+
+/// Every shard's `MillisBehindLatest` once a second, from the consumer's live stats (readers
+/// that stopped left the shard to another).
+pub(crate) async fn sample_lag(stats: ShardStats, samples: LagSamples) {
+    loop {
+        clock::sleep(Duration::from_secs(1)).await;
+        let now = clock::now();
+        let readers = stats.reading();
+        let mut samples = samples.lock().expect("lag lock");
+        for (shard, s) in readers {
+            if s.behind_ms >= 0 {
+                samples.push((now, shard, s.behind_ms));
+            }
+        }
+    }
+}

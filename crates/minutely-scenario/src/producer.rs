@@ -1,0 +1,131 @@
+//! A run's producer: every input item put at its due time through a `KinesisSink` with a
+//! timeline, the plan's reshards at their event counts (the shard rate limiter and the packer
+//! re-read the shards after each).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::bail;
+use minutely_aws::clock::{self, Instant};
+use minutely_producer::aggregation::DEFAULT_MAX_BYTES;
+use minutely_producer::batcher::Limits;
+use minutely_producer::kinesis::{KinesisSink, RetryPolicy, Timeline};
+use minutely_producer::{Pacer, Sink, Sourced};
+use rand::Rng;
+
+use crate::faults::Plan;
+use crate::generate::Payload;
+use crate::happenings::Happenings;
+use crate::input::Input;
+use crate::spec::Scenario;
+
+/// What the producer did.
+pub(crate) struct Produced {
+    pub seconds: f64,
+    pub retried: u64,
+    pub reshards: Vec<String>,
+    pub timeline: Timeline,
+    /// When entries were retried, and how many.
+    pub retried_at: Vec<(Instant, u64)>,
+}
+
+/// Where the producer puts, and what it tells the run.
+pub(crate) struct Target<'a> {
+    pub kinesis: &'a aws_sdk_kinesis::Client,
+    pub stream: &'a str,
+    /// Input items handled so far (the progress line).
+    pub produced: &'a AtomicU64,
+    pub happenings: &'a Happenings,
+}
+
+/// Puts every item at its due time, resharding where the plan says.
+pub(crate) async fn produce(
+    s: &Scenario,
+    plan: &Plan,
+    input: &Input,
+    records: u64,
+    to: Target<'_>,
+) -> anyhow::Result<Produced> {
+    let p = &s.pipeline;
+    let mut pacer = Pacer::new();
+    let limits = Limits { max_records: p.batch_records.clamp(1, 500), ..Limits::default() };
+    let sink = KinesisSink::new(to.kinesis.clone(), to.stream, limits, RetryPolicy::default())
+        .with_seed(s.input.seed)
+        .with_timeline(records as usize)
+        .with_encoder(Arc::new(s.encoder()?));
+    let mut sink = for_the_shards(s, sink).await?;
+    let mut reshards = plan.reshards.iter().peekable();
+    let mut done = Vec::new();
+    // The malformed records' partition keys, and the sink's keys and jitter, from the seed.
+    let mut rng = minutely_aws::rng::seeded(s.input.seed);
+    let mut events_sent = 0u64;
+    let mut retries = RetriesNoted::default();
+    for (n, planned) in input.items()?.enumerate() {
+        let (item, due, key) = planned?;
+        pacer.wait(due, &mut sink).await?;
+        while let Some((after, change)) = reshards.next_if(|(after, _)| events_sent >= *after) {
+            sink.flush().await?;
+            let what = minutely_aws::kinesis::reshard(to.kinesis, to.stream, *change, Duration::from_secs(60)).await?;
+            to.happenings.happened(&what);
+            done.push(format!("{what} after {after} events"));
+            sink = for_the_shards(s, sink).await?;
+        }
+        match item {
+            Payload::Event(e) => {
+                sink.send(Sourced { event: e, due: None, key }, p.partition_key).await?;
+                events_sent += 1;
+                to.happenings.set_events_put(events_sent);
+            }
+            Payload::Malformed(bytes) => {
+                let pk = format!("{:032x}", rng.random::<u128>());
+                sink.send_raw(bytes, pk).await?;
+            }
+        }
+        to.produced.store(n as u64 + 1, Ordering::Relaxed);
+        retries.note(&sink);
+    }
+    sink.flush().await?;
+    retries.note(&sink);
+    let sent = sink.stats();
+    if sent.failed > 0 || sent.rejected > 0 {
+        bail!("the producer could not put {} records ({} refused)", sent.failed, sent.rejected);
+    }
+    Ok(Produced {
+        seconds: pacer.elapsed().as_secs_f64(),
+        retried: sent.retried,
+        reshards: done,
+        timeline: sink.timeline.take().unwrap_or_default(),
+        retried_at: retries.at,
+    })
+}
+
+/// The sink set up for the stream's open shards (at the start and after each reshard: their
+/// hash key ranges): the shard rate limiter and the packer, where the scenario has them.
+async fn for_the_shards(s: &Scenario, mut sink: KinesisSink) -> anyhow::Result<KinesisSink> {
+    if s.pipeline.rate_limit {
+        sink = sink.with_shard_rate_limit().await?;
+    }
+    if let Some(packing) = s.pipeline.aggregation {
+        sink = sink.with_aggregation(packing, DEFAULT_MAX_BYTES).await?;
+    }
+    Ok(sink)
+}
+
+/// The entries the sink retried, noted with when.
+#[derive(Default)]
+struct RetriesNoted {
+    at: Vec<(Instant, u64)>,
+    so_far: u64,
+}
+
+impl RetriesNoted {
+    /// Notes the entries retried since the last note.
+    fn note(&mut self, sink: &KinesisSink) {
+        let retried = sink.stats().retried;
+        if retried > self.so_far {
+            self.at.push((clock::now(), retried - self.so_far));
+            self.so_far = retried;
+        }
+    }
+}
