@@ -18,18 +18,19 @@ use minutely_event::{ColumnRef, Missing, RecordDecoder, RecordFormat, Schema, Ti
 use tokio::sync::watch;
 
 use crate::aws_args::AwsArgs;
+use crate::flags::{OnStop, Sink, Source, Switch};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// `kinesis:STREAM` (every shard, children after parents) or `stdin` (one record per line:
     /// minutely's, as `minutely produce --sink stdout` writes them, or as --format says).
     #[arg(long, value_name = "kinesis:STREAM|stdin")]
-    source: String,
+    source: Source,
 
     /// `s3://BUCKET/PREFIX` (objects per closed minute and checkpoints; see the README for the
     /// layout), `console` (readable lines) or `stdout` (JSON lines).
     #[arg(long, value_name = "s3://BUCKET/PREFIX|console|stdout", default_value = "console")]
-    sink: String,
+    sink: Sink,
 
     /// The fields to count by, comma separated: dimensions of minutely records, JSON paths
     /// (`/geo/country` or `geo.country`), CSV/TSV column names or 1-based positions. Default:
@@ -64,8 +65,8 @@ pub struct Args {
 
     /// A record without one of its key fields (absent or null): `reject` it (default), or count
     /// it with the `empty` string as that value.
-    #[arg(long, value_name = "reject|empty")]
-    missing: Option<String>,
+    #[arg(long, value_name = "reject|empty", value_parser = crate::flags::missing)]
+    missing: Option<Missing>,
 
     /// How far the watermark trails the largest event time seen: events up to this much out of
     /// order still land in their window.
@@ -84,7 +85,7 @@ pub struct Args {
     /// On Ctrl-C (or --exit-when-idle): `keep` open windows in the checkpoint for the next run,
     /// or `close` them and write them now. Default: keep with an S3 sink, close otherwise.
     #[arg(long, value_name = "keep|close")]
-    on_stop: Option<String>,
+    on_stop: Option<OnStop>,
 
     /// Stop when no shard had a record for this long and every shard is caught up.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -114,7 +115,7 @@ pub struct Args {
     /// leases in S3 beside the checkpoints: `on` (the default with an S3 sink) or `off` (this
     /// consumer reads every shard; a second one is stopped at its first checkpoint).
     #[arg(long, value_name = "on|off")]
-    leases: Option<String>,
+    leases: Option<Switch>,
 
     /// This consumer's name in the lease files (default: the host name and the process id).
     #[arg(long, value_name = "NAME")]
@@ -149,12 +150,6 @@ pub struct Args {
 /// The record schema: the `--schema` file with the flags over it.
 fn record_decoder(args: &Args) -> anyhow::Result<RecordDecoder> {
     let from_file = crate::schema_args::read_schema(args.schema.as_deref())?;
-    let missing = match args.missing.as_deref() {
-        None => None,
-        Some("reject") => Some(Missing::Reject),
-        Some("empty") => Some(Missing::Empty),
-        Some(other) => bail!("--missing {other:?}: use reject or empty"),
-    };
     let key = args
         .key
         .as_ref()
@@ -165,7 +160,7 @@ fn record_decoder(args: &Args) -> anyhow::Result<RecordDecoder> {
         time_format: args.time_format,
         key,
         id: args.id.clone(),
-        missing,
+        missing: args.missing,
         ..Schema::default()
     };
     let mut schema = from_file.overridden_by(flags);
@@ -184,84 +179,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
     let target = args.aws.target();
-    let output = if let Some(rest) = args.sink.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            bail!("--sink {}: no bucket; use s3://BUCKET/PREFIX, console or stdout", args.sink);
-        }
-        let clients = minutely_aws::clients(&target).await;
-        let s3 = S3Output {
-            client: clients.s3,
-            bucket: bucket.to_owned(),
-            prefix: prefix.trim_end_matches('/').to_owned(),
-            retry_deadline: Duration::from_secs(120),
-        };
-        if args.create_bucket {
-            s3.create_bucket().await?;
-        }
-        s3.check_bucket().await?;
-        match args.fault_exit_after_objects {
-            Some(n) => Output::S3(s3).crashing(CrashAfter::new(n, true)),
-            None => Output::S3(s3),
-        }
-    } else if args.sink == "console" {
-        Output::Console
-    } else if args.sink == "stdout" {
-        Output::Stdout
-    } else {
-        bail!("--sink {:?}: use s3://BUCKET/PREFIX, console or stdout", args.sink);
-    };
+    let output = output(&args, &target).await?;
     if args.status {
-        let Some(stream) = args.source.strip_prefix("kinesis:") else {
-            bail!("--status needs --source kinesis:STREAM");
-        };
-        if !output.keeps_checkpoints() {
-            bail!("--status needs the S3 sink the consumers write to (s3://BUCKET/PREFIX)");
-        }
-        let clients = minutely_aws::clients(&target).await;
-        let shards = minutely_consumer::status::status(&clients.kinesis, &output, stream).await?;
-        print!("{}", crate::status::render(&shards, clock::unix_ms()));
-        return Ok(());
+        return status(&args, &target, &output).await;
     }
-    let close_open = match args.on_stop.as_deref() {
+    let close_open = match args.on_stop {
         None => !output.keeps_checkpoints(),
-        Some("close") => true,
-        Some("keep") if output.keeps_checkpoints() => false,
-        Some("keep") => bail!("--on-stop keep needs checkpoints, which only an S3 sink keeps"),
-        Some(other) => bail!("--on-stop {other:?}: use keep or close"),
+        Some(OnStop::Close) => true,
+        Some(OnStop::Keep) if output.keeps_checkpoints() => false,
+        Some(OnStop::Keep) => bail!("--on-stop keep needs checkpoints, which only an S3 sink keeps"),
     };
-    let decoder = record_decoder(&args)?;
-    if !decoder.has_id() {
-        eprintln!("minutely: the schema names no id field: events are not deduplicated");
-    }
-    let settings = Settings {
-        decoder: Arc::new(decoder),
-        windows: WindowConfig {
-            allowed_lateness_ms: args.allowed_lateness.as_millis() as u64,
-            idle_timeout_ms: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout.as_millis() as u64),
-        },
-        max_dedup_ids: args.max_dedup_ids,
-    };
-
-    let leases = match args.leases.as_deref() {
-        None => output.keeps_checkpoints().then_some(()),
-        Some("on") if output.keeps_checkpoints() => Some(()),
-        Some("on") => bail!("--leases on needs an S3 sink: the leases are kept beside the checkpoints"),
-        Some("off") => None,
-        Some(other) => bail!("--leases {other:?}: use on or off"),
-    };
-    if args.leases.as_deref() == Some("on") && !args.source.starts_with("kinesis:") {
-        bail!("--leases on is for a Kinesis source: stdin has no shards to share");
-    }
-    let leases = match leases {
-        Some(()) if args.source.starts_with("kinesis:") => {
-            let timing = Timing::new(args.lease_duration.as_millis() as u64, args.lease_renew.as_millis() as u64)
-                .map_err(|e| anyhow::anyhow!("--lease-duration and --lease-renew: {e}"))?;
-            let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-            Some(LeaseOptions::new(&id, timing))
-        }
-        _ => None,
-    };
+    let settings = settings(&args)?;
+    let leases = leases(&args, &output)?;
     let report = leases.as_ref().map(|l| (l.worker_id.clone(), l.report.clone()));
 
     let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
@@ -273,27 +202,29 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
 
     let stats = ShardStats::new();
     let started = clock::now();
-    let live = live_line(stats.clone(), report.clone(), args.sink == "console" || args.sink == "stdout");
-    let result = if let Some(stream) = args.source.strip_prefix("kinesis:") {
-        let clients = minutely_aws::clients(&target).await;
-        let options = KinesisOptions {
-            start: args.from,
-            discover_every: args.discover_every,
-            idle_poll: args.idle_poll,
-            exit_when_idle: args.exit_when_idle.map(|d| (d, Stop { close_open })),
-            checkpoint_every: args.checkpoint_every,
-            leases,
-            ..KinesisOptions::new(stream)
-        };
-        minutely_consumer::kinesis::consume(clients.kinesis, options, settings, output, stop_rx, stats.clone()).await
-    } else if args.source == "stdin" {
-        let worker_stats = WorkerStats::new();
-        stats.add(&args.worker, worker_stats.clone());
-        let stdin = std::io::stdin();
-        minutely_consumer::lines::consume(stdin, &args.worker, settings, output, args.idle_poll, stop_rx, worker_stats)
-            .await
-    } else {
-        bail!("--source {:?}: use kinesis:STREAM or stdin", args.source);
+    let live = live_line(stats.clone(), report.clone(), args.sink.is_stdout());
+    let result = match &args.source {
+        Source::Kinesis(stream) => {
+            let clients = minutely_aws::clients(&target).await;
+            let options = KinesisOptions {
+                start: args.from,
+                discover_every: args.discover_every,
+                idle_poll: args.idle_poll,
+                exit_when_idle: args.exit_when_idle.map(|d| (d, Stop { close_open })),
+                checkpoint_every: args.checkpoint_every,
+                leases,
+                ..KinesisOptions::new(stream)
+            };
+            let stats = stats.clone();
+            minutely_consumer::kinesis::consume(clients.kinesis, options, settings, output, stop_rx, stats).await
+        }
+        Source::Stdin => {
+            let worker_stats = WorkerStats::new();
+            stats.add(&args.worker, worker_stats.clone());
+            let (stdin, name) = (std::io::stdin(), &args.worker);
+            minutely_consumer::lines::consume(stdin, name, settings, output, args.idle_poll, stop_rx, worker_stats)
+                .await
+        }
     };
     live.finish_and_clear();
     // A run that failed before it read a shard has nothing to sum up: its error says it all.
@@ -306,6 +237,83 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         std::process::exit(signal.exit_code());
     }
     Ok(())
+}
+
+/// Where the counts go: an S3 sink is checked (and created with `--create-bucket`) first.
+async fn output(args: &Args, target: &minutely_aws::Target) -> anyhow::Result<Output> {
+    let (bucket, prefix) = match &args.sink {
+        Sink::Console => return Ok(Output::Console),
+        Sink::Stdout => return Ok(Output::Stdout),
+        Sink::S3 { bucket, .. } if bucket.is_empty() => {
+            bail!("--sink s3://: no bucket; use s3://BUCKET/PREFIX, console or stdout")
+        }
+        Sink::S3 { bucket, prefix } => (bucket, prefix),
+    };
+    let clients = minutely_aws::clients(target).await;
+    let s3 = S3Output {
+        client: clients.s3,
+        bucket: bucket.clone(),
+        prefix: prefix.clone(),
+        retry_deadline: Duration::from_secs(120),
+    };
+    if args.create_bucket {
+        s3.create_bucket().await?;
+    }
+    s3.check_bucket().await?;
+    Ok(match args.fault_exit_after_objects {
+        Some(n) => Output::S3(s3).crashing(CrashAfter::new(n, true)),
+        None => Output::S3(s3),
+    })
+}
+
+/// `--status`: the stream's shards as their consumers left them.
+async fn status(args: &Args, target: &minutely_aws::Target, output: &Output) -> anyhow::Result<()> {
+    let Source::Kinesis(stream) = &args.source else {
+        bail!("--status needs --source kinesis:STREAM");
+    };
+    if !output.keeps_checkpoints() {
+        bail!("--status needs the S3 sink the consumers write to (s3://BUCKET/PREFIX)");
+    }
+    let clients = minutely_aws::clients(target).await;
+    let shards = minutely_consumer::status::status(&clients.kinesis, output, stream).await?;
+    print!("{}", crate::status::render(&shards, clock::unix_ms()));
+    Ok(())
+}
+
+/// How records are decoded, windowed and deduplicated.
+fn settings(args: &Args) -> anyhow::Result<Settings> {
+    let decoder = record_decoder(args)?;
+    if !decoder.has_id() {
+        eprintln!("minutely: the schema names no id field: events are not deduplicated");
+    }
+    Ok(Settings {
+        decoder: Arc::new(decoder),
+        windows: WindowConfig {
+            allowed_lateness_ms: args.allowed_lateness.as_millis() as u64,
+            idle_timeout_ms: (!args.idle_timeout.is_zero()).then_some(args.idle_timeout.as_millis() as u64),
+        },
+        max_dedup_ids: args.max_dedup_ids,
+    })
+}
+
+/// This consumer's part in sharing the stream: on by default with an S3 sink and a stream.
+fn leases(args: &Args, output: &Output) -> anyhow::Result<Option<LeaseOptions>> {
+    let kinesis = matches!(args.source, Source::Kinesis(_));
+    let on = match args.leases {
+        None => output.keeps_checkpoints(),
+        Some(Switch(true)) if !output.keeps_checkpoints() => {
+            bail!("--leases on needs an S3 sink: the leases are kept beside the checkpoints")
+        }
+        Some(Switch(true)) if !kinesis => bail!("--leases on is for a Kinesis source: stdin has no shards to share"),
+        Some(Switch(on)) => on,
+    };
+    if !(on && kinesis) {
+        return Ok(None);
+    }
+    let timing = Timing::new(args.lease_duration.as_millis() as u64, args.lease_renew.as_millis() as u64)
+        .map_err(|e| anyhow::anyhow!("--lease-duration and --lease-renew: {e}"))?;
+    let id = args.worker_id.clone().unwrap_or_else(default_worker_id);
+    Ok(Some(LeaseOptions::new(&id, timing)))
 }
 
 /// A worker's id and its lease report.

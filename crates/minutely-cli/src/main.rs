@@ -13,6 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod aggregate;
 mod aws_args;
 mod consume;
+mod flags;
 mod localstack;
 mod produce;
 mod report;
