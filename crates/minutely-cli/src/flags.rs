@@ -1,5 +1,6 @@
-//! The values of `consume`'s flags that are more than a string: parsed by clap through
-//! `FromStr`, so that a mistyped value is refused before anything starts, with the flag named.
+//! The values of `produce`'s and `consume`'s flags that are more than a string: parsed by clap
+//! through `FromStr`, so that a mistyped value is refused before anything starts, with the flag
+//! named.
 
 use std::str::FromStr;
 
@@ -96,6 +97,63 @@ impl FromStr for Switch {
     }
 }
 
+/// `produce --source`: where events come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventSource {
+    /// `file:PATH`: a recorded TSV file, replayed.
+    File(std::path::PathBuf),
+    /// `random`: the seeded generator.
+    Random,
+}
+
+impl FromStr for EventSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<EventSource, String> {
+        match (s, s.strip_prefix("file:")) {
+            (_, Some(path)) if !path.is_empty() => Ok(EventSource::File(path.into())),
+            ("random", _) => Ok(EventSource::Random),
+            _ => Err("use file:PATH or random".into()),
+        }
+    }
+}
+
+/// `produce --sink`: where events go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventSink {
+    Console,
+    Stdout,
+    Kinesis(String),
+}
+
+impl FromStr for EventSink {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<EventSink, String> {
+        match (s, s.strip_prefix("kinesis:")) {
+            (_, Some(stream)) if !stream.is_empty() => Ok(EventSink::Kinesis(stream.to_owned())),
+            ("console", _) => Ok(EventSink::Console),
+            ("stdout", _) => Ok(EventSink::Stdout),
+            _ => Err("use console, stdout or kinesis:STREAM".into()),
+        }
+    }
+}
+
+/// `--aggregate`: `none`, or how events are packed into records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Aggregate(pub Option<minutely_producer::aggregation::Packing>);
+
+impl FromStr for Aggregate {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Aggregate, String> {
+        match s {
+            "none" => Ok(Aggregate(None)),
+            other => other.parse().map(|p| Aggregate(Some(p))),
+        }
+    }
+}
+
 /// `--missing`: `reject` or `empty`.
 pub fn missing(s: &str) -> Result<minutely_event::Missing, String> {
     match s {
@@ -123,6 +181,13 @@ mod tests {
         assert_eq!("off".parse(), Ok(Switch(false)));
         assert!("yes".parse::<Switch>().is_err());
         assert_eq!(missing("empty"), Ok(minutely_event::Missing::Empty));
+        assert_eq!("file:a.tsv".parse(), Ok(EventSource::File("a.tsv".into())));
+        assert!("file:".parse::<EventSource>().is_err());
+        assert_eq!("kinesis:events".parse(), Ok(EventSink::Kinesis("events".into())));
+        assert!("s3://b".parse::<EventSink>().is_err());
+        assert_eq!("none".parse(), Ok(Aggregate(None)));
+        assert_eq!("kpl".parse(), Ok(Aggregate(Some(minutely_producer::aggregation::Packing::Kpl))));
+        assert!("zip".parse::<Aggregate>().is_err());
         assert!(missing("drop").is_err());
     }
 }

@@ -11,7 +11,6 @@ use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::EventTime;
 use minutely_event::{ColumnRef, RecordEncoder, RecordFormat};
-use minutely_producer::aggregation::Packing;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
 use minutely_producer::sink::{ConsoleSink, JsonLinesSink};
@@ -19,18 +18,19 @@ use minutely_producer::source::{DimSpec, FileSource, RandomSource, RandomSpec};
 use minutely_producer::{Pace, PartitionKey, Sink, Sourced, Summary, produce};
 
 use crate::aws_args::AwsArgs;
+use crate::flags::{Aggregate, EventSink, EventSource};
 use crate::schema_args::{SchemaArgs, describe_schema};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// `file:PATH` (a recorded TSV file, replayed) or `random` (a seeded generator).
     #[arg(long, value_name = "file:PATH|random")]
-    source: String,
+    source: EventSource,
 
     /// `console` (readable lines), `stdout` (JSON lines for `minutely consume --source stdin`)
     /// or `kinesis:STREAM`.
     #[arg(long, value_name = "console|stdout|kinesis:STREAM", default_value = "console")]
-    sink: String,
+    sink: EventSink,
 
     #[command(flatten)]
     schema: SchemaArgs,
@@ -97,7 +97,7 @@ pub struct Args {
     /// records (as the Kinesis Producer Library writes them; the KCL, aws-kinesis-agg and
     /// `minutely consume` read them); `gzip-lines`: one record per line, gzip-compressed.
     #[arg(long, value_name = "none|kpl|gzip-lines", default_value = "none")]
-    aggregate: String,
+    aggregate: Aggregate,
     /// The largest packed record, in bytes (KPL: data and partition key, KPL's default; gzip:
     /// the lines before compression).
     #[arg(long, value_name = "BYTES", default_value_t = minutely_producer::aggregation::DEFAULT_MAX_BYTES)]
@@ -123,7 +123,7 @@ fn record_encoder(args: &Args) -> anyhow::Result<RecordEncoder> {
         schema.time = Some(ColumnRef::Name("ts".into()));
         schema.id = schema.id.or(Some(ColumnRef::Name("id".into())));
     }
-    if schema.format.is_some_and(|f| f != RecordFormat::Minutely) && args.sink == "console" {
+    if schema.format.is_some_and(|f| f != RecordFormat::Minutely) && args.sink == EventSink::Console {
         bail!("--record-format and --record-schema apply to --sink stdout and kinesis:STREAM; console is for reading");
     }
     RecordEncoder::new(&schema).context("the records to write")
@@ -135,12 +135,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
-    let packing = match args.aggregate.as_str() {
-        "none" => None,
-        other => Some(other.parse::<Packing>().map_err(|e| anyhow::anyhow!("--{e}"))?),
-    };
-    if packing.is_some() && !args.sink.starts_with("kinesis:") {
-        bail!("--aggregate {} packs Kinesis records: it needs --sink kinesis:STREAM", args.aggregate);
+    if let Aggregate(Some(p)) = args.aggregate
+        && !matches!(args.sink, EventSink::Kinesis(_))
+    {
+        bail!("--aggregate {p} packs Kinesis records: it needs --sink kinesis:STREAM");
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = {
@@ -157,93 +155,115 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             stop.store(true, Ordering::Relaxed);
         });
     }
-    let now = EventTime(clock::unix_ms());
-
-    let mut source = if let Some(path) = args.source.strip_prefix("file:") {
-        let path = PathBuf::from(path);
-        let schema = args.schema.load(&path)?;
-        if schema.format.is_some_and(|f| f != RecordFormat::Tsv) {
-            bail!("--source file: replays TSV files; --input-format and the schema's format must be tsv");
-        }
-        let file = std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-        let pace = args.speed.map_or(Pace::Asap, Pace::Speed);
-        let mut source = FileSource::new(io::BufReader::new(file), &schema, &name, pace)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if args.shift_to_now {
-            source = source.shift_to(now);
-        }
-        let d = source.reader().decoder();
-        describe_schema(&d.schema, d.format, source.reader().detected_on_line(), &path.display().to_string());
-        Source::File(Box::new(source), path)
-    } else if args.source == "random" {
-        let start = match &args.start {
-            Some(t) => minutely_event::TimeFormat::Rfc3339
-                .parse(t.as_bytes())
-                .map_err(|e| anyhow::anyhow!("--start {t}: {e}"))?,
-            None => now,
-        };
-        let defaults = RandomSpec::default();
-        let spec = RandomSpec {
-            seed: args.seed,
-            rate: args.rate,
-            count: args.count.or(if args.duration.is_some() { None } else { defaults.count }),
-            start,
-            dims: if args.dims.is_empty() { defaults.dims } else { args.dims.clone() },
-            jitter: args.jitter,
-            late_fraction: args.late_fraction,
-            late_by: args.late_by,
-            duplicate_fraction: args.duplicate_fraction,
-        };
-        Source::Random(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?)
-    } else {
-        bail!("--source {:?}: use file:PATH or random", args.source);
-    };
-
+    let mut source = source(&args, EventTime(clock::unix_ms()))?;
     let encoder = record_encoder(&args)?;
     let bar = progress_bar(&args);
-    let mut last_error = None;
-    let on_progress = |n: u64| bar.set_position(n);
-    let summary = if args.sink == "console" {
-        run_sink(&mut source, &mut ConsoleSink::new(io::stdout().lock()), &args, &stop, on_progress).await?
-    } else if args.sink == "stdout" {
-        let mut sink = JsonLinesSink::new(io::stdout().lock()).with_encoder(encoder);
-        let summary = run_sink(&mut source, &mut sink, &args, &stop, on_progress).await?;
-        for refused in &sink.refused {
-            eprintln!("minutely: rejected: {refused}");
-        }
-        summary
-    } else if let Some(stream) = args.sink.strip_prefix("kinesis:") {
-        let target = args.aws.target();
-        let clients = minutely_aws::clients(&target).await;
-        // The first call: no credentials, no region, no endpoint or no stream fail here, at once.
-        match args.create_stream {
-            Some(shards) => {
-                minutely_aws::kinesis::ensure_stream(&clients.kinesis, stream, shards, Duration::from_secs(60)).await?;
-            }
-            None => minutely_aws::kinesis::wait_writable(&clients.kinesis, stream, Duration::from_secs(60)).await?,
-        }
-        let retry = RetryPolicy { deadline: Some(args.retry_deadline), ..RetryPolicy::default() };
-        let mut sink =
-            KinesisSink::new(clients.kinesis, stream, Limits::default(), retry).with_encoder(Arc::new(encoder));
-        if args.shard_rate_limit {
-            sink = sink.with_shard_rate_limit().await?;
-        }
-        if let Some(packing) = packing {
-            sink = sink.with_aggregation(packing, args.aggregate_max_bytes).await?;
-        }
-        let summary = run_sink(&mut source, &mut sink, &args, &stop, on_progress).await?;
-        for refused in &sink.refused {
-            eprintln!("minutely: rejected: {refused}");
-        }
-        last_error = sink.last_error.take();
-        summary
-    } else {
-        bail!("--sink {:?}: use console, stdout or kinesis:STREAM", args.sink);
-    };
+    let (summary, last_error) = send(&args, &mut source, encoder, &stop, |n| bar.set_position(n)).await?;
     bar.finish_and_clear();
+    say_summary(&args, &summary, &source);
+    if summary.sink.failed > 0 {
+        let last = last_error.map_or_else(String::new, |e| format!(" (the last error: {e})"));
+        bail!("{} records were not accepted by Kinesis before the retry deadline{last}", summary.sink.failed);
+    }
+    if let Some(signal) = stopped.get() {
+        std::process::exit(signal.exit_code());
+    }
+    Ok(())
+}
 
-    let s = summary.sink;
+/// The events: a recorded file (its schema described on stderr) or the generator.
+fn source(args: &Args, now: EventTime) -> anyhow::Result<Source> {
+    let path = match &args.source {
+        EventSource::File(path) => path,
+        EventSource::Random => {
+            let start = match &args.start {
+                Some(t) => minutely_event::TimeFormat::Rfc3339
+                    .parse(t.as_bytes())
+                    .map_err(|e| anyhow::anyhow!("--start {t}: {e}"))?,
+                None => now,
+            };
+            let defaults = RandomSpec::default();
+            let spec = RandomSpec {
+                seed: args.seed,
+                rate: args.rate,
+                count: args.count.or(if args.duration.is_some() { None } else { defaults.count }),
+                start,
+                dims: if args.dims.is_empty() { defaults.dims } else { args.dims.clone() },
+                jitter: args.jitter,
+                late_fraction: args.late_fraction,
+                late_by: args.late_by,
+                duplicate_fraction: args.duplicate_fraction,
+            };
+            return Ok(Source::Random(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?));
+        }
+    };
+    let schema = args.schema.load(path)?;
+    if schema.format.is_some_and(|f| f != RecordFormat::Tsv) {
+        bail!("--source file: replays TSV files; --input-format and the schema's format must be tsv");
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let pace = args.speed.map_or(Pace::Asap, Pace::Speed);
+    let mut source = FileSource::new(io::BufReader::new(file), &schema, &name, pace)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if args.shift_to_now {
+        source = source.shift_to(now);
+    }
+    let d = source.reader().decoder();
+    describe_schema(&d.schema, d.format, source.reader().detected_on_line(), &path.display().to_string());
+    Ok(Source::File(Box::new(source), path.clone()))
+}
+
+/// Sends every event of `source` into the sink; returns the summary and, for Kinesis, the last
+/// error of a record that failed.
+async fn send(
+    args: &Args,
+    source: &mut Source,
+    encoder: RecordEncoder,
+    stop: &Arc<AtomicBool>,
+    on_progress: impl FnMut(u64),
+) -> anyhow::Result<(Summary, Option<String>)> {
+    let stream = match &args.sink {
+        EventSink::Console => {
+            let mut sink = ConsoleSink::new(io::stdout().lock());
+            return Ok((run_sink(source, &mut sink, args, stop, on_progress).await?, None));
+        }
+        EventSink::Stdout => {
+            let mut sink = JsonLinesSink::new(io::stdout().lock()).with_encoder(encoder);
+            let summary = run_sink(source, &mut sink, args, stop, on_progress).await?;
+            for refused in &sink.refused {
+                eprintln!("minutely: rejected: {refused}");
+            }
+            return Ok((summary, None));
+        }
+        EventSink::Kinesis(stream) => stream,
+    };
+    let clients = minutely_aws::clients(&args.aws.target()).await;
+    // The first call: no credentials, no region, no endpoint or no stream fail here, at once.
+    match args.create_stream {
+        Some(shards) => {
+            minutely_aws::kinesis::ensure_stream(&clients.kinesis, stream, shards, Duration::from_secs(60)).await?;
+        }
+        None => minutely_aws::kinesis::wait_writable(&clients.kinesis, stream, Duration::from_secs(60)).await?,
+    }
+    let retry = RetryPolicy { deadline: Some(args.retry_deadline), ..RetryPolicy::default() };
+    let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry).with_encoder(Arc::new(encoder));
+    if args.shard_rate_limit {
+        sink = sink.with_shard_rate_limit().await?;
+    }
+    if let Aggregate(Some(packing)) = args.aggregate {
+        sink = sink.with_aggregation(packing, args.aggregate_max_bytes).await?;
+    }
+    let summary = run_sink(source, &mut sink, args, stop, on_progress).await?;
+    for refused in &sink.refused {
+        eprintln!("minutely: rejected: {refused}");
+    }
+    Ok((summary, sink.last_error.take().map(|e| e.to_string())))
+}
+
+/// The run's summary on stderr, and the file's first rejected lines.
+fn say_summary(args: &Args, summary: &Summary, source: &Source) {
+    let s = &summary.sink;
     let secs = summary.elapsed.as_secs_f64();
     eprintln!(
         "minutely: produced {} events in {secs:.2} s ({:.0}/s){}: sent {}{}, retried {}, rejected {}, failed {} ({} calls)",
@@ -251,13 +271,13 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         summary.produced as f64 / secs.max(1e-9),
         if summary.stopped { ", stopped early" } else { "" },
         s.sent,
-        if packing.is_some() { format!(" in {} packed records", s.records) } else { String::new() },
+        if args.aggregate.0.is_some() { format!(" in {} packed records", s.records) } else { String::new() },
         s.retried,
         s.rejected,
         s.failed,
         s.calls
     );
-    if let Source::File(file, path) = &source {
+    if let Source::File(file, path) = source {
         let rejects = &file.rejects;
         for r in rejects.iter().take(20) {
             eprintln!("{}:{}: {}", path.display(), r.line, r.reason);
@@ -266,14 +286,6 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             eprintln!("minutely: {} lines of {} rejected, not sent", rejects.len(), path.display());
         }
     }
-    if s.failed > 0 {
-        let last = last_error.map_or_else(String::new, |e| format!(" (the last error: {e})"));
-        bail!("{} records were not accepted by Kinesis before the retry deadline{last}", s.failed);
-    }
-    if let Some(signal) = stopped.get() {
-        std::process::exit(signal.exit_code());
-    }
-    Ok(())
 }
 
 async fn run_sink<S: Sink>(
@@ -288,11 +300,11 @@ async fn run_sink<S: Sink>(
 
 /// A bar on stderr when it is a terminal and stdout is not the data.
 fn progress_bar(args: &Args) -> ProgressBar {
-    if !io::stderr().is_terminal() || args.sink == "stdout" || args.sink == "console" {
+    if !io::stderr().is_terminal() || matches!(args.sink, EventSink::Stdout | EventSink::Console) {
         return ProgressBar::hidden();
     }
-    let bar = match (args.source.as_str(), args.count) {
-        ("random", Some(n)) => ProgressBar::new(n),
+    let bar = match (&args.source, args.count) {
+        (EventSource::Random, Some(n)) => ProgressBar::new(n),
         _ => ProgressBar::no_length(),
     };
     bar.set_style(

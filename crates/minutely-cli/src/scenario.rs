@@ -62,28 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let name = args.name.as_deref().expect("clap requires a name without --list");
-    let path = if name.ends_with(".toml") { PathBuf::from(name) } else { args.dir.join(format!("{name}.toml")) };
-    if name.ends_with(".toml") && !path.is_file() {
-        bail!("no scenario file {}", path.display());
-    }
-    if !path.is_file() {
-        folder_exists(&args.dir)?;
-        let known: Vec<String> =
-            Scenario::all(&args.dir).map(|a| a.into_iter().map(|s| s.name).collect()).unwrap_or_default();
-        bail!(
-            "no scenario {name} in {} (known: {}); `minutely scenario --list` shows them",
-            args.dir.display(),
-            known.join(", ")
-        );
-    }
-    let mut scenario = Scenario::load(&path)?;
-    if let Some(n) = args.events {
-        scenario = scenario.scaled(n)?;
-    }
-    if let Some(t) = args.timeout {
-        scenario.expect.timeout = t;
-    }
+    let (scenario, path) = load(&args)?;
     let root = std::env::current_dir()?;
     let runtime = crate::aws_args::runtime()?;
     // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it
@@ -134,6 +113,34 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("scenario {} failed: {}", scenario.name, report.failures.join("; "));
     }
     Ok(())
+}
+
+/// The named scenario (a name in the folder, or a `.toml` path), scaled and timed as the flags
+/// say; and its file.
+fn load(args: &Args) -> anyhow::Result<(Scenario, PathBuf)> {
+    let name = args.name.as_deref().expect("clap requires a name without --list");
+    let path = if name.ends_with(".toml") { PathBuf::from(name) } else { args.dir.join(format!("{name}.toml")) };
+    if name.ends_with(".toml") && !path.is_file() {
+        bail!("no scenario file {}", path.display());
+    }
+    if !path.is_file() {
+        folder_exists(&args.dir)?;
+        let known: Vec<String> =
+            Scenario::all(&args.dir).map(|a| a.into_iter().map(|s| s.name).collect()).unwrap_or_default();
+        bail!(
+            "no scenario {name} in {} (known: {}); `minutely scenario --list` shows them",
+            args.dir.display(),
+            known.join(", ")
+        );
+    }
+    let mut scenario = Scenario::load(&path)?;
+    if let Some(n) = args.events {
+        scenario = scenario.scaled(n)?;
+    }
+    if let Some(t) = args.timeout {
+        scenario.expect.timeout = t;
+    }
+    Ok((scenario, path))
 }
 
 /// The scenarios folder is there, or an error that says where it was looked for and how to

@@ -67,10 +67,11 @@ fn random_streams_are_reproducible_and_carry_their_duplicates() {
 
 #[test]
 fn bad_sources_and_sinks_are_named() {
+    // A value of the wrong form is a usage error, as for every flag clap parses: exit 2.
     let (code, _, stderr) = produce(&["--source", "kafka:x"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(stderr.contains("use file:PATH or random"), "{stderr}");
     let (code, _, stderr) = produce(&["--source", "random", "--sink", "s3://x"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(stderr.contains("use console, stdout or kinesis:STREAM"), "{stderr}");
 }

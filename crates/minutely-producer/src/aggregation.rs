@@ -45,6 +45,15 @@ impl std::str::FromStr for Packing {
     }
 }
 
+impl std::fmt::Display for Packing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Packing::Kpl => "kpl",
+            Packing::GzipLines => "gzip-lines",
+        })
+    }
+}
+
 /// What one shard's packed record holds so far.
 #[derive(Debug)]
 enum Body {
