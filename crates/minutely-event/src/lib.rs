@@ -9,6 +9,8 @@ pub mod decode;
 pub mod encode;
 pub mod envelope;
 pub mod event;
+mod fields;
+mod formats;
 pub mod id;
 pub mod keys;
 pub mod kpl;

@@ -166,17 +166,7 @@ impl Schema {
             (None, Some(declared)) => declared.clone(),
             (None, None) => (1..=first_row_columns.max(1)).map(|i| format!("column_{i}")).collect(),
         };
-        let named = header.is_some() || self.columns.is_some();
-        let find = |r: &ColumnRef, role: &'static str| -> Result<usize, SchemaError> {
-            match r {
-                ColumnRef::Position(p) if (1..=names.len()).contains(p) => Ok(p - 1),
-                ColumnRef::Name(n) if named => names
-                    .iter()
-                    .position(|c| c == n)
-                    .ok_or_else(|| SchemaError::UnknownColumn { role, column: r.clone(), available: names.clone() }),
-                _ => Err(SchemaError::UnknownColumn { role, column: r.clone(), available: names.clone() }),
-            }
-        };
+        let find = |r: &ColumnRef, role: &'static str| column_position(r, role, Some(&names));
         let by_default_name = |candidates: &[&str]| {
             candidates.iter().find_map(|want| names.iter().position(|c| c.trim().eq_ignore_ascii_case(want)))
         };
@@ -193,6 +183,30 @@ impl Schema {
             None => by_default_name(DEFAULT_ID_NAMES).filter(|&i| i != time && !key.contains(&i)),
         };
         Ok(ResolvedSchema { columns: names, time, time_format: self.time_format.unwrap_or(TimeFormat::Auto), key, id })
+    }
+}
+
+/// The 0-based position of column `r` (`role`: time, id or key, for errors) among `columns`, the
+/// one column resolver of files and records, read and written. `None`: the input names no
+/// columns (records have no header): positions only.
+pub(crate) fn column_position(
+    r: &ColumnRef,
+    role: &'static str,
+    columns: Option<&[String]>,
+) -> Result<usize, SchemaError> {
+    let unknown = || SchemaError::UnknownColumn {
+        role,
+        column: r.clone(),
+        available: columns.map(<[String]>::to_vec).unwrap_or_default(),
+    };
+    match (r, columns) {
+        (ColumnRef::Position(p), Some(c)) if (1..=c.len()).contains(p) => Ok(p - 1),
+        (ColumnRef::Position(p), None) if *p >= 1 => Ok(p - 1),
+        (ColumnRef::Name(n), Some(c)) => c.iter().position(|x| x == n).ok_or_else(unknown),
+        (ColumnRef::Name(_), None) => Err(SchemaError::Invalid(format!(
+            "{role} {r}: records have no header; name the columns (columns = [...]) or use positions"
+        ))),
+        _ => Err(unknown()),
     }
 }
 

@@ -221,6 +221,8 @@ impl Decoder {
     }
 
     /// Builds the event of a decoded row: every column but the time and the id is a dimension.
+    /// An empty id cell is no id, as in a record (`crate::decode`): events without an id are
+    /// never taken for each other.
     pub fn event(&self, time: EventTime, fields: &[&[u8]]) -> Event {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let mut dims = BTreeMap::new();
@@ -229,7 +231,8 @@ impl Decoder {
                 dims.insert(self.schema.columns[i].clone(), text(f));
             }
         }
-        Event { time, id: self.schema.id.map(|i| text(fields[i])), dims }
+        let id = self.schema.id.map(|i| fields[i]).filter(|f| !f.is_empty()).map(text);
+        Event { time, id, dims }
     }
 }
 
