@@ -228,7 +228,29 @@ impl Leases {
         let mut actions = Vec::new();
         self.first_round.get_or_insert(now);
         let listed: BTreeSet<&str> = seen.iter().map(|s| s.shard.as_str()).collect();
-        // How long each file has been unchanged.
+        self.observe(now, seen, &listed);
+        let renewing = self.keep_held(now, seen, &listed, now_unix_ms, &mut actions);
+        let ready = self.ready_shards(seen, &listed);
+        // Live workers and their loads (a lease counts for its owner while it is not expired).
+        let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in &ready {
+            if let Some((l, _)) = &s.file
+                && let Some(owner) = l.owner.as_deref()
+                && owner != self.me
+                && !self.expired(&s.shard, now)
+            {
+                *load.entry(owner).or_default() += 1;
+            }
+        }
+        let target = ready.len().div_ceil(load.len() + 1);
+        let taking = self.take(now, &ready, renewing, target, now_unix_ms, &mut actions);
+        self.ask(now, seen, &ready, &load, renewing + taking, target, &mut actions);
+        actions
+    }
+
+    /// Notes how long each file has been unchanged (a lease expires when one version was seen
+    /// for a duration), and forgets the shards no longer listed.
+    fn observe(&mut self, now: u64, seen: &[Seen], listed: &BTreeSet<&str>) {
         for s in seen {
             let version = s.file.as_ref().map(|(_, v)| v.clone());
             match self.observed.get(&s.shard) {
@@ -239,13 +261,22 @@ impl Leases {
             }
         }
         self.observed.retain(|shard, _| listed.contains(shard.as_str()));
-        let finished_shards: BTreeSet<&str> =
-            seen.iter().filter(|s| finished(&s.file)).map(|s| s.shard.as_str()).collect();
-        let expired = |shard: &str| {
-            self.observed.get(shard).is_some_and(|(_, since)| now.saturating_sub(*since) >= self.timing.duration_ms)
-        };
+    }
 
-        // Leases held: lost, lapsed, asked for, or renewed.
+    /// Whether `shard`'s file has been seen unchanged for a lease duration.
+    fn expired(&self, shard: &str, now: u64) -> bool {
+        self.observed.get(shard).is_some_and(|(_, since)| now.saturating_sub(*since) >= self.timing.duration_ms)
+    }
+
+    /// The leases held: lost, lapsed, asked for, or renewed. Returns how many are renewed.
+    fn keep_held(
+        &mut self,
+        now: u64,
+        seen: &[Seen],
+        listed: &BTreeSet<&str>,
+        now_unix_ms: i64,
+        actions: &mut Vec<Action>,
+    ) -> usize {
         let mut renewing = 0usize;
         for s in seen {
             let Some(held) = self.held.get(&s.shard).cloned() else { continue };
@@ -253,19 +284,13 @@ impl Leases {
                 continue; // stopping; the handover write follows the stop
             }
             let lease = s.file.as_ref().filter(|(l, _)| l.owner.as_deref() == Some(&self.me) && !l.finished);
-            if lease.is_none() {
+            let Some((lease, version)) = lease.filter(|_| now < held.valid_until) else {
+                let why = if lease.is_none() { Lost::Taken } else { Lost::Lapsed };
                 self.held.remove(&s.shard);
                 self.counts.lost += 1;
-                actions.push(Action::Drop { shard: s.shard.clone(), why: Lost::Taken });
+                actions.push(Action::Drop { shard: s.shard.clone(), why });
                 continue;
-            }
-            if now >= held.valid_until {
-                self.held.remove(&s.shard);
-                self.counts.lost += 1;
-                actions.push(Action::Drop { shard: s.shard.clone(), why: Lost::Lapsed });
-                continue;
-            }
-            let (lease, version) = lease.expect("checked above");
+            };
             if let Some(to) = &lease.handover_to {
                 self.handing_over.insert(s.shard.clone(), to.clone());
                 actions.push(Action::HandOver { shard: s.shard.clone(), to: to.clone() });
@@ -273,12 +298,8 @@ impl Leases {
             }
             renewing += 1;
             let next = self.next(Some(lease), Some(&self.me), now_unix_ms);
-            actions.push(Action::Write {
-                shard: s.shard.clone(),
-                expected: Some(version.clone()),
-                lease: next,
-                purpose: Purpose::Renew,
-            });
+            let expected = Some(version.clone());
+            actions.push(Action::Write { shard: s.shard.clone(), expected, lease: next, purpose: Purpose::Renew });
         }
         // A held shard no longer listed has aged out: nothing to read.
         let gone: Vec<String> = self.held.keys().filter(|s| !listed.contains(s.as_str())).cloned().collect();
@@ -286,8 +307,13 @@ impl Leases {
             self.held.remove(&shard);
             actions.push(Action::Drop { shard, why: Lost::Taken });
         }
+        renewing
+    }
 
-        // The shards that may be read at all: not finished, every listed parent finished.
+    /// The shards that may be read at all: not finished, every listed parent finished.
+    fn ready_shards<'s>(&mut self, seen: &'s [Seen], listed: &BTreeSet<&str>) -> Vec<&'s Seen> {
+        let finished_shards: BTreeSet<&str> =
+            seen.iter().filter(|s| finished(&s.file)).map(|s| s.shard.as_str()).collect();
         let ready: Vec<&Seen> = seen
             .iter()
             .filter(|s| !finished(&s.file))
@@ -295,22 +321,19 @@ impl Leases {
             .collect();
         self.ready =
             ready.iter().map(|s| (s.shard.clone(), s.file.as_ref().and_then(|(l, _)| l.owner.clone()))).collect();
-        // Live workers and their loads (a lease counts for its owner while it is not expired).
-        let mut load: BTreeMap<&str, usize> = BTreeMap::new();
-        for s in &ready {
-            if let Some((l, _)) = &s.file
-                && let Some(owner) = l.owner.as_deref()
-                && owner != self.me
-                && !expired(&s.shard)
-            {
-                *load.entry(owner).or_default() += 1;
-            }
-        }
-        let mine = renewing;
-        let workers = load.len() + 1;
-        let target = ready.len().div_ceil(workers);
+        ready
+    }
 
-        // Take free, expired, or our own unheld leases, up to the target.
+    /// Takes free, expired, or our own unheld leases, up to the target. Returns how many.
+    fn take(
+        &self,
+        now: u64,
+        ready: &[&Seen],
+        mine: usize,
+        target: usize,
+        now_unix_ms: i64,
+        actions: &mut Vec<Action>,
+    ) -> usize {
         let mut available: Vec<&Seen> = ready
             .iter()
             .copied()
@@ -321,7 +344,7 @@ impl Leases {
                     None => true,
                     // Handed over to us, or ours from before a restart with the same id.
                     Some(o) if o == self.me => true,
-                    Some(_) => expired(&s.shard),
+                    Some(_) => self.expired(&s.shard, now),
                 },
             })
             .collect();
@@ -344,16 +367,28 @@ impl Leases {
                 purpose: Purpose::Take,
             });
         }
+        taking
+    }
 
-        // Below the fair share: ask the most loaded worker for one lease (one ask at a time).
-        // An ask stays until it is answered (the lease is ours) or overtaken (someone else wrote it).
+    /// Below the fair share: asks the most loaded worker for one lease (one ask at a time). An
+    /// ask stays until it is answered (the lease is ours) or overtaken (someone else wrote it).
+    #[allow(clippy::too_many_arguments)]
+    fn ask(
+        &mut self,
+        now: u64,
+        seen: &[Seen],
+        ready: &[&Seen],
+        load: &BTreeMap<&str, usize>,
+        have: usize,
+        target: usize,
+        actions: &mut Vec<Action>,
+    ) {
         self.asked.retain(|shard, version| {
             seen.iter().any(|s| {
                 s.shard == *shard
                     && s.file.as_ref().is_some_and(|(l, v)| v == version || l.owner.as_deref() == Some(&self.me))
             })
         });
-        let have = mine + taking;
         // An ask answered by this round's take does not wait for the next round: the next ask
         // goes out with the take.
         let pending = self.asked.keys().any(|shard| {
@@ -368,7 +403,9 @@ impl Leases {
             let candidate = ready
                 .iter()
                 .filter_map(|s| s.file.as_ref().map(|(l, v)| (s, l, v)))
-                .filter(|(s, l, _)| l.owner.as_deref() == Some(victim) && l.handover_to.is_none() && !expired(&s.shard))
+                .filter(|(s, l, _)| {
+                    l.owner.as_deref() == Some(victim) && l.handover_to.is_none() && !self.expired(&s.shard, now)
+                })
                 .min_by_key(|(s, _, _)| minutely_event::id_hash(&format!("{}/{}", self.me, s.shard)));
             if let Some((s, l, v)) = candidate {
                 let mut ask = l.clone();
@@ -382,7 +419,6 @@ impl Leases {
                 });
             }
         }
-        actions
     }
 
     /// The write that ends a handover (after the shard's reader stopped and checkpointed), a

@@ -212,23 +212,7 @@ pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
         Some(n) => n.to_owned(),
         None => format!("p{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)),
     };
-    let dir = instances_dir(options).join(&id);
-    if let Some(name) = name
-        && let Ok(record) = read_record(options, name)
-        && alive(record.pid)
-    {
-        return Err(Error::Config(format!(
-            "LocalStack {name:?} is already running at {} (pid {}); `minutely localstack down` stops it",
-            record.endpoint, record.pid
-        )));
-    }
-    if dir.exists() {
-        fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
-    }
-    let lib = dir.join("root/usr/lib");
-    fs::create_dir_all(&lib).map_err(io(format!("creating {}", lib.display())))?;
-    std::os::unix::fs::symlink(&install.static_libs, lib.join("localstack"))
-        .map_err(io("linking kinesis-mock into the instance"))?;
+    let dir = prepare_dir(options, &install, &id, name)?;
     let log = dir.join("localstack.log");
 
     let mut attempt = 0;
@@ -290,6 +274,29 @@ pub fn start(options: &Options, name: Option<&str>) -> Result<Instance, Error> {
             }
         }
     }
+}
+
+/// The instance's directory, fresh, with kinesis-mock linked in; refused when the named
+/// instance already runs.
+fn prepare_dir(options: &Options, install: &Install, id: &str, name: Option<&str>) -> Result<PathBuf, Error> {
+    let dir = instances_dir(options).join(id);
+    if let Some(name) = name
+        && let Ok(record) = read_record(options, name)
+        && alive(record.pid)
+    {
+        return Err(Error::Config(format!(
+            "LocalStack {name:?} is already running at {} (pid {}); `minutely localstack down` stops it",
+            record.endpoint, record.pid
+        )));
+    }
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+    }
+    let lib = dir.join("root/usr/lib");
+    fs::create_dir_all(&lib).map_err(io(format!("creating {}", lib.display())))?;
+    std::os::unix::fs::symlink(&install.static_libs, lib.join("localstack"))
+        .map_err(io("linking kinesis-mock into the instance"))?;
+    Ok(dir)
 }
 
 fn spawn(options: &Options, install: &Install, id: &str, dir: &Path, log: &Path, port: u16) -> Result<Child, Error> {

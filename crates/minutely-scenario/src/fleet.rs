@@ -59,6 +59,47 @@ struct Worker {
 /// What a worker task ends with.
 type Ended = (usize, Result<(), ConsumeError>);
 
+/// The running workers, and how to start one more.
+struct Workers {
+    tasks: JoinSet<Ended>,
+    list: Vec<Worker>,
+    /// The first worker's output freezes after the planned objects (see the module's text).
+    freeze: Option<Arc<CrashAfter>>,
+    client: aws_sdk_kinesis::Client,
+    options: KinesisOptions,
+    settings: Settings,
+    output: Output,
+}
+
+impl Workers {
+    /// Starts worker number `self.list.len()`, with its own id, leases and stats.
+    fn start(&mut self) {
+        let index = self.list.len();
+        let output = match (&self.freeze, index) {
+            (Some(f), 0) => Output::Crashing(f.clone(), Box::new(self.output.clone())),
+            _ => self.output.clone(),
+        };
+        let leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
+        let report = leases.report.clone();
+        let options = KinesisOptions { leases: Some(leases), ..self.options.clone() };
+        let (stop, stop_rx) = watch::channel(None);
+        let stats = ShardStats::new();
+        let (client, settings, s) = (self.client.clone(), self.settings.clone(), stats.clone());
+        let abort = self.tasks.spawn(async move {
+            (index, minutely_consumer::kinesis::consume(client, options, settings, output, stop_rx, s).await)
+        });
+        self.list.push(Worker { stop, abort, stats, report, alive: true });
+    }
+
+    /// Drops the first worker's task, as SIGKILL would: nothing more comes from it.
+    fn kill_first(&mut self) {
+        let w = &mut self.list[0];
+        w.abort.abort();
+        w.alive = false;
+        w.stats.stop_all();
+    }
+}
+
 /// Runs the fleet until `stop` says so; returns what it did, and the totals of every worker.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run(
@@ -71,30 +112,11 @@ pub(crate) async fn run(
     run: Happenings,
     view: View,
 ) -> Result<(WorkersReport, Totals), ConsumeError> {
-    let mut tasks: JoinSet<Ended> = JoinSet::new();
-    let mut workers: Vec<Worker> = Vec::new();
-    let mut report = WorkersReport::default();
-    // The first worker's output freezes after the planned objects (see the module's text).
     let freeze = fleet.kill_after_objects.map(|n| Arc::new(CrashAfter::freezing(n)));
-    let start = |workers: &mut Vec<Worker>, tasks: &mut JoinSet<Ended>| {
-        let index = workers.len();
-        let output = match (&freeze, index) {
-            (Some(f), 0) => Output::Crashing(f.clone(), Box::new(output.clone())),
-            _ => output.clone(),
-        };
-        let leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
-        let report = leases.report.clone();
-        let options = KinesisOptions { leases: Some(leases), ..options.clone() };
-        let (stop, stop_rx) = watch::channel(None);
-        let stats = ShardStats::new();
-        let (client, settings, s) = (client.clone(), settings.clone(), stats.clone());
-        let abort = tasks.spawn(async move {
-            (index, minutely_consumer::kinesis::consume(client, options, settings, output, stop_rx, s).await)
-        });
-        workers.push(Worker { stop, abort, stats, report, alive: true });
-    };
+    let mut workers = Workers { tasks: JoinSet::new(), list: Vec::new(), freeze, client, options, settings, output };
+    let mut report = WorkersReport::default();
     for _ in 0..fleet.workers {
-        start(&mut workers, &mut tasks);
+        workers.start();
         report.started += 1;
     }
     let mut stopping = false;
@@ -102,8 +124,8 @@ pub(crate) async fn run(
     loop {
         tokio::select! {
             biased;
-            ended = tasks.join_next(), if !tasks.is_empty() => match ended {
-                Some(Ok((i, Ok(())))) => workers[i].alive = false,
+            ended = workers.tasks.join_next(), if !workers.tasks.is_empty() => match ended {
+                Some(Ok((i, Ok(())))) => workers.list[i].alive = false,
                 Some(Ok((_, Err(e)))) => return Err(e),
                 Some(Err(e)) if e.is_cancelled() => {} // the killed worker
                 Some(Err(e)) => return Err(ConsumeError::Task(e.to_string())),
@@ -112,23 +134,19 @@ pub(crate) async fn run(
             changed = stop.changed(), if !stopping => {
                 if let Some(mode) = changed.ok().and(*stop.borrow()) {
                     stopping = true;
-                    for w in workers.iter().filter(|w| w.alive) {
+                    for w in workers.list.iter().filter(|w| w.alive) {
                         let _ = w.stop.send(Some(mode));
                     }
                 }
             }
             _ = clock::sleep(Duration::from_millis(50)) => {}
         }
-        if let Some(f) = &freeze
-            && f.frozen()
-        {
+        if workers.freeze.as_ref().is_some_and(|f| f.frozen()) {
             frozen_at.get_or_insert_with(clock::now);
         }
         // A second for the calls in flight when it froze to finish.
         if report.killed == 0 && frozen_at.is_some_and(|at| at.elapsed() >= Duration::from_secs(1)) {
-            workers[0].abort.abort();
-            workers[0].alive = false;
-            workers[0].stats.stop_all();
+            workers.kill_first();
             report.killed += 1;
             run.happened("worker-0 killed");
         }
@@ -137,17 +155,17 @@ pub(crate) async fn run(
             && !stopping
             && run.events_put() >= after
         {
-            start(&mut workers, &mut tasks);
+            workers.start();
             report.added += 1;
-            run.happened(&format!("worker-{} added", workers.len() - 1));
+            run.happened(&format!("worker-{} added", workers.list.len() - 1));
         }
-        publish(&workers, &view);
-        if stopping && tasks.is_empty() {
+        publish(&workers.list, &view);
+        if stopping && workers.tasks.is_empty() {
             break;
         }
     }
     let mut totals = Totals::default();
-    for w in &workers {
+    for w in &workers.list {
         totals.merge(&w.stats.totals());
         report.leases += w.report.lock().expect("report lock").counts;
     }

@@ -202,6 +202,15 @@ impl Report {
                 format!("{} counted of {} events; {short} (minute, key) short, {over} over", self.counted, self.events);
             self.verdict("S3 sums equal the model", "every (minute, key) exactly".into(), measured, failure);
         }
+        self.check_snapshot(s, snapshots, update)?;
+        self.check_speed(e);
+        self.check_faults_fired(e, plan);
+        self.passed = self.failures.is_empty();
+        Ok(())
+    }
+
+    /// The aggregates against the scenario's snapshot, if it has one.
+    fn check_snapshot(&mut self, s: &Scenario, snapshots: &Path, update: bool) -> anyhow::Result<()> {
         if let Some(name) = s.snapshot_name() {
             let path = snapshots.join(format!("{name}.snap"));
             let (measured, failure) = match snapshot_matches(&path, &self.aggregates, update)? {
@@ -226,6 +235,11 @@ impl Report {
             };
             self.verdict("aggregates equal the snapshot", path.display().to_string(), measured, failure);
         }
+        Ok(())
+    }
+
+    /// Latency limits, the events-per-second floor, and that latency was measured at all.
+    fn check_speed(&mut self, e: &crate::spec::Expect) {
         let t = self.latency.total.clone();
         for (name, limit, value) in
             [("p50", e.latency_p50, t.p50_ms), ("p95", e.latency_p95, t.p95_ms), ("p99", e.latency_p99, t.p99_ms)]
@@ -248,6 +262,11 @@ impl Report {
             let measured = format!("{} events followed", t.count);
             self.verdict("latency measured", "events followed from put to S3".into(), measured, failure);
         }
+    }
+
+    /// Every planned kill, join and injected fault happened (one that did not proves nothing),
+    /// and the limits refused entries where the scenario expects it.
+    fn check_faults_fired(&mut self, e: &crate::spec::Expect, plan: &Plan) {
         if let Some(kill) = plan.kill_consumer {
             let failure = (self.consumer_restarts == 0).then(|| {
                 format!(
@@ -290,8 +309,6 @@ impl Report {
                 self.verdict("entries throttled by the limits", "at least one".into(), n.to_string(), failure);
             }
         }
-        self.passed = self.failures.is_empty();
-        Ok(())
     }
 
     /// Keeps one check, and its failure when it failed.
@@ -342,6 +359,13 @@ impl Report {
                 self.throughput.len()
             ));
         }
+        self.render_sim(&mut o);
+        self.render_engine_and_latency(&mut o);
+        o
+    }
+
+    /// The sim's counters: what its limits refused and the faults it injected.
+    fn render_sim(&self, o: &mut String) {
         if let Some(s) = &self.sim {
             let errors: u64 = s.errors_injected.values().sum();
             o.push_str(&format!(
@@ -363,6 +387,10 @@ impl Report {
                 o.push_str(&format!("    {what} per shard: {}{more}\n", shown.join(", ")));
             }
         }
+    }
+
+    /// The engine's own timings, latency per stage, the differing minutes and the failures.
+    fn render_engine_and_latency(&self, o: &mut String) {
         let e = &self.engine;
         let rss = e.peak_rss_bytes.map_or(String::new(), |b| format!(" | peak RSS {:.2} GB", b as f64 / 1e9));
         o.push_str(&format!(
@@ -389,7 +417,6 @@ impl Report {
         for f in &self.failures {
             o.push_str(&format!("  failed: {f}\n"));
         }
-        o
     }
 }
 

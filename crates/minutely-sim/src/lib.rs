@@ -15,18 +15,19 @@
 //!
 //! Everything listens on loopback only. Dropping the [`Sim`] stops it.
 
+mod admin;
 pub mod clock;
 pub mod faults;
 pub mod kinesis;
 pub mod limits;
 pub mod s3;
 mod server;
+mod shared;
 mod sim;
 mod stats;
 
 pub use clock::Clock;
 pub use faults::Faults;
-pub(crate) use sim::Shared;
+
 pub use sim::{Answer, Config, Sim};
-pub(crate) use stats::StatsCell;
 pub use stats::{LimitStats, Stats};

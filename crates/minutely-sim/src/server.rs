@@ -14,11 +14,11 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::Shared;
 use crate::faults::{ErrorKind, LostAnswer, dice};
 use crate::kinesis::error::KinesisError;
 use crate::kinesis::{self, Answer, Protocol};
 use crate::s3::{Reply, S3Error, S3Request, split_path};
+use crate::shared::Shared;
 
 /// Kinesis bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
 /// data, about 7 MiB in base64).
@@ -71,7 +71,7 @@ pub(crate) async fn handle(
     req: Request<impl RequestBody>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     if req.uri().path().starts_with("/_sim/") {
-        return Ok(crate::server::admin(&shared, req).await);
+        return Ok(admin_call(&shared, req).await);
     }
     let target = req.headers().get("x-amz-target").and_then(|v| v.to_str().ok()).map(str::to_owned);
     match target {
@@ -238,7 +238,8 @@ fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
     r
 }
 
-pub(crate) async fn admin(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
+/// The admin API (`admin.rs`), its answer as JSON.
+async fn admin_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
     let json = |status: u16, v: serde_json::Value| respond(status, "application/json", v.to_string());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -246,60 +247,6 @@ pub(crate) async fn admin(shared: &Shared, req: Request<impl RequestBody>) -> Re
         Ok(b) => b.to_bytes(),
         Err(e) => return json(400, serde_json::json!({"error": format!("the body could not be read: {e}")})),
     };
-    match (method.as_str(), path.as_str()) {
-        ("GET", "/_sim/health") => json(200, serde_json::json!({"status": "running", "services": ["kinesis", "s3"]})),
-        ("GET", "/_sim/stats") => json(200, serde_json::to_value(shared.stats()).unwrap_or_default()),
-        ("GET", "/_sim/faults") => json(
-            200,
-            serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
-        ),
-        ("POST" | "PUT", "/_sim/faults") => match serde_json::from_slice::<crate::Faults>(&body) {
-            Ok(f) => match f.validate() {
-                Ok(()) => {
-                    *shared.faults.write().unwrap_or_else(|e| e.into_inner()) = f;
-                    json(200, serde_json::json!({"status": "faults set"}))
-                }
-                Err(e) => json(400, serde_json::json!({"error": e})),
-            },
-            Err(e) => json(
-                400,
-                serde_json::json!({"error": format!("the faults are not valid JSON of the documented shape: {e}")}),
-            ),
-        },
-        ("POST", "/_sim/reset") => {
-            shared.reset();
-            json(200, serde_json::json!({"status": "reset: no streams, no buckets, the starting faults"}))
-        }
-        ("POST", "/_sim/clock") => {
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Move {
-                advance_ms: Option<i64>,
-                set_ms: Option<i64>,
-            }
-            match serde_json::from_slice::<Move>(&body) {
-                Ok(m) if shared.clock.is_manual() => {
-                    if let Some(ms) = m.set_ms {
-                        shared.clock.set(ms);
-                    }
-                    if let Some(ms) = m.advance_ms {
-                        shared.clock.advance(ms);
-                    }
-                    json(200, serde_json::json!({"now_ms": shared.clock.now_ms()}))
-                }
-                Ok(_) => json(
-                    409,
-                    serde_json::json!({"error": "this sim runs on the system clock; start it with a manual clock to move time"}),
-                ),
-                Err(e) => json(
-                    400,
-                    serde_json::json!({"error": format!("expected {{\"advance_ms\": N}} or {{\"set_ms\": N}}: {e}")}),
-                ),
-            }
-        }
-        _ => json(
-            404,
-            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
-        ),
-    }
+    let (status, answer) = crate::admin::answer(shared, method.as_str(), &path, &body);
+    json(status, answer)
 }

@@ -2,9 +2,10 @@
 //! ([`Sim`]) that stops it when dropped.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
-use crate::{Clock, Faults, Stats, StatsCell, kinesis, s3, server};
+use crate::shared::Shared;
+use crate::{Clock, Faults, Stats, server};
 
 /// The answer of [`Sim::call`], boxed (see [`Sim::handler`]).
 pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Option<http::Response<bytes::Bytes>>> + Send>>;
@@ -27,49 +28,6 @@ impl Default for Config {
     }
 }
 
-/// State shared by every connection.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub kinesis: Mutex<kinesis::state::Kinesis>,
-    pub s3: Arc<s3::Store>,
-    pub faults: RwLock<Faults>,
-    pub initial_faults: Faults,
-    pub limits: bool,
-    pub clock: Clock,
-    pub stats: StatsCell,
-}
-
-impl Shared {
-    pub(crate) fn new(config: &Config) -> Shared {
-        Shared {
-            kinesis: Mutex::new(kinesis::state::Kinesis::new(config.limits)),
-            s3: Arc::new(s3::Store::new(config.clock.clone())),
-            faults: RwLock::new(config.faults.clone()),
-            initial_faults: config.faults.clone(),
-            limits: config.limits,
-            clock: config.clock.clone(),
-            stats: StatsCell::default(),
-        }
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        let mut s = self.stats.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
-        (s.records_stored, s.record_bytes_stored) = k.stored();
-        s.limits = k.limit_stats.clone();
-        drop(k);
-        (s.objects_stored, s.object_bytes_stored) = self.s3.stored();
-        s
-    }
-
-    pub(crate) fn reset(&self) {
-        *self.kinesis.lock().unwrap_or_else(|e| e.into_inner()) = kinesis::state::Kinesis::new(self.limits);
-        self.s3.clear();
-        *self.faults.write().unwrap_or_else(|e| e.into_inner()) = self.initial_faults.clone();
-        *self.stats.0.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
-    }
-}
-
 /// A running sim. Dropping it stops the server (connections in flight end with it).
 #[derive(Debug)]
 pub struct Sim {
@@ -87,7 +45,7 @@ impl Sim {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(&config));
+        let shared = Arc::new(Shared::new(config.limits, &config.faults, &config.clock));
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
         Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })

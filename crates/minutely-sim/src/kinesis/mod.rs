@@ -3,15 +3,19 @@
 //! encodes the answer in the request's protocol.
 
 pub mod error;
+mod operation;
+mod reshard;
 pub mod state;
+mod stream;
 pub mod wire;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Shared;
 use crate::faults::dice;
+use crate::shared::Shared;
 use error::KinesisError;
+pub use operation::{OPERATIONS, Operation, is_data_operation};
 use state::{Fate, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES};
 use wire::*;
 
@@ -97,123 +101,109 @@ impl Answer {
     }
 }
 
-/// The operations served, for `X-Amz-Target: Kinesis_20131202.<op>`.
-pub const OPERATIONS: &[&str] = &[
-    "CreateStream",
-    "DeleteStream",
-    "DescribeStream",
-    "DescribeStreamSummary",
-    "ListStreams",
-    "ListShards",
-    "PutRecord",
-    "PutRecords",
-    "GetShardIterator",
-    "GetRecords",
-    "SplitShard",
-    "MergeShards",
-    "UpdateShardCount",
-];
-
-/// Whether an operation reads or writes records (its throttling error is then
-/// `ProvisionedThroughputExceededException`, else `LimitExceededException`).
-pub fn is_data_operation(op: &str) -> bool {
-    matches!(op, "PutRecord" | "PutRecords" | "GetRecords" | "GetShardIterator")
-}
-
 /// Runs one call. `call` is its number among this operation's calls (for the dice).
 pub(crate) fn handle(shared: &Shared, op: &str, protocol: Protocol, body: &[u8], call: u64) -> Answer {
     let now = shared.clock.now_ms();
-    let result = run(shared, op, protocol, body, call, now);
+    let result = match Operation::parse(op) {
+        Some(op) => run(shared, op, protocol, body, call, now),
+        None => Err(KinesisError::new(
+            "UnknownOperationException",
+            format!("minutely sim does not serve the Kinesis operation {op}; it serves {}", OPERATIONS.join(", ")),
+        )),
+    };
     match result {
         Ok(body) => Answer { status: 200, body, error: None },
         Err(e) => Answer::error(protocol, &e),
     }
 }
 
-fn run(shared: &Shared, op: &str, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+fn run(shared: &Shared, op: Operation, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+    use Operation::*;
     // Bodies are decoded before the lock is taken (`locked`); answers that borrow records are encoded under it.
-    let lock = || shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
     match op {
-        "CreateStream" => locked(shared, p, body, |k, input| k.create_stream(input, now)),
-        "DeleteStream" => locked(shared, p, body, |k, input| k.delete_stream(input)),
-        "DescribeStream" => locked(shared, p, body, |k, input| k.describe_stream(input, now)),
-        "DescribeStreamSummary" => locked(shared, p, body, |k, input| k.describe_stream_summary(input)),
-        "ListStreams" => locked(shared, p, body, |k, input| k.list_streams(input)),
-        "ListShards" => locked(shared, p, body, |k, input| k.list_shards(input, now)),
-        "GetShardIterator" => locked(shared, p, body, |k, input| k.get_shard_iterator(input, now)),
-        "SplitShard" => locked(shared, p, body, |k, input| k.split_shard(input, now)),
-        "MergeShards" => locked(shared, p, body, |k, input| k.merge_shards(input, now)),
-        "UpdateShardCount" => locked(shared, p, body, |k, input| k.update_shard_count(input, now)),
-        "PutRecords" => {
-            let input: PutRecordsInput = p.decode(body)?;
-            let records = input.records.ok_or_else(|| KinesisError::validation("1 validation error detected: Value null at 'records' failed to satisfy constraint: Member must not be null"))?;
-            if records.is_empty() || records.len() > MAX_PUT_RECORDS_ENTRIES {
-                return Err(KinesisError::validation(format!(
-                    "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length between 1 and {MAX_PUT_RECORDS_ENTRIES} (it has {})",
-                    records.len()
-                )));
-            }
-            let entries = records
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    state::entry(r.data, r.partition_key, r.explicit_hash_key, &format!("records.{}.member.", i + 1))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let total: usize = entries.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
-            if total > MAX_PUT_RECORDS_BYTES {
-                return Err(KinesisError::invalid(format!(
-                    "Records size exceeds 5 MB limit: the request holds {total} bytes of data and partition keys"
-                )));
-            }
-            let fates = fates(shared, "PutRecords", call, entries.len());
-            let out = lock().put_records(&input.stream, entries, &fates, now)?;
-            shared.stats.injected(&fates);
-            Ok(p.encode(&out))
+        CreateStream => locked(shared, p, body, |k, input| k.create_stream(input, now)),
+        DeleteStream => locked(shared, p, body, |k, input| k.delete_stream(input)),
+        DescribeStream => locked(shared, p, body, |k, input| k.describe_stream(input, now)),
+        DescribeStreamSummary => locked(shared, p, body, |k, input| k.describe_stream_summary(input)),
+        ListStreams => locked(shared, p, body, |k, input| k.list_streams(input)),
+        ListShards => locked(shared, p, body, |k, input| k.list_shards(input, now)),
+        GetShardIterator => locked(shared, p, body, |k, input| k.get_shard_iterator(input, now)),
+        SplitShard => locked(shared, p, body, |k, input| k.split_shard(input, now)),
+        MergeShards => locked(shared, p, body, |k, input| k.merge_shards(input, now)),
+        UpdateShardCount => locked(shared, p, body, |k, input| k.update_shard_count(input, now)),
+        PutRecords => put_records(shared, p, body, call, now),
+        PutRecord => put_record(shared, p, body, call, now),
+        GetRecords => get_records(shared, p, body, call, now),
+    }
+}
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, state::Kinesis> {
+    shared.kinesis.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// PutRecords: the request's limits checked, each entry's fate drawn, then applied.
+fn put_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+    let input: PutRecordsInput = p.decode(body)?;
+    let records = input.records.ok_or_else(|| KinesisError::validation("1 validation error detected: Value null at 'records' failed to satisfy constraint: Member must not be null"))?;
+    if records.is_empty() || records.len() > MAX_PUT_RECORDS_ENTRIES {
+        return Err(KinesisError::validation(format!(
+            "1 validation error detected: Value at 'records' failed to satisfy constraint: Member must have length between 1 and {MAX_PUT_RECORDS_ENTRIES} (it has {})",
+            records.len()
+        )));
+    }
+    let entries = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| state::entry(r.data, r.partition_key, r.explicit_hash_key, &format!("records.{}.member.", i + 1)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: usize = entries.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
+    if total > MAX_PUT_RECORDS_BYTES {
+        return Err(KinesisError::invalid(format!(
+            "Records size exceeds 5 MB limit: the request holds {total} bytes of data and partition keys"
+        )));
+    }
+    let fates = fates(shared, "PutRecords", call, entries.len());
+    let out = lock(shared).put_records(&input.stream, entries, &fates, now)?;
+    shared.stats.injected(fates.iter().filter(|f| matches!(f, Fate::Fail(_))).count() as u64);
+    Ok(p.encode(&out))
+}
+
+/// PutRecord: one entry, its failure an error of the call.
+fn put_record(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+    let input: PutRecordInput = p.decode(body)?;
+    let entry = state::entry(input.data, input.partition_key, input.explicit_hash_key, "")?;
+    let fates = fates(shared, "PutRecord", call, 1);
+    let out = lock(shared).put_records(&input.stream, vec![entry], &fates, now)?;
+    shared.stats.injected(fates.iter().filter(|f| matches!(f, Fate::Fail(_))).count() as u64);
+    let r = out.records.into_iter().next().expect("one entry in, one out");
+    match (r.shard_id, r.sequence_number, r.error_code) {
+        (Some(shard_id), Some(sequence_number), None) => {
+            Ok(p.encode(&PutRecordOutput { shard_id, sequence_number, encryption_type: "NONE" }))
         }
-        "PutRecord" => {
-            let input: PutRecordInput = p.decode(body)?;
-            let entry = state::entry(input.data, input.partition_key, input.explicit_hash_key, "")?;
-            let fates = fates(shared, "PutRecord", call, 1);
-            let out = lock().put_records(&input.stream, vec![entry], &fates, now)?;
-            shared.stats.injected(&fates);
-            let r = out.records.into_iter().next().expect("one entry in, one out");
-            match (r.shard_id, r.sequence_number, r.error_code) {
-                (Some(shard_id), Some(sequence_number), None) => {
-                    Ok(p.encode(&PutRecordOutput { shard_id, sequence_number, encryption_type: "NONE" }))
-                }
-                (_, _, code) => Err(KinesisError::new(
-                    if code == Some("InternalFailure") {
-                        "InternalFailure"
-                    } else {
-                        "ProvisionedThroughputExceededException"
-                    },
-                    r.error_message.unwrap_or_default(),
-                )),
-            }
-        }
-        "GetRecords" => {
-            let input: GetRecordsInput = p.decode(body)?;
-            let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
-            let expire = f.get_records.expire_iterator_rate > 0.0
-                && dice(f.seed, "GetRecords.expire", call, 0) < f.get_records.expire_iterator_rate;
-            drop(f);
-            if expire {
-                shared.stats.bump(|s| s.iterators_expired += 1);
-            }
-            let mut k = lock();
-            let out = k.get_records(&input, expire, now)?;
-            let n = out.records.len() as u64;
-            let body = p.encode(&out);
-            drop(k);
-            shared.stats.bump(|s| s.records_read += n);
-            Ok(body)
-        }
-        other => Err(KinesisError::new(
-            "UnknownOperationException",
-            format!("minutely sim does not serve the Kinesis operation {other}; it serves {}", OPERATIONS.join(", ")),
+        (_, _, code) => Err(KinesisError::new(
+            if code == Some("InternalFailure") { "InternalFailure" } else { "ProvisionedThroughputExceededException" },
+            r.error_message.unwrap_or_default(),
         )),
     }
+}
+
+/// GetRecords, with the iterator's expiry drawn by the dice.
+fn get_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+    let input: GetRecordsInput = p.decode(body)?;
+    let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
+    let expire = f.get_records.expire_iterator_rate > 0.0
+        && dice(f.seed, "GetRecords.expire", call, 0) < f.get_records.expire_iterator_rate;
+    drop(f);
+    if expire {
+        shared.stats.bump(|s| s.iterators_expired += 1);
+    }
+    let mut k = lock(shared);
+    let out = k.get_records(&input, expire, now)?;
+    let n = out.records.len() as u64;
+    let body = p.encode(&out);
+    drop(k);
+    shared.stats.bump(|s| s.records_read += n);
+    Ok(body)
 }
 
 /// Decodes the body, then runs `apply` on the state under the lock and encodes its answer.
@@ -249,7 +239,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::{Clock, Config};
+    use crate::Clock;
 
     /// Member names of every operation, so that generated bodies reach deep into the decoders.
     const MEMBERS: &[&str] = &[
@@ -328,7 +318,7 @@ mod tests {
         /// when it fails, an AWS-shaped error.
         #[test]
         fn no_request_panics(ops in prop::collection::vec((prop::sample::select(OPERATIONS), value()), 1..8), cbor in any::<bool>(), raw in prop::collection::vec(any::<u8>(), 0..64)) {
-            let shared = Shared::new(&Config { clock: Clock::manual(1_700_000_000_000), ..Config::default() });
+            let shared = Shared::new(true, &crate::Faults::default(), &Clock::manual(1_700_000_000_000));
             // A stream to hit, so that valid-looking bodies go past the lookups.
             check(&shared, "CreateStream", Protocol::Json, br#"{"StreamName":"s","ShardCount":2}"#, 0);
             for (i, (op, body)) in ops.iter().enumerate() {

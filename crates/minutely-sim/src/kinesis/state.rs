@@ -6,235 +6,22 @@
 //! carry the stream's incarnation, the shard's ordinal and the record's position; within a
 //! shard they increase, and every shard created later (a child) has larger ones.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use md5::{Digest, Md5};
 
 use super::error::KinesisError;
+pub use super::stream::{
+    ACCOUNT, ITERATOR_TTL_MS, MAX_GET_RECORDS, MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES,
+    MAX_RECORD_BYTES, ON_DEMAND_SHARDS, REGION, hash_key, shard_id,
+};
+use super::stream::{
+    DEFAULT_RETENTION_HOURS, Iter, Record, Shard, Stream, even_ranges, parse_sequence_number, parse_shard_id,
+    sequence_number,
+};
 use super::wire::*;
 use crate::faults::EntryError;
-use crate::limits::ShardLimits;
-
-pub const ACCOUNT: &str = "000000000000";
-pub const REGION: &str = "us-east-1";
-/// Records, partition key included, above this are refused.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
-pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
-pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
-pub const MAX_GET_RECORDS: usize = 10_000;
-pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
-pub const ITERATOR_TTL_MS: i64 = 5 * 60 * 1000;
-pub const ON_DEMAND_SHARDS: u32 = 4;
-const DEFAULT_RETENTION_HOURS: i64 = 24;
-
-/// One stored record: data and partition key in one allocation.
-#[derive(Debug)]
-struct Record {
-    bytes: Box<[u8]>,
-    key_len: u16,
-    arrival_ms: i64,
-}
-
-impl Record {
-    fn data(&self) -> &[u8] {
-        &self.bytes[usize::from(self.key_len)..]
-    }
-    fn partition_key(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.key_len)]).unwrap_or_default()
-    }
-}
-
-#[derive(Debug)]
-struct Shard {
-    ordinal: u32,
-    parent: Option<u32>,
-    adjacent_parent: Option<u32>,
-    hash_start: u128,
-    hash_end: u128,
-    created_ms: i64,
-    /// When it was closed, and the position of its last record (`None` if it has none).
-    closed: Option<(i64, Option<u64>)>,
-    /// Position of `records[0]`: records before it were trimmed.
-    first: u64,
-    records: VecDeque<Record>,
-    /// Bytes (data and partition keys) of `records`.
-    bytes: u64,
-    limits: ShardLimits,
-}
-
-impl Shard {
-    fn new(ordinal: u32, range: (u128, u128), parents: (Option<u32>, Option<u32>), now_ms: i64) -> Shard {
-        Shard {
-            ordinal,
-            parent: parents.0,
-            adjacent_parent: parents.1,
-            hash_start: range.0,
-            hash_end: range.1,
-            created_ms: now_ms,
-            closed: None,
-            first: 0,
-            records: VecDeque::new(),
-            bytes: 0,
-            limits: ShardLimits::new(now_ms),
-        }
-    }
-
-    /// Position after the last record.
-    fn end(&self) -> u64 {
-        self.first + self.records.len() as u64
-    }
-
-    fn is_open(&self) -> bool {
-        self.closed.is_none()
-    }
-
-    fn get(&self, position: u64) -> Option<&Record> {
-        position.checked_sub(self.first).and_then(|i| self.records.get(i as usize))
-    }
-}
-
-pub fn shard_id(ordinal: u32) -> String {
-    format!("shardId-{ordinal:012}")
-}
-
-fn parse_shard_id(id: &str) -> Option<u32> {
-    let digits = id.strip_prefix("shardId-")?;
-    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
-}
-
-/// `49` + incarnation (10 digits) + shard ordinal (20) + position (24): 56 digits.
-fn sequence_number(incarnation: u64, ordinal: u32, position: u64) -> String {
-    format!("49{incarnation:010}{ordinal:020}{position:024}")
-}
-
-/// The (incarnation, ordinal, position) of a sequence number this sim gave.
-fn parse_sequence_number(s: &str) -> Option<(u64, u32, u64)> {
-    if s.len() != 56 || !s.starts_with("49") || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some((s[2..12].parse().ok()?, s[12..32].parse().ok()?, s[32..].parse().ok()?))
-}
-
-#[derive(Debug)]
-struct Stream {
-    name: String,
-    incarnation: u64,
-    on_demand: bool,
-    created_ms: i64,
-    retention_hours: i64,
-    shards: Vec<Shard>,
-    /// Open shards by starting hash key, for routing.
-    open: Vec<(u128, u32)>,
-}
-
-impl Stream {
-    fn arn(&self) -> String {
-        format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{}", self.name)
-    }
-
-    fn mode(&self) -> StreamModeOut {
-        StreamModeOut { stream_mode: if self.on_demand { "ON_DEMAND" } else { "PROVISIONED" } }
-    }
-
-    fn shard(&self, id: &str) -> Result<&Shard, KinesisError> {
-        parse_shard_id(id).and_then(|o| self.shards.get(o as usize)).ok_or_else(|| {
-            KinesisError::not_found(format!(
-                "Shard {id} in stream {} under account {ACCOUNT} does not exist",
-                self.name
-            ))
-        })
-    }
-
-    fn reindex(&mut self) {
-        self.open = self.shards.iter().filter(|s| s.is_open()).map(|s| (s.hash_start, s.ordinal)).collect();
-        self.open.sort_unstable();
-    }
-
-    fn route(&self, hash: u128) -> u32 {
-        let i = self.open.partition_point(|(start, _)| *start <= hash);
-        self.open[i.saturating_sub(1)].1
-    }
-
-    fn add_shard(&mut self, range: (u128, u128), parents: (Option<u32>, Option<u32>), now_ms: i64) -> u32 {
-        let ordinal = self.shards.len() as u32;
-        self.shards.push(Shard::new(ordinal, range, parents, now_ms));
-        ordinal
-    }
-
-    fn close(&mut self, ordinal: u32, now_ms: i64) {
-        let s = &mut self.shards[ordinal as usize];
-        let last = s.end().checked_sub(1);
-        s.closed = Some((now_ms, last));
-    }
-
-    fn out(&self, s: &Shard) -> ShardOut {
-        let end = s.closed.map(|(_, last)| sequence_number(self.incarnation, s.ordinal, last.unwrap_or(0)));
-        ShardOut {
-            shard_id: shard_id(s.ordinal),
-            parent_shard_id: s.parent.map(shard_id),
-            adjacent_parent_shard_id: s.adjacent_parent.map(shard_id),
-            hash_key_range: HashKeyRange {
-                starting_hash_key: s.hash_start.to_string(),
-                ending_hash_key: s.hash_end.to_string(),
-            },
-            sequence_number_range: SequenceNumberRange {
-                starting_sequence_number: sequence_number(self.incarnation, s.ordinal, 0),
-                ending_sequence_number: end,
-            },
-        }
-    }
-
-    /// Drops records older than the retention period, and shards closed before it whose
-    /// records are all gone.
-    fn trim(&mut self, now_ms: i64) {
-        let horizon = now_ms - self.retention_hours * 3_600_000;
-        for s in &mut self.shards {
-            while let Some(r) = s.records.pop_front_if(|r| r.arrival_ms < horizon) {
-                s.bytes -= r.bytes.len() as u64;
-                s.first += 1;
-            }
-        }
-    }
-
-    fn open_count(&self) -> i64 {
-        self.open.len() as i64
-    }
-
-    fn status(&self) -> &'static str {
-        "ACTIVE"
-    }
-}
-
-/// An iterator's content: which shard, where, and when it was issued.
-#[derive(Debug, PartialEq, Eq)]
-struct Iter {
-    stream: String,
-    incarnation: u64,
-    ordinal: u32,
-    position: u64,
-    issued_ms: i64,
-}
-
-impl Iter {
-    fn encode(&self) -> String {
-        let raw = format!("{}|{}|{}|{}|{}", self.incarnation, self.ordinal, self.position, self.issued_ms, self.stream);
-        URL_SAFE_NO_PAD.encode(raw)
-    }
-
-    fn decode(s: &str) -> Option<Iter> {
-        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
-        let mut parts = raw.splitn(5, '|');
-        Some(Iter {
-            incarnation: parts.next()?.parse().ok()?,
-            ordinal: parts.next()?.parse().ok()?,
-            position: parts.next()?.parse().ok()?,
-            issued_ms: parts.next()?.parse().ok()?,
-            stream: parts.next()?.to_owned(),
-        })
-    }
-}
 
 /// What a PutRecords entry needs, already checked and routed.
 #[derive(Debug)]
@@ -285,24 +72,7 @@ fn stream_name(r: &StreamRef) -> Result<String, KinesisError> {
     }
 }
 
-/// `n` shards of even ranges over the 128-bit hash key space.
-fn even_ranges(n: u32) -> Vec<(u128, u128)> {
-    let width = u128::MAX / u128::from(n);
-    (0..n)
-        .map(|i| {
-            let start = width * u128::from(i);
-            let end = if i + 1 == n { u128::MAX } else { width * u128::from(i + 1) - 1 };
-            (start, end)
-        })
-        .collect()
-}
-
-/// AWS's routing: the MD5 of the partition key as a big-endian 128-bit integer.
-pub fn hash_key(partition_key: &str) -> u128 {
-    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
-}
-
-fn required<T>(v: Option<T>, member: &str) -> Result<T, KinesisError> {
+pub(super) fn required<T>(v: Option<T>, member: &str) -> Result<T, KinesisError> {
     v.ok_or_else(|| {
         KinesisError::validation(format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"))
     })
@@ -349,7 +119,7 @@ impl Kinesis {
         self.streams.get(&name).ok_or_else(|| not_found(&name))
     }
 
-    fn stream_mut(&mut self, r: &StreamRef, now_ms: i64) -> Result<&mut Stream, KinesisError> {
+    pub(super) fn stream_mut(&mut self, r: &StreamRef, now_ms: i64) -> Result<&mut Stream, KinesisError> {
         let name = stream_name(r)?;
         let s = self.streams.get_mut(&name).ok_or_else(|| not_found(&name))?;
         s.trim(now_ms);
@@ -746,33 +516,10 @@ impl Kinesis {
         }
         let shard = &s.shards[iter.ordinal as usize];
         let start = iter.position.max(shard.first);
-        let mut position = start;
-        let mut bytes = 0;
-        while ((position - start) as usize) < limit {
-            let Some(r) = shard.get(position) else { break };
-            if position > start && bytes + r.bytes.len() > MAX_GET_RECORDS_BYTES {
-                break;
-            }
-            bytes += r.bytes.len();
-            position += 1;
-        }
+        let (position, bytes) = shard.read_until(start, limit);
         let millis_behind_latest = shard.get(position).map_or(0, |r| (now_ms - r.arrival_ms).max(0));
         let (next, children) = if shard.closed.is_some() && position >= shard.end() {
-            let me = shard.ordinal;
-            let children = s
-                .shards
-                .iter()
-                .filter(|c| c.parent == Some(me) || c.adjacent_parent == Some(me))
-                .map(|c| ChildShard {
-                    shard_id: shard_id(c.ordinal),
-                    parent_shards: c.parent.into_iter().chain(c.adjacent_parent).map(shard_id).collect(),
-                    hash_key_range: HashKeyRange {
-                        starting_hash_key: c.hash_start.to_string(),
-                        ending_hash_key: c.hash_end.to_string(),
-                    },
-                })
-                .collect();
-            (None, Some(children))
+            (None, Some(s.children(shard.ordinal)))
         } else {
             let next = Iter { stream: name.clone(), incarnation, ordinal: iter.ordinal, position, issued_ms: now_ms };
             (Some(next.encode()), None)
@@ -795,82 +542,6 @@ impl Kinesis {
         Ok(GetRecordsOutput { records, next_shard_iterator: next, millis_behind_latest, child_shards: children })
     }
 
-    pub fn split_shard(&mut self, input: SplitShardInput, now_ms: i64) -> Result<Empty, KinesisError> {
-        let parent = required(input.shard_to_split, "shardToSplit")?;
-        let key = required(input.new_starting_hash_key, "newStartingHashKey")?;
-        let s = self.stream_mut(&input.stream, now_ms)?;
-        let sh = s.shard(&parent)?;
-        let new_start: u128 = key
-            .parse()
-            .map_err(|_| KinesisError::invalid(format!("NewStartingHashKey {key} is not a 128-bit integer")))?;
-        split(s, sh.ordinal, new_start, now_ms)?;
-        Ok(Empty {})
-    }
-
-    pub fn merge_shards(&mut self, input: MergeShardsInput, now_ms: i64) -> Result<Empty, KinesisError> {
-        let a = required(input.shard_to_merge, "shardToMerge")?;
-        let b = required(input.adjacent_shard_to_merge, "adjacentShardToMerge")?;
-        let s = self.stream_mut(&input.stream, now_ms)?;
-        let (a, b) = (s.shard(&a)?.ordinal, s.shard(&b)?.ordinal);
-        merge(s, a, b, now_ms)?;
-        Ok(Empty {})
-    }
-
-    /// Uniform scaling, the way AWS does it: splits at every new boundary, then merges inside
-    /// every new range, so every shard has at most two parents and lineage stays readable.
-    pub fn update_shard_count(
-        &mut self,
-        input: UpdateShardCountInput,
-        now_ms: i64,
-    ) -> Result<UpdateShardCountOutput, KinesisError> {
-        let target = required(input.target_shard_count, "targetShardCount")?;
-        match input.scaling_type.as_deref() {
-            Some("UNIFORM_SCALING") => {}
-            other => {
-                return Err(KinesisError::validation(format!(
-                    "1 validation error detected: Value '{}' at 'scalingType' failed to satisfy constraint: Member must satisfy enum value set: [UNIFORM_SCALING]",
-                    other.unwrap_or("null")
-                )));
-            }
-        }
-        let s = self.stream_mut(&input.stream, now_ms)?;
-        let current = s.open_count();
-        if target < 1 || target > current * 2 || target * 2 < current {
-            return Err(KinesisError::invalid(format!(
-                "TargetShardCount {target} must be between half ({}) and double ({}) the current open shard count {current}",
-                (current + 1) / 2,
-                current * 2
-            )));
-        }
-        let bounds: Vec<u128> = even_ranges(target as u32).into_iter().map(|(start, _)| start).collect();
-        // Splits: every boundary strictly inside an open shard.
-        for &b in bounds.iter().skip(1) {
-            let inside =
-                s.open.iter().find(|(start, o)| *start < b && s.shards[*o as usize].hash_end >= b).map(|(_, o)| *o);
-            if let Some(o) = inside {
-                split(s, o, b, now_ms)?;
-            }
-        }
-        // Merges: left to right inside each new range.
-        for (i, &b) in bounds.iter().enumerate() {
-            let end = bounds.get(i + 1).map_or(u128::MAX, |n| n - 1);
-            loop {
-                let pieces: Vec<u32> =
-                    s.open.iter().filter(|(start, _)| *start >= b && *start <= end).map(|(_, o)| *o).collect();
-                if pieces.len() < 2 {
-                    break;
-                }
-                merge(s, pieces[0], pieces[1], now_ms)?;
-            }
-        }
-        Ok(UpdateShardCountOutput {
-            stream_name: s.name.clone(),
-            stream_arn: s.arn(),
-            current_shard_count: current,
-            target_shard_count: target,
-        })
-    }
-
     /// Stored records and bytes (data and partition keys) over every stream.
     pub fn stored(&self) -> (u64, u64) {
         let mut n = 0;
@@ -888,60 +559,6 @@ impl Kinesis {
     pub fn stream_names(&self) -> Vec<String> {
         self.streams.keys().cloned().collect()
     }
-}
-
-fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) -> Result<(), KinesisError> {
-    let sh = &s.shards[ordinal as usize];
-    if !sh.is_open() {
-        return Err(KinesisError::invalid(format!(
-            "Shard {} in stream {} under account {ACCOUNT} is closed and cannot be split.",
-            shard_id(ordinal),
-            s.name
-        )));
-    }
-    if new_start <= sh.hash_start || new_start > sh.hash_end {
-        return Err(KinesisError::invalid(format!(
-            "NewStartingHashKey {new_start} used in SplitShard() on shard {} in stream {} under account {ACCOUNT} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
-            shard_id(ordinal),
-            s.name,
-            sh.hash_start,
-            sh.hash_end
-        )));
-    }
-    let (start, end) = (sh.hash_start, sh.hash_end);
-    s.close(ordinal, now_ms);
-    s.add_shard((start, new_start - 1), (Some(ordinal), None), now_ms);
-    s.add_shard((new_start, end), (Some(ordinal), None), now_ms);
-    s.reindex();
-    Ok(())
-}
-
-fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<(), KinesisError> {
-    let (sa, sb) = (&s.shards[a as usize], &s.shards[b as usize]);
-    if !sa.is_open() || !sb.is_open() {
-        return Err(KinesisError::invalid(format!(
-            "Shards {} and {} in stream {} must both be open to be merged.",
-            shard_id(a),
-            shard_id(b),
-            s.name
-        )));
-    }
-    let adjacent =
-        sa.hash_end.checked_add(1) == Some(sb.hash_start) || sb.hash_end.checked_add(1) == Some(sa.hash_start);
-    if !adjacent {
-        return Err(KinesisError::invalid(format!(
-            "Shards {} and {} in stream {} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging",
-            shard_id(a),
-            shard_id(b),
-            s.name
-        )));
-    }
-    let range = (sa.hash_start.min(sb.hash_start), sa.hash_end.max(sb.hash_end));
-    s.close(a, now_ms);
-    s.close(b, now_ms);
-    s.add_shard(range, (Some(a), Some(b)), now_ms);
-    s.reindex();
-    Ok(())
 }
 
 fn not_found(name: &str) -> KinesisError {

@@ -1,0 +1,80 @@
+//! The Kinesis operations the sim serves, one enum: their names on the wire
+//! (`X-Amz-Target: Kinesis_20131202.<name>`) come from the variants, in one list.
+
+macro_rules! operations {
+    ($($op:ident),* $(,)?) => {
+        /// A Kinesis operation the sim serves.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Operation {
+            $($op),*
+        }
+
+        impl Operation {
+            /// Every operation, in the order of [`OPERATIONS`].
+            pub const ALL: &[Operation] = &[$(Operation::$op),*];
+
+            /// Its name on the wire.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Operation::$op => stringify!($op)),*
+                }
+            }
+        }
+
+        /// The names of the operations served.
+        pub const OPERATIONS: &[&str] = &[$(stringify!($op)),*];
+    };
+}
+
+operations!(
+    CreateStream,
+    DeleteStream,
+    DescribeStream,
+    DescribeStreamSummary,
+    ListStreams,
+    ListShards,
+    PutRecord,
+    PutRecords,
+    GetShardIterator,
+    GetRecords,
+    SplitShard,
+    MergeShards,
+    UpdateShardCount,
+);
+
+impl Operation {
+    /// The operation named `name`, if the sim serves it.
+    pub fn parse(name: &str) -> Option<Operation> {
+        Operation::ALL.iter().copied().find(|o| o.name() == name)
+    }
+
+    /// Whether it reads or writes records (its throttling error is then
+    /// `ProvisionedThroughputExceededException`, else `LimitExceededException`).
+    pub fn is_data(self) -> bool {
+        matches!(
+            self,
+            Operation::PutRecord | Operation::PutRecords | Operation::GetRecords | Operation::GetShardIterator
+        )
+    }
+}
+
+/// Whether the operation named `op` reads or writes records (see [`Operation::is_data`]).
+pub fn is_data_operation(op: &str) -> bool {
+    Operation::parse(op).is_some_and(Operation::is_data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_back_to_their_operation() {
+        assert_eq!(Operation::ALL.len(), OPERATIONS.len());
+        for (op, name) in Operation::ALL.iter().zip(OPERATIONS) {
+            assert_eq!(op.name(), *name);
+            assert_eq!(Operation::parse(name), Some(*op));
+        }
+        assert_eq!(Operation::parse("PutRecordz"), None);
+        assert!(is_data_operation("GetRecords") && !is_data_operation("ListShards"));
+    }
+}

@@ -1,0 +1,339 @@
+//! A stream's shards and their records, and the shard and sequence-number arithmetic: AWS's
+//! numbers, routing by hash key, splits and merges. No IO; `state.rs` runs the operations on it.
+
+use std::collections::VecDeque;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use md5::{Digest, Md5};
+
+use super::error::KinesisError;
+use super::wire::*;
+use crate::limits::ShardLimits;
+
+pub const ACCOUNT: &str = "000000000000";
+pub const REGION: &str = "us-east-1";
+/// Records, partition key included, above this are refused.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
+pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_GET_RECORDS: usize = 10_000;
+pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
+pub const ITERATOR_TTL_MS: i64 = 5 * 60 * 1000;
+pub const ON_DEMAND_SHARDS: u32 = 4;
+pub(super) const DEFAULT_RETENTION_HOURS: i64 = 24;
+
+/// One stored record: data and partition key in one allocation.
+#[derive(Debug)]
+pub(super) struct Record {
+    pub(super) bytes: Box<[u8]>,
+    pub(super) key_len: u16,
+    pub(super) arrival_ms: i64,
+}
+
+impl Record {
+    pub(super) fn data(&self) -> &[u8] {
+        &self.bytes[usize::from(self.key_len)..]
+    }
+    pub(super) fn partition_key(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.key_len)]).unwrap_or_default()
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Shard {
+    pub(super) ordinal: u32,
+    pub(super) parent: Option<u32>,
+    pub(super) adjacent_parent: Option<u32>,
+    pub(super) hash_start: u128,
+    pub(super) hash_end: u128,
+    pub(super) created_ms: i64,
+    /// When it was closed, and the position of its last record (`None` if it has none).
+    pub(super) closed: Option<(i64, Option<u64>)>,
+    /// Position of `records[0]`: records before it were trimmed.
+    pub(super) first: u64,
+    pub(super) records: VecDeque<Record>,
+    /// Bytes (data and partition keys) of `records`.
+    pub(super) bytes: u64,
+    pub(super) limits: ShardLimits,
+}
+
+impl Shard {
+    pub(super) fn new(ordinal: u32, range: (u128, u128), parents: (Option<u32>, Option<u32>), now_ms: i64) -> Shard {
+        Shard {
+            ordinal,
+            parent: parents.0,
+            adjacent_parent: parents.1,
+            hash_start: range.0,
+            hash_end: range.1,
+            created_ms: now_ms,
+            closed: None,
+            first: 0,
+            records: VecDeque::new(),
+            bytes: 0,
+            limits: ShardLimits::new(now_ms),
+        }
+    }
+
+    /// Position after the last record.
+    pub(super) fn end(&self) -> u64 {
+        self.first + self.records.len() as u64
+    }
+
+    pub(super) fn is_open(&self) -> bool {
+        self.closed.is_none()
+    }
+
+    pub(super) fn get(&self, position: u64) -> Option<&Record> {
+        position.checked_sub(self.first).and_then(|i| self.records.get(i as usize))
+    }
+}
+
+pub fn shard_id(ordinal: u32) -> String {
+    format!("shardId-{ordinal:012}")
+}
+
+pub(super) fn parse_shard_id(id: &str) -> Option<u32> {
+    let digits = id.strip_prefix("shardId-")?;
+    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+/// `49` + incarnation (10 digits) + shard ordinal (20) + position (24): 56 digits.
+pub(super) fn sequence_number(incarnation: u64, ordinal: u32, position: u64) -> String {
+    format!("49{incarnation:010}{ordinal:020}{position:024}")
+}
+
+/// The (incarnation, ordinal, position) of a sequence number this sim gave.
+pub(super) fn parse_sequence_number(s: &str) -> Option<(u64, u32, u64)> {
+    if s.len() != 56 || !s.starts_with("49") || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((s[2..12].parse().ok()?, s[12..32].parse().ok()?, s[32..].parse().ok()?))
+}
+
+#[derive(Debug)]
+pub(super) struct Stream {
+    pub(super) name: String,
+    pub(super) incarnation: u64,
+    pub(super) on_demand: bool,
+    pub(super) created_ms: i64,
+    pub(super) retention_hours: i64,
+    pub(super) shards: Vec<Shard>,
+    /// Open shards by starting hash key, for routing.
+    pub(super) open: Vec<(u128, u32)>,
+}
+
+impl Stream {
+    pub(super) fn arn(&self) -> String {
+        format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{}", self.name)
+    }
+
+    pub(super) fn mode(&self) -> StreamModeOut {
+        StreamModeOut { stream_mode: if self.on_demand { "ON_DEMAND" } else { "PROVISIONED" } }
+    }
+
+    pub(super) fn shard(&self, id: &str) -> Result<&Shard, KinesisError> {
+        parse_shard_id(id).and_then(|o| self.shards.get(o as usize)).ok_or_else(|| {
+            KinesisError::not_found(format!(
+                "Shard {id} in stream {} under account {ACCOUNT} does not exist",
+                self.name
+            ))
+        })
+    }
+
+    pub(super) fn reindex(&mut self) {
+        self.open = self.shards.iter().filter(|s| s.is_open()).map(|s| (s.hash_start, s.ordinal)).collect();
+        self.open.sort_unstable();
+    }
+
+    pub(super) fn route(&self, hash: u128) -> u32 {
+        let i = self.open.partition_point(|(start, _)| *start <= hash);
+        self.open[i.saturating_sub(1)].1
+    }
+
+    pub(super) fn add_shard(&mut self, range: (u128, u128), parents: (Option<u32>, Option<u32>), now_ms: i64) -> u32 {
+        let ordinal = self.shards.len() as u32;
+        self.shards.push(Shard::new(ordinal, range, parents, now_ms));
+        ordinal
+    }
+
+    pub(super) fn close(&mut self, ordinal: u32, now_ms: i64) {
+        let s = &mut self.shards[ordinal as usize];
+        let last = s.end().checked_sub(1);
+        s.closed = Some((now_ms, last));
+    }
+
+    pub(super) fn out(&self, s: &Shard) -> ShardOut {
+        let end = s.closed.map(|(_, last)| sequence_number(self.incarnation, s.ordinal, last.unwrap_or(0)));
+        ShardOut {
+            shard_id: shard_id(s.ordinal),
+            parent_shard_id: s.parent.map(shard_id),
+            adjacent_parent_shard_id: s.adjacent_parent.map(shard_id),
+            hash_key_range: HashKeyRange {
+                starting_hash_key: s.hash_start.to_string(),
+                ending_hash_key: s.hash_end.to_string(),
+            },
+            sequence_number_range: SequenceNumberRange {
+                starting_sequence_number: sequence_number(self.incarnation, s.ordinal, 0),
+                ending_sequence_number: end,
+            },
+        }
+    }
+
+    /// Drops records older than the retention period, and shards closed before it whose
+    /// records are all gone.
+    pub(super) fn trim(&mut self, now_ms: i64) {
+        let horizon = now_ms - self.retention_hours * 3_600_000;
+        for s in &mut self.shards {
+            while let Some(r) = s.records.pop_front_if(|r| r.arrival_ms < horizon) {
+                s.bytes -= r.bytes.len() as u64;
+                s.first += 1;
+            }
+        }
+    }
+
+    pub(super) fn open_count(&self) -> i64 {
+        self.open.len() as i64
+    }
+
+    pub(super) fn status(&self) -> &'static str {
+        "ACTIVE"
+    }
+}
+
+/// An iterator's content: which shard, where, and when it was issued.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Iter {
+    pub(super) stream: String,
+    pub(super) incarnation: u64,
+    pub(super) ordinal: u32,
+    pub(super) position: u64,
+    pub(super) issued_ms: i64,
+}
+
+impl Iter {
+    pub(super) fn encode(&self) -> String {
+        let raw = format!("{}|{}|{}|{}|{}", self.incarnation, self.ordinal, self.position, self.issued_ms, self.stream);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    pub(super) fn decode(s: &str) -> Option<Iter> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
+        let mut parts = raw.splitn(5, '|');
+        Some(Iter {
+            incarnation: parts.next()?.parse().ok()?,
+            ordinal: parts.next()?.parse().ok()?,
+            position: parts.next()?.parse().ok()?,
+            issued_ms: parts.next()?.parse().ok()?,
+            stream: parts.next()?.to_owned(),
+        })
+    }
+}
+
+impl Stream {
+    /// The shards whose parent or adjacent parent is `ordinal`, as GetRecords names them at the
+    /// end of a closed shard.
+    pub(super) fn children(&self, ordinal: u32) -> Vec<ChildShard> {
+        self.shards
+            .iter()
+            .filter(|c| c.parent == Some(ordinal) || c.adjacent_parent == Some(ordinal))
+            .map(|c| ChildShard {
+                shard_id: shard_id(c.ordinal),
+                parent_shards: c.parent.into_iter().chain(c.adjacent_parent).map(shard_id).collect(),
+                hash_key_range: HashKeyRange {
+                    starting_hash_key: c.hash_start.to_string(),
+                    ending_hash_key: c.hash_end.to_string(),
+                },
+            })
+            .collect()
+    }
+}
+
+impl Shard {
+    /// How far one GetRecords reads from `start`: at most `limit` records and
+    /// [`MAX_GET_RECORDS_BYTES`] (but always one record, if there is one). Returns the position
+    /// after the last record read and the bytes read.
+    pub(super) fn read_until(&self, start: u64, limit: usize) -> (u64, usize) {
+        let (mut position, mut bytes) = (start, 0);
+        while ((position - start) as usize) < limit {
+            let Some(r) = self.get(position) else { break };
+            if position > start && bytes + r.bytes.len() > MAX_GET_RECORDS_BYTES {
+                break;
+            }
+            bytes += r.bytes.len();
+            position += 1;
+        }
+        (position, bytes)
+    }
+}
+
+/// `n` shards of even ranges over the 128-bit hash key space.
+pub(super) fn even_ranges(n: u32) -> Vec<(u128, u128)> {
+    let width = u128::MAX / u128::from(n);
+    (0..n)
+        .map(|i| {
+            let start = width * u128::from(i);
+            let end = if i + 1 == n { u128::MAX } else { width * u128::from(i + 1) - 1 };
+            (start, end)
+        })
+        .collect()
+}
+
+/// AWS's routing: the MD5 of the partition key as a big-endian 128-bit integer.
+pub fn hash_key(partition_key: &str) -> u128 {
+    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
+}
+
+pub(super) fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) -> Result<(), KinesisError> {
+    let sh = &s.shards[ordinal as usize];
+    if !sh.is_open() {
+        return Err(KinesisError::invalid(format!(
+            "Shard {} in stream {} under account {ACCOUNT} is closed and cannot be split.",
+            shard_id(ordinal),
+            s.name
+        )));
+    }
+    if new_start <= sh.hash_start || new_start > sh.hash_end {
+        return Err(KinesisError::invalid(format!(
+            "NewStartingHashKey {new_start} used in SplitShard() on shard {} in stream {} under account {ACCOUNT} is not both greater than one plus the shard's StartingHashKey {} and less than the shard's EndingHashKey {}.",
+            shard_id(ordinal),
+            s.name,
+            sh.hash_start,
+            sh.hash_end
+        )));
+    }
+    let (start, end) = (sh.hash_start, sh.hash_end);
+    s.close(ordinal, now_ms);
+    s.add_shard((start, new_start - 1), (Some(ordinal), None), now_ms);
+    s.add_shard((new_start, end), (Some(ordinal), None), now_ms);
+    s.reindex();
+    Ok(())
+}
+
+pub(super) fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<(), KinesisError> {
+    let (sa, sb) = (&s.shards[a as usize], &s.shards[b as usize]);
+    if !sa.is_open() || !sb.is_open() {
+        return Err(KinesisError::invalid(format!(
+            "Shards {} and {} in stream {} must both be open to be merged.",
+            shard_id(a),
+            shard_id(b),
+            s.name
+        )));
+    }
+    let adjacent =
+        sa.hash_end.checked_add(1) == Some(sb.hash_start) || sb.hash_end.checked_add(1) == Some(sa.hash_start);
+    if !adjacent {
+        return Err(KinesisError::invalid(format!(
+            "Shards {} and {} in stream {} under account {ACCOUNT} are not an adjacent pair of shards eligible for merging",
+            shard_id(a),
+            shard_id(b),
+            s.name
+        )));
+    }
+    let range = (sa.hash_start.min(sb.hash_start), sa.hash_end.max(sb.hash_end));
+    s.close(a, now_ms);
+    s.close(b, now_ms);
+    s.add_shard(range, (Some(a), Some(b)), now_ms);
+    s.reindex();
+    Ok(())
+}

@@ -1,0 +1,49 @@
+//! A parsed S3 request, and the one place it is classified into an operation.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+
+/// A parsed request: method, bucket, key, query pairs, headers, body.
+#[derive(Debug)]
+pub struct S3Request<'a> {
+    pub method: &'a Method,
+    pub bucket: String,
+    pub key: String,
+    pub query: Vec<(String, String)>,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+impl S3Request<'_> {
+    /// The operation, for routing, counting and faults: the one place a request is classified.
+    pub fn operation(&self) -> &'static str {
+        if self.has("uploads") || self.has("uploadId") {
+            return "s3:Multipart";
+        }
+        match (self.bucket.is_empty(), self.key.is_empty(), self.method.as_str()) {
+            (true, _, "GET") => "s3:ListBuckets",
+            (false, true, "PUT") => "s3:CreateBucket",
+            (false, true, "HEAD") => "s3:HeadBucket",
+            (false, true, "DELETE") => "s3:DeleteBucket",
+            (false, true, "POST") if self.has("delete") => "s3:DeleteObjects",
+            (false, true, "GET") if self.q("list-type") == Some("2") => "s3:ListObjectsV2",
+            (false, true, "GET") => "s3:ListObjects",
+            (false, false, "PUT") if self.headers.contains_key("x-amz-copy-source") => "s3:CopyObject",
+            (false, false, "PUT") => "s3:PutObject",
+            (false, false, "GET") => "s3:GetObject",
+            (false, false, "HEAD") => "s3:HeadObject",
+            (false, false, "DELETE") => "s3:DeleteObject",
+            _ => "s3:Other",
+        }
+    }
+
+    pub(crate) fn q(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.query.iter().any(|(k, _)| k == name)
+    }
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}

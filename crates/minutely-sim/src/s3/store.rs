@@ -1,0 +1,372 @@
+//! Buckets and objects in memory, and the operations on them. Conditional writes are checked
+//! and applied under one lock.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::Method;
+use md5::{Digest, Md5};
+
+use super::request::S3Request;
+use super::wire::*;
+use crate::clock::Clock;
+
+#[derive(Clone, Debug)]
+pub struct StoredObject {
+    pub data: Bytes,
+    /// Hex MD5, without quotes.
+    pub etag: String,
+    pub modified_ms: i64,
+    pub content_type: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct BucketState {
+    pub created_ms: i64,
+    pub objects: BTreeMap<String, StoredObject>,
+}
+
+/// Every bucket.
+#[derive(Debug)]
+pub struct Store {
+    buckets: Mutex<BTreeMap<String, BucketState>>,
+    clock: Clock,
+}
+
+/// Whether a condition (`*` or a quoted ETag list) names this object.
+fn condition_holds(cond: &str, o: &StoredObject) -> bool {
+    cond.split(',').map(|c| c.trim().trim_start_matches("W/").trim_matches('"')).any(|c| c == "*" || c == o.etag)
+}
+
+impl Store {
+    pub fn new(clock: Clock) -> Store {
+        Store { buckets: Mutex::new(BTreeMap::new()), clock }
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, BucketState>> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Objects and bytes stored.
+    pub fn stored(&self) -> (u64, u64) {
+        let b = self.lock();
+        let objects = b.values().map(|b| b.objects.len() as u64).sum();
+        let bytes = b.values().flat_map(|b| b.objects.values()).map(|o| o.data.len() as u64).sum();
+        (objects, bytes)
+    }
+
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    pub(crate) fn list_buckets(&self) -> Reply {
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"{XMLNS}\"><Owner><ID>000000000000</ID><DisplayName>minutely</DisplayName></Owner><Buckets>"
+        );
+        for (name, b) in self.lock().iter() {
+            xml.push_str(&format!(
+                "<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>",
+                escape(name),
+                iso8601(b.created_ms)
+            ));
+        }
+        xml.push_str("</Buckets></ListAllMyBucketsResult>");
+        Reply::xml(xml)
+    }
+
+    pub(crate) fn create_bucket(&self, name: &str) -> Result<Reply, S3Error> {
+        check_bucket_name(name)?;
+        let mut b = self.lock();
+        if b.contains_key(name) {
+            return Err(err(
+                409,
+                "BucketAlreadyOwnedByYou",
+                format!("Your previous request to create the named bucket succeeded and you already own it: {name}"),
+            ));
+        }
+        b.insert(name.to_owned(), BucketState { created_ms: self.clock.now_ms(), objects: BTreeMap::new() });
+        Ok(Reply::ok().header("location", format!("/{name}")))
+    }
+
+    pub(crate) fn delete_bucket(&self, name: &str) -> Result<Reply, S3Error> {
+        let mut b = self.lock();
+        match b.get(name) {
+            None => Err(no_bucket(name)),
+            Some(state) if !state.objects.is_empty() => {
+                Err(err(409, "BucketNotEmpty", format!("The bucket you tried to delete is not empty: {name}")))
+            }
+            Some(_) => {
+                b.remove(name);
+                Ok(Reply { status: 204, ..Reply::ok() })
+            }
+        }
+    }
+
+    pub(crate) fn put_object(&self, r: S3Request<'_>) -> Result<Reply, S3Error> {
+        let chunked = r.header("x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
+            || r.header("content-encoding").is_some_and(|v| v.split(',').any(|e| e.trim() == "aws-chunked"));
+        let data = if chunked { decode_aws_chunked(&r.body)? } else { r.body.clone() };
+        if let Some(n) = r.header("x-amz-decoded-content-length").and_then(|v| v.parse::<usize>().ok())
+            && n != data.len()
+        {
+            return Err(err(
+                400,
+                "IncompleteBody",
+                format!("x-amz-decoded-content-length is {n} but the body holds {} bytes", data.len()),
+            ));
+        }
+        let digest = Md5::digest(&data);
+        if let Some(md5) = r.header("content-md5")
+            && md5 != STANDARD.encode(digest)
+        {
+            return Err(err(400, "BadDigest", "The Content-MD5 you specified did not match what we received."));
+        }
+        let etag = format!("{digest:x}");
+        let mut b = self.lock();
+        let bucket = b.get_mut(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
+        let existing = bucket.objects.get(&r.key);
+        if let Some(cond) = r.header("if-none-match")
+            && existing.is_some_and(|o| condition_holds(cond, o))
+        {
+            return Err(err(
+                412,
+                "PreconditionFailed",
+                format!("At least one of the pre-conditions you specified did not hold (If-None-Match on {})", r.key),
+            ));
+        }
+        if let Some(cond) = r.header("if-match") {
+            match existing {
+                None => return Err(no_key(&r.key)),
+                Some(o) if !condition_holds(cond, o) => {
+                    return Err(err(
+                        412,
+                        "PreconditionFailed",
+                        format!(
+                            "At least one of the pre-conditions you specified did not hold (If-Match on {})",
+                            r.key
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        let content_type = r.header("content-type").map(str::to_owned);
+        bucket.objects.insert(
+            r.key.clone(),
+            StoredObject { data, etag: etag.clone(), modified_ms: self.clock.now_ms(), content_type },
+        );
+        Ok(Reply::ok().header("etag", format!("\"{etag}\"")))
+    }
+
+    pub(crate) fn get_object(&self, r: &S3Request<'_>) -> Result<Reply, S3Error> {
+        let o = {
+            let b = self.lock();
+            let bucket = b.get(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
+            bucket.objects.get(&r.key).cloned().ok_or_else(|| no_key(&r.key))?
+        };
+        let common = |reply: Reply| {
+            let reply = reply
+                .header("etag", format!("\"{}\"", o.etag))
+                .header("last-modified", http_date(o.modified_ms))
+                .header("accept-ranges", "bytes");
+            match &o.content_type {
+                Some(ct) => reply.header("content-type", ct.clone()),
+                None => reply.header("content-type", "binary/octet-stream"),
+            }
+        };
+        if let Some(cond) = r.header("if-match")
+            && !condition_holds(cond, &o)
+        {
+            return Err(err(412, "PreconditionFailed", format!("If-Match did not hold on {}", r.key)));
+        }
+        if let Some(cond) = r.header("if-none-match")
+            && condition_holds(cond, &o)
+        {
+            return Ok(common(Reply { status: 304, ..Reply::ok() }));
+        }
+        let total = o.data.len() as u64;
+        let mut reply = match r.header("range") {
+            None => Reply { status: 200, headers: Vec::new(), body: o.data.clone() },
+            Some(range) => {
+                let (start, end) = parse_range(range, total)?;
+                Reply {
+                    status: 206,
+                    headers: vec![("content-range", format!("bytes {start}-{end}/{total}"))],
+                    body: o.data.slice(start as usize..end as usize + 1),
+                }
+            }
+        };
+        if r.method == Method::HEAD {
+            // HEAD answers the headers of a GET; hyper writes no body but keeps the length.
+            reply.headers.push(("content-length", reply.body.len().to_string()));
+            reply.body = Bytes::new();
+        }
+        Ok(common(reply))
+    }
+
+    pub(crate) fn delete_object(&self, r: &S3Request<'_>) -> Result<Reply, S3Error> {
+        let mut b = self.lock();
+        let bucket = b.get_mut(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
+        bucket.objects.remove(&r.key);
+        Ok(Reply { status: 204, ..Reply::ok() })
+    }
+
+    pub(crate) fn delete_objects(&self, r: &S3Request<'_>) -> Result<Reply, S3Error> {
+        let (keys, quiet) = parse_delete(&r.body)?;
+        if keys.len() > 1000 {
+            return Err(err(400, "MalformedXML", format!("DeleteObjects takes at most 1000 keys, not {}", keys.len())));
+        }
+        let mut b = self.lock();
+        let bucket = b.get_mut(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
+        let mut xml = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DeleteResult xmlns=\"{XMLNS}\">");
+        for key in keys {
+            bucket.objects.remove(&key);
+            if !quiet {
+                xml.push_str(&format!("<Deleted><Key>{}</Key></Deleted>", escape(&key)));
+            }
+        }
+        xml.push_str("</DeleteResult>");
+        Ok(Reply::xml(xml))
+    }
+
+    pub(crate) fn list_objects_v2(&self, r: &S3Request<'_>) -> Result<Reply, S3Error> {
+        let q = ListQuery::of(r)?;
+        let enc = |s: &str| escape(&if q.url { url_encode(s) } else { s.to_owned() });
+        let b = self.lock();
+        let bucket = b.get(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
+        let page = q.page(bucket, &enc);
+        let mut xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"{XMLNS}\"><Name>{}</Name><Prefix>{}</Prefix><KeyCount>{}</KeyCount><MaxKeys>{}</MaxKeys><IsTruncated>{}</IsTruncated>",
+            escape(&r.bucket),
+            enc(&q.prefix),
+            page.count,
+            q.max_keys,
+            page.truncated
+        );
+        if let Some(d) = &q.delimiter {
+            xml.push_str(&format!("<Delimiter>{}</Delimiter>", enc(d)));
+        }
+        if q.url {
+            xml.push_str("<EncodingType>url</EncodingType>");
+        }
+        if let Some(t) = r.q("continuation-token") {
+            xml.push_str(&format!("<ContinuationToken>{}</ContinuationToken>", escape(t)));
+        }
+        if let Some(s) = r.q("start-after") {
+            xml.push_str(&format!("<StartAfter>{}</StartAfter>", enc(s)));
+        }
+        if page.truncated
+            && let Some((k, p)) = &page.last
+        {
+            xml.push_str(&format!("<NextContinuationToken>{}</NextContinuationToken>", token_encode(k, *p)));
+        }
+        xml.push_str(&page.contents);
+        for p in page.prefixes {
+            xml.push_str(&format!("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>", enc(&p)));
+        }
+        xml.push_str("</ListBucketResult>");
+        Ok(Reply::xml(xml))
+    }
+}
+
+/// What a ListObjectsV2 request asks for.
+struct ListQuery {
+    max_keys: usize,
+    prefix: String,
+    delimiter: Option<String>,
+    /// Resume strictly after this key, or after every key under this common prefix (`true`).
+    resume: Option<(String, bool)>,
+    /// `encoding-type=url`.
+    url: bool,
+}
+
+/// One page of a listing.
+struct ListPage {
+    /// The `<Contents>` elements.
+    contents: String,
+    prefixes: Vec<String>,
+    count: usize,
+    truncated: bool,
+    /// The last key or common prefix on the page (the next page resumes after it).
+    last: Option<(String, bool)>,
+}
+
+impl ListQuery {
+    fn of(r: &S3Request<'_>) -> Result<ListQuery, S3Error> {
+        let max_keys = match r.q("max-keys") {
+            None => 1000,
+            Some(v) => v
+                .parse::<i64>()
+                .map_err(|_| err(400, "InvalidArgument", format!("max-keys {v} is not a number")))?
+                .clamp(0, 1000) as usize,
+        };
+        let resume = match r.q("continuation-token") {
+            Some(t) => Some(
+                token_decode(t)
+                    .ok_or_else(|| err(400, "InvalidArgument", "The continuation token provided is incorrect"))?,
+            ),
+            None => r.q("start-after").map(|k| (k.to_owned(), false)),
+        };
+        Ok(ListQuery {
+            max_keys,
+            prefix: r.q("prefix").unwrap_or_default().to_owned(),
+            delimiter: r.q("delimiter").filter(|d| !d.is_empty()).map(str::to_owned),
+            resume,
+            url: r.q("encoding-type") == Some("url"),
+        })
+    }
+
+    /// The page of `bucket` this query lists; keys written with `enc`.
+    fn page(&self, bucket: &BucketState, enc: &dyn Fn(&str) -> String) -> ListPage {
+        let prefix = &self.prefix;
+        let from = match &self.resume {
+            Some((k, _)) if k.as_str() > prefix.as_str() => k.clone(),
+            _ => prefix.clone(),
+        };
+        let mut page =
+            ListPage { contents: String::new(), prefixes: Vec::new(), count: 0, truncated: false, last: None };
+        for (key, o) in bucket.objects.range(from..) {
+            if !key.starts_with(prefix.as_str()) {
+                break;
+            }
+            match &self.resume {
+                Some((k, false)) if key <= k => continue,
+                Some((p, true)) if key.starts_with(p.as_str()) => continue,
+                _ => {}
+            }
+            let common = self.delimiter.as_ref().and_then(|d| {
+                key[prefix.len()..].find(d.as_str()).map(|i| key[..prefix.len() + i + d.len()].to_owned())
+            });
+            if let Some(cp) = &common
+                && page.prefixes.last() == Some(cp)
+            {
+                continue;
+            }
+            if page.count == self.max_keys {
+                page.truncated = true;
+                break;
+            }
+            page.count += 1;
+            match common {
+                Some(cp) => {
+                    page.last = Some((cp.clone(), true));
+                    page.prefixes.push(cp);
+                }
+                None => {
+                    page.last = Some((key.clone(), false));
+                    page.contents.push_str(&format!(
+                        "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+                        enc(key),
+                        iso8601(o.modified_ms),
+                        o.etag,
+                        o.data.len()
+                    ));
+                }
+            }
+        }
+        page
+    }
+}

@@ -1,0 +1,54 @@
+//! The state every connection shares: the streams, the buckets, the faults, the clock and the
+//! counters.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::clock::Clock;
+use crate::faults::Faults;
+use crate::kinesis::state::Kinesis;
+use crate::s3::Store;
+use crate::stats::{Stats, StatsCell};
+
+/// State shared by every connection.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub kinesis: Mutex<Kinesis>,
+    pub s3: Arc<Store>,
+    pub faults: RwLock<Faults>,
+    pub initial_faults: Faults,
+    pub limits: bool,
+    pub clock: Clock,
+    pub stats: StatsCell,
+}
+
+impl Shared {
+    /// Empty, with AWS's limits on or off, the starting faults and the clock.
+    pub(crate) fn new(limits: bool, faults: &Faults, clock: &Clock) -> Shared {
+        Shared {
+            kinesis: Mutex::new(Kinesis::new(limits)),
+            s3: Arc::new(Store::new(clock.clone())),
+            faults: RwLock::new(faults.clone()),
+            initial_faults: faults.clone(),
+            limits,
+            clock: clock.clone(),
+            stats: StatsCell::default(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let mut s = self.stats.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
+        (s.records_stored, s.record_bytes_stored) = k.stored();
+        s.limits = k.limit_stats.clone();
+        drop(k);
+        (s.objects_stored, s.object_bytes_stored) = self.s3.stored();
+        s
+    }
+
+    pub(crate) fn reset(&self) {
+        *self.kinesis.lock().unwrap_or_else(|e| e.into_inner()) = Kinesis::new(self.limits);
+        self.s3.clear();
+        *self.faults.write().unwrap_or_else(|e| e.into_inner()) = self.initial_faults.clone();
+        *self.stats.0.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();
+    }
+}
