@@ -105,8 +105,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         crate::report::write_page(&[(report_path.clone(), json)], &html)?;
     }
     match report.signal.as_deref() {
-        Some("SIGINT") => std::process::exit(crate::signals::Stop::Interrupt.exit_code()),
-        Some(_) => std::process::exit(crate::signals::Stop::Terminate.exit_code()),
+        Some("SIGINT") => std::process::exit(crate::signals::Signal::Interrupt.exit_code()),
+        Some(_) => std::process::exit(crate::signals::Signal::Terminate.exit_code()),
         None => {}
     }
     if !report.passed {

@@ -5,26 +5,26 @@ use std::sync::{Arc, OnceLock};
 
 /// The signal that asked a command to stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stop {
+pub enum Signal {
     Interrupt,
     Terminate,
 }
 
-impl Stop {
+impl Signal {
     /// 130 for SIGINT, 143 for SIGTERM: what a shell reports for a process killed by them.
     pub fn exit_code(self) -> i32 {
         match self {
-            Stop::Interrupt => 130,
-            Stop::Terminate => 143,
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
         }
     }
 }
 
-impl fmt::Display for Stop {
+impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Stop::Interrupt => "SIGINT",
-            Stop::Terminate => "SIGTERM",
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
         })
     }
 }
@@ -42,23 +42,23 @@ impl Signals {
     }
 
     /// The next SIGINT or SIGTERM.
-    pub async fn recv(&mut self) -> Stop {
+    pub async fn recv(&mut self) -> Signal {
         tokio::select! {
-            _ = self.int.recv() => Stop::Interrupt,
-            _ = self.term.recv() => Stop::Terminate,
+            _ = self.int.recv() => Signal::Interrupt,
+            _ = self.term.recv() => Signal::Terminate,
         }
     }
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.
-pub async fn wait() -> std::io::Result<Stop> {
+pub async fn wait() -> std::io::Result<Signal> {
     Ok(Signals::new()?.recv().await)
 }
 
 /// Watches for a stop, on the current runtime: the first SIGINT or SIGTERM runs `graceful`
 /// (the command's own stopping path) and is kept in the returned cell, so the command can exit
 /// with its code once it has stopped; a second one exits at once with its own code.
-pub fn watch(graceful: impl FnOnce(Stop) + Send + 'static) -> std::io::Result<Arc<OnceLock<Stop>>> {
+pub fn watch(graceful: impl FnOnce(Signal) + Send + 'static) -> std::io::Result<Arc<OnceLock<Signal>>> {
     let mut signals = Signals::new()?;
     let got = Arc::new(OnceLock::new());
     let cell = got.clone();

@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::aggregator::Settings;
 use crate::output::Output;
+use crate::run::{ConsumeError, Stop};
 use crate::stats::WorkerStats;
 use crate::worker::{Clock, Worker};
-use crate::{ConsumeError, Stop};
 
 const BLOCK: usize = 1 << 20;
 

@@ -10,9 +10,10 @@ use minutely_aws::{AwsError, RetryPolicy};
 use serde::Serialize;
 
 use crate::kinesis::shards::{list_shards, read_leases};
+use crate::layout;
 use crate::lease::Lease;
 use crate::output::Output;
-use crate::{ConsumeError, layout};
+use crate::run::ConsumeError;
 
 /// One shard as its consumers left it.
 #[derive(Clone, Debug, Serialize)]

@@ -32,12 +32,12 @@ use crate::timefmt::TimeFormat;
 pub struct RecordDecoder {
     format: RecordFormat,
     roles: Roles,
-    how: How,
+    how: FormatDecoder,
 }
 
 /// The format's own decoder (`formats/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum How {
+enum FormatDecoder {
     Minutely,
     Json(json::Decoder),
     Delimited(delimited::Decoder),
@@ -53,7 +53,7 @@ impl RecordDecoder {
             time_name: "time_ms".into(),
             id_name: Some("id".into()),
         };
-        RecordDecoder { format: RecordFormat::Minutely, roles, how: How::Minutely }
+        RecordDecoder { format: RecordFormat::Minutely, roles, how: FormatDecoder::Minutely }
     }
 
     /// The decoder a record schema describes (format default: minutely). For JSON the time
@@ -76,11 +76,11 @@ impl RecordDecoder {
                 d.roles.missing = roles.missing;
                 return Ok(d);
             }
-            RecordFormat::Json => How::Json(json::Decoder::new(schema, &key)?),
+            RecordFormat::Json => FormatDecoder::Json(json::Decoder::new(schema, &key)?),
             RecordFormat::Csv | RecordFormat::Tsv => {
                 let (decoder, (time_name, id_name)) = delimited::Decoder::new(schema, format, &key)?;
                 (roles.time_name, roles.id_name) = (time_name, id_name);
-                How::Delimited(decoder)
+                FormatDecoder::Delimited(decoder)
             }
         };
         Ok(RecordDecoder { format, roles, how })
@@ -105,16 +105,16 @@ impl RecordDecoder {
     pub fn each(&self, record: &[u8], each: &mut OnEvent<'_>) {
         let roles = &self.roles;
         match &self.how {
-            How::Minutely => lines(record, |n, line| each(n, line, minutely::event(roles, line))),
-            How::Json(json) => lines(record, |n, line| each(n, line, json.event(roles, line))),
-            How::Delimited(delimited) => delimited.each(roles, record, each),
+            FormatDecoder::Minutely => lines(record, |n, line| each(n, line, minutely::event(roles, line))),
+            FormatDecoder::Json(json) => lines(record, |n, line| each(n, line, json.event(roles, line))),
+            FormatDecoder::Delimited(delimited) => delimited.each(roles, record, each),
         }
     }
 
     /// The event of one CSV or TSV row already split into fields (a file read as a stream).
     pub fn row<'r>(&self, row: &'r csv::ByteRecord) -> Result<Fields<'r>, FieldError> {
         match &self.how {
-            How::Delimited(delimited) => delimited.row(&self.roles, row),
+            FormatDecoder::Delimited(delimited) => delimited.row(&self.roles, row),
             _ => {
                 Err(FieldError::Delimited { format: self.format, message: "a row given to a decoder of lines".into() })
             }

@@ -27,12 +27,12 @@ use crate::timefmt::TimeFormat;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordEncoder {
     time_format: TimeFormat,
-    how: How,
+    how: FormatEncoder,
 }
 
 /// The format's own encoder (`formats/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum How {
+enum FormatEncoder {
     Minutely,
     Json(json::Encoder),
     Delimited(delimited::Encoder),
@@ -40,7 +40,7 @@ enum How {
 
 impl RecordEncoder {
     pub fn minutely() -> RecordEncoder {
-        RecordEncoder { time_format: TimeFormat::EpochMillis, how: How::Minutely }
+        RecordEncoder { time_format: TimeFormat::EpochMillis, how: FormatEncoder::Minutely }
     }
 
     /// The encoder for a record schema (format default: minutely).
@@ -51,9 +51,9 @@ impl RecordEncoder {
         };
         let how = match schema.format.unwrap_or(RecordFormat::Minutely) {
             RecordFormat::Minutely => return Ok(RecordEncoder::minutely()),
-            RecordFormat::Json => How::Json(json::Encoder::new(schema)?),
+            RecordFormat::Json => FormatEncoder::Json(json::Encoder::new(schema)?),
             format @ (RecordFormat::Csv | RecordFormat::Tsv) => {
-                How::Delimited(delimited::Encoder::new(schema, format)?)
+                FormatEncoder::Delimited(delimited::Encoder::new(schema, format)?)
             }
         };
         Ok(RecordEncoder { time_format, how })
@@ -64,12 +64,12 @@ impl RecordEncoder {
     /// format needs one).
     pub fn encode(&self, event: &Event, out: &mut Vec<u8>) -> Result<(), String> {
         match &self.how {
-            How::Minutely => minutely::encode(event, out),
-            How::Json(json) => {
+            FormatEncoder::Minutely => minutely::encode(event, out),
+            FormatEncoder::Json(json) => {
                 json.encode(event, self.time_value(event.time), out);
                 Ok(())
             }
-            How::Delimited(delimited) => delimited.encode(event, &self.time_text(event.time), out),
+            FormatEncoder::Delimited(delimited) => delimited.encode(event, &self.time_text(event.time), out),
         }
     }
 

@@ -20,7 +20,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::Event;
+use crate::event::Event;
 
 #[derive(Serialize)]
 struct WireOut<'a> {

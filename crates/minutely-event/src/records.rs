@@ -13,8 +13,8 @@ use std::io::Read;
 
 use minutely_aggregate::Minute;
 
-use crate::RecordDecoder;
 use crate::batch::{KeyCount, LineStats};
+use crate::decode::RecordDecoder;
 use crate::decode::{FieldError, Fields};
 use crate::keys::KeyTable;
 use crate::schema::{ColumnRef, RecordFormat, Schema, SchemaError};

@@ -9,7 +9,7 @@ use std::io::{self, Read};
 
 use minutely_aggregate::EventTime;
 
-use crate::Event;
+use crate::event::Event;
 use crate::schema::{ResolvedSchema, Schema, SchemaError};
 use crate::timefmt::{TimeError, TimeFormat, TimeParser};
 
@@ -163,14 +163,14 @@ pub struct Decoder {
 }
 
 /// The fields of one line. Inline up to 16 columns: no allocation per line.
-pub type Fields<'a> = smallvec::SmallVec<[&'a [u8]; 16]>;
+pub type Cells<'a> = smallvec::SmallVec<[&'a [u8]; 16]>;
 
 /// The outcome of decoding one line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     /// Empty or only whitespace: skipped, not an error.
     Blank,
-    /// A row; its fields are in the [`Fields`] passed to [`Decoder::decode`].
+    /// A row; its fields are in the [`Cells`] passed to [`Decoder::decode`].
     Row(EventTime),
 }
 
@@ -186,7 +186,7 @@ impl Decoder {
         &self,
         parser: &mut TimeParser,
         line: &'a [u8],
-        fields: &mut Fields<'a>,
+        fields: &mut Cells<'a>,
     ) -> Result<Line, RejectReason> {
         fields.clear();
         let mut start = 0;
@@ -301,7 +301,7 @@ pub fn open<R: Read>(input: R, schema: &Schema, block_size: usize) -> Result<Ope
     let mut decoder = Decoder { format: resolved.time_format, schema: resolved };
     let mut detected_on_line = None;
     if decoder.format == TimeFormat::Auto {
-        let mut fields = Fields::new();
+        let mut fields = Cells::new();
         let mut parser = decoder.time_parser();
         for (i, line) in lines(&first_block).enumerate().take(DETECTION_LINES) {
             if decoder.decode(&mut parser, line, &mut fields).is_ok_and(|l| l != Line::Blank)
@@ -401,7 +401,7 @@ impl<R: Read> Iterator for TsvReader<R> {
             self.pos += consumed;
             let number = self.next_line;
             self.next_line += 1;
-            let mut fields = Fields::new();
+            let mut fields = Cells::new();
             let decoded =
                 self.utf8.line(line).and_then(|()| self.opened.decoder.decode(&mut self.parser, line, &mut fields));
             match decoded {

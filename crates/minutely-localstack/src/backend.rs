@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Which LocalStack to use.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

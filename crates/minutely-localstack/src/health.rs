@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::Error;
+use crate::error::Error;
 
 /// What `/_localstack/health` says of one service.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,10 +23,11 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::health::{self, NotReady};
 use crate::options::Options;
 use crate::watchdog::Watchdog;
-use crate::{Error, LOCALSTACK_VERSION, io};
+use crate::{LOCALSTACK_VERSION, io};
 
 const REQUIREMENTS: &str = include_str!("../lock/requirements-4.9.2-py3.11.txt");
 const KINESIS_PACKAGE_JSON: &str = include_str!("../lock/kinesis-local/package.json");

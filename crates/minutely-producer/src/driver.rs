@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::{PartitionKey, Sink, SinkError, SinkStats, Sourced};
+use crate::partition::PartitionKey;
+use crate::sink::{Sink, SinkError, SinkStats};
+use crate::source::Sourced;
 
 /// What a run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

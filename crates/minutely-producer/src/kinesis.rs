@@ -29,11 +29,12 @@ use rand::Rng;
 use crate::aggregation::{Packing, ShardPacker};
 use crate::batcher::{Batcher, Entry, Limits, Refused};
 pub use crate::limiter::ShardLimiter;
+use crate::partition::PartitionKey;
 pub use crate::partition::hash_key;
 use crate::request;
 use crate::sink::{Sink, SinkError, SinkStats};
+use crate::source::Sourced;
 pub use crate::timeline::Timeline;
-use crate::{PartitionKey, Sourced};
 
 /// Sends events to a Kinesis stream.
 #[derive(Debug)]

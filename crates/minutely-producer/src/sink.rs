@@ -7,7 +7,8 @@ use minutely_event::{Event, RecordEncoder};
 use tokio::sync::mpsc;
 
 use crate::batcher::Refused;
-use crate::{PartitionKey, Sourced};
+use crate::partition::PartitionKey;
+use crate::source::Sourced;
 
 /// What a sink did with the events it was given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -57,11 +57,11 @@ struct Worker {
 }
 
 /// What a worker task ends with.
-type Ended = (usize, Result<(), ConsumeError>);
+type WorkerEnd = (usize, Result<(), ConsumeError>);
 
 /// The running workers, and how to start one more.
 struct Workers {
-    tasks: JoinSet<Ended>,
+    tasks: JoinSet<WorkerEnd>,
     list: Vec<Worker>,
     /// The first worker's output freezes after the planned objects (see the module's text).
     freeze: Option<Arc<CrashAfter>>,

@@ -37,7 +37,7 @@ pub struct RunOptions {
     /// Write the snapshot instead of comparing with it.
     pub update_snapshots: bool,
     /// A backend that overrides the scenario's.
-    pub backend: Option<crate::ScenarioBackend>,
+    pub backend: Option<crate::backend::ScenarioBackend>,
     /// LocalStack options (cache directory, Python...).
     pub localstack: minutely_localstack::Options,
     /// Stops the run when it holds a reason (`"SIGINT"`): producer and consumer are dropped,
@@ -123,7 +123,11 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> an
     let input_and_model_seconds = counting.elapsed().as_secs_f64();
     progress.total.store(counted.records, Ordering::Relaxed);
 
-    progress.phase(if backend == crate::ScenarioBackend::Sim { "starting the sim" } else { "starting LocalStack" });
+    progress.phase(if backend == crate::backend::ScenarioBackend::Sim {
+        "starting the sim"
+    } else {
+        "starting LocalStack"
+    });
     let starting = Running::start(backend, plan.sim_config(), &plan.localstack_env, &opts.localstack);
     let running = match unless_cut(starting, &opts.interrupt, hard_deadline).await {
         Ok(running) => running?,

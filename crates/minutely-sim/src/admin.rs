@@ -18,7 +18,7 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
             200,
             serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
         ),
-        ("POST" | "PUT", "/_sim/faults") => match serde_json::from_slice::<crate::Faults>(body) {
+        ("POST" | "PUT", "/_sim/faults") => match serde_json::from_slice::<crate::faults::Faults>(body) {
             Ok(f) => match f.validate() {
                 Ok(()) => {
                     *shared.faults.write().unwrap_or_else(|e| e.into_inner()) = f;

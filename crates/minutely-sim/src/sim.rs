@@ -4,8 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::clock::Clock;
+use crate::faults::Faults;
+use crate::server;
 use crate::shared::Shared;
-use crate::{Clock, Faults, Stats, server};
+use crate::stats::Stats;
 
 /// The answer of [`Sim::call`], boxed (see [`Sim::handler`]).
 pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Option<http::Response<bytes::Bytes>>> + Send>>;

@@ -12,8 +12,8 @@ use super::leased::Leased;
 use super::reader::{Ctx, Readers, ShardEnd};
 use super::shards::Discovery;
 use crate::lineage::Lineage;
+use crate::run::{ConsumeError, Stop};
 use crate::stats::ShardStats;
-use crate::{ConsumeError, Stop};
 
 /// Which shards this worker reads.
 enum Assignment {

@@ -12,10 +12,11 @@ use tokio::task::JoinSet;
 use super::options::LeaseOptions;
 use super::reader::{Ctx, Readers, ShardEnd};
 use super::shards::{Discovery, read_leases};
+use crate::layout;
 use crate::lease::{Action, Leases, Lost, Purpose};
 use crate::output::OutputError;
+use crate::run::{ConsumeError, Stop};
 use crate::worker::WorkerError;
-use crate::{ConsumeError, Stop, layout};
 
 /// One worker's side of the lease protocol.
 pub(super) struct Leased {

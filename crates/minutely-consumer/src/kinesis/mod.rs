@@ -22,9 +22,9 @@ pub use options::{KinesisOptions, LeaseOptions, LeaseReport, StartAt, default_wo
 
 use crate::aggregator::Settings;
 use crate::output::Output;
+use crate::run::{ConsumeError, Stop};
 use crate::stats::ShardStats;
 use crate::worker::Clock;
-use crate::{ConsumeError, Stop};
 
 /// Reads the stream's shards (every shard, or with [`KinesisOptions::leases`] this worker's
 /// share) until `stop` says so, or until idle (see [`KinesisOptions::exit_when_idle`]).

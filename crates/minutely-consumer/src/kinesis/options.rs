@@ -4,8 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::Stop;
 use crate::lease::{LeaseCounts, Timing};
+use crate::run::Stop;
 use crate::worker::Observer;
 
 /// Where reading starts in a shard that has no checkpoint.

@@ -18,9 +18,9 @@ use super::options::{KinesisOptions, StartAt};
 use crate::aggregator::Settings;
 use crate::layout;
 use crate::output::Output;
+use crate::run::{ConsumeError, Stop};
 use crate::stats::{ShardStats, WorkerStats};
 use crate::worker::{Clock, Worker};
-use crate::{ConsumeError, Stop};
 
 /// What every reader of a run shares.
 pub(super) struct Ctx {

@@ -10,10 +10,11 @@ use minutely_aws::clock;
 use tokio::task::JoinSet;
 
 use super::options::StartAt;
+use crate::layout;
 use crate::lease::{Lease, Seen};
 use crate::lineage::ShardInfo;
 use crate::output::{Output, OutputError};
-use crate::{ConsumeError, layout};
+use crate::run::ConsumeError;
 
 /// Finding new shards during a run: a dropped connection is retried, for up to a minute.
 const DISCOVERY: RetryPolicy = RetryPolicy { retry_unreachable: true, ..RetryPolicy::FIRST_CALLS };

@@ -45,7 +45,7 @@ pub struct Kinesis {
     incarnations: u64,
     pub limits: bool,
     /// What the limits refused: counted here, under the streams' lock, and shown in [`crate::Stats`].
-    pub limit_stats: crate::LimitStats,
+    pub limit_stats: crate::stats::LimitStats,
 }
 
 fn check_name(name: &str) -> Result<(), KinesisError> {
