@@ -1,0 +1,13 @@
+//! Verdicts on what a pipeline did, from what it was given and what it stored (issue 26's
+//! `minutely check`): pure, no IO, no clock, no AWS. The readers (a stream's shards, S3) live
+//! with the CLI and hand it plain values.
+//!
+//! [`history`]: the events a stream holds against the events that were meant to be put,
+//! classified as Jepsen's queue checkers name them: **lost** (expected, never stored),
+//! **duplicated** (stored more than once), **unexpected** (stored, not expected) and
+//! **altered** (the same id with another time or key), each with a count, a fraction and its
+//! first witnesses, by id and place.
+
+pub mod history;
+
+pub use history::{Anomaly, Checker, Expected, Place, Stored, Verdict};
