@@ -70,7 +70,8 @@ pub async fn each_object<E: From<AwsError>>(
             calls.spawn(async move { get_object(&client, &bucket, &key, policy).await.map(|body| (key, body)) });
         }
         let Some(done) = calls.join_next().await else { return Ok(()) };
-        let joined = done.map_err(|e| AwsError::new("GetObject", place(bucket, "..."), Cause::Other, e.to_string()));
+        let joined =
+            done.map_err(|e| AwsError::new("GetObject", format!("s3://{bucket}"), Cause::Other, e.to_string()));
         let (key, body) = joined??;
         f(&key, &body)?;
     }

@@ -243,7 +243,8 @@ impl ShardStats {
 
     /// The sums over every reader started so far.
     pub fn totals(&self) -> Totals {
-        Totals::of(self.snapshot().iter().map(|(_, s)| s))
+        let snapshots: Vec<WorkerSnapshot> = self.lock().iter().map(|(_, s)| s.snapshot()).collect();
+        Totals::of(&snapshots)
     }
 
     pub fn is_empty(&self) -> bool {

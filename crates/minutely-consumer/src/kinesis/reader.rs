@@ -155,8 +155,8 @@ const READS: RetryPolicy = RetryPolicy {
 
 /// What one GetRecords call came to.
 enum Polled {
-    /// Records (maybe none) and the next iterator.
-    Next(String),
+    /// Records (maybe none: `empty`) and the next iterator.
+    Next { next: String, empty: bool },
     /// The shard is closed and read to its end.
     End,
     /// Try again: the iterator to use (`None`: a new one is needed).
@@ -229,9 +229,9 @@ async fn read_shard(
         };
         let call_start = clock::now();
         let (next, empty) = match poll(ctx, shard, it, &mut worker, &stats, &log).await? {
-            (Polled::Next(next), empty) => (next, empty),
-            (Polled::End, _) => return finish(&mut worker, &control, &ctx.clock).await,
-            (Polled::Again(it), _) => {
+            Polled::Next { next, empty } => (next, empty),
+            Polled::End => return finish(&mut worker, &control, &ctx.clock).await,
+            Polled::Again(it) => {
                 if let Some(it) = it {
                     // Throttling, KMS throttling, 5xx, network: the same iterator, later.
                     iterator = Some(it);
@@ -252,7 +252,7 @@ async fn read_shard(
 }
 
 /// One GetRecords call with iterator `it`: its records counted by `worker`. Returns what came
-/// of it, and whether it returned no record. A failure no retry fixes is an error.
+/// of it. A failure no retry fixes is an error.
 async fn poll(
     ctx: &Ctx,
     shard: &str,
@@ -260,7 +260,7 @@ async fn poll(
     worker: &mut Worker,
     stats: &WorkerStats,
     log: &RetryLog,
-) -> Result<(Polled, bool), ConsumeError> {
+) -> Result<Polled, ConsumeError> {
     let o = &ctx.options;
     stats.get_records_call();
     let out: GetRecordsOutput = match ctx.client.get_records().shard_iterator(&it).limit(o.limit).send().await {
@@ -268,14 +268,14 @@ async fn poll(
         Err(e) => {
             if e.as_service_error().is_some_and(|s| s.is_expired_iterator_exception()) {
                 // A new iterator after the last record taken (kept in the aggregator).
-                return Ok((Polled::Again(None), true));
+                return Ok(Polled::Again(None));
             }
             let e = AwsError::from_sdk("GetRecords", format!("stream {} {shard}", o.stream), &e);
             if !READS.retries(&e) {
                 return Err(e.into());
             }
             log.retried(1, &e);
-            return Ok((Polled::Again(Some(it)), true));
+            return Ok(Polled::Again(Some(it)));
         }
     };
     let now = ctx.clock.now();
@@ -292,11 +292,10 @@ async fn poll(
     }
     stats.polled(records.len(), out.millis_behind_latest().unwrap_or(-1));
     worker.tick(now);
-    let polled = match out.next_shard_iterator() {
-        Some(next) => Polled::Next(next.to_owned()),
+    Ok(match out.next_shard_iterator() {
+        Some(next) => Polled::Next { next: next.to_owned(), empty: records.is_empty() },
         None => Polled::End,
-    };
-    Ok((polled, records.is_empty()))
+    })
 }
 
 /// The shard ended: close its windows, write everything, checkpoint it as finished.

@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use smallvec::SmallVec;
+
 use crate::event::Event;
 use crate::fields::{FieldError, Fields, OnEvent, Roles, trim_newline};
 use crate::schema::{ColumnRef, RecordFormat, Schema, SchemaError, column_position};
@@ -84,9 +86,13 @@ impl Decoder {
     pub fn row<'r>(&self, roles: &Roles, row: &'r csv::ByteRecord) -> Result<Fields<'r>, FieldError> {
         // Text, every field of it, as a file's line must be (`crate::tsv`): a row is not
         // counted from its good fields while others are bytes of no known encoding.
-        if let Some(bad) = row.iter().position(|f| std::str::from_utf8(f).is_err()) {
-            let message = format!("field {} is not UTF-8", bad + 1);
-            return Err(FieldError::Delimited { format: self.format, message });
+        let mut text: SmallVec<[&'r str; 16]> = SmallVec::with_capacity(row.len());
+        for (i, f) in row.iter().enumerate() {
+            let Ok(s) = std::str::from_utf8(f) else {
+                let message = format!("field {} is not UTF-8", i + 1);
+                return Err(FieldError::Delimited { format: self.format, message });
+            };
+            text.push(s);
         }
         let (time, id, key) = (self.time, self.id, &self.key);
         let needed = key.iter().chain(id.as_ref()).fold(time, |m, &i| m.max(i)) + 1;
@@ -94,18 +100,9 @@ impl Decoder {
         if row.len() < expected || (self.columns.is_some() && row.len() != expected) {
             return Err(FieldError::Columns { found: row.len(), expected });
         }
-        let text = |i: usize| {
-            std::str::from_utf8(&row[i]).map_err(|_| FieldError::Delimited {
-                format: self.format,
-                message: format!("field {} is not UTF-8", i + 1),
-            })
-        };
         let time = roles.parse_time(&row[time])?;
-        let id = match id {
-            Some(i) if !row[i].is_empty() => Some(Cow::Borrowed(text(i)?)),
-            _ => None,
-        };
-        let key = key.iter().map(|&i| text(i).map(Cow::Borrowed)).collect::<Result<_, _>>()?;
+        let id = id.map(|i| text[i]).filter(|s| !s.is_empty()).map(Cow::Borrowed);
+        let key = key.iter().map(|&i| Cow::Borrowed(text[i])).collect();
         Ok(Fields { time, id, key })
     }
 }
