@@ -1,4 +1,4 @@
-//! The admin API under `/_sim/`: health, stats, faults (read and set), reset, and the manual
+//! The admin API under `/_sim/`: health, stats, a stream's ledger, faults (read and set), reset, and the manual
 //! clock. Answers are JSON; the HTTP around them is `server.rs`'s.
 
 use serde_json::Value;
@@ -14,6 +14,13 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
     match (method, path) {
         ("GET", "/_sim/health") => json_(200, serde_json::json!({"status": "running", "services": ["kinesis", "s3"]})),
         ("GET", "/_sim/stats") => json_(200, serde_json::to_value(shared.stats()).unwrap_or_default()),
+        ("GET", p) if p.starts_with("/_sim/streams/") && p.ends_with("/ledger") => {
+            let name = &p["/_sim/streams/".len()..p.len() - "/ledger".len()];
+            match shared.ledger(name) {
+                Some(l) => json_(200, serde_json::to_value(l).unwrap_or_default()),
+                None => json_(404, serde_json::json!({"error": format!("no stream {name:?} in this sim")})),
+            }
+        }
         ("GET", "/_sim/faults") => json_(
             200,
             serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
@@ -64,7 +71,7 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
         }
         _ => json_(
             404,
-            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
+            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET /_sim/streams/NAME/ledger, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
         ),
     }
 }

@@ -30,4 +30,4 @@ pub use clock::Clock;
 pub use faults::Faults;
 
 pub use sim::{Answer, Config, Sim};
-pub use stats::{LimitStats, Stats};
+pub use stats::{Ledger, LimitStats, Placed, Stats, StreamCounts};

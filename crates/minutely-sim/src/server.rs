@@ -155,22 +155,13 @@ async fn kinesis(
         }
     };
     let answer = kinesis::handle(shared, op, protocol, &body, call);
-    if answer.status == 200 && matches!(op, "PutRecords" | "PutRecord") {
-        let (lost, how) = {
-            let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
-            let rate = f.put_records.answer_lost_rate;
-            (rate > 0.0 && dice(f.seed, &format!("{op}.lost"), call, 0) < rate, f.put_records.answer_lost_as)
-        };
-        if lost {
-            shared.stats.bump(|s| s.answers_lost += 1);
-            return match how {
-                LostAnswer::Drop => Err(Dropped),
-                LostAnswer::Error500 => {
-                    let e = KinesisError::new("InternalFailure", "Injected by minutely sim (the call was applied)");
-                    Ok(kinesis_answer(protocol, Answer::error(protocol, &e)))
-                }
-            };
+    match answer.lost {
+        Some(LostAnswer::Drop) => return Err(Dropped),
+        Some(LostAnswer::Error500) => {
+            let e = KinesisError::new("InternalFailure", "Injected by minutely sim (the call was applied)");
+            return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
         }
+        None => {}
     }
     Ok(kinesis_answer(protocol, answer))
 }

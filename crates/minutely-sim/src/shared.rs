@@ -40,9 +40,15 @@ impl Shared {
         let k = self.kinesis.lock().unwrap_or_else(|e| e.into_inner());
         (s.records_stored, s.record_bytes_stored) = k.stored();
         s.limits = k.limit_stats.clone();
+        s.streams = k.stream_counts();
         drop(k);
         (s.objects_stored, s.object_bytes_stored) = self.s3.stored();
         s
+    }
+
+    /// The ledger of stream `name`, if it exists.
+    pub(crate) fn ledger(&self, name: &str) -> Option<crate::stats::Ledger> {
+        self.kinesis.lock().unwrap_or_else(|e| e.into_inner()).ledger(name)
     }
 
     pub(crate) fn reset(&self) {

@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::server;
 use crate::shared::Shared;
-use crate::stats::Stats;
+use crate::stats::{Ledger, Stats};
 
 /// The answer of [`Sim::call`], boxed (see [`Sim::handler`]).
 pub type Answer = std::pin::Pin<Box<dyn std::future::Future<Output = Option<http::Response<bytes::Bytes>>> + Send>>;
@@ -65,6 +65,12 @@ impl Sim {
 
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// What stream `name` was given and where its entries under lost answers were stored (as
+    /// `GET /_sim/streams/NAME/ledger` answers). `None`: no such stream.
+    pub fn ledger(&self, name: &str) -> Option<Ledger> {
+        self.shared.ledger(name)
     }
 
     /// Replaces the faults (as `POST /_sim/faults` does).

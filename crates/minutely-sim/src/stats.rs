@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the sim has seen and done, for `/_sim/stats` and [`crate::Sim::stats`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -25,6 +25,45 @@ pub struct Stats {
     pub record_bytes_stored: u64,
     pub objects_stored: u64,
     pub object_bytes_stored: u64,
+    /// What each stream was given and what came of it, by stream name.
+    pub streams: BTreeMap<String, StreamCounts>,
+}
+
+/// What one stream was given and what came of its entries, counted as they were put.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StreamCounts {
+    /// Entries stored (each copy of a resent entry counts).
+    pub entries_stored: u64,
+    /// Entries the fault dice failed: never stored, the client was told so.
+    pub entries_failed_injected: u64,
+    /// Entries the per-shard write limits refused: never stored, the client was told so.
+    pub entries_throttled: u64,
+    /// PutRecords and PutRecord calls applied whose answer was lost (an error or a dropped
+    /// connection instead of the results).
+    pub answers_lost: u64,
+    /// The entries those calls stored: the client was told nothing was, so a resend stores
+    /// them twice.
+    pub entries_ambiguous: u64,
+}
+
+/// A stream's counts and the place of every entry stored under a lost answer: the facts that
+/// make a duplicate "explained" (`GET /_sim/streams/NAME/ledger`, [`crate::Sim::ledger`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Ledger {
+    pub stream: String,
+    #[serde(flatten)]
+    pub counts: StreamCounts,
+    /// In the order they were stored.
+    pub ambiguous: Vec<Placed>,
+}
+
+/// Where an entry was stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placed {
+    pub shard: String,
+    pub sequence: String,
 }
 
 /// What the per-shard limits refused.

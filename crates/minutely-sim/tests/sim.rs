@@ -282,6 +282,57 @@ async fn a_dropped_answer_is_a_transport_error_and_the_records_are_stored() {
     let stats = sim.stats();
     assert!(stats.answers_lost >= 1);
     assert_eq!(stats.records_stored, 10 * stats.answers_lost);
+
+    // The stream's ledger knows every stored entry is in doubt, and where it is.
+    let ledger = sim.ledger("s").expect("the stream exists");
+    assert_eq!(ledger.counts.answers_lost, stats.answers_lost);
+    assert_eq!(ledger.counts.entries_stored, stats.records_stored);
+    assert_eq!(ledger.ambiguous.len() as u64, stats.records_stored);
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let it = shard_iterator(&c, "s", &shard).await;
+    let stored = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap();
+    let sequences: Vec<&str> = stored.records().iter().map(|r| r.sequence_number()).collect();
+    let ambiguous: Vec<&str> = ledger.ambiguous.iter().map(|p| p.sequence.as_str()).collect();
+    assert_eq!(sequences, ambiguous);
+    assert!(ledger.ambiguous.iter().all(|p| p.shard == shard));
+    assert_eq!(stats.streams["s"], ledger.counts, "/_sim/stats has the same counts");
+    // The same over HTTP; a stream that does not exist is a 404 that names it.
+    let endpoint = sim.endpoint();
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let get = |path: &str| {
+            let mut r = agent.get(format!("{endpoint}{path}")).call().unwrap();
+            (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+        };
+        let missing = get("/_sim/streams/nope/ledger");
+        assert_eq!(missing.0, 404);
+        assert!(missing.1.contains("nope"), "{}", missing.1);
+        get("/_sim/streams/s/ledger")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<minutely_sim::Ledger>(&body).unwrap(), ledger);
+}
+
+#[tokio::test]
+async fn the_ledger_counts_each_streams_refused_entries() {
+    let faults = Faults {
+        seed: 3,
+        put_records: minutely_sim::faults::PutRecordsFaults { entry_failure_rate: 0.2, ..Default::default() },
+        ..Faults::default()
+    };
+    let (sim, c) = sim(Config { faults, ..Config::default() }).await;
+    for name in ["a", "b"] {
+        c.kinesis.create_stream().stream_name(name).shard_count(1).send().await.unwrap();
+    }
+    let out = c.kinesis.put_records().stream_name("a").set_records(Some(batch(100, "x"))).send().await.unwrap();
+    let failed = out.failed_record_count().unwrap() as u64;
+    assert!(failed > 0);
+    let a = sim.ledger("a").unwrap().counts;
+    assert_eq!((a.entries_stored, a.entries_failed_injected, a.entries_throttled), (100 - failed, failed, 0));
+    assert_eq!(sim.ledger("b").unwrap().counts, minutely_sim::StreamCounts::default(), "per stream");
+    assert!(sim.ledger("a").unwrap().ambiguous.is_empty(), "every answer arrived");
 }
 
 /// One raw call: status and body.

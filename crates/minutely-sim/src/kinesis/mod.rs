@@ -12,7 +12,7 @@ pub mod wire;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::faults::dice;
+use crate::faults::{LostAnswer, dice};
 use crate::shared::Shared;
 use error::KinesisError;
 pub use operation::{OPERATIONS, Operation, is_data_operation};
@@ -89,6 +89,8 @@ pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
     pub error: Option<&'static str>,
+    /// The call was applied, but the fault dice lose its answer: the client sees this instead.
+    pub lost: Option<LostAnswer>,
 }
 
 impl Answer {
@@ -97,6 +99,7 @@ impl Answer {
             status: e.status(),
             body: protocol.encode(&ErrorBody { kind: e.code, message: &e.message }),
             error: Some(e.code),
+            lost: None,
         }
     }
 }
@@ -104,20 +107,46 @@ impl Answer {
 /// Runs one call. `call` is its number among this operation's calls (for the dice).
 pub(crate) fn handle(shared: &Shared, op: &str, protocol: Protocol, body: &[u8], call: u64) -> Answer {
     let now = shared.clock.now_ms();
+    let lost = answer_lost(shared, op, call);
     let result = match Operation::parse(op) {
-        Some(op) => run(shared, op, protocol, body, call, now),
+        Some(op) => run(shared, op, protocol, body, call, lost.is_some(), now),
         None => Err(KinesisError::new(
             "UnknownOperationException",
             format!("minutely sim does not serve the Kinesis operation {op}; it serves {}", OPERATIONS.join(", ")),
         )),
     };
     match result {
-        Ok(body) => Answer { status: 200, body, error: None },
+        Ok(body) => {
+            if lost.is_some() {
+                shared.stats.bump(|s| s.answers_lost += 1);
+            }
+            Answer { status: 200, body, error: None, lost }
+        }
         Err(e) => Answer::error(protocol, &e),
     }
 }
 
-fn run(shared: &Shared, op: Operation, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+/// Whether the dice lose the answer of this put (and how the client sees it); decided before
+/// the call is applied, so that the stream's ledger knows its entries are in doubt.
+fn answer_lost(shared: &Shared, op: &str, call: u64) -> Option<LostAnswer> {
+    if !matches!(op, "PutRecords" | "PutRecord") {
+        return None;
+    }
+    let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
+    let rate = f.put_records.answer_lost_rate;
+    (rate > 0.0 && dice(f.seed, &format!("{op}.lost"), call, 0) < rate).then_some(f.put_records.answer_lost_as)
+}
+
+/// Runs `op`; `lost`: the answer of a put will be lost.
+fn run(
+    shared: &Shared,
+    op: Operation,
+    p: Protocol,
+    body: &[u8],
+    call: u64,
+    lost: bool,
+    now: i64,
+) -> Result<Vec<u8>, KinesisError> {
     use Operation::*;
     // Bodies are decoded before the lock is taken (`locked`); answers that borrow records are encoded under it.
     match op {
@@ -131,8 +160,8 @@ fn run(shared: &Shared, op: Operation, p: Protocol, body: &[u8], call: u64, now:
         SplitShard => locked(shared, p, body, |k, input| k.split_shard(input, now)),
         MergeShards => locked(shared, p, body, |k, input| k.merge_shards(input, now)),
         UpdateShardCount => locked(shared, p, body, |k, input| k.update_shard_count(input, now)),
-        PutRecords => put_records(shared, p, body, call, now),
-        PutRecord => put_record(shared, p, body, call, now),
+        PutRecords => put_records(shared, p, body, call, lost, now),
+        PutRecord => put_record(shared, p, body, call, lost, now),
         GetRecords => get_records(shared, p, body, call, now),
     }
 }
@@ -142,7 +171,14 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, state::Kinesis> {
 }
 
 /// PutRecords: the request's limits checked, each entry's fate drawn, then applied.
-fn put_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+fn put_records(
+    shared: &Shared,
+    p: Protocol,
+    body: &[u8],
+    call: u64,
+    lost: bool,
+    now: i64,
+) -> Result<Vec<u8>, KinesisError> {
     let input: PutRecordsInput = p.decode(body)?;
     let records = input.records.ok_or_else(|| KinesisError::validation("1 validation error detected: Value null at 'records' failed to satisfy constraint: Member must not be null"))?;
     if records.is_empty() || records.len() > MAX_PUT_RECORDS_ENTRIES {
@@ -163,17 +199,24 @@ fn put_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -
         )));
     }
     let fates = fates(shared, "PutRecords", call, entries.len());
-    let out = lock(shared).put_records(&input.stream, entries, &fates, now)?;
+    let out = lock(shared).put_records(&input.stream, entries, &fates, lost, now)?;
     shared.stats.injected(fates.iter().filter(|f| matches!(f, Fate::Fail(_))).count() as u64);
     Ok(p.encode(&out))
 }
 
 /// PutRecord: one entry, its failure an error of the call.
-fn put_record(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
+fn put_record(
+    shared: &Shared,
+    p: Protocol,
+    body: &[u8],
+    call: u64,
+    lost: bool,
+    now: i64,
+) -> Result<Vec<u8>, KinesisError> {
     let input: PutRecordInput = p.decode(body)?;
     let entry = state::entry(input.data, input.partition_key, input.explicit_hash_key, "")?;
     let fates = fates(shared, "PutRecord", call, 1);
-    let out = lock(shared).put_records(&input.stream, vec![entry], &fates, now)?;
+    let out = lock(shared).put_records(&input.stream, vec![entry], &fates, lost, now)?;
     shared.stats.injected(fates.iter().filter(|f| matches!(f, Fate::Fail(_))).count() as u64);
     let r = out.records.into_iter().next().expect("one entry in, one out");
     match (r.shard_id, r.sequence_number, r.error_code) {

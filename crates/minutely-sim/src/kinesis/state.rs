@@ -22,6 +22,7 @@ use super::stream::{
 };
 use super::wire::*;
 use crate::faults::EntryError;
+use crate::stats::{Ledger, Placed, StreamCounts};
 
 /// What a PutRecords entry needs, already checked and routed.
 #[derive(Debug)]
@@ -163,6 +164,7 @@ impl Kinesis {
             retention_hours: DEFAULT_RETENTION_HOURS,
             shards: Vec::new(),
             open: Vec::new(),
+            ledger: Ledger { stream: name.clone(), ..Ledger::default() },
         };
         for range in even_ranges(count) {
             stream.add_shard(range, (None, None), now_ms);
@@ -335,11 +337,15 @@ impl Kinesis {
     }
 
     /// Stores the entries whose fate is `Store` and whose shard admits them (when limits are on).
+    /// Stores the entries whose fate allows it and the write limits admit. `answer_lost`: the
+    /// client will not see the results (a fault), so the stream's ledger keeps where each
+    /// entry was stored.
     pub fn put_records(
         &mut self,
         r: &StreamRef,
         entries: Vec<Entry>,
         fates: &[Fate],
+        answer_lost: bool,
         now_ms: i64,
     ) -> Result<PutRecordsOutput, KinesisError> {
         let limits = self.limits;
@@ -402,6 +408,19 @@ impl Kinesis {
                     }
                 }
             });
+        }
+        let ledger = &mut s.ledger;
+        ledger.counts.entries_stored += (out.len() - failed as usize) as u64;
+        ledger.counts.entries_throttled += throttled;
+        ledger.counts.entries_failed_injected += failed as u64 - throttled;
+        if answer_lost {
+            ledger.counts.answers_lost += 1;
+            for r in &out {
+                if let (Some(shard), Some(sequence)) = (&r.shard_id, &r.sequence_number) {
+                    ledger.ambiguous.push(Placed { shard: shard.clone(), sequence: sequence.clone() });
+                }
+            }
+            ledger.counts.entries_ambiguous = ledger.ambiguous.len() as u64;
         }
         // The stream's name only when a shard throttled: no copy on every call.
         let stream = if throttled_in.is_empty() { String::new() } else { s.name.clone() };
@@ -543,6 +562,16 @@ impl Kinesis {
     }
 
     /// Stored records and bytes (data and partition keys) over every stream.
+    /// Every stream's counts, by name.
+    pub fn stream_counts(&self) -> BTreeMap<String, StreamCounts> {
+        self.streams.iter().map(|(name, s)| (name.clone(), s.ledger.counts.clone())).collect()
+    }
+
+    /// The ledger of the stream named `name`.
+    pub fn ledger(&self, name: &str) -> Option<Ledger> {
+        self.streams.get(name).map(|s| s.ledger.clone())
+    }
+
     pub fn stored(&self) -> (u64, u64) {
         let mut n = 0;
         let mut bytes = 0;

@@ -121,6 +121,8 @@ pub(super) struct Stream {
     pub(super) shards: Vec<Shard>,
     /// Open shards by starting hash key, for routing.
     pub(super) open: Vec<(u128, u32)>,
+    /// What its entries came to, for a history checker.
+    pub(super) ledger: crate::stats::Ledger,
 }
 
 impl Stream {
