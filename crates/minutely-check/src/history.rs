@@ -1,11 +1,15 @@
 //! A stream's history against its expected events.
 //!
-//! The expected events are taken first, in input order; then every stored event, in any order.
-//! Memory: one entry per expected event (its id, time, key hash and what was seen of it), and
-//! the witnesses kept; stored events are not held. Witnesses come in input order (lost,
-//! duplicated, altered) or stored order (unexpected), so the same inputs give the same verdict.
+//! The expected events are taken first, in input order; then, optionally, the places of the
+//! entries a sim stored under a lost answer ([`Checker::explain`]); then every stored event, in
+//! any order. Memory: one entry per distinct expected id (its id, time, key and what was seen
+//! of it), the witnesses kept, and the explained places; stored events are not held. Witnesses
+//! of lost, duplicated and altered events come in input order; the places a witness shows and
+//! the unexpected and unreadable witnesses are the first by place (shard, then sequence
+//! number), so the same history gives the same verdict whatever order shards were read in.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -19,13 +23,32 @@ pub struct Expected {
 
 /// Where a stored event sits: its shard, its record's sequence number, its index among the
 /// events of that record (a KPL aggregate or gzip lines hold several), and when the record
-/// arrived (ms since the epoch; 0 when unknown).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+/// arrived (ms since the epoch; 0 when unknown). Ordered by shard, then sequence number (as a
+/// number: a shorter decimal string is smaller), then index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Place {
     pub shard: String,
     pub sequence: String,
     pub index: u32,
     pub arrival_ms: i64,
+}
+
+impl Ord for Place {
+    fn cmp(&self, o: &Place) -> Ordering {
+        (&self.shard, self.sequence.len(), &self.sequence, self.index, self.arrival_ms).cmp(&(
+            &o.shard,
+            o.sequence.len(),
+            &o.sequence,
+            o.index,
+            o.arrival_ms,
+        ))
+    }
+}
+
+impl PartialOrd for Place {
+    fn partial_cmp(&self, o: &Place) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
 }
 
 /// An event as the stream holds it.
@@ -43,24 +66,40 @@ pub struct Stored {
 pub enum Anomaly {
     /// Expected, never stored.
     Lost,
-    /// Stored more than once (counted once per id; `copies` in its class says how many extra).
+    /// Stored more often than the input gave it, not explained by a lost answer (counted once
+    /// per id; `copies` in its class says how many extra).
     Duplicated,
+    /// Stored more often than the input gave it, every extra copy stored by a put whose answer
+    /// the sim lost: the producer was told the put failed, and resent it. Only known on a sim.
+    ExplainedDuplicates,
     /// Stored, not expected.
     Unexpected,
     /// Stored with its id but another time or key than expected.
     Altered,
+    /// Stored, but not readable as an event (a broken envelope, a bad field, no id).
+    Unreadable,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 4] = [Anomaly::Lost, Anomaly::Duplicated, Anomaly::Unexpected, Anomaly::Altered];
+    pub const ALL: [Anomaly; 6] = [
+        Anomaly::Lost,
+        Anomaly::Duplicated,
+        Anomaly::ExplainedDuplicates,
+        Anomaly::Unexpected,
+        Anomaly::Altered,
+        Anomaly::Unreadable,
+    ];
 
-    /// Its name in flags and JSON: `lost`, `duplicated`, `unexpected`, `altered`.
+    /// Its name in flags and JSON: `lost`, `duplicated`, `explained-duplicates`, `unexpected`,
+    /// `altered`, `unreadable`.
     pub fn name(self) -> &'static str {
         match self {
             Anomaly::Lost => "lost",
             Anomaly::Duplicated => "duplicated",
+            Anomaly::ExplainedDuplicates => "explained-duplicates",
             Anomaly::Unexpected => "unexpected",
             Anomaly::Altered => "altered",
+            Anomaly::Unreadable => "unreadable",
         }
     }
 }
@@ -76,8 +115,9 @@ impl std::str::FromStr for Anomaly {
     }
 }
 
-/// One event that shows an anomaly: its id, every place it was stored (empty when lost), and
-/// for an altered one what was expected and what was found.
+/// One event that shows an anomaly: its id (empty when unreadable), the first places it was
+/// stored at (empty when lost), what was expected and found (altered), and why it could not be
+/// read (unreadable).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Witness {
     pub id: String,
@@ -86,10 +126,12 @@ pub struct Witness {
     pub expected: Option<(i64, Vec<String>)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<(i64, Vec<String>)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One class of anomaly: how many, as a fraction (of the expected events; of the stored ones for
-/// unexpected), extra copies (duplicated only), and the first witnesses.
+/// unexpected and unreadable), extra copies (duplicates only), and the first witnesses.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Class {
     pub count: u64,
@@ -108,10 +150,13 @@ fn is_zero(n: &u64) -> bool {
 pub struct Verdict {
     /// Distinct expected events.
     pub expected: u64,
-    /// Events stored, copies included.
+    /// Events stored, copies and unreadable ones included.
     pub stored: u64,
-    /// Expected events stored at least once, as they were.
+    /// Expected events stored as often as given, as they were.
     pub ok: u64,
+    /// Whether a sim's ledger told explained duplicates apart (without one, every duplicate is
+    /// in `duplicated`).
+    pub explained_known: bool,
     pub classes: BTreeMap<Anomaly, Class>,
 }
 
@@ -128,9 +173,13 @@ struct Entry {
     id: String,
     time_ms: i64,
     key: Vec<String>,
+    /// How often the input gave it (a producer that sends an event twice on purpose).
+    given: u32,
     copies: u32,
+    /// Copies stored under a lost answer.
+    explained: u32,
     altered: bool,
-    /// The first places it was stored at, up to what a witness shows.
+    /// The first places it was stored at, by place, up to what a witness shows.
     places: Vec<Place>,
     found: Option<(i64, Vec<String>)>,
 }
@@ -146,19 +195,31 @@ pub struct Checker {
     witnesses: usize,
     stored: u64,
     unexpected: Class,
+    unreadable: Class,
+    /// (shard, sequence number) of every entry stored under a lost answer; `None`: not known.
+    explained: Option<HashSet<(String, String)>>,
 }
 
 impl Checker {
     /// A checker that keeps up to `witnesses` witnesses per class.
     pub fn new(witnesses: usize) -> Checker {
-        Checker { entries: Vec::new(), by_id: HashMap::new(), witnesses, stored: 0, unexpected: Class::default() }
+        Checker {
+            entries: Vec::new(),
+            by_id: HashMap::new(),
+            witnesses,
+            stored: 0,
+            unexpected: Class::default(),
+            unreadable: Class::default(),
+            explained: None,
+        }
     }
 
-    /// One expected event. An id given twice is one event (the input's own duplicates, which a
-    /// producer is meant to resend with the same id).
+    /// One expected event. An id given again is the same event given twice: it may be stored
+    /// twice without being a duplicate.
     pub fn expect(&mut self, e: Expected) {
         let h = minutely_event::id_hash(&e.id);
-        if self.by_id.contains_key(&h) {
+        if let Some(&i) = self.by_id.get(&h) {
+            self.entries[i].given += 1;
             return;
         }
         self.by_id.insert(h, self.entries.len());
@@ -166,7 +227,9 @@ impl Checker {
             id: e.id,
             time_ms: e.time_ms,
             key: e.key,
+            given: 1,
             copies: 0,
+            explained: 0,
             altered: false,
             places: Vec::new(),
             found: None,
@@ -174,26 +237,47 @@ impl Checker {
         self.entries.push(entry);
     }
 
+    /// The records a sim stored under a lost answer (shard, sequence number), from its ledger:
+    /// extra copies stored there are explained duplicates. Before the stored events.
+    pub fn explain(&mut self, places: impl IntoIterator<Item = (String, String)>) {
+        self.explained.get_or_insert_with(HashSet::new).extend(places);
+    }
+
     /// One stored event.
     pub fn stored(&mut self, s: Stored) {
         self.stored += 1;
         let Some(&i) = self.by_id.get(&minutely_event::id_hash(&s.id)) else {
             self.unexpected.count += 1;
-            if self.unexpected.witnesses.len() < self.witnesses {
-                let found = Some((s.time_ms, s.key));
-                self.unexpected.witnesses.push(Witness { id: s.id, places: vec![s.place], expected: None, found });
-            }
+            let w = Witness {
+                id: s.id,
+                places: vec![s.place],
+                expected: None,
+                found: Some((s.time_ms, s.key)),
+                reason: None,
+            };
+            keep_first(&mut self.unexpected.witnesses, w, self.witnesses, |w| &w.places[0]);
             return;
         };
         let e = &mut self.entries[i];
         e.copies += 1;
-        if e.places.len() < PLACES {
-            e.places.push(s.place);
+        if let Some(explained) = &self.explained
+            && explained.contains(&(s.place.shard.clone(), s.place.sequence.clone()))
+        {
+            e.explained += 1;
         }
         if (s.time_ms != e.time_ms || s.key != e.key) && !e.altered {
             e.altered = true;
             e.found = Some((s.time_ms, s.key));
         }
+        keep_first(&mut e.places, s.place, PLACES, |p| p);
+    }
+
+    /// One stored record (or a part of it) that could not be read as an event, and why.
+    pub fn unreadable(&mut self, place: Place, reason: String) {
+        self.stored += 1;
+        self.unreadable.count += 1;
+        let w = Witness { id: String::new(), places: vec![place], expected: None, found: None, reason: Some(reason) };
+        keep_first(&mut self.unreadable.witnesses, w, self.witnesses, |w| &w.places[0]);
     }
 
     /// The verdict on everything taken so far.
@@ -202,42 +286,61 @@ impl Checker {
         let mut classes: BTreeMap<Anomaly, Class> = Anomaly::ALL.iter().map(|a| (*a, Class::default())).collect();
         let mut ok = 0;
         for e in self.entries {
-            let class = match (e.copies, e.altered) {
-                (0, _) => Anomaly::Lost,
-                (_, true) => Anomaly::Altered,
-                (n, false) if n > 1 => Anomaly::Duplicated,
-                _ => {
+            let extra = e.copies.saturating_sub(e.given);
+            let duplicate = match extra {
+                0 => None,
+                _ if e.explained >= extra => Some(Anomaly::ExplainedDuplicates),
+                _ => Some(Anomaly::Duplicated),
+            };
+            let class = match (e.copies, e.altered, duplicate) {
+                (0, _, _) => Anomaly::Lost,
+                (_, true, _) => Anomaly::Altered,
+                (_, false, Some(d)) => d,
+                (_, false, None) => {
                     ok += 1;
                     continue;
                 }
             };
+            // An altered event stored too often is a duplicate too.
+            if let Some(d) = duplicate {
+                let c = classes.get_mut(&d).expect("every class is there");
+                c.copies += u64::from(extra);
+                if class == Anomaly::Altered {
+                    c.count += 1;
+                }
+            }
             let c = classes.get_mut(&class).expect("every class is there");
             c.count += 1;
-            if class == Anomaly::Duplicated {
-                c.copies += u64::from(e.copies - 1);
-            }
             if c.witnesses.len() < self.witnesses {
                 let altered = class == Anomaly::Altered;
                 c.witnesses.push(Witness {
                     id: e.id,
                     places: e.places,
                     expected: altered.then_some((e.time_ms, e.key)),
-                    found: e.found,
+                    found: e.found.filter(|_| altered),
+                    reason: None,
                 });
-            }
-            // An altered event stored more than once is a duplicate too.
-            if class == Anomaly::Altered && e.copies > 1 {
-                let d = classes.get_mut(&Anomaly::Duplicated).expect("every class is there");
-                d.count += 1;
-                d.copies += u64::from(e.copies - 1);
             }
         }
         classes.insert(Anomaly::Unexpected, self.unexpected);
+        classes.insert(Anomaly::Unreadable, self.unreadable);
         for (a, c) in &mut classes {
-            let of = if *a == Anomaly::Unexpected { self.stored } else { expected };
+            let of = if matches!(a, Anomaly::Unexpected | Anomaly::Unreadable) { self.stored } else { expected };
             c.fraction = if of == 0 { 0.0 } else { c.count as f64 / of as f64 };
         }
-        Verdict { expected, stored: self.stored, ok, classes }
+        Verdict { expected, stored: self.stored, ok, explained_known: self.explained.is_some(), classes }
+    }
+}
+
+/// Keeps the `max` smallest of `kept` by `by`, `item` among them if it is small enough.
+fn keep_first<T, K: Ord + ?Sized>(kept: &mut Vec<T>, item: T, max: usize, by: impl Fn(&T) -> &K) {
+    if max == 0 {
+        return;
+    }
+    let at = kept.partition_point(|k| by(k) <= by(&item));
+    if at < max {
+        kept.insert(at, item);
+        kept.truncate(max);
     }
 }
 
@@ -260,8 +363,9 @@ mod tests {
         for (id, t) in [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
             c.expect(expected(id, t, "usa"));
         }
-        c.expect(expected("a", 1, "usa")); // the input's own duplicate: one event
+        c.expect(expected("a", 1, "usa")); // given twice: two copies are no duplicate
         c.stored(stored("a", 1, "usa", 1));
+        c.stored(stored("a", 1, "usa", 7));
         c.stored(stored("b", 2, "usa", 2));
         c.stored(stored("b", 2, "usa", 3)); // duplicated
         c.stored(stored("b", 2, "usa", 4));
@@ -269,7 +373,7 @@ mod tests {
         c.stored(stored("x", 9, "usa", 6)); // unexpected
         // c and e lost
         let v = c.verdict();
-        assert_eq!((v.expected, v.stored, v.ok), (5, 6, 1));
+        assert_eq!((v.expected, v.stored, v.ok), (5, 7, 1));
         let class = |a| v.classes[&a].clone();
         assert_eq!(class(Anomaly::Lost).count, 2);
         assert_eq!(class(Anomaly::Lost).fraction, 0.4);
@@ -282,7 +386,8 @@ mod tests {
         assert_eq!(altered.expected, Some((4, vec!["usa".to_owned()])));
         assert_eq!(altered.found, Some((4, vec!["deu".to_owned()])));
         assert_eq!(class(Anomaly::Unexpected).count, 1);
-        assert!((class(Anomaly::Unexpected).fraction - 1.0 / 6.0).abs() < 1e-12);
+        assert!((class(Anomaly::Unexpected).fraction - 1.0 / 7.0).abs() < 1e-12);
+        assert!(!v.explained_known);
         assert_eq!(v.failed(&[]), [Anomaly::Lost, Anomaly::Duplicated, Anomaly::Unexpected, Anomaly::Altered]);
         assert_eq!(v.failed(&[Anomaly::Duplicated, Anomaly::Unexpected]), [Anomaly::Lost, Anomaly::Altered]);
     }
@@ -297,6 +402,58 @@ mod tests {
         assert!(v.failed(&[]).is_empty());
         assert!(v.classes.values().all(|c| c.count == 0 && c.witnesses.is_empty()));
         assert_eq!("duplicated".parse(), Ok(Anomaly::Duplicated));
-        assert!("doubled".parse::<Anomaly>().unwrap_err().contains("lost, duplicated, unexpected, altered"));
+        assert_eq!("explained-duplicates".parse(), Ok(Anomaly::ExplainedDuplicates));
+        assert!("doubled".parse::<Anomaly>().unwrap_err().contains("lost, duplicated, explained-duplicates"));
+    }
+
+    #[test]
+    fn duplicates_stored_under_a_lost_answer_are_explained() {
+        let mut c = Checker::new(10);
+        for id in ["a", "b", "c"] {
+            c.expect(expected(id, 1, "usa"));
+        }
+        // The sim lost the answers of the puts that stored sequence numbers 1 and 3.
+        c.explain([
+            ("shardId-000000000000".to_owned(), "1".to_owned()),
+            ("shardId-000000000000".to_owned(), "3".to_owned()),
+        ]);
+        c.stored(stored("a", 1, "usa", 1)); // a: stored, answer lost, resent: explained
+        c.stored(stored("a", 1, "usa", 2));
+        c.stored(stored("b", 1, "usa", 4)); // b: stored twice, no lost answer: a real duplicate
+        c.stored(stored("b", 1, "usa", 5));
+        c.stored(stored("c", 1, "usa", 3)); // c: stored once under a lost answer, never resent: fine
+        let v = c.verdict();
+        assert!(v.explained_known);
+        assert_eq!(v.ok, 1);
+        let ids = |a: Anomaly| v.classes[&a].witnesses.iter().map(|w| w.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(Anomaly::ExplainedDuplicates), ["a"]);
+        assert_eq!(ids(Anomaly::Duplicated), ["b"]);
+        assert_eq!(v.failed(&[Anomaly::ExplainedDuplicates]), [Anomaly::Duplicated]);
+    }
+
+    #[test]
+    fn unreadable_records_and_witnesses_chosen_by_place_whatever_the_order() {
+        let run = |order: &[u32]| {
+            let mut c = Checker::new(2);
+            c.expect(expected("a", 1, "usa"));
+            for &seq in order {
+                c.stored(stored(&format!("x{seq}"), 1, "usa", seq));
+                c.stored(stored("a", 1, "usa", seq));
+            }
+            let place = Place { shard: "shardId-000000000001".into(), sequence: "9".into(), index: 2, arrival_ms: 0 };
+            c.unreadable(place, "not JSON".into());
+            c.verdict()
+        };
+        let v = run(&[30, 4, 100, 7]);
+        assert_eq!(v, run(&[100, 7, 30, 4]), "the same history read in another order");
+        let u = &v.classes[&Anomaly::Unexpected];
+        assert_eq!(u.count, 4);
+        // Sequence numbers compare as numbers: 4 and 7 come before 30 and 100.
+        assert_eq!(u.witnesses.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(), ["x4", "x7"]);
+        let dup = &v.classes[&Anomaly::Duplicated].witnesses[0];
+        assert_eq!(dup.places.iter().map(|p| p.sequence.as_str()).collect::<Vec<_>>(), ["4", "7", "30", "100"]);
+        let bad = &v.classes[&Anomaly::Unreadable];
+        assert_eq!((bad.count, bad.witnesses[0].reason.as_deref()), (1, Some("not JSON")));
+        assert_eq!(v.stored, 9);
     }
 }

@@ -4,10 +4,11 @@
 //!
 //! [`history`]: the events a stream holds against the events that were meant to be put,
 //! classified as Jepsen's queue checkers name them: **lost** (expected, never stored),
-//! **duplicated** (stored more than once), **unexpected** (stored, not expected) and
-//! **altered** (the same id with another time or key), each with a count, a fraction and its
-//! first witnesses, by id and place.
+//! **duplicated** (stored more often than given), **explained-duplicates** (the same, every
+//! extra copy stored by a put whose answer a sim lost), **unexpected** (stored, not expected),
+//! **altered** (the same id with another time or key) and **unreadable** (stored, not an
+//! event), each with a count, a fraction and its first witnesses, by id and place.
 
 pub mod history;
 
-pub use history::{Anomaly, Checker, Expected, Place, Stored, Verdict};
+pub use history::{Anomaly, Checker, Class, Expected, Place, Stored, Verdict, Witness};

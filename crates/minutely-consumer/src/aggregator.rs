@@ -11,9 +11,9 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use minutely_aggregate::{EventTime, Minute, ProcessingTime, WindowConfig, WindowStats, Windows, WindowsState};
+use minutely_event::RecordDecoder;
 use minutely_event::decode::{FieldError, Fields};
 use minutely_event::keys::KeyTable;
-use minutely_event::{RecordDecoder, envelope};
 use serde::{Deserialize, Serialize};
 
 use crate::dedup::Dedup;
@@ -255,30 +255,9 @@ impl Aggregator {
         self.counters.records += 1;
         self.windows.tick(now);
         let decoder = Arc::clone(&self.settings.decoder);
-        envelope::unpack(data, &mut |piece| {
-            let payload = match piece.payload {
-                Ok(payload) => payload,
-                Err(e) => {
-                    self.counters.events += 1;
-                    let at = Place { position: position(), user_record: piece.user_record, line: None };
-                    return self.reject(at, e.to_string(), piece.raw);
-                }
-            };
-            // Lines are named only when the payload has more than one.
-            let several = memchr::memchr(b'\n', payload.trim_ascii_end()).is_some();
-            let mut found = false;
-            decoder.each(&payload, &mut |line, raw, fields| {
-                found = true;
-                let at =
-                    || Place { position: position(), user_record: piece.user_record, line: several.then_some(line) };
-                self.event(fields, raw, now, at);
-            });
-            // A record (or user record) with nothing in it is bad input too, and is counted.
-            if !found {
-                self.counters.events += 1;
-                let at = Place { position: position(), user_record: piece.user_record, line: None };
-                self.reject(at, "a record with no event in it (empty, or blank lines only)".into(), piece.raw);
-            }
+        decoder.each_in_record(data, &mut |within, raw, fields| {
+            let at = || Place { position: position(), user_record: within.user_record, line: within.line };
+            self.event(fields, raw, now, at);
         });
     }
 

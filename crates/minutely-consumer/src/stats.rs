@@ -212,7 +212,10 @@ impl Totals {
 /// Every reader a run has started, by shard, in the order they started (a shard read twice,
 /// after a lease came back, appears twice).
 #[derive(Clone, Debug, Default)]
-pub struct ShardStats(Arc<Mutex<Vec<(String, Arc<WorkerStats>)>>>);
+pub struct ShardStats(Arc<Mutex<Vec<Started>>>);
+
+/// A reader's shard and its stats.
+type Started = (String, Arc<WorkerStats>);
 
 impl ShardStats {
     pub fn new() -> ShardStats {

@@ -21,11 +21,24 @@
 //! own); a number is read as the same digits would be (so `1471798812345` is epoch
 //! milliseconds for `auto`, and `1471798812.345` seconds).
 
+use crate::envelope;
 pub use crate::fields::{FieldError, Fields, OnEvent};
 use crate::fields::{Roles, field_name, lines};
 use crate::formats::{delimited, json, minutely};
 use crate::schema::{Missing, RecordFormat, Schema, SchemaError};
 use crate::timefmt::TimeFormat;
+
+/// Where an event sits in a Kinesis record: its KPL user record, and its line (CSV: row) in the
+/// payload when the payload holds more than one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Within {
+    pub user_record: Option<u32>,
+    pub line: Option<u64>,
+}
+
+/// What [`RecordDecoder::each_in_record`] calls with each event: where it is, its raw bytes,
+/// its fields.
+pub type OnRecordEvent<'f> = dyn FnMut(Within, &[u8], Result<Fields<'_>, FieldError>) + 'f;
 
 /// Turns records into events, as a schema says. Built once; cheap to share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +122,30 @@ impl RecordDecoder {
             FormatDecoder::Json(json) => lines(record, |n, line| each(n, line, json.event(roles, line))),
             FormatDecoder::Delimited(delimited) => delimited.each(roles, record, each),
         }
+    }
+
+    /// Every event of one Kinesis record's data: its envelopes opened ([`crate::envelope`]),
+    /// each payload decoded. An envelope that cannot be opened, and a payload with no event in
+    /// it, are each one error ([`FieldError::Envelope`], [`FieldError::NoEvent`]) with the
+    /// envelope's or the payload's bytes as received.
+    pub fn each_in_record(&self, data: &[u8], each: &mut OnRecordEvent<'_>) {
+        envelope::unpack(data, &mut |piece| {
+            let user_record = piece.user_record;
+            let payload = match piece.payload {
+                Ok(payload) => payload,
+                Err(e) => return each(Within { user_record, line: None }, piece.raw, Err(e.into())),
+            };
+            // Lines are named only when the payload has more than one.
+            let several = memchr::memchr(b'\n', payload.trim_ascii_end()).is_some();
+            let mut found = false;
+            self.each(&payload, &mut |line, raw, fields| {
+                found = true;
+                each(Within { user_record, line: several.then_some(line) }, raw, fields);
+            });
+            if !found {
+                each(Within { user_record, line: None }, piece.raw, Err(FieldError::NoEvent));
+            }
+        });
     }
 
     /// The event of one CSV or TSV row already split into fields (a file read as a stream).

@@ -40,6 +40,11 @@ pub enum FieldError {
     NotAValue { role: &'static str, field: String, what: &'static str },
     #[error("the time field {field} ({value:?}): {error}")]
     Time { field: String, value: String, error: TimeError },
+    /// A Kinesis record's envelope (KPL aggregate, gzip) could not be opened.
+    #[error(transparent)]
+    Envelope(#[from] crate::envelope::EnvelopeError),
+    #[error("a record with no event in it (empty, or blank lines only)")]
+    NoEvent,
 }
 
 /// What [`RecordDecoder::each`] calls with each event: its line, its raw bytes, its fields.
