@@ -2,15 +2,17 @@
 //! (`shards.rs`), lets its assignment say which to read (all of them, children after parents;
 //! or, with leases, those whose leases it holds: `leased.rs`), and runs one reader per shard
 //! (`reader.rs`: GetRecords within the limits, iterators renewed when they expire, every
-//! record through the shard's `Worker`). `options.rs`: how a stream is read.
+//! record through the shard's `Worker`). `options.rs`: how a stream is read. `scan.rs`: the
+//! whole stream read once, parents before children, for a history checker.
 //!
-//! Modules here only use the ones listed after them: coordinator → leased → reader, shards →
-//! options.
+//! Modules here only use the ones listed after them: coordinator → leased → reader, scan →
+//! shards → options.
 
 mod coordinator;
 mod leased;
 mod options;
 mod reader;
+pub mod scan;
 pub(crate) mod shards;
 
 use std::sync::Arc;
