@@ -3,22 +3,21 @@
 
 use minutely_aws::clock;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
 use minutely_consumer::kinesis::{KinesisOptions, LeaseOptions, LeaseReport, StartAt, default_worker_id};
 use minutely_consumer::lease::Timing;
 use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{Output, S3Output, Settings, ShardStats, Stop, WorkerStats};
-use minutely_event::{ColumnRef, Missing, RecordDecoder, RecordFormat, Schema, TimeFormat};
 use tokio::sync::watch;
 
 use crate::aws_args::AwsArgs;
 use crate::flags::{OnStop, Sink, Source, Switch};
+use crate::record_args::RecordArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,41 +31,8 @@ pub struct Args {
     #[arg(long, value_name = "s3://BUCKET/PREFIX|console|stdout", default_value = "console")]
     sink: Sink,
 
-    /// The fields to count by, comma separated: dimensions of minutely records, JSON paths
-    /// (`/geo/country` or `geo.country`), CSV/TSV column names or 1-based positions. Default:
-    /// none, one count per minute.
-    #[arg(long, value_name = "FIELDS", value_delimiter = ',', num_args = 0..)]
-    key: Option<Vec<ColumnRef>>,
-
-    /// A TOML record schema (format, time, time_format, key, id, columns, missing; see the
-    /// README). The flags below override its fields.
-    #[arg(long, value_name = "FILE")]
-    schema: Option<PathBuf>,
-
-    /// How each record is written: minutely (default), json, csv or tsv. Any of them may come
-    /// KPL-aggregated, gzip-compressed or several per record, one per line: each record is
-    /// looked at on its own.
-    #[arg(long, value_name = "FORMAT")]
-    format: Option<RecordFormat>,
-
-    /// The time field (json: a path; csv/tsv: a column name or 1-based position).
-    #[arg(long, value_name = "FIELD")]
-    time: Option<ColumnRef>,
-
-    /// auto (default), rfc3339, epoch_seconds, epoch_millis, epoch_micros, epoch_nanos,
-    /// yyyymmddhhmmss or yyyymmddhhmm.
-    #[arg(long, value_name = "FORMAT")]
-    time_format: Option<TimeFormat>,
-
-    /// The event id field: events with the same id are counted once. Without one (or with
-    /// `--id ""`), nothing is deduplicated (minutely records always have one).
-    #[arg(long, value_name = "FIELD")]
-    id: Option<ColumnRef>,
-
-    /// A record without one of its key fields (absent or null): `reject` it (default), or count
-    /// it with the `empty` string as that value.
-    #[arg(long, value_name = "reject|empty", value_parser = crate::flags::missing)]
-    missing: Option<Missing>,
+    #[command(flatten)]
+    record: RecordArgs,
 
     /// How far the watermark trails the largest event time seen: events up to this much out of
     /// order still land in their window.
@@ -145,31 +111,6 @@ pub struct Args {
     /// Testing: exit abruptly after this many object writes, before their checkpoint.
     #[arg(long, hide = true)]
     fault_exit_after_objects: Option<u64>,
-}
-
-/// The record schema: the `--schema` file with the flags over it.
-fn record_decoder(args: &Args) -> anyhow::Result<RecordDecoder> {
-    let from_file = crate::schema_args::read_schema(args.schema.as_deref())?;
-    let key = args
-        .key
-        .as_ref()
-        .map(|k| k.iter().filter(|c| !matches!(c, ColumnRef::Name(n) if n.trim().is_empty())).cloned().collect());
-    let flags = Schema {
-        format: args.format,
-        time: args.time.clone(),
-        time_format: args.time_format,
-        key,
-        id: args.id.clone(),
-        missing: args.missing,
-        ..Schema::default()
-    };
-    let mut schema = from_file.overridden_by(flags);
-    // `--id ""`: no id, whatever the file says.
-    if matches!(&schema.id, Some(ColumnRef::Name(n)) if n.is_empty()) {
-        schema.id = None;
-    }
-    let source = args.schema.as_ref().map_or_else(|| "the flags".to_owned(), |p| format!("schema {}", p.display()));
-    RecordDecoder::new(&schema).with_context(|| format!("records as {source} describe them"))
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -282,7 +223,7 @@ async fn status(args: &Args, target: &minutely_aws::Target, output: &Output) -> 
 
 /// How records are decoded, windowed and deduplicated.
 fn settings(args: &Args) -> anyhow::Result<Settings> {
-    let decoder = record_decoder(args)?;
+    let decoder = args.record.decoder(None)?;
     if !decoder.has_id() {
         eprintln!("minutely: the schema names no id field: events are not deduplicated");
     }

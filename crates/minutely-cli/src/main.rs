@@ -16,6 +16,8 @@ mod consume;
 mod flags;
 mod localstack;
 mod produce;
+mod random_args;
+mod record_args;
 mod report;
 mod scenario;
 mod schema_args;

@@ -14,11 +14,12 @@ use minutely_event::{ColumnRef, RecordEncoder, RecordFormat};
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy};
 use minutely_producer::sink::{ConsoleSink, JsonLinesSink};
-use minutely_producer::source::{DimSpec, FileSource, RandomSource, RandomSpec};
+use minutely_producer::source::{FileSource, RandomSource};
 use minutely_producer::{Pace, PartitionKey, Sink, Sourced, Summary, produce};
 
 use crate::aws_args::AwsArgs;
 use crate::flags::{Aggregate, EventSink, EventSource};
+use crate::random_args::RandomArgs;
 use crate::schema_args::{SchemaArgs, describe_schema};
 
 #[derive(Debug, clap::Args)]
@@ -44,38 +45,11 @@ pub struct Args {
     #[arg(long)]
     shift_to_now: bool,
 
-    /// Random source: the seed (same seed, same events).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Random source: events per second (paces the run and spaces event times). Default: as
-    /// fast as possible, event times 1 ms apart.
-    #[arg(long)]
-    rate: Option<f64>,
-    /// Random source: how many events. Default: 1000, or no limit with --duration.
-    #[arg(long)]
-    count: Option<u64>,
     /// Stop after this long (any source), flushing what is buffered.
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
-    /// Random source: a dimension, `NAME=CARDINALITY[:uniform|:zipf[:EXPONENT]]` (repeat it);
-    /// `#NAME=...` for numeric values (`1` to CARDINALITY, JSON numbers in JSON records).
-    /// Default: `country=12:zipf` and `device=3`.
-    #[arg(long = "dim", value_name = "SPEC")]
-    dims: Vec<DimSpec>,
-    /// Random source: move event times back by up to this much (out of order).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-    jitter: Duration,
-    /// Random source: this fraction of events is late by --late-by.
-    #[arg(long, default_value_t = 0.0)]
-    late_fraction: f64,
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
-    late_by: Duration,
-    /// Random source: this fraction of on-time events is sent twice with the same id.
-    #[arg(long, default_value_t = 0.0)]
-    duplicate_fraction: f64,
-    /// Random source: the event time of the first event (RFC 3339). Default: now.
-    #[arg(long, value_name = "TIME")]
-    start: Option<String>,
+    #[command(flatten)]
+    random: RandomArgs,
 
     /// The partition key: `key` (the key columns; the id when there are none), `id` or `random`.
     #[arg(long, default_value = "key")]
@@ -176,24 +150,7 @@ fn source(args: &Args, now: EventTime) -> anyhow::Result<Source> {
     let path = match &args.source {
         EventSource::File(path) => path,
         EventSource::Random => {
-            let start = match &args.start {
-                Some(t) => minutely_event::TimeFormat::Rfc3339
-                    .parse(t.as_bytes())
-                    .map_err(|e| anyhow::anyhow!("--start {t}: {e}"))?,
-                None => now,
-            };
-            let defaults = RandomSpec::default();
-            let spec = RandomSpec {
-                seed: args.seed,
-                rate: args.rate,
-                count: args.count.or(if args.duration.is_some() { None } else { defaults.count }),
-                start,
-                dims: if args.dims.is_empty() { defaults.dims } else { args.dims.clone() },
-                jitter: args.jitter,
-                late_fraction: args.late_fraction,
-                late_by: args.late_by,
-                duplicate_fraction: args.duplicate_fraction,
-            };
+            let spec = args.random.spec(Some(now), args.duration.is_some())?;
             return Ok(Source::Random(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?));
         }
     };
@@ -303,7 +260,7 @@ fn progress_bar(args: &Args) -> ProgressBar {
     if !io::stderr().is_terminal() || matches!(args.sink, EventSink::Stdout | EventSink::Console) {
         return ProgressBar::hidden();
     }
-    let bar = match (&args.source, args.count) {
+    let bar = match (&args.source, args.random.count) {
         (EventSource::Random, Some(n)) => ProgressBar::new(n),
         _ => ProgressBar::no_length(),
     };
