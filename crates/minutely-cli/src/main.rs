@@ -12,6 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod aggregate;
 mod aws_args;
+mod check;
 mod consume;
 mod flags;
 mod localstack;
@@ -46,6 +47,10 @@ enum Command {
     /// Count events from Kinesis or stdin per minute and key, writing closed minutes to S3,
     /// the console or stdout, with checkpoints in S3.
     Consume(Box<consume::Args>),
+    /// Judge what a pipeline stored against what it was given: `check stream kinesis:STREAM
+    /// --expect SOURCE` names lost, duplicated, unexpected, altered and unreadable events by id.
+    /// Exit 0: clean; 1: anomalies beyond --allow; 2: could not check.
+    Check(check::Args),
     /// Run a scenario of `scenarios/` on the embedded sim or LocalStack and check it (`--list` shows them).
     Scenario(scenario::Args),
     /// Draw a scenario run's JSON report as one HTML page, or compare two runs on one page.
@@ -61,6 +66,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     minutely_aws::set_verbose(cli.verbose);
     let result = match cli.command {
+        Command::Check(args) => {
+            return check::run(args).unwrap_or_else(|e| {
+                eprintln!("minutely: error: {e:#}");
+                ExitCode::from(2)
+            });
+        }
         Command::Aggregate(args) => aggregate::run(args),
         Command::Localstack(args) => localstack::run(args),
         Command::Produce(args) => produce::run(*args),

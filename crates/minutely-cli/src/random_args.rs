@@ -37,7 +37,6 @@ pub struct RandomArgs {
     /// Random source: the event time of the first event (RFC 3339). Default: now.
     #[arg(long, value_name = "TIME")]
     pub start: Option<String>,
-
 }
 
 impl RandomArgs {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use minutely_event::{ColumnRef, RecordFormat, ResolvedSchema, Schema, TimeFormat};
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct SchemaArgs {
     /// A TOML schema. Default: `<input stem>.schema.toml` beside the input when it exists.
     #[arg(long, env = "MINUTELY_SCHEMA")]

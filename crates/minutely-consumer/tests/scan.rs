@@ -77,7 +77,13 @@ async fn the_checker_names_what_a_careless_producer_lost_and_doubled() {
     let start: u128 = first.hash_key_range().unwrap().starting_hash_key().parse().unwrap();
     let end: u128 = first.hash_key_range().unwrap().ending_hash_key().parse().unwrap();
     let middle = (start + (end - start) / 2).to_string();
-    k.split_shard().stream_name("s").shard_to_split(first.shard_id()).new_starting_hash_key(middle).send().await.unwrap();
+    k.split_shard()
+        .stream_name("s")
+        .shard_to_split(first.shard_id())
+        .new_starting_hash_key(middle)
+        .send()
+        .await
+        .unwrap();
     // 3. Answers lost after the puts were applied: the SDK (and this producer) resend, and
     //    every extra copy was stored under a lost answer.
     let ambiguous = PutRecordsFaults { answer_lost_rate: 0.3, ..Default::default() };

@@ -22,7 +22,7 @@ use super::stream::{
 };
 use super::wire::*;
 use crate::faults::EntryError;
-use crate::stats::{Ledger, Placed, StreamCounts};
+use crate::stats::{Ledger, StreamCounts};
 
 /// What a PutRecords entry needs, already checked and routed.
 #[derive(Debug)]
@@ -409,19 +409,7 @@ impl Kinesis {
                 }
             });
         }
-        let ledger = &mut s.ledger;
-        ledger.counts.entries_stored += (out.len() - failed as usize) as u64;
-        ledger.counts.entries_throttled += throttled;
-        ledger.counts.entries_failed_injected += failed as u64 - throttled;
-        if answer_lost {
-            ledger.counts.answers_lost += 1;
-            for r in &out {
-                if let (Some(shard), Some(sequence)) = (&r.shard_id, &r.sequence_number) {
-                    ledger.ambiguous.push(Placed { shard: shard.clone(), sequence: sequence.clone() });
-                }
-            }
-            ledger.counts.entries_ambiguous = ledger.ambiguous.len() as u64;
-        }
+        s.keep_in_ledger(&out, throttled, answer_lost);
         // The stream's name only when a shard throttled: no copy on every call.
         let stream = if throttled_in.is_empty() { String::new() } else { s.name.clone() };
         self.limit_stats.entries_throttled += throttled;

@@ -10,6 +10,7 @@ use md5::{Digest, Md5};
 use super::error::KinesisError;
 use super::wire::*;
 use crate::limits::ShardLimits;
+use crate::stats::Placed;
 
 pub const ACCOUNT: &str = "000000000000";
 pub const REGION: &str = "us-east-1";
@@ -126,6 +127,25 @@ pub(super) struct Stream {
 }
 
 impl Stream {
+    /// What a put came to, in the stream's ledger: `out` its answer's entries (a failed one has
+    /// no sequence number), `throttled` how many the limits refused.
+    pub(super) fn keep_in_ledger(&mut self, out: &[PutRecordsResultEntry], throttled: u64, answer_lost: bool) {
+        let ledger = &mut self.ledger;
+        let failed = out.iter().filter(|r| r.error_code.is_some()).count() as u64;
+        ledger.counts.entries_stored += out.len() as u64 - failed;
+        ledger.counts.entries_throttled += throttled;
+        ledger.counts.entries_failed_injected += failed - throttled;
+        if answer_lost {
+            ledger.counts.answers_lost += 1;
+            for r in out {
+                if let (Some(shard), Some(sequence)) = (&r.shard_id, &r.sequence_number) {
+                    ledger.ambiguous.push(Placed { shard: shard.clone(), sequence: sequence.clone() });
+                }
+            }
+            ledger.counts.entries_ambiguous = ledger.ambiguous.len() as u64;
+        }
+    }
+
     pub(super) fn arn(&self) -> String {
         format!("arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/{}", self.name)
     }
