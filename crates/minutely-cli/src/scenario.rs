@@ -81,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         backend: args.backend,
         localstack: minutely_localstack::Options::from_env()?,
         interrupt: Some(interrupted),
+        program_env: Vec::new(),
     };
     let progress = Arc::new(Progress::default());
     let bar = progress_line(&runtime, progress.clone());

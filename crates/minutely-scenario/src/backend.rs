@@ -97,6 +97,15 @@ impl Running {
         }
     }
 
+    /// The sim's ledger of `stream` (where it stored entries under lost answers); `None` on
+    /// LocalStack.
+    pub fn ledger(&self, stream: &str) -> Option<minutely_sim::Ledger> {
+        match self {
+            Running::Sim(sim) => sim.ledger(stream),
+            Running::LocalStack(_) => None,
+        }
+    }
+
     /// Ends the faults: the run's checks read S3 back through the same backend, and are not
     /// what is under test.
     pub fn calm(&self) {

@@ -6,11 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::bail;
+use std::io::Write;
+
+use anyhow::{Context, bail};
 use minutely_aws::clock::{self, Instant};
+use minutely_event::RecordFormat;
 use minutely_producer::aggregation::DEFAULT_MAX_BYTES;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy, Timeline};
+
+use crate::program::ProgramRun;
 use minutely_producer::{Pacer, Sink, Sourced};
 use rand::Rng;
 
@@ -98,6 +103,85 @@ pub(crate) async fn produce(
         timeline: sink.timeline.take().unwrap_or_default(),
         retried_at: retries.at,
     })
+}
+
+/// Where the user's producer puts, and where its files go.
+pub(crate) struct UsersTarget<'a> {
+    pub endpoint: String,
+    pub stream: &'a str,
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    /// The workspace: the command runs from it.
+    pub root: &'a std::path::Path,
+    /// Added to (and over) the program's environment.
+    pub program_env: &'a [(String, String)],
+    pub deadline: Instant,
+}
+
+/// The user's producer (`[producer] command`): the run's records written to a file, one per
+/// line in the pipeline's record format (`target/scenarios/<name>/input.<format>`), then the
+/// program run with the environment of [`crate::program`] until it ends or the deadline.
+pub(crate) async fn run_users(
+    s: &Scenario,
+    program: &crate::spec::Program,
+    input: &Input,
+    to: UsersTarget<'_>,
+) -> anyhow::Result<(Produced, ProgramRun)> {
+    let dir = to.root.join("target/scenarios").join(&s.name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let format = s.record_schema().format.unwrap_or(RecordFormat::Minutely);
+    let file = dir.join(format!("input.{format}"));
+    write_records(s, input, &file)?;
+    let deadline_unix = clock::unix_ms() / 1000 + to.deadline.saturating_duration_since(clock::now()).as_secs() as i64;
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", to.endpoint),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("MINUTELY_STREAM", to.stream.into()),
+        ("MINUTELY_BUCKET", to.bucket.into()),
+        ("MINUTELY_PREFIX", to.prefix.into()),
+        ("MINUTELY_INPUT", file.display().to_string()),
+        ("MINUTELY_RECORD_FORMAT", format.to_string()),
+        ("MINUTELY_DEADLINE", deadline_unix.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .chain(to.program_env.iter().cloned())
+    .collect();
+    let ran = crate::program::run(program, to.root, &env, &dir.join("producer.log"), to.deadline).await?;
+    let produced = Produced {
+        seconds: ran.seconds,
+        retried: 0,
+        reshards: Vec::new(),
+        timeline: Timeline::default(),
+        retried_at: Vec::new(),
+    };
+    Ok((produced, ran))
+}
+
+/// The run's records, one per line: events in the pipeline's record format, malformed records
+/// as they are.
+fn write_records(s: &Scenario, input: &Input, path: &std::path::Path) -> anyhow::Result<()> {
+    let encoder = s.encoder()?;
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut record = Vec::new();
+    for item in input.items()? {
+        record.clear();
+        match item?.0 {
+            Payload::Event(e) => {
+                encoder.encode(&e, &mut record).map_err(|e| anyhow::anyhow!("encoding an event: {e}"))?
+            }
+            Payload::Malformed(bytes) => record.extend_from_slice(&bytes),
+        }
+        if record.last() != Some(&b'\n') {
+            record.push(b'\n');
+        }
+        out.write_all(&record)?;
+    }
+    out.flush().with_context(|| format!("writing {}", path.display()))
 }
 
 /// The sink set up for the stream's open shards (at the start and after each reshard: their

@@ -135,6 +135,9 @@ pub struct Report {
     pub interrupted: Option<String>,
     /// The signal that interrupted it, if one did.
     pub signal: Option<String>,
+    /// With the user's producer: what it did and the stream's check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::history::History>,
     /// The S3 sums as snapshot text.
     #[serde(skip)]
     pub aggregates: String,
@@ -181,6 +184,7 @@ impl Report {
             engine: Engine::default(),
             interrupted: None,
             signal: None,
+            history: None,
             aggregates: String::new(),
             summary: String::new(),
         }
@@ -203,6 +207,7 @@ impl Report {
             self.verdict("S3 sums equal the model", "every (minute, key) exactly".into(), measured, failure);
         }
         self.check_snapshot(s, snapshots, update)?;
+        self.check_history(e);
         self.check_speed(e);
         self.check_faults_fired(e, plan);
         self.passed = self.failures.is_empty();
@@ -256,12 +261,55 @@ impl Report {
                 .then(|| format!("{measured:.0} events/s put, below the floor of {floor:.0} (min_events_per_s)"));
             self.verdict("events put per second", format!("at least {floor:.0}"), format!("{measured:.0}"), failure);
         }
-        if self.events > 0 {
+        // A user's producer keeps no timeline of its puts: nothing to follow.
+        if self.events > 0 && self.history.is_none() {
             let failure =
                 (t.count == 0).then(|| "no event could be followed from put to S3 (latency unmeasured)".to_owned());
             let measured = format!("{} events followed", t.count);
             self.verdict("latency measured", "events followed from put to S3".into(), measured, failure);
         }
+    }
+
+    /// With the user's producer: it ran to its end, and the stream holds its events with no
+    /// anomaly beyond `allow` (or, for a demonstration, exactly the classes of `finds`).
+    fn check_history(&mut self, e: &crate::spec::Expect) {
+        let Some(h) = self.history.clone() else { return };
+        let p = &h.producer;
+        let failure = (!p.succeeded()).then(|| {
+            let how = match (p.timed_out, p.exit_code) {
+                (true, _) => "was stopped at the run's deadline".to_owned(),
+                (false, Some(code)) => format!("exited with {code}"),
+                (false, None) => "was killed by a signal".to_owned(),
+            };
+            let last = p.output.lines().last().unwrap_or("");
+            format!("the producer command {how} (its output: {}; last line: {last})", p.log.display())
+        });
+        let measured = format!("exit {:?} after {:.1} s", p.exit_code, p.seconds);
+        self.verdict("producer command succeeded", "exit 0 before the deadline".into(), measured, failure);
+        let v = &h.verdict;
+        let found: Vec<String> = v
+            .classes
+            .iter()
+            .filter(|(_, c)| c.count > 0)
+            .map(|(a, c)| {
+                let ids: Vec<&str> =
+                    c.witnesses.iter().take(3).map(|w| w.id.as_str()).filter(|i| !i.is_empty()).collect();
+                format!("{} {} ({})", a.name(), c.count, ids.join(", "))
+            })
+            .collect();
+        let measured = if found.is_empty() { "none".to_owned() } else { found.join("; ") };
+        let allowed: Vec<&str> = e.allow.iter().map(|a| a.name()).collect();
+        let expected = if e.finds.is_empty() {
+            format!("no anomaly beyond {allowed:?}")
+        } else {
+            let finds: Vec<&str> = e.finds.iter().map(|a| a.name()).collect();
+            format!("finds exactly {finds:?} (a demonstration: the run fails with them)")
+        };
+        let failure = (!h.failed.is_empty()).then(|| {
+            let classes: Vec<&str> = h.failed.iter().map(|a| a.name()).collect();
+            format!("the stream's check found {}: {measured}", classes.join(", "))
+        });
+        self.verdict("stream check: every event stored as given", expected, measured, failure);
     }
 
     /// Every planned kill, join and injected fault happened (one that did not proves nothing),
@@ -359,9 +407,46 @@ impl Report {
                 self.throughput.len()
             ));
         }
+        self.render_history(&mut o);
         self.render_sim(&mut o);
         self.render_engine_and_latency(&mut o);
         o
+    }
+
+    /// The user's producer and the stream's check: each class found, with its first ids.
+    fn render_history(&self, o: &mut String) {
+        let Some(h) = &self.history else { return };
+        let p = &h.producer;
+        o.push_str(&format!(
+            "  producer command: {} | exit {} in {:.1} s | output in {}\n",
+            p.command.join(" "),
+            p.exit_code.map_or("by signal".to_owned(), |c| c.to_string()),
+            p.seconds,
+            p.log.display()
+        ));
+        let v = &h.verdict;
+        o.push_str(&format!(
+            "  stream check: {} records read, {} events stored of {} expected, {} as given\n",
+            h.records_read, v.stored, v.expected, v.ok
+        ));
+        for (a, c) in v.classes.iter().filter(|(_, c)| c.count > 0) {
+            let ids: Vec<&str> = c.witnesses.iter().take(5).map(|w| w.id.as_str()).collect();
+            let more = if c.count > ids.len() as u64 { ", ..." } else { "" };
+            let allowed = if h.failed.contains(a) { "" } else { " (allowed)" };
+            o.push_str(&format!(
+                "    {} {} ({:.2}%){allowed}: {}{more}\n",
+                a.name(),
+                c.count,
+                c.fraction * 100.0,
+                ids.join(", ")
+            ));
+        }
+        if let Some(l) = &h.ledger {
+            o.push_str(&format!(
+                "    sim ledger: {} entries stored, {} failed by the dice, {} throttled, {} stored under lost answers\n",
+                l.entries_stored, l.entries_failed_injected, l.entries_throttled, l.entries_ambiguous
+            ));
+        }
     }
 
     /// The sim's counters: what its limits refused and the faults it injected.
@@ -398,14 +483,22 @@ impl Report {
             e.input_and_model_seconds, e.read_back_seconds, e.latency_join_seconds
         ));
         let l = &self.latency;
-        o.push_str("  latency (ms)           p50     p95     p99     max\n");
-        for (name, p) in [
-            ("put to S3", &l.total),
-            ("  put acknowledged", &l.put_acknowledged),
-            ("  read by consumer", &l.read_by_consumer),
-            ("  window closed", &l.window_closed),
-            ("  written to S3", &l.written_to_s3),
-        ] {
+        // A user's producer keeps no timeline: nothing was followed, no table of zeros.
+        let measured = if self.history.is_some() && l.total.count == 0 {
+            &[][..]
+        } else {
+            &[
+                ("put to S3", &l.total),
+                ("  put acknowledged", &l.put_acknowledged),
+                ("  read by consumer", &l.read_by_consumer),
+                ("  window closed", &l.window_closed),
+                ("  written to S3", &l.written_to_s3),
+            ][..]
+        };
+        if !measured.is_empty() {
+            o.push_str("  latency (ms)           p50     p95     p99     max\n");
+        }
+        for (name, p) in measured {
             o.push_str(&format!("  {name:<20} {:>7} {:>7} {:>7} {:>7}\n", p.p50_ms, p.p95_ms, p.p99_ms, p.max_ms));
         }
         for (minute, key, e, f) in self.diff.missing.iter().take(10) {

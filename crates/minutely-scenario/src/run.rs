@@ -1,7 +1,8 @@
 //! One run, in named steps, and nothing else: input and model, the fault plan, the backend,
 //! then `provision` (stream and bucket), the consumer (`consumer.rs`), the producer with the
-//! reshards (`producer.rs`), the wait until the consumer settled, the read-back
-//! (`readback.rs`), the report made of what each step returned (`report_of`), and the checks of
+//! reshards, or the user's producer (`producer.rs`), the wait until the consumer settled, the
+//! read-back (`readback.rs`), the stream's check after a user's producer (`history.rs`), the
+//! report made of what each step returned (`report_of`), and the checks of
 //! `Report::check`.
 
 use minutely_aws::clock::{self, Instant};
@@ -17,9 +18,10 @@ use crate::backend::Running;
 use crate::consumer::{AbortOnDrop, Consumer, ConsumerEnd, LagSamples, sample_lag};
 use crate::faults::Plan;
 use crate::happenings::Happenings;
+use crate::history;
 use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
-use crate::producer::{self, Produced};
+use crate::producer::{self, Produced, UsersTarget};
 use crate::readback::{ReadBack, read_back};
 use crate::report::{Engine, Marker, MinuteCounts, Report, ShardLag};
 use crate::spec::Scenario;
@@ -43,6 +45,9 @@ pub struct RunOptions {
     /// Stops the run when it holds a reason (`"SIGINT"`): producer and consumer are dropped,
     /// the backend is stopped, and the report is a partial one marked interrupted.
     pub interrupt: Option<watch::Receiver<Option<String>>>,
+    /// Added to the environment of the user's programs (the tests put a Python with boto3
+    /// first on `PATH`).
+    pub program_env: Vec<(String, String)>,
 }
 
 /// How long past its timeout a run may take to end on its own (reading back, stopping) before
@@ -116,6 +121,9 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> an
     let hard_deadline = deadline + TIMEOUT_OVERRUN;
     let backend = opts.backend.unwrap_or(s.backend);
     let plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
+    if s.producer.is_some() && !plan.reshards.is_empty() {
+        anyhow::bail!("the reshard faults happen between minutely's producer's puts: not with [producer] command");
+    }
     progress.phase("counting the input");
     let input = Input::of(s, &opts.root)?;
     let counting = clock::now();
@@ -134,7 +142,8 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> an
         Err(cut) => return Ok(partial(s, progress, cut, started, "none")),
     };
     let name = running.name();
-    let steps = run_on(s, &plan, &input, &counted, &running, progress, deadline);
+    let given = Given { input: &input, counted: &counted, root: &opts.root, program_env: &opts.program_env };
+    let steps = run_on(s, &plan, given, &running, progress, deadline);
     let result = unless_cut(steps, &opts.interrupt, hard_deadline).await;
     // Where a cut run was is taken before the backend is stopped.
     let result = result.map_err(|cut| partial(s, progress, cut, started, &name));
@@ -179,16 +188,24 @@ fn partial(s: &Scenario, progress: &Progress, cut: Cut, started: Instant, backen
     }
 }
 
+/// What a run is given: its input, the model's count of it, and the workspace.
+struct Given<'a> {
+    input: &'a Input,
+    counted: &'a Counted,
+    root: &'a std::path::Path,
+    program_env: &'a [(String, String)],
+}
+
 /// The steps on a running backend.
 async fn run_on(
     s: &Scenario,
     plan: &Plan,
-    input: &Input,
-    counted: &Counted,
+    given: Given<'_>,
     backend: &Running,
     progress: &Progress,
     deadline: Instant,
 ) -> anyhow::Result<Report> {
+    let Given { input, counted, root, program_env } = given;
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(backend.endpoint())).await;
     let (stream, output) = provision(s, &clients).await?;
     let bucket = output.bucket.clone();
@@ -207,7 +224,24 @@ async fn run_on(
         produced: &progress.produced,
         happenings: &happenings,
     };
-    let produced = producer::produce(s, plan, input, counted.records, to).await?;
+    let (produced, users) = match &s.producer {
+        None => (producer::produce(s, plan, input, counted.records, to).await?, None),
+        Some(program) => {
+            let endpoint = backend.endpoint();
+            let target = UsersTarget {
+                endpoint,
+                stream: &stream,
+                bucket: &bucket,
+                prefix: &prefix,
+                root,
+                program_env,
+                deadline,
+            };
+            let (produced, ran) = producer::run_users(s, program, input, target).await?;
+            progress.produced.store(counted.records, Ordering::Relaxed);
+            (produced, Some(ran))
+        }
+    };
     progress.phase("waiting for the windows to close");
     let timed_out = !consumer.wait_until_settled(deadline).await;
     drop(sampler);
@@ -219,11 +253,18 @@ async fn run_on(
     let reading = clock::now();
     let back = read_back(&clients.s3, &bucket, &prefix).await?;
     let read_back_seconds = reading.elapsed().as_secs_f64();
+    let history = match users {
+        Some(ran) => {
+            progress.phase("checking the stream");
+            Some(history::check(s, input, &clients.kinesis, &stream, backend.ledger(&stream), ran).await?)
+        }
+        None => None,
+    };
     let joining = clock::now();
     let latency = tracer.latency(&produced.timeline);
     let engine =
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
-    let report = Report { latency, engine, sim, ..Report::empty(s, &backend.name()) };
+    let report = Report { latency, engine, sim, history, ..Report::empty(s, &backend.name()) };
     let steps = Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out };
     Ok(report_of(s, report, steps))
 }

@@ -40,7 +40,15 @@
 //! split_shard_after_events = 800      # the producer splits the first shard after this many
 //! put_entry_failures = { rate = 0.05 }  # sim only: refused by LocalStack, by name
 //!
+//! [producer]                          # the user's own producer instead of minutely's (any language):
+//! command = ["python3", "examples/pipelines/producer.py"]   # run from the workspace, with the
+//!                                     # environment of `crate::program`; its input: the run's
+//!                                     # records, one per line, in the pipeline's record format
+//!
 //! [expect]
+//! allow = ["explained-duplicates"]    # anomaly classes of the stream's check that do not fail it
+//! finds = ["lost"]                    # a demonstration: the check must find exactly these
+//!                                     # (the run is still reported FAILED, naming them)
 //! zero_loss = true                    # S3 sums equal the counting model
 //! snapshot = "smoke"                  # and scenarios/snapshots/smoke.snap (default: the
 //!                                     # scenario's name; false: no snapshot)
@@ -58,6 +66,7 @@ use std::time::Duration;
 use crate::backend::ScenarioBackend;
 use crate::faults::Fault;
 use anyhow::{Context, bail};
+use minutely_check::Anomaly;
 use minutely_event::{ColumnRef, RecordDecoder, RecordEncoder, RecordFormat, Schema};
 use minutely_localstack::Backend;
 use minutely_producer::PartitionKey;
@@ -80,8 +89,18 @@ pub struct Scenario {
     pub pipeline: Pipeline,
     #[serde(default, deserialize_with = "faults_table")]
     pub faults: Vec<Fault>,
+    /// The user's own producer, run instead of minutely's.
+    pub producer: Option<Program>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// A program of the user's, started by the run (`crate::program`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Program {
+    /// The program and its arguments, run from the workspace.
+    pub command: Vec<String>,
 }
 
 fn default_backend() -> ScenarioBackend {
@@ -232,6 +251,12 @@ pub struct Expect {
     pub min_events_per_s: Option<f64>,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// Anomaly classes of the stream's check (a run with the user's producer) that do not fail it.
+    #[serde(deserialize_with = "parsed_each")]
+    pub allow: Vec<Anomaly>,
+    /// The classes the stream's check must find: a scenario that demonstrates a bug.
+    #[serde(deserialize_with = "parsed_each")]
+    pub finds: Vec<Anomaly>,
 }
 
 impl Default for Expect {
@@ -245,6 +270,8 @@ impl Default for Expect {
             throttled: false,
             min_events_per_s: None,
             timeout: Duration::from_secs(180),
+            allow: Vec::new(),
+            finds: Vec::new(),
         }
     }
 }
@@ -336,6 +363,19 @@ impl Scenario {
                 decoder.key_names(),
                 self.pipeline.key
             );
+        }
+        if let Some(p) = &self.producer {
+            if p.command.is_empty() {
+                bail!("[producer] command is empty: give the program and its arguments");
+            }
+            if self.pipeline.aggregation.is_some() {
+                bail!(
+                    "[producer] command puts the records itself: [pipeline] aggregation applies to minutely's producer"
+                );
+            }
+        }
+        if !self.expect.finds.is_empty() && self.producer.is_none() {
+            bail!("[expect] finds applies to a run with [producer] command (the stream's check)");
         }
         if self.pipeline.shards < 1 {
             bail!("[pipeline] shards = {}: at least 1", self.pipeline.shards);

@@ -51,27 +51,57 @@ fn main() -> std::process::ExitCode {
 }
 
 fn options(root: &Path, backend: ScenarioBackend) -> RunOptions {
+    let localstack = minutely_localstack::Options::from_env().expect("LocalStack options from the environment");
     RunOptions {
         root: root.to_owned(),
         snapshots: root.join("scenarios/snapshots"),
         update_snapshots: false,
         backend: Some(backend),
-        localstack: minutely_localstack::Options::from_env().expect("LocalStack options from the environment"),
+        localstack,
         interrupt: None,
+        program_env: Vec::new(),
     }
+}
+
+/// For a scenario that runs the user's programs: a Python with boto3 first on `PATH` (the venv
+/// LocalStack's host backend installs, which has it), as a user's machine would have.
+fn with_python(mut options: RunOptions, s: &Scenario) -> RunOptions {
+    if s.producer.is_some() {
+        let install = minutely_localstack::host::ensure_installed(&options.localstack).expect("a Python with boto3");
+        let bin = install.python.parent().expect("the venv's bin").to_owned();
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let path = std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&path))).expect("a PATH");
+        options.program_env.push(("PATH".into(), path.to_string_lossy().into_owned()));
+    }
+    options
 }
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
 }
 
-/// Runs `s` on `backend`: passes when the report does.
+/// Runs `s` on `backend`: passes when the report does; a demonstration (`[expect] finds`)
+/// passes when the stream's check found exactly those classes and nothing else failed.
 fn run(s: &Scenario, backend: ScenarioBackend, root: &Path) -> Result<(), Failed> {
+    let options = with_python(options(root, backend), s);
     let report = runtime()
-        .block_on(minutely_scenario::run(s, &options(root, backend), &Progress::default()))
+        .block_on(minutely_scenario::run(s, &options, &Progress::default()))
         .map_err(|e| format!("{}: {e:#}", s.name))?;
     println!("{}", report.render());
     check_page(&report, backend, root)?;
+    if !s.expect.finds.is_empty() {
+        let found = report.history.as_ref().map(|h| h.failed.clone()).unwrap_or_default();
+        let others: Vec<&String> =
+            report.failures.iter().filter(|f| !f.starts_with("the stream's check found")).collect();
+        if report.passed || found != s.expect.finds || !others.is_empty() {
+            return Err(format!(
+                "{}: expected the check to find {:?}, found {found:?}; other failures: {others:?}",
+                s.name, s.expect.finds
+            )
+            .into());
+        }
+        return Ok(());
+    }
     if !report.passed {
         return Err(format!("{} on {backend}: {}", s.name, report.failures.join("; ")).into());
     }
