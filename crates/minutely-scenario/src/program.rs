@@ -143,3 +143,62 @@ async fn keep(pipe: impl AsyncRead + Unpin, output: Arc<tokio::sync::Mutex<(toki
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Program {
+        Program { command: vec!["sh".into(), "-c".into(), script.into()] }
+    }
+
+    fn log(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("minutely-program-{name}-{}.log", std::process::id()))
+    }
+
+    #[tokio::test]
+    async fn output_exit_code_and_environment_are_kept() {
+        let env = [("MINUTELY_STREAM".to_owned(), "s1".to_owned())];
+        let p = sh("echo out $MINUTELY_STREAM; echo err >&2; exit 3");
+        let log = log("exit");
+        let ran = run(&p, Path::new("."), &env, &log, clock::now() + Duration::from_secs(30)).await.unwrap();
+        assert_eq!((ran.exit_code, ran.timed_out, ran.succeeded()), (Some(3), false, false));
+        assert!(ran.output.contains("out s1\n") && ran.output.contains("err\n"), "{:?}", ran.output);
+        assert_eq!(std::fs::read_to_string(&log).unwrap().len(), ran.output.len());
+        std::fs::remove_file(log).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_deadline_stops_the_whole_group_and_leaves_nothing_behind() {
+        // The shell and a grandchild that would outlive it both ignore SIGTERM (an ignored
+        // signal stays ignored across exec); the shell says the grandchild's pid and waits.
+        let p = sh("trap '' TERM; sleep 60 & echo $!; wait");
+        let log = log("deadline");
+        let started = clock::now();
+        let ran = run(&p, Path::new("."), &[], &log, clock::now() + Duration::from_millis(300)).await.unwrap();
+        assert!(ran.timed_out && ran.exit_code.is_none() && !ran.succeeded(), "{ran:?}");
+        assert!(started.elapsed() >= GRACE, "SIGTERM was ignored: SIGKILL after the grace");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let grandchild = Pid::from_raw(ran.output.trim().parse().unwrap());
+        let mut gone = false;
+        for _ in 0..50 {
+            // Gone, or dead and waiting for its reaper (a container's init may not reap).
+            let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            let state = stat.rsplit(") ").next().and_then(|rest| rest.chars().next());
+            if nix::sys::signal::kill(grandchild, None).is_err() || state == Some('Z') {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "the grandchild {grandchild} was left running");
+        std::fs::remove_file(log).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_program_that_cannot_start_is_named() {
+        let p = Program { command: vec!["/no/such/program".into()] };
+        let e = run(&p, Path::new("."), &[], &log("missing"), clock::now() + Duration::from_secs(5)).await.unwrap_err();
+        assert!(format!("{e:#}").contains("/no/such/program"), "{e:#}");
+    }
+}
