@@ -46,6 +46,16 @@ pub struct RecordArgs {
 }
 
 impl RecordArgs {
+    /// The names `--key` gives (a position as its number), blanks left out.
+    pub fn key_names(&self) -> Option<Vec<String>> {
+        let names = self.key.as_ref()?.iter().filter_map(|c| match c {
+            ColumnRef::Name(n) if n.trim().is_empty() => None,
+            ColumnRef::Name(n) => Some(n.clone()),
+            ColumnRef::Position(p) => Some(p.to_string()),
+        });
+        Some(names.collect())
+    }
+
     /// The decoder of the records. `default_key`: the key when neither the flags nor the file
     /// name one (`check`: the expected events' key names, for minutely's own records).
     pub fn decoder(&self, default_key: Option<&[String]>) -> anyhow::Result<RecordDecoder> {

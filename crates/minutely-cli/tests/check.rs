@@ -138,6 +138,11 @@ async fn minutely_produce_under_faults_has_only_explained_duplicates() {
     assert_eq!((code, v["failed"].clone()), (1, serde_json::json!(["explained-duplicates"])));
     args.extend(["--allow", "explained-duplicates"]);
     assert_eq!(minutely(&args, &endpoint).0, 0);
+    // Compared by one dimension of the generated events: both sides take it by name.
+    let mut by_country = args.clone();
+    by_country.extend(["--key", "country"]);
+    let (code, stdout, stderr) = minutely(&by_country, &endpoint);
+    assert_eq!(code, 0, "{stdout}{stderr}");
     // Another seed is other events: all lost, all unexpected.
     let other: Vec<&str> = args.iter().map(|a| if *a == "3" { "4" } else { a }).collect();
     let (code, stdout, _) = minutely(&other, &endpoint);

@@ -1,41 +1,23 @@
-//! `minutely check stream kinesis:STREAM --expect SOURCE`: reads every record of the stream
+//! `check stream kinesis:STREAM --expect SOURCE`: reads every record of the stream
 //! once (parents before children, envelopes opened, events decoded with the record schema flags
 //! `consume` takes) and judges it against the events that were meant to be put: lost,
 //! duplicated (explained by a sim's lost answers, or not), unexpected, altered and unreadable
 //! events, by id and place. Exit 0: nothing beyond `--allow`; 1: anomalies; 2: could not check.
 
-use std::io::{self, Read};
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use minutely_check::{Anomaly, Checker, Expected, Verdict};
+use anyhow::Context;
+use minutely_check::{Anomaly, Checker, Verdict};
 use minutely_consumer::kinesis::scan::{ScanReport, scan};
-use minutely_event::RecordDecoder;
-use minutely_producer::source::{FileSource, RandomSource};
-use minutely_producer::{Pace, Sourced};
 use serde::Serialize;
 
+use super::expect::{Expect, expectation};
 use crate::aws_args::AwsArgs;
 use crate::random_args::RandomArgs;
 use crate::record_args::RecordArgs;
-use crate::schema_args::SchemaArgs;
-
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    what: What,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum What {
-    /// Judge a stream's records against the events meant to be put: lost, duplicated,
-    /// unexpected, altered and unreadable events, by id, with where they are.
-    Stream(Box<StreamArgs>),
-}
 
 #[derive(Debug, clap::Args)]
 pub struct StreamArgs {
@@ -90,43 +72,8 @@ impl FromStr for KinesisStream {
     }
 }
 
-/// `--expect`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Expect {
-    File(PathBuf),
-    Random,
-    Stdin,
-}
-
-impl FromStr for Expect {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Expect, String> {
-        match (s, s.strip_prefix("file:")) {
-            (_, Some(path)) if !path.is_empty() => Ok(Expect::File(path.into())),
-            ("random", _) => Ok(Expect::Random),
-            ("-", _) => Ok(Expect::Stdin),
-            _ => Err("use file:PATH, random or -".into()),
-        }
-    }
-}
-
-/// Runs the check; `Err`: it could not be made (exit 2).
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let What::Stream(args) = args.what;
-    let runtime = crate::aws_args::runtime()?;
-    runtime.block_on(check_stream(*args))
-}
-
-/// The expected events, what they are, and the stream's record decoder.
-struct Expectation {
-    events: Vec<Expected>,
-    described: String,
-    decoder: RecordDecoder,
-}
-
-async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
-    let expectation = expectation(&args)?;
+pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
+    let expectation = expectation(&args.expect, &args.record, &args.random)?;
     let stream = &args.stream.0;
     let mut checker = Checker::new(args.witnesses);
     let expected_count = expectation.events.len();
@@ -187,107 +134,6 @@ struct Summary<'a> {
     allowed: &'a [Anomaly],
     failed: &'a [Anomaly],
     passed: bool,
-}
-
-/// The expected events of `--expect`, and the decoder of the stream's records (its key, for
-/// minutely's records, the expected events' own when no flag names one).
-fn expectation(args: &StreamArgs) -> anyhow::Result<Expectation> {
-    match &args.expect {
-        Expect::Random => {
-            let spec = args.random.spec(None, false)?;
-            let described = format!("random (seed {}, {} events)", spec.seed, spec.count.unwrap_or(0));
-            let source = RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?;
-            from_source(source, described, &args.record)
-        }
-        Expect::File(path) if path.extension().is_some_and(|e| e == "tsv") => {
-            let schema = SchemaArgs::default().load(path)?;
-            let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-            let name =
-                path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
-            let mut source = FileSource::new(io::BufReader::new(file), &schema, &name, Pace::Asap)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            let events: Vec<Sourced> = source.by_ref().collect::<io::Result<_>>()?;
-            if !source.rejects.is_empty() {
-                eprintln!(
-                    "minutely: {} lines of {} rejected: not expected (produce does not send them)",
-                    source.rejects.len(),
-                    path.display()
-                );
-            }
-            from_source(events.into_iter().map(Ok), format!("file:{}", path.display()), &args.record)
-        }
-        Expect::File(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            from_records(&bytes, path, &args.record)
-        }
-        Expect::Stdin => {
-            let mut bytes = Vec::new();
-            io::stdin().read_to_end(&mut bytes).context("reading the expected records on stdin")?;
-            from_records(&bytes, Path::new("stdin"), &args.record)
-        }
-    }
-}
-
-/// The records' decoder ([`RecordArgs::decoder`]); it must find ids: the check matches by id.
-fn decoder(record: &RecordArgs, default_key: Option<&[String]>) -> anyhow::Result<RecordDecoder> {
-    let decoder = record.decoder(default_key)?;
-    if !decoder.has_id() {
-        bail!("the record schema names no id field: the check matches events by id (give --id FIELD)");
-    }
-    Ok(decoder)
-}
-
-/// The events of a producer's source (a TSV file, the generator).
-fn from_source(
-    source: impl Iterator<Item = io::Result<Sourced>>,
-    described: String,
-    record: &RecordArgs,
-) -> anyhow::Result<Expectation> {
-    let mut events = Vec::new();
-    let mut key_names: Option<Vec<String>> = None;
-    for s in source {
-        let s = s?;
-        let names: Vec<&str> = s.key.iter().map(String::as_str).collect();
-        key_names.get_or_insert_with(|| s.key.to_vec());
-        let key = s.event.key(&names);
-        let id = s.event.id.context("an expected event has no id")?;
-        events.push(Expected { id, time_ms: s.event.time.0, key });
-    }
-    if events.is_empty() {
-        bail!("{described} holds no events to expect");
-    }
-    let decoder = decoder(record, key_names.as_deref())?;
-    Ok(Expectation { events, described, decoder })
-}
-
-/// The events of a file of records in the stream's format, one per line (CSV: per row).
-fn from_records(bytes: &[u8], path: &Path, record: &RecordArgs) -> anyhow::Result<Expectation> {
-    let decoder = decoder(record, None)?;
-    let mut events = Vec::new();
-    let mut first_error: Option<String> = None;
-    decoder.each(bytes, &mut |line, _, fields| {
-        if first_error.is_some() {
-            return;
-        }
-        match fields {
-            Ok(f) => match f.id {
-                Some(id) => events.push(Expected {
-                    id: id.into_owned(),
-                    time_ms: f.time.0,
-                    key: f.key.into_iter().map(|k| k.into_owned()).collect(),
-                }),
-                None => first_error = Some(format!("{}:{line}: the event has no id", path.display())),
-            },
-            Err(e) => first_error = Some(format!("{}:{line}: {e}", path.display())),
-        }
-    });
-    if let Some(e) = first_error {
-        bail!("{e}");
-    }
-    if events.is_empty() {
-        bail!("{} holds no events to expect", path.display());
-    }
-    Ok(Expectation { events, described: format!("file:{}", path.display()), decoder })
 }
 
 /// The stream's ledger when `endpoint` is a minutely sim; `None` otherwise (LocalStack, AWS):
