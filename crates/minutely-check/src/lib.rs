@@ -8,7 +8,15 @@
 //! extra copy stored by a put whose answer a sim lost), **unexpected** (stored, not expected),
 //! **altered** (the same id with another time or key) and **unreadable** (stored, not an
 //! event), each with a count, a fraction and its first witnesses, by id and place.
+//!
+//! [`counts`] and [`output`]: a counting job's output (minutely's layout, JSON lines, JSON
+//! documents or CSV, as an [`OutputSchema`] says) read into counts per (window, key) and
+//! compared with the counting model of the expected events: missing, extra, short and over.
 
+pub mod counts;
 pub mod history;
+pub mod output;
 
+pub use counts::{CountAnomaly, CountsVerdict, Model};
 pub use history::{Anomaly, Checker, Class, Expected, Place, Stored, Verdict, Witness};
+pub use output::{Found, OutputError, OutputSchema};

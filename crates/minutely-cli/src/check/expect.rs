@@ -145,4 +145,3 @@ fn from_records(bytes: &[u8], path: &Path, record: &RecordArgs) -> anyhow::Resul
     }
     Ok(Expectation { events, described: format!("file:{}", path.display()), decoder })
 }
-
