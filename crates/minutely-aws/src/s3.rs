@@ -18,6 +18,17 @@ pub async fn keys_under(
     prefix: &str,
     policy: RetryPolicy,
 ) -> Result<Vec<String>, AwsError> {
+    Ok(objects_under(client, bucket, prefix, policy).await?.into_iter().map(|(key, _)| key).collect())
+}
+
+/// Every key under `prefix` in `bucket` with when it was last written (ms since the epoch; 0
+/// when S3 does not say), all pages, in S3's order (by key).
+pub async fn objects_under(
+    client: &Client,
+    bucket: &str,
+    prefix: &str,
+    policy: RetryPolicy,
+) -> Result<Vec<(String, i64)>, AwsError> {
     let log = RetryLog::stderr(format!("ListObjectsV2 {}", place(bucket, prefix)));
     let mut out = Vec::new();
     let mut token: Option<String> = None;
@@ -27,7 +38,10 @@ pub async fn keys_under(
             async move { call.send().await.map_err(|e| AwsError::from_sdk("ListObjectsV2", place(bucket, prefix), &e)) }
         })
         .await?;
-        out.extend(list.contents().iter().map(|o| o.key().unwrap_or_default().to_owned()));
+        out.extend(list.contents().iter().map(|o| {
+            let written = o.last_modified().and_then(|t| t.to_millis().ok()).unwrap_or(0);
+            (o.key().unwrap_or_default().to_owned(), written)
+        }));
         match list.next_continuation_token() {
             Some(t) => token = Some(t.to_owned()),
             None => return Ok(out),

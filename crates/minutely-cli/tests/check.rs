@@ -209,3 +209,100 @@ async fn bad_input_is_refused_with_what_and_where() {
     assert!(stderr.contains("\"doubled\" is not an anomaly class"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// `check counts` on minutely's own layout in S3 (what `consume` wrote), and on a job's own JSON
+/// document with a short window, a missing one and a double count, each named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_counts_names_the_windows_that_differ() {
+    let (sim, _k) = start(Faults::default()).await;
+    let endpoint = sim.endpoint();
+    let random = ["--count", "3000", "--start", "2016-08-21T17:00:00Z", "--dim", "country=5", "--dim", "device=2"];
+    let mut produce = vec!["produce", "--source", "random", "--sink", "kinesis:cc", "--create-stream", "2"];
+    produce.extend(random);
+    assert_eq!(minutely(&produce, &endpoint).0, 0);
+    let consume = [
+        "consume",
+        "--source",
+        "kinesis:cc",
+        "--sink",
+        "s3://counts/run1",
+        "--create-bucket",
+        "--key",
+        "country",
+        "--on-stop",
+        "close",
+        "--exit-when-idle",
+        "2s",
+        "--idle-poll",
+        "100ms",
+    ];
+    let (code, _, stderr) = minutely(&consume, &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    let mut check = vec!["check", "counts", "s3://counts/run1", "--expect", "random", "--key", "country", "--json"];
+    check.extend(random);
+    let (code, stdout, stderr) = minutely(&check, &endpoint);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (v["verdict"]["events_expected"].clone(), v["verdict"]["events_found"].clone()),
+        (3000.into(), 3000.into())
+    );
+
+    // A job's own output: one JSON document, the minute as RFC 3339, its own field names.
+    let dir = temp_dir("counts");
+    let expected = dir.join("events.jsonl");
+    let lines: Vec<String> =
+        (0..300).map(|i| format!(r#"{{"id":"e{i}","ts":{},"country":"c{}"}}"#, T0 + i * 1_000, i % 2)).collect();
+    std::fs::write(&expected, lines.join("\n")).unwrap();
+    // Per minute: 60 events, 30 of each country; minutes 17:00 to 17:04.
+    let rows = [
+        ("2016-08-21T17:00:00Z", "c0", 30),
+        ("2016-08-21T17:00:00Z", "c1", 30),
+        ("2016-08-21T17:01:00Z", "c0", 29), // short by one
+        ("2016-08-21T17:01:00Z", "c1", 30),
+        ("2016-08-21T17:02:00Z", "c0", 60), // counted twice
+        ("2016-08-21T17:02:00Z", "c1", 30),
+        ("2016-08-21T17:03:00Z", "c0", 30), // 17:03 c1 missing
+        ("2016-08-21T17:04:00Z", "c0", 30),
+        ("2016-08-21T17:04:00Z", "c1", 30),
+    ];
+    let rows: Vec<String> =
+        rows.iter().map(|(m, c, n)| format!(r#"{{"window_start":"{m}","country":"{c}","events":{n}}}"#)).collect();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("counts.json"), format!("{{\"counts\":[{}]}}", rows.join(","))).unwrap();
+    let schema = dir.join("output.toml");
+    std::fs::write(&schema, "format = \"json\"\nwindow = \"window_start\"\ncount = \"events\"\n").unwrap();
+    let expect = format!("file:{}", expected.display());
+    let (out_s, schema_s) = (out.display().to_string(), schema.display().to_string());
+    let mut args = vec!["check", "counts", &out_s, "--expect", &expect, "--output-schema", &schema_s];
+    args.extend(JSON_FLAGS);
+    let (code, stdout, stderr) = minutely(&args, &endpoint);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    for wanted in [
+        "short    window 201608211701 key [\"c0\"]: expected 30, found 29",
+        "over     window 201608211702 key [\"c0\"]: expected 30, found 60",
+        "missing  window 201608211703 key [\"c1\"]: expected 30, found 0",
+        "FAIL: missing, short, over",
+    ] {
+        assert!(stdout.contains(wanted), "{wanted:?} in {stdout}");
+    }
+    // Bad input: an object that is not JSON, a schema with no count field, nothing there.
+    std::fs::write(out.join("junk.json"), "{\"counts\": [").unwrap();
+    let (code, _, stderr) = minutely(&args, &endpoint);
+    assert_eq!(code, 2);
+    assert!(stderr.contains(&format!("{}: not JSON", out.join("junk.json").display())), "{stderr}");
+    std::fs::write(&schema, "format = \"json\"\nwindow = \"window_start\"\ncount = \"\"\n").unwrap();
+    let (code, _, stderr) = minutely(&args, &endpoint);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("the output schema names no count field"), "{stderr}");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty_s = empty.display().to_string();
+    let mut args = vec!["check", "counts", &empty_s, "--expect", &expect];
+    args.extend(JSON_FLAGS);
+    let (code, _, stderr) = minutely(&args, &endpoint);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no object with counts in it"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

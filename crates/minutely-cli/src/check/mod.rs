@@ -1,7 +1,9 @@
 //! `minutely check`: verdicts on what a pipeline did. `check stream` judges a stream's records
-//! against the events meant to be put (`stream.rs`); `expect.rs` builds those events.
+//! against the events meant to be put (`stream.rs`), `check counts` a counting job's output
+//! against the counting model (`counts.rs`); `expect.rs` builds the expected events.
 //! Exit 0: nothing beyond `--allow`; 1: anomalies; 2: could not check (the error's one line).
 
+mod counts;
 mod expect;
 mod stream;
 
@@ -18,6 +20,10 @@ enum What {
     /// Judge a stream's records against the events meant to be put: lost, duplicated,
     /// unexpected, altered and unreadable events, by id, with where they are.
     Stream(Box<stream::StreamArgs>),
+    /// Judge a counting job's output (S3 or local files, minutely's layout or JSON/CSV as an
+    /// output schema says) against the counting model of the events it was given: (window,
+    /// key) pairs missing, extra, short or over.
+    Counts(Box<counts::CountsArgs>),
 }
 
 /// Runs the check; `Err`: it could not be made (exit 2).
@@ -25,5 +31,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = crate::aws_args::runtime()?;
     match args.what {
         What::Stream(args) => runtime.block_on(stream::check_stream(*args)),
+        What::Counts(args) => runtime.block_on(counts::check_counts(*args)),
     }
 }
