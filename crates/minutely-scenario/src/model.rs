@@ -73,6 +73,16 @@ impl Diff {
 }
 
 /// The snapshot text of counts: one line per (minute, key), sorted.
+/// Counts per (window start in ms, key), as `minutely_check` reads an output, per minute label.
+pub fn by_minute(counts: minutely_check::counts::Counts) -> Counts {
+    let mut out = Counts::new();
+    for ((start, key), n) in counts {
+        let label = minutely_aggregate::EventTime(start).minute().label().to_string();
+        *out.entry((label, key)).or_default() += n;
+    }
+    out
+}
+
 pub fn render(counts: &Counts) -> String {
     let mut out = String::new();
     for ((minute, key), n) in counts {

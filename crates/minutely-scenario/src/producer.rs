@@ -10,12 +10,11 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use minutely_aws::clock::{self, Instant};
-use minutely_event::RecordFormat;
 use minutely_producer::aggregation::DEFAULT_MAX_BYTES;
 use minutely_producer::batcher::Limits;
 use minutely_producer::kinesis::{KinesisSink, RetryPolicy, Timeline};
 
-use crate::program::ProgramRun;
+use crate::program::{ProgramRun, Setting};
 use minutely_producer::{Pacer, Sink, Sourced};
 use rand::Rng;
 
@@ -105,52 +104,19 @@ pub(crate) async fn produce(
     })
 }
 
-/// Where the user's producer puts, and where its files go.
-pub(crate) struct UsersTarget<'a> {
-    pub endpoint: String,
-    pub stream: &'a str,
-    pub bucket: &'a str,
-    pub prefix: &'a str,
-    /// The workspace: the command runs from it.
-    pub root: &'a std::path::Path,
-    /// Added to (and over) the program's environment.
-    pub program_env: &'a [(String, String)],
-    pub deadline: Instant,
-}
-
 /// The user's producer (`[producer] command`): the run's records written to a file, one per
-/// line in the pipeline's record format (`target/scenarios/<name>/input.<format>`), then the
-/// program run with the environment of [`crate::program`] until it ends or the deadline.
+/// line in the pipeline's record format (`<the run's folder>/input.<format>`), then the program
+/// run with the environment of [`crate::program`] until it ends or the deadline.
 pub(crate) async fn run_users(
     s: &Scenario,
     program: &crate::spec::Program,
     input: &Input,
-    to: UsersTarget<'_>,
+    setting: &Setting<'_>,
 ) -> anyhow::Result<(Produced, ProgramRun)> {
-    let dir = to.root.join("target/scenarios").join(&s.name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let format = s.record_schema().format.unwrap_or(RecordFormat::Minutely);
-    let file = dir.join(format!("input.{format}"));
+    let file = setting.dir.join(format!("input.{}", setting.format));
     write_records(s, input, &file)?;
-    let deadline_unix = clock::unix_ms() / 1000 + to.deadline.saturating_duration_since(clock::now()).as_secs() as i64;
-    let env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", to.endpoint),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_DEFAULT_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("MINUTELY_STREAM", to.stream.into()),
-        ("MINUTELY_BUCKET", to.bucket.into()),
-        ("MINUTELY_PREFIX", to.prefix.into()),
-        ("MINUTELY_INPUT", file.display().to_string()),
-        ("MINUTELY_RECORD_FORMAT", format.to_string()),
-        ("MINUTELY_DEADLINE", deadline_unix.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .chain(to.program_env.iter().cloned())
-    .collect();
-    let ran = crate::program::run(program, to.root, &env, &dir.join("producer.log"), to.deadline).await?;
+    let log = setting.dir.join("producer.log");
+    let ran = crate::program::run(program, setting, Some(&file), &log, std::future::pending()).await?;
     let produced = Produced {
         seconds: ran.seconds,
         retried: 0,

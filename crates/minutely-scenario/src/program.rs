@@ -7,8 +7,9 @@
 //! **The environment** (documented in the README, "Test your own producer"):
 //! `AWS_ENDPOINT_URL`, `AWS_REGION` and `AWS_DEFAULT_REGION` (`us-east-1`), `AWS_ACCESS_KEY_ID`
 //! and `AWS_SECRET_ACCESS_KEY` (`test`), `MINUTELY_STREAM`, `MINUTELY_BUCKET`, `MINUTELY_PREFIX`,
-//! `MINUTELY_INPUT` (the run's records, one per line, in `MINUTELY_RECORD_FORMAT`: minutely,
-//! json, csv or tsv) and `MINUTELY_DEADLINE` (unix seconds: the program is stopped then).
+//! `MINUTELY_KEY` (the pipeline's key fields, comma separated), `MINUTELY_RECORD_FORMAT`
+//! (minutely, json, csv or tsv), `MINUTELY_DEADLINE` (unix seconds: the program is stopped
+//! then) and, for a producer, `MINUTELY_INPUT` (the run's records, one per line).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -22,6 +23,8 @@ use nix::unistd::Pid;
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 
+use minutely_event::RecordFormat;
+
 use crate::spec::Program;
 
 /// What a program did.
@@ -32,6 +35,8 @@ pub struct ProgramRun {
     pub exit_code: Option<i32>,
     /// It was still running at the deadline and was stopped.
     pub timed_out: bool,
+    /// It was asked to stop (SIGTERM), as a consumer is once the input is in: not a failure.
+    pub asked_to_stop: bool,
     pub seconds: f64,
     /// The end of its stdout and stderr, as they came (at most [`TAIL`] bytes).
     pub output: String,
@@ -40,7 +45,7 @@ pub struct ProgramRun {
 }
 
 impl ProgramRun {
-    /// It ran to its end and said it succeeded.
+    /// It ran to its end (or stopped when asked) and said it succeeded.
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0) && !self.timed_out
     }
@@ -48,8 +53,10 @@ impl ProgramRun {
 
 /// The most output kept in the report.
 const TAIL: usize = 16 * 1024;
-/// How long a program has to end after SIGTERM before SIGKILL.
+/// How long a program has to end after SIGTERM at the deadline before SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
+/// How long a program asked to stop has to write what it holds and end before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Kills the process group when dropped (a run cut short drops the program's future).
 struct Group(Pid);
@@ -60,15 +67,67 @@ impl Drop for Group {
     }
 }
 
-/// Runs `program` from `root` with `env` until it ends or `deadline` passes; its output goes to
-/// `log` too. An error: it could not be started (what and why).
+/// Where a user's program works and what its environment tells it.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting<'a> {
+    pub endpoint: String,
+    pub stream: &'a str,
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    /// The pipeline's key fields and record format.
+    pub key: &'a [String],
+    pub format: RecordFormat,
+    /// The workspace: the command runs from it.
+    pub root: &'a Path,
+    /// The run's folder (`target/scenarios/<name>/`): input file, logs.
+    pub dir: PathBuf,
+    /// Added to (and over) the environment.
+    pub extra_env: &'a [(String, String)],
+    pub deadline: Instant,
+}
+
+impl Setting<'_> {
+    /// The documented environment; `input`: the records file, for a producer.
+    pub fn env(&self, input: Option<&Path>) -> Vec<(String, String)> {
+        let deadline_unix =
+            clock::unix_ms() / 1000 + self.deadline.saturating_duration_since(clock::now()).as_secs() as i64;
+        let mut env: Vec<(String, String)> = [
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("MINUTELY_STREAM", self.stream.into()),
+            ("MINUTELY_BUCKET", self.bucket.into()),
+            ("MINUTELY_PREFIX", self.prefix.into()),
+            ("MINUTELY_KEY", self.key.join(",")),
+            ("MINUTELY_RECORD_FORMAT", self.format.to_string()),
+            ("MINUTELY_DEADLINE", deadline_unix.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(input) = input {
+            env.push(("MINUTELY_INPUT".into(), input.display().to_string()));
+        }
+        env.extend(self.extra_env.iter().cloned());
+        env
+    }
+}
+
+/// Runs `program` as `setting` says (`input`: a producer's records file) until it ends or the
+/// deadline passes; when `stop` fires first, SIGTERM asks it to end (SIGKILL after
+/// [`STOP_GRACE`]). Its output goes to `log` too. An error: it could not be started (what and
+/// why).
 pub(crate) async fn run(
     program: &Program,
-    root: &Path,
-    env: &[(String, String)],
+    setting: &Setting<'_>,
+    input: Option<&Path>,
     log: &Path,
-    deadline: Instant,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<ProgramRun> {
+    let (root, deadline) = (setting.root, setting.deadline);
+    let env = setting.env(input);
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -92,15 +151,18 @@ pub(crate) async fn run(
         tokio::spawn(keep(child.stdout.take().context("stdout")?, output.clone())),
         tokio::spawn(keep(child.stderr.take().context("stderr")?, output.clone())),
     ];
-    let (status, timed_out) = tokio::select! {
-        status = child.wait() => (Some(status?), false),
-        _ = clock::sleep_until(deadline) => (None, true),
+    let (status, timed_out, asked_to_stop) = tokio::select! {
+        status = child.wait() => (Some(status?), false, false),
+        _ = clock::sleep_until(deadline) => (None, true, false),
+        _ = stop => (None, false, true),
     };
     let status = match status {
         Some(s) => s,
         None => {
             let _ = killpg(group.0, Signal::SIGTERM);
-            match tokio::time::timeout(GRACE, child.wait()).await {
+            let grace =
+                if asked_to_stop { STOP_GRACE.min(deadline.saturating_duration_since(clock::now())) } else { GRACE };
+            match tokio::time::timeout(grace.max(GRACE), child.wait()).await {
                 Ok(s) => s?,
                 Err(_) => {
                     let _ = killpg(group.0, Signal::SIGKILL);
@@ -123,6 +185,7 @@ pub(crate) async fn run(
         command: program.command.clone(),
         exit_code: status.code(),
         timed_out,
+        asked_to_stop,
         seconds: started.elapsed().as_secs_f64(),
         output: String::from_utf8_lossy(&tail).into_owned(),
         log: log.to_owned(),
@@ -152,16 +215,31 @@ mod tests {
         Program { command: vec!["sh".into(), "-c".into(), script.into()] }
     }
 
+    fn setting(deadline: Instant) -> Setting<'static> {
+        Setting {
+            endpoint: "http://127.0.0.1:1".into(),
+            stream: "s1",
+            bucket: "b",
+            prefix: "p",
+            key: &[],
+            format: RecordFormat::Minutely,
+            root: Path::new("."),
+            dir: std::env::temp_dir(),
+            extra_env: &[],
+            deadline,
+        }
+    }
+
     fn log(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("minutely-program-{name}-{}.log", std::process::id()))
     }
 
     #[tokio::test]
     async fn output_exit_code_and_environment_are_kept() {
-        let env = [("MINUTELY_STREAM".to_owned(), "s1".to_owned())];
         let p = sh("echo out $MINUTELY_STREAM; echo err >&2; exit 3");
         let log = log("exit");
-        let ran = run(&p, Path::new("."), &env, &log, clock::now() + Duration::from_secs(30)).await.unwrap();
+        let setting = setting(clock::now() + Duration::from_secs(30));
+        let ran = run(&p, &setting, None, &log, std::future::pending()).await.unwrap();
         assert_eq!((ran.exit_code, ran.timed_out, ran.succeeded()), (Some(3), false, false));
         assert!(ran.output.contains("out s1\n") && ran.output.contains("err\n"), "{:?}", ran.output);
         assert_eq!(std::fs::read_to_string(&log).unwrap().len(), ran.output.len());
@@ -175,7 +253,8 @@ mod tests {
         let p = sh("trap '' TERM; sleep 60 & echo $!; wait");
         let log = log("deadline");
         let started = clock::now();
-        let ran = run(&p, Path::new("."), &[], &log, clock::now() + Duration::from_millis(300)).await.unwrap();
+        let setting = setting(clock::now() + Duration::from_millis(300));
+        let ran = run(&p, &setting, None, &log, std::future::pending()).await.unwrap();
         assert!(ran.timed_out && ran.exit_code.is_none() && !ran.succeeded(), "{ran:?}");
         assert!(started.elapsed() >= GRACE, "SIGTERM was ignored: SIGKILL after the grace");
         assert!(started.elapsed() < Duration::from_secs(10));
@@ -196,9 +275,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_program_asked_to_stop_writes_what_it_holds_and_ends() {
+        // A consumer's way: on SIGTERM, write out and exit 0.
+        let p = sh("trap 'echo written; exit 0' TERM; while true; do sleep 0.05; done");
+        let log = log("stop");
+        let stop = tokio::time::sleep(Duration::from_millis(200));
+        let ran = run(&p, &setting(clock::now() + Duration::from_secs(30)), None, &log, stop).await.unwrap();
+        assert!(ran.asked_to_stop && !ran.timed_out && ran.succeeded(), "{ran:?}");
+        assert!(ran.output.contains("written"), "{ran:?}");
+        std::fs::remove_file(log).unwrap();
+    }
+
+    #[tokio::test]
     async fn a_program_that_cannot_start_is_named() {
         let p = Program { command: vec!["/no/such/program".into()] };
-        let e = run(&p, Path::new("."), &[], &log("missing"), clock::now() + Duration::from_secs(5)).await.unwrap_err();
+        let setting = setting(clock::now() + Duration::from_secs(5));
+        let e = run(&p, &setting, None, &log("missing"), std::future::pending()).await.unwrap_err();
         assert!(format!("{e:#}").contains("/no/such/program"), "{e:#}");
     }
 }

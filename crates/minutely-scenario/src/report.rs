@@ -270,46 +270,13 @@ impl Report {
         }
     }
 
-    /// With the user's producer: it ran to its end, and the stream holds its events with no
-    /// anomaly beyond `allow` (or, for a demonstration, exactly the classes of `finds`).
+    /// With the user's programs: that each ran to its end and what their checks found
+    /// ([`crate::history::History::checks`]).
     fn check_history(&mut self, e: &crate::spec::Expect) {
         let Some(h) = self.history.clone() else { return };
-        let p = &h.producer;
-        let failure = (!p.succeeded()).then(|| {
-            let how = match (p.timed_out, p.exit_code) {
-                (true, _) => "was stopped at the run's deadline".to_owned(),
-                (false, Some(code)) => format!("exited with {code}"),
-                (false, None) => "was killed by a signal".to_owned(),
-            };
-            let last = p.output.lines().last().unwrap_or("");
-            format!("the producer command {how} (its output: {}; last line: {last})", p.log.display())
-        });
-        let measured = format!("exit {:?} after {:.1} s", p.exit_code, p.seconds);
-        self.verdict("producer command succeeded", "exit 0 before the deadline".into(), measured, failure);
-        let v = &h.verdict;
-        let found: Vec<String> = v
-            .classes
-            .iter()
-            .filter(|(_, c)| c.count > 0)
-            .map(|(a, c)| {
-                let ids: Vec<&str> =
-                    c.witnesses.iter().take(3).map(|w| w.id.as_str()).filter(|i| !i.is_empty()).collect();
-                format!("{} {} ({})", a.name(), c.count, ids.join(", "))
-            })
-            .collect();
-        let measured = if found.is_empty() { "none".to_owned() } else { found.join("; ") };
-        let allowed: Vec<&str> = e.allow.iter().map(|a| a.name()).collect();
-        let expected = if e.finds.is_empty() {
-            format!("no anomaly beyond {allowed:?}")
-        } else {
-            let finds: Vec<&str> = e.finds.iter().map(|a| a.name()).collect();
-            format!("finds exactly {finds:?} (a demonstration: the run fails with them)")
-        };
-        let failure = (!h.failed.is_empty()).then(|| {
-            let classes: Vec<&str> = h.failed.iter().map(|a| a.name()).collect();
-            format!("the stream's check found {}: {measured}", classes.join(", "))
-        });
-        self.verdict("stream check: every event stored as given", expected, measured, failure);
+        for c in h.checks(e) {
+            self.verdict(c.name, c.expected, c.measured, c.failure);
+        }
     }
 
     /// Every planned kill, join and injected fault happened (one that did not proves nothing),
@@ -413,39 +380,10 @@ impl Report {
         o
     }
 
-    /// The user's producer and the stream's check: each class found, with its first ids.
+    /// The user's programs and what their checks found ([`crate::history::History::render`]).
     fn render_history(&self, o: &mut String) {
-        let Some(h) = &self.history else { return };
-        let p = &h.producer;
-        o.push_str(&format!(
-            "  producer command: {} | exit {} in {:.1} s | output in {}\n",
-            p.command.join(" "),
-            p.exit_code.map_or("by signal".to_owned(), |c| c.to_string()),
-            p.seconds,
-            p.log.display()
-        ));
-        let v = &h.verdict;
-        o.push_str(&format!(
-            "  stream check: {} records read, {} events stored of {} expected, {} as given\n",
-            h.records_read, v.stored, v.expected, v.ok
-        ));
-        for (a, c) in v.classes.iter().filter(|(_, c)| c.count > 0) {
-            let ids: Vec<&str> = c.witnesses.iter().take(5).map(|w| w.id.as_str()).collect();
-            let more = if c.count > ids.len() as u64 { ", ..." } else { "" };
-            let allowed = if h.failed.contains(a) { "" } else { " (allowed)" };
-            o.push_str(&format!(
-                "    {} {} ({:.2}%){allowed}: {}{more}\n",
-                a.name(),
-                c.count,
-                c.fraction * 100.0,
-                ids.join(", ")
-            ));
-        }
-        if let Some(l) = &h.ledger {
-            o.push_str(&format!(
-                "    sim ledger: {} entries stored, {} failed by the dice, {} throttled, {} stored under lost answers\n",
-                l.entries_stored, l.entries_failed_injected, l.entries_throttled, l.entries_ambiguous
-            ));
+        if let Some(h) = &self.history {
+            h.render(o);
         }
     }
 

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::Context;
 use minutely_consumer::{S3Output, ShardStats};
 use tokio::sync::watch;
 
@@ -18,13 +19,14 @@ use crate::backend::Running;
 use crate::consumer::{AbortOnDrop, Consumer, ConsumerEnd, LagSamples, sample_lag};
 use crate::faults::Plan;
 use crate::happenings::Happenings;
-use crate::history;
+use crate::history::{self, History};
 use crate::input::{Counted, Input};
 use crate::model::{self, Counts, Diff};
-use crate::producer::{self, Produced, UsersTarget};
+use crate::producer::{self, Produced};
+use crate::program::{self, Setting};
 use crate::readback::{ReadBack, read_back};
 use crate::report::{Engine, Marker, MinuteCounts, Report, ShardLag};
-use crate::spec::Scenario;
+use crate::spec::{Program, Scenario};
 use crate::trace::{self, Tracer};
 
 const BUCKET: &str = "minutely-scenarios";
@@ -208,15 +210,33 @@ async fn run_on(
     let Given { input, counted, root, program_env } = given;
     let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(backend.endpoint())).await;
     let (stream, output) = provision(s, &clients).await?;
-    let bucket = output.bucket.clone();
-    let prefix = output.prefix.clone();
-    let decoder = Arc::new(s.decoder()?);
-    let tracer = Arc::new(Tracer::new(counted.records as usize, decoder.clone()));
+    let (bucket, prefix) = (output.bucket.clone(), output.prefix.clone());
+    let dir = root.join("target/scenarios").join(&s.name);
+    if s.producer.is_some() || s.consumer.is_some() {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let setting = Setting {
+        endpoint: backend.endpoint(),
+        stream: &stream,
+        bucket: &bucket,
+        prefix: &prefix,
+        key: &s.pipeline.key,
+        format: s.record_schema().format.unwrap_or(minutely_event::RecordFormat::Minutely),
+        root,
+        dir,
+        extra_env: program_env,
+        deadline,
+    };
+    let tracer = Arc::new(Tracer::new(counted.records as usize, Arc::new(s.decoder()?)));
     let happenings = Happenings::default();
-    let consumer = Consumer::spawn(s, plan, &clients.kinesis, &stream, output, tracer.clone(), happenings.clone());
-    *progress.consumer.lock().expect("progress lock") = Some(consumer.stats.clone());
     let lag = LagSamples::default();
-    let sampler = AbortOnDrop(tokio::spawn(sample_lag(consumer.stats.clone(), lag.clone())));
+    // minutely's consumer, unless the user's runs instead.
+    let ours = s.consumer.is_none().then(|| {
+        let consumer = Consumer::spawn(s, plan, &clients.kinesis, &stream, output, tracer.clone(), happenings.clone());
+        *progress.consumer.lock().expect("progress lock") = Some(consumer.stats.clone());
+        let sampler = AbortOnDrop(tokio::spawn(sample_lag(consumer.stats.clone(), lag.clone())));
+        (consumer, sampler)
+    });
     progress.phase("producing and consuming");
     let to = producer::Target {
         kinesis: &clients.kinesis,
@@ -224,42 +244,22 @@ async fn run_on(
         produced: &progress.produced,
         happenings: &happenings,
     };
-    let (produced, users) = match &s.producer {
-        None => (producer::produce(s, plan, input, counted.records, to).await?, None),
-        Some(program) => {
-            let endpoint = backend.endpoint();
-            let target = UsersTarget {
-                endpoint,
-                stream: &stream,
-                bucket: &bucket,
-                prefix: &prefix,
-                root,
-                program_env,
-                deadline,
-            };
-            let (produced, ran) = producer::run_users(s, program, input, target).await?;
-            progress.produced.store(counted.records, Ordering::Relaxed);
-            (produced, Some(ran))
+    let (produced, mut history) = produce_with_users(s, plan, input, counted, to, &setting).await?;
+    let (timed_out, ended) = match ours {
+        Some((consumer, sampler)) => {
+            progress.phase("waiting for the windows to close");
+            let timed_out = !consumer.wait_until_settled(deadline).await;
+            drop(sampler);
+            (timed_out, consumer.stop().await?)
         }
+        None => (false, ConsumerEnd::default()),
     };
-    progress.phase("waiting for the windows to close");
-    let timed_out = !consumer.wait_until_settled(deadline).await;
-    drop(sampler);
-    let ended = consumer.stop().await?;
 
     progress.phase("reading the aggregates back");
     let sim = backend.sim_stats();
     backend.calm();
-    let reading = clock::now();
-    let back = read_back(&clients.s3, &bucket, &prefix).await?;
-    let read_back_seconds = reading.elapsed().as_secs_f64();
-    let history = match users {
-        Some(ran) => {
-            progress.phase("checking the stream");
-            Some(history::check(s, input, &clients.kinesis, &stream, backend.ledger(&stream), ran).await?)
-        }
-        None => None,
-    };
+    let (back, read_back_seconds) = read_results(s, input, backend, &clients, &setting, &mut history, progress).await?;
+    let history = (s.producer.is_some() || s.consumer.is_some()).then_some(history);
     let joining = clock::now();
     let latency = tracer.latency(&produced.timeline);
     let engine =
@@ -267,6 +267,80 @@ async fn run_on(
     let report = Report { latency, engine, sim, history, ..Report::empty(s, &backend.name()) };
     let steps = Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out };
     Ok(report_of(s, report, steps))
+}
+
+/// What the run left: S3's sums (minutely's layout, or the user's consumer's output, checked
+/// against the model), and after the user's producer the stream's check. Returns the sums and
+/// how long reading them took.
+async fn read_results(
+    s: &Scenario,
+    input: &Input,
+    backend: &Running,
+    clients: &minutely_aws::Clients,
+    setting: &Setting<'_>,
+    history: &mut History,
+    progress: &Progress,
+) -> anyhow::Result<(ReadBack, f64)> {
+    let (stream, bucket, prefix) = (setting.stream, setting.bucket, setting.prefix);
+    let reading = clock::now();
+    let back = match &s.consumer {
+        None => read_back(&clients.s3, bucket, prefix).await?,
+        Some(users) => {
+            let (check, counts) = history::check_counts(s, users, input, &clients.s3, bucket, prefix).await?;
+            let objects = check.objects;
+            history.counts = Some(check);
+            ReadBack { sums: model::by_minute(counts), late: 0, objects, rejects: 0 }
+        }
+    };
+    let seconds = reading.elapsed().as_secs_f64();
+    if s.producer.is_some() {
+        progress.phase("checking the stream");
+        let ledger = backend.ledger(stream);
+        history.stream = Some(history::check_stream(s, input, &clients.kinesis, stream, ledger).await?);
+    }
+    Ok((back, seconds))
+}
+
+/// The producer side (minutely's, or the user's) and, beside it, the user's consumer, asked to
+/// stop (SIGTERM) `settle` after the producer ended. Returns what the producer did and the
+/// user's programs' runs.
+async fn produce_with_users(
+    s: &Scenario,
+    plan: &Plan,
+    input: &Input,
+    counted: &Counted,
+    to: producer::Target<'_>,
+    setting: &Setting<'_>,
+) -> anyhow::Result<(Produced, History)> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let users_consumer = async {
+        let Some(c) = &s.consumer else { return Ok(None) };
+        let program = Program { command: c.command.clone() };
+        let log = setting.dir.join("consumer.log");
+        program::run(&program, setting, None, &log, async {
+            let _ = stopped.await;
+        })
+        .await
+        .map(Some)
+    };
+    let producing = async {
+        let produced = match &s.producer {
+            None => producer::produce(s, plan, input, counted.records, to).await.map(|p| (p, None)),
+            Some(program) => {
+                let ran = producer::run_users(s, program, input, setting).await;
+                to.produced.store(counted.records, Ordering::Relaxed);
+                ran.map(|(p, ran)| (p, Some(ran)))
+            }
+        };
+        if let Some(c) = s.consumer.as_ref().filter(|_| produced.is_ok()) {
+            clock::sleep(c.settle).await;
+        }
+        let _ = stop.send(());
+        produced
+    };
+    let (consumer, produced) = tokio::join!(users_consumer, producing);
+    let (produced, producer) = produced?;
+    Ok((produced, History { producer, consumer: consumer?, ..History::default() }))
 }
 
 /// What the steps of a run returned, by name.

@@ -45,9 +45,16 @@
 //!                                     # environment of `crate::program`; its input: the run's
 //!                                     # records, one per line, in the pipeline's record format
 //!
+//! [consumer]                          # the user's own consumer instead of minutely's:
+//! command = ["python3", "examples/pipelines/consumer.py"]   # started with the producer; SIGTERM
+//! settle = "5s"                       # this long after the producer ended (unless it exits)
+//! output = { format = "json", window = "minute", time_format = "yyyymmddhhmm", key = ["country"], combine = "last" }
+//!                                     # its output under the run's prefix, as `check counts` reads it
+//!
 //! [expect]
-//! allow = ["explained-duplicates"]    # anomaly classes of the stream's check that do not fail it
-//! finds = ["lost"]                    # a demonstration: the check must find exactly these
+//! allow = ["explained-duplicates"]    # anomaly classes that do not fail the run: the stream's
+//!                                     # (lost, duplicated...) or the counts' (missing, short...)
+//! finds = ["lost"]                    # a demonstration: the checks must find exactly these
 //!                                     # (the run is still reported FAILED, naming them)
 //! zero_loss = true                    # S3 sums equal the counting model
 //! snapshot = "smoke"                  # and scenarios/snapshots/smoke.snap (default: the
@@ -66,7 +73,7 @@ use std::time::Duration;
 use crate::backend::ScenarioBackend;
 use crate::faults::Fault;
 use anyhow::{Context, bail};
-use minutely_check::Anomaly;
+use minutely_check::{Anomaly, CountAnomaly, OutputSchema};
 use minutely_event::{ColumnRef, RecordDecoder, RecordEncoder, RecordFormat, Schema};
 use minutely_localstack::Backend;
 use minutely_producer::PartitionKey;
@@ -91,8 +98,60 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// The user's own producer, run instead of minutely's.
     pub producer: Option<Program>,
+    /// The user's own consumer, run instead of minutely's.
+    pub consumer: Option<UsersConsumer>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// The user's consumer: its program, when to ask it to stop, and where its output is.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsersConsumer {
+    pub command: Vec<String>,
+    /// How long after the producer ended it may go on before SIGTERM asks it to write and stop.
+    #[serde(default = "default_settle", with = "humantime_serde_compat")]
+    pub settle: Duration,
+    /// How its output (every object under the run's prefix) is read.
+    #[serde(default)]
+    pub output: OutputSchema,
+}
+
+fn default_settle() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// Anomaly classes by name: of the stream's check (`lost`, `duplicated`...) or of the counts'
+/// (`missing`, `extra`, `short`, `over`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Classes {
+    pub stream: Vec<Anomaly>,
+    pub counts: Vec<CountAnomaly>,
+}
+
+impl Classes {
+    pub fn is_empty(&self) -> bool {
+        self.stream.is_empty() && self.counts.is_empty()
+    }
+
+    /// Their names, the stream's first.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.stream.iter().map(|a| a.name()).chain(self.counts.iter().map(|a| a.name())).collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for Classes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Classes, D::Error> {
+        let mut c = Classes::default();
+        for name in Vec::<String>::deserialize(d)? {
+            match (name.parse::<Anomaly>(), name.parse::<CountAnomaly>()) {
+                (Ok(a), _) => c.stream.push(a),
+                (_, Ok(a)) => c.counts.push(a),
+                (Err(e), Err(f)) => return Err(serde::de::Error::custom(format!("{e}; {f}"))),
+            }
+        }
+        Ok(c)
+    }
 }
 
 /// A program of the user's, started by the run (`crate::program`).
@@ -251,12 +310,10 @@ pub struct Expect {
     pub min_events_per_s: Option<f64>,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
-    /// Anomaly classes of the stream's check (a run with the user's producer) that do not fail it.
-    #[serde(deserialize_with = "parsed_each")]
-    pub allow: Vec<Anomaly>,
-    /// The classes the stream's check must find: a scenario that demonstrates a bug.
-    #[serde(deserialize_with = "parsed_each")]
-    pub finds: Vec<Anomaly>,
+    /// Anomaly classes of the checks of a run with the user's programs that do not fail it.
+    pub allow: Classes,
+    /// The classes those checks must find: a scenario that demonstrates a bug.
+    pub finds: Classes,
 }
 
 impl Default for Expect {
@@ -270,8 +327,8 @@ impl Default for Expect {
             throttled: false,
             min_events_per_s: None,
             timeout: Duration::from_secs(180),
-            allow: Vec::new(),
-            finds: Vec::new(),
+            allow: Classes::default(),
+            finds: Classes::default(),
         }
     }
 }
@@ -374,8 +431,21 @@ impl Scenario {
                 );
             }
         }
-        if !self.expect.finds.is_empty() && self.producer.is_none() {
-            bail!("[expect] finds applies to a run with [producer] command (the stream's check)");
+        if let Some(c) = &self.consumer {
+            if c.command.is_empty() {
+                bail!("[consumer] command is empty: give the program and its arguments");
+            }
+            let window = c.output.window_ms().map_err(|e| anyhow::anyhow!("[consumer] output: {e}"))?;
+            if window != 60_000 {
+                bail!("[consumer] output window_length: the run's model counts minutes; use 1m");
+            }
+        }
+        let finds = &self.expect.finds;
+        if !finds.stream.is_empty() && self.producer.is_none() {
+            bail!("[expect] finds {:?}: the stream's classes need [producer] command", finds.names());
+        }
+        if !finds.counts.is_empty() && self.consumer.is_none() {
+            bail!("[expect] finds {:?}: the counts' classes need [consumer] command", finds.names());
         }
         if self.pipeline.shards < 1 {
             bail!("[pipeline] shards = {}: at least 1", self.pipeline.shards);

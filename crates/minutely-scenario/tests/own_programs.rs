@@ -30,8 +30,10 @@ fn the_naive_producers_loss_is_what_the_sim_refused() {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let report = runtime.block_on(minutely_scenario::run(&s, &options, &Progress::default())).unwrap();
-    let h = report.history.as_ref().expect("the stream was checked");
-    assert!(h.producer.succeeded(), "{:?}", h.producer);
+    let history = report.history.as_ref().expect("the programs ran");
+    let producer = history.producer.as_ref().expect("the producer ran");
+    assert!(producer.succeeded(), "{producer:?}");
+    let h = history.stream.as_ref().expect("the stream was checked");
     let ledger = h.ledger.clone().expect("the sim's ledger");
     let lost = &h.verdict.classes[&Anomaly::Lost];
     assert!(lost.count > 0);

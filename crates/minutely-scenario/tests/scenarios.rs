@@ -66,7 +66,7 @@ fn options(root: &Path, backend: ScenarioBackend) -> RunOptions {
 /// For a scenario that runs the user's programs: a Python with boto3 first on `PATH` (the venv
 /// LocalStack's host backend installs, which has it), as a user's machine would have.
 fn with_python(mut options: RunOptions, s: &Scenario) -> RunOptions {
-    if s.producer.is_some() {
+    if s.producer.is_some() || s.consumer.is_some() {
         let install = minutely_localstack::host::ensure_installed(&options.localstack).expect("a Python with boto3");
         let bin = install.python.parent().expect("the venv's bin").to_owned();
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -90,13 +90,14 @@ fn run(s: &Scenario, backend: ScenarioBackend, root: &Path) -> Result<(), Failed
     println!("{}", report.render());
     check_page(&report, backend, root)?;
     if !s.expect.finds.is_empty() {
-        let found = report.history.as_ref().map(|h| h.failed.clone()).unwrap_or_default();
-        let others: Vec<&String> =
-            report.failures.iter().filter(|f| !f.starts_with("the stream's check found")).collect();
-        if report.passed || found != s.expect.finds || !others.is_empty() {
+        let found = report.history.as_ref().map(|h| h.failed()).unwrap_or_default();
+        let ours = |f: &&String| f.starts_with("the stream's check found") || f.starts_with("the counts' check found");
+        let others: Vec<&String> = report.failures.iter().filter(|f| !ours(f)).collect();
+        if report.passed || found != s.expect.finds.names() || !others.is_empty() {
             return Err(format!(
-                "{}: expected the check to find {:?}, found {found:?}; other failures: {others:?}",
-                s.name, s.expect.finds
+                "{}: expected the checks to find {:?}, found {found:?}; other failures: {others:?}",
+                s.name,
+                s.expect.finds.names()
             )
             .into());
         }
