@@ -167,12 +167,14 @@ impl Verdict {
     }
 }
 
-/// What was seen of one expected event.
+/// What was seen of one expected event: a few words, the id, and where it was stored (most
+/// events once). A million of them take about 200 MB.
 #[derive(Debug)]
 struct Entry {
-    id: String,
+    id: Box<str>,
     time_ms: i64,
-    key: Vec<String>,
+    /// Its key, interned in [`Checker::keys`].
+    key: u32,
     /// How often the input gave it (a producer that sends an event twice on purpose).
     given: u32,
     copies: u32,
@@ -180,8 +182,45 @@ struct Entry {
     explained: u32,
     altered: bool,
     /// The first places it was stored at, by place, up to what a witness shows.
-    places: Vec<Place>,
+    places: Vec<Spot>,
     found: Option<(i64, Vec<String>)>,
+}
+
+/// A [`Place`] as an entry keeps it: the shard interned in [`Checker::shards`].
+#[derive(Debug)]
+struct Spot {
+    shard: u32,
+    sequence: Box<str>,
+    index: u32,
+    arrival_ms: i64,
+}
+
+/// A spot's order: as [`Place`]'s, by shard name, then sequence number as a number.
+fn spot_order<'a>(names: &'a [String], s: &'a Spot) -> (&'a str, usize, &'a str, u32, i64) {
+    (&names[s.shard as usize], s.sequence.len(), &s.sequence, s.index, s.arrival_ms)
+}
+
+/// Values kept once, named by their number.
+#[derive(Debug)]
+struct Interner<T> {
+    values: Vec<T>,
+    numbers: HashMap<T, u32, foldhash::fast::FixedState>,
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
+    fn new() -> Interner<T> {
+        Interner { values: Vec::new(), numbers: HashMap::default() }
+    }
+
+    fn number(&mut self, v: T) -> u32 {
+        if let Some(&n) = self.numbers.get(&v) {
+            return n;
+        }
+        let n = self.values.len() as u32;
+        self.values.push(v.clone());
+        self.numbers.insert(v, n);
+        n
+    }
 }
 
 /// Places shown per witness.
@@ -191,7 +230,10 @@ const PLACES: usize = 4;
 #[derive(Debug)]
 pub struct Checker {
     entries: Vec<Entry>,
-    by_id: HashMap<u128, usize>,
+    /// The ids are hashes already: foldhash's fast mixing is all the table needs.
+    by_id: HashMap<u128, usize, foldhash::fast::FixedState>,
+    keys: Interner<Vec<String>>,
+    shards: Interner<String>,
     witnesses: usize,
     stored: u64,
     unexpected: Class,
@@ -205,7 +247,9 @@ impl Checker {
     pub fn new(witnesses: usize) -> Checker {
         Checker {
             entries: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
+            keys: Interner::new(),
+            shards: Interner::new(),
             witnesses,
             stored: 0,
             unexpected: Class::default(),
@@ -224,9 +268,9 @@ impl Checker {
         }
         self.by_id.insert(h, self.entries.len());
         let entry = Entry {
-            id: e.id,
+            id: e.id.into_boxed_str(),
             time_ms: e.time_ms,
-            key: e.key,
+            key: self.keys.number(e.key),
             given: 1,
             copies: 0,
             explained: 0,
@@ -255,21 +299,37 @@ impl Checker {
                 found: Some((s.time_ms, s.key)),
                 reason: None,
             };
-            keep_first(&mut self.unexpected.witnesses, w, self.witnesses, |w| &w.places[0]);
+            keep_first_in(&mut self.unexpected.witnesses, w, self.witnesses);
             return;
         };
+        let shard = self.shards.number(s.place.shard.clone());
         let e = &mut self.entries[i];
         e.copies += 1;
         if let Some(explained) = &self.explained
-            && explained.contains(&(s.place.shard.clone(), s.place.sequence.clone()))
+            && explained.contains(&(s.place.shard, s.place.sequence.clone()))
         {
             e.explained += 1;
         }
-        if (s.time_ms != e.time_ms || s.key != e.key) && !e.altered {
+        if (s.time_ms != e.time_ms || s.key != self.keys.values[e.key as usize]) && !e.altered {
             e.altered = true;
             e.found = Some((s.time_ms, s.key));
         }
-        keep_first(&mut e.places, s.place, PLACES, |p| p);
+        let spot = Spot {
+            shard,
+            sequence: s.place.sequence.into_boxed_str(),
+            index: s.place.index,
+            arrival_ms: s.place.arrival_ms,
+        };
+        let names = &self.shards.values;
+        let places = &mut e.places;
+        let at = places.partition_point(|p| spot_order(names, p) <= spot_order(names, &spot));
+        if at < PLACES {
+            if places.capacity() == 0 {
+                places.reserve_exact(1); // most events are stored once
+            }
+            places.insert(at, spot);
+            places.truncate(PLACES);
+        }
     }
 
     /// One stored record (or a part of it) that could not be read as an event, and why.
@@ -277,7 +337,7 @@ impl Checker {
         self.stored += 1;
         self.unreadable.count += 1;
         let w = Witness { id: String::new(), places: vec![place], expected: None, found: None, reason: Some(reason) };
-        keep_first(&mut self.unreadable.witnesses, w, self.witnesses, |w| &w.places[0]);
+        keep_first_in(&mut self.unreadable.witnesses, w, self.witnesses);
     }
 
     /// The verdict on everything taken so far.
@@ -313,10 +373,20 @@ impl Checker {
             c.count += 1;
             if c.witnesses.len() < self.witnesses {
                 let altered = class == Anomaly::Altered;
+                let names = &self.shards.values;
                 c.witnesses.push(Witness {
-                    id: e.id,
-                    places: e.places,
-                    expected: altered.then_some((e.time_ms, e.key)),
+                    id: e.id.into(),
+                    places: e
+                        .places
+                        .into_iter()
+                        .map(|p| Place {
+                            shard: names[p.shard as usize].clone(),
+                            sequence: p.sequence.into(),
+                            index: p.index,
+                            arrival_ms: p.arrival_ms,
+                        })
+                        .collect(),
+                    expected: altered.then(|| (e.time_ms, self.keys.values[e.key as usize].clone())),
                     found: e.found.filter(|_| altered),
                     reason: None,
                 });
@@ -332,14 +402,12 @@ impl Checker {
     }
 }
 
-/// Keeps the `max` smallest of `kept` by `by`, `item` among them if it is small enough.
-fn keep_first<T, K: Ord + ?Sized>(kept: &mut Vec<T>, item: T, max: usize, by: impl Fn(&T) -> &K) {
-    if max == 0 {
-        return;
-    }
-    let at = kept.partition_point(|k| by(k) <= by(&item));
+/// Keeps the `max` witnesses of `kept` with the smallest places, `w` among them if its place
+/// is small enough.
+fn keep_first_in(kept: &mut Vec<Witness>, w: Witness, max: usize) {
+    let at = kept.partition_point(|k| k.places[0] <= w.places[0]);
     if at < max {
-        kept.insert(at, item);
+        kept.insert(at, w);
         kept.truncate(max);
     }
 }
