@@ -288,13 +288,8 @@ fn print_table(s: &Summary<'_>) {
             println!("  {:<8} ... and {} more", a.name(), c.windows - c.first.len() as u64);
         }
     }
-    let names = |l: &[CountAnomaly]| l.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
-    let allowed = if s.allowed.is_empty() { String::new() } else { format!(" (allowed: {})", names(s.allowed)) };
-    if s.passed {
-        println!("PASS: every (window, key) as expected{allowed}");
-    } else {
-        println!("FAIL: {}{allowed}", names(s.failed));
-    }
+    let names = |l: &[CountAnomaly]| l.iter().map(|a| a.name()).collect::<Vec<_>>();
+    println!("{}", super::verdict_line(&names(s.failed), &names(s.allowed), "every (window, key) as expected"));
 }
 
 /// A window's start as minutely labels minutes (`YYYYMMDDHHMM`, UTC), with seconds when it

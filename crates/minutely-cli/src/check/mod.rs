@@ -34,3 +34,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         What::Counts(args) => runtime.block_on(counts::check_counts(*args)),
     }
 }
+
+/// The last line of a check's table: PASS, or FAIL with the classes found, and what `--allow`
+/// let through.
+fn verdict_line(failed: &[&str], allowed: &[&str], pass: &str) -> String {
+    let allowed = if allowed.is_empty() { String::new() } else { format!(" (allowed: {})", allowed.join(", ")) };
+    match failed {
+        [] => format!("PASS: {pass}{allowed}"),
+        _ => format!("FAIL: {}{allowed}", failed.join(", ")),
+    }
+}

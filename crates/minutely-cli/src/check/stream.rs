@@ -203,11 +203,6 @@ fn print_table(s: &Summary<'_>, report: &ScanReport) {
             println!("  {:<20} ... and {} more", a.name(), c.count - c.witnesses.len() as u64);
         }
     }
-    let names = |l: &[Anomaly]| l.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
-    let allowed = if s.allowed.is_empty() { String::new() } else { format!(" (allowed: {})", names(s.allowed)) };
-    if s.passed {
-        println!("PASS: no anomaly beyond those allowed{allowed}");
-    } else {
-        println!("FAIL: {}{allowed}", names(s.failed));
-    }
+    let names = |l: &[Anomaly]| l.iter().map(|a| a.name()).collect::<Vec<_>>();
+    println!("{}", super::verdict_line(&names(s.failed), &names(s.allowed), "no anomaly beyond those allowed"));
 }
