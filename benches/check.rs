@@ -121,5 +121,66 @@ fn stream_in_process(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, classify, stream_in_process);
+/// `check counts`' reading: 10,000 objects of minutely's layout (12 count lines each) in an
+/// in-process sim's S3, listed, fetched 16 at a time and read into counts, then compared.
+/// Issue 26's target: 10,000 objects in at most 5 s.
+fn counts_in_process(c: &mut Criterion) {
+    const OBJECTS: usize = 10_000;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim = Arc::new(runtime.block_on(minutely_sim::Sim::start(minutely_sim::Config::default())).unwrap());
+    let clients = runtime.block_on(minutely_aws::in_process_clients(sim.handler()));
+    let mut expected = minutely_check::counts::Counts::new();
+    runtime.block_on(async {
+        clients.s3.create_bucket().bucket("out").send().await.unwrap();
+        let mut puts = tokio::task::JoinSet::new();
+        for i in 0..OBJECTS {
+            let minute = 1_471_798_800_000 + (i / 8) as i64 * 60_000;
+            let label = minutely_aggregate::EventTime(minute).minute().label().to_string();
+            let body: String = (0..12)
+                .map(|k| {
+                    *expected.entry((minute, vec![format!("c{k}")])).or_default() += 5;
+                    format!("{{\"minute\":\"{label}\",\"key\":[\"c{k}\"],\"count\":5}}\n")
+                })
+                .collect();
+            let key = format!("run/minutes/minute={label}/shardId-{:012}.jsonl", i % 8);
+            let s3 = clients.s3.clone();
+            puts.spawn(
+                async move { s3.put_object().bucket("out").key(key).body(body.into_bytes().into()).send().await },
+            );
+            if puts.len() >= 32 {
+                puts.join_next().await.unwrap().unwrap().unwrap();
+            }
+        }
+        while let Some(p) = puts.join_next().await {
+            p.unwrap().unwrap();
+        }
+    });
+    let mut g = c.benchmark_group("check");
+    g.throughput(Throughput::Elements(OBJECTS as u64));
+    g.sample_size(10);
+    g.bench_function("counts_10k_objects", |b| {
+        b.iter(|| {
+            let mut found = minutely_check::Found::new(minutely_check::OutputSchema::default()).unwrap();
+            runtime.block_on(async {
+                let policy = minutely_aws::RetryPolicy::default();
+                let listed = minutely_aws::s3::objects_under(&clients.s3, "out", "run/", policy).await.unwrap();
+                let keys = listed.into_iter().map(|(k, _)| k).collect();
+                minutely_aws::s3::each_object(&clients.s3, "out", keys, 16, policy, |key, body| {
+                    found.object(key, 0, body).map_err(|e| {
+                        minutely_aws::AwsError::new("read", key, minutely_aws::Cause::Other, e.to_string())
+                    })
+                })
+                .await
+                .unwrap();
+            });
+            assert_eq!(found.objects, OBJECTS as u64);
+            let v = minutely_check::counts::compare(&expected, &found.counts(), 10);
+            assert_eq!(v.ok, v.pairs_expected);
+            black_box(v)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, classify, stream_in_process, counts_in_process);
 criterion_main!(benches);

@@ -306,3 +306,56 @@ async fn check_counts_names_the_windows_that_differ() {
     assert!(stderr.contains("no object with counts in it"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// By hand, as a user would: the boto3 producer of `examples/pipelines/naive_producer.py` run
+/// against a sim on a port (5% per-entry faults, AWS's limits), then `minutely check stream`:
+/// the loss it names is exactly what the sim's ledger says it refused, as in the scenario
+/// `own-producer-naive`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_by_hand_on_a_stream_written_by_boto3() {
+    let faults = Faults {
+        seed: 8,
+        put_records: PutRecordsFaults { entry_failure_rate: 0.05, ..Default::default() },
+        ..Faults::default()
+    };
+    let (sim, k) = start(faults).await;
+    k.create_stream().stream_name("py").shard_count(2).send().await.unwrap();
+    let endpoint = sim.endpoint();
+    let dir = temp_dir("boto3");
+    let input = dir.join("input.jsonl");
+    let random = ["--count", "4000", "--seed", "5", "--start", "2016-08-21T17:00:00Z"];
+    let mut args = vec!["produce", "--source", "random", "--sink", "stdout"];
+    args.extend(random);
+    let (code, stdout, stderr) = minutely(&args, &endpoint);
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::write(&input, stdout).unwrap();
+    // A Python with boto3: the venv LocalStack's host backend installs.
+    let options = minutely_localstack::Options::from_env().unwrap();
+    let python = tokio::task::spawn_blocking(move || minutely_localstack::host::ensure_installed(&options))
+        .await
+        .unwrap()
+        .unwrap()
+        .python;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(python)
+        .arg(root.join("examples/pipelines/naive_producer.py"))
+        .env("MINUTELY_INPUT", &input)
+        .env("MINUTELY_STREAM", "py")
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expect = format!("file:{}", input.display());
+    let (code, stdout, stderr) = minutely(&["check", "stream", "kinesis:py", "--expect", &expect, "--json"], &endpoint);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let counts = sim.ledger("py").unwrap().counts;
+    assert!(counts.entries_failed_injected > 0);
+    assert_eq!(v["verdict"]["classes"]["lost"]["count"], counts.entries_failed_injected + counts.entries_throttled);
+    assert_eq!(v["verdict"]["stored"], counts.entries_stored);
+    assert_eq!(v["failed"], serde_json::json!(["lost"]));
+    std::fs::remove_dir_all(dir).unwrap();
+}
