@@ -42,6 +42,95 @@ pub struct Run {
     pub signal: Option<String>,
     /// The text summary, as `minutely scenario` printed it.
     pub summary: String,
+    /// With the user's programs: what the stream's and the counts' checks found.
+    pub history: Option<History>,
+}
+
+/// The checks of a run with the user's programs.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct History {
+    pub stream: Option<StreamCheck>,
+    pub counts: Option<CountsCheck>,
+}
+
+/// The stream's check: each class of anomaly with its witnesses.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StreamCheck {
+    pub records_read: u64,
+    pub verdict: StreamVerdict,
+    /// The classes beyond what the scenario allows.
+    pub failed: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct StreamVerdict {
+    pub expected: u64,
+    pub stored: u64,
+    pub ok: u64,
+    pub classes: std::collections::BTreeMap<String, AnomalyClass>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct AnomalyClass {
+    pub count: u64,
+    pub fraction: f64,
+    pub copies: u64,
+    pub witnesses: Vec<Witness>,
+}
+
+/// An event that shows an anomaly: its id and where it was stored, or why it is unreadable.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Witness {
+    pub id: String,
+    pub places: Vec<Place>,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Place {
+    pub shard: String,
+    pub sequence: String,
+    pub index: u32,
+}
+
+/// The counts' check: each class of differing (window, key) pairs with the first of them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CountsCheck {
+    pub objects: u64,
+    pub verdict: CountsVerdict,
+    pub failed: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CountsVerdict {
+    pub pairs_expected: u64,
+    pub ok: u64,
+    pub classes: std::collections::BTreeMap<String, CountClass>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CountClass {
+    pub windows: u64,
+    pub events: u64,
+    pub first: Vec<Differing>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Differing {
+    pub window_start_ms: i64,
+    pub key: Vec<String>,
+    pub expected: u64,
+    pub found: u64,
 }
 
 impl Run {

@@ -68,6 +68,9 @@ pub fn page(runs: &[Run]) -> String {
             format!("Per-minute counts: S3 against the model{of}, {differ} of {} minutes differ", run.minutes.len());
         figure(&mut o, &format!("counts{}", suffix(two, i)), &title, charts::minutes(run));
         differences(&mut o, run);
+        if let Some(h) = &run.history {
+            checks_found(&mut o, h, &of);
+        }
         let most = run.lag.iter().flat_map(|l| &l.points).map(|p| p.1).max();
         let most = most.map_or("no samples".to_owned(), |ms| format!("at most {ms} ms behind"));
         let title = format!("Lag per shard (MillisBehindLatest){of}: {} shards, {most}", run.lag.len());
@@ -186,6 +189,86 @@ fn differences(o: &mut String, run: &Run) {
     o.push_str("</table>\n");
 }
 
+/// The checks of a run with the user's programs: each class the stream's check found, with its
+/// first witnesses by id and place, and each class of (window, key) pairs the counts' check
+/// found, with the first pairs.
+fn checks_found(o: &mut String, h: &crate::data::History, of: &str) {
+    if let Some(c) = &h.stream {
+        let v = &c.verdict;
+        let _ = write!(
+            o,
+            "<h2 id=\"checks-stream\">The stream's check{of}: {} of {} expected events stored as given ({} records read)</h2>\n<table class=\"anomalies\">\n<tr><th>class</th><th>events</th><th>share</th><th>first witnesses</th></tr>\n",
+            v.ok, v.expected, c.records_read
+        );
+        for (name, k) in v.classes.iter().filter(|(_, k)| k.count > 0) {
+            let class = if c.failed.contains(name) { "failed" } else { "passed" };
+            let witnesses: Vec<String> = k
+                .witnesses
+                .iter()
+                .take(10)
+                .map(|w| {
+                    let at = w.places.first().map(|p| format!(" ({} {}#{})", p.shard, p.sequence, p.index));
+                    let why = w.reason.as_ref().map(|r| format!(": {r}"));
+                    format!("{}{}{}", w.id, at.unwrap_or_default(), why.unwrap_or_default())
+                })
+                .collect();
+            let _ = writeln!(
+                o,
+                "<tr class=\"{class}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.2}%</td><td>{}</td></tr>",
+                escape(name),
+                k.count,
+                k.fraction * 100.0,
+                escape(&witnesses.join(", "))
+            );
+        }
+        o.push_str("</table>\n");
+    }
+    if let Some(c) = &h.counts {
+        let v = &c.verdict;
+        let _ = write!(
+            o,
+            "<h2 id=\"checks-counts\">The counts' check{of}: {} of {} (minute, key) pairs as expected ({} objects)</h2>\n<table class=\"anomalies\">\n<tr><th>class</th><th>pairs</th><th>events off</th><th>first pairs (found for expected)</th></tr>\n",
+            v.ok, v.pairs_expected, c.objects
+        );
+        for (name, k) in v.classes.iter().filter(|(_, k)| k.windows > 0) {
+            let class = if c.failed.contains(name) { "failed" } else { "passed" };
+            let first: Vec<String> = k
+                .first
+                .iter()
+                .take(10)
+                .map(|d| format!("{} {:?}: {} for {}", minute_label(d.window_start_ms), d.key, d.found, d.expected))
+                .collect();
+            let _ = writeln!(
+                o,
+                "<tr class=\"{class}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                escape(name),
+                k.windows,
+                k.events,
+                escape(&first.join(", "))
+            );
+        }
+        o.push_str("</table>\n");
+    }
+}
+
+/// `YYYYMMDDHHMM` of a window's start (UTC), by hand: this crate depends on nothing of
+/// minutely's.
+fn minute_label(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000);
+    let (days, minute_of_day) = (minutes.div_euclid(1440), minutes.rem_euclid(1440));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}{:02}{:02}", minute_of_day / 60, minute_of_day % 60)
+}
+
 fn latency_table(o: &mut String, runs: &[&Run]) {
     o.push_str("<table class=\"latency\">\n<tr><th>stage</th><th>events</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
     for (i, run) in runs.iter().enumerate() {
@@ -209,6 +292,13 @@ fn latency_table(o: &mut String, runs: &[&Run]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minute_labels_by_hand() {
+        assert_eq!(minute_label(1_471_798_800_000), "201608211700");
+        assert_eq!(minute_label(951_782_400_000 + 60_000 * 61), "200002290101");
+        assert_eq!(minute_label(-60_000), "196912312359");
+    }
 
     #[test]
     fn escapes_what_html_would_read_as_markup() {

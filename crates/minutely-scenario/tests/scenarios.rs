@@ -134,6 +134,22 @@ fn check_page(report: &minutely_scenario::Report, backend: ScenarioBackend, root
     if report.latency.total.count > 0 {
         wanted.push(format!("p99 {} ms", report.latency.total.p99_ms));
     }
+    // The checks of the user's programs, each class found with its first witness or pair.
+    if let Some(h) = &report.history {
+        if let Some(c) = &h.stream {
+            wanted.push("id=\"checks-stream\"".into());
+            for (a, k) in c.verdict.classes.iter().filter(|(_, k)| k.count > 0) {
+                wanted.push(format!("<td>{}</td><td class=\"num\">{}</td>", a.name(), k.count));
+                wanted.extend(k.witnesses.first().map(|w| w.id.clone()));
+            }
+        }
+        if let Some(c) = &h.counts {
+            wanted.push("id=\"checks-counts\"".into());
+            for (a, k) in c.verdict.classes.iter().filter(|(_, k)| k.windows > 0) {
+                wanted.push(format!("<td>{}</td><td class=\"num\">{}</td>", a.name(), k.windows));
+            }
+        }
+    }
     let mut missing: Vec<String> = wanted.into_iter().filter(|w| !page.contains(w.as_str())).collect();
     for id in ["latency", "throughput", "counts", "lag"] {
         let at = page.find(&format!("id=\"chart-{id}\"")).ok_or(format!("no chart {id}"))?;
