@@ -44,12 +44,24 @@ fn history() -> (Vec<Expected>, Vec<Stored>) {
             continue; // lost
         }
         let time_ms = if i % 1000 == 1 { i as i64 + 1 } else { i as i64 }; // altered
-        stored.push(Stored { id: format!("g7-{i}"), time_ms, key: key(i), place: place(i) });
+        stored.push(Stored { id: format!("g7-{i}"), time_ms, key: key(i), place: place(i), partition_key: None });
         if i % 50 == 3 {
-            stored.push(Stored { id: format!("g7-{i}"), time_ms, key: key(i), place: place(i + EVENTS) });
+            stored.push(Stored {
+                id: format!("g7-{i}"),
+                time_ms,
+                key: key(i),
+                place: place(i + EVENTS),
+                partition_key: None,
+            });
         }
         if i % 1000 == 7 {
-            stored.push(Stored { id: format!("x-{i}"), time_ms, key: key(i), place: place(i + 2 * EVENTS) });
+            stored.push(Stored {
+                id: format!("x-{i}"),
+                time_ms,
+                key: key(i),
+                place: place(i + 2 * EVENTS),
+                partition_key: None,
+            });
         }
     }
     (expected, stored)
@@ -110,6 +122,7 @@ fn stream_in_process(c: &mut Criterion) {
                 &clients.kinesis,
                 "checked",
                 decoder.clone(),
+                false,
                 |page| page.events.into_iter().for_each(|e| checker.stored(e)),
             ));
             assert_eq!(scanned.unwrap().records, EVENTS);

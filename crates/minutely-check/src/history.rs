@@ -51,13 +51,15 @@ impl PartialOrd for Place {
     }
 }
 
-/// An event as the stream holds it.
+/// An event as the stream holds it; its record's partition key when the reader kept it (for
+/// [`Checker::ordered`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
     pub id: String,
     pub time_ms: i64,
     pub key: Vec<String>,
     pub place: Place,
+    pub partition_key: Option<String>,
 }
 
 /// What can be wrong with an event.
@@ -76,22 +78,26 @@ pub enum Anomaly {
     Unexpected,
     /// Stored with its id but another time or key than expected.
     Altered,
+    /// Stored after an event given later with the same partition key (checked only when the
+    /// producer promised order: [`Checker::ordered`]).
+    Reordered,
     /// Stored, but not readable as an event (a broken envelope, a bad field, no id).
     Unreadable,
 }
 
 impl Anomaly {
-    pub const ALL: [Anomaly; 6] = [
+    pub const ALL: [Anomaly; 7] = [
         Anomaly::Lost,
         Anomaly::Duplicated,
         Anomaly::ExplainedDuplicates,
         Anomaly::Unexpected,
         Anomaly::Altered,
+        Anomaly::Reordered,
         Anomaly::Unreadable,
     ];
 
     /// Its name in flags and JSON: `lost`, `duplicated`, `explained-duplicates`, `unexpected`,
-    /// `altered`, `unreadable`.
+    /// `altered`, `reordered`, `unreadable`.
     pub fn name(self) -> &'static str {
         match self {
             Anomaly::Lost => "lost",
@@ -99,6 +105,7 @@ impl Anomaly {
             Anomaly::ExplainedDuplicates => "explained-duplicates",
             Anomaly::Unexpected => "unexpected",
             Anomaly::Altered => "altered",
+            Anomaly::Reordered => "reordered",
             Anomaly::Unreadable => "unreadable",
         }
     }
@@ -152,7 +159,7 @@ pub struct Verdict {
     pub expected: u64,
     /// Events stored, copies and unreadable ones included.
     pub stored: u64,
-    /// Expected events stored as often as given, as they were.
+    /// Expected events stored as often as given, as they were (and in order, when checked).
     pub ok: u64,
     /// Whether a sim's ledger told explained duplicates apart (without one, every duplicate is
     /// in `duplicated`).
@@ -181,6 +188,8 @@ struct Entry {
     /// Copies stored under a lost answer.
     explained: u32,
     altered: bool,
+    /// Its first copy came after a later event of its partition key.
+    reordered: bool,
     /// The first places it was stored at, by place, up to what a witness shows.
     places: Vec<Spot>,
     found: Option<(i64, Vec<String>)>,
@@ -193,6 +202,16 @@ struct Spot {
     sequence: Box<str>,
     index: u32,
     arrival_ms: i64,
+}
+
+/// The place a spot stands for.
+fn place_of(names: &[String], p: &Spot) -> Place {
+    Place {
+        shard: names[p.shard as usize].clone(),
+        sequence: p.sequence.to_string(),
+        index: p.index,
+        arrival_ms: p.arrival_ms,
+    }
 }
 
 /// A spot's order: as [`Place`]'s, by shard name, then sequence number as a number.
@@ -240,6 +259,8 @@ pub struct Checker {
     unreadable: Class,
     /// (shard, sequence number) of every entry stored under a lost answer; `None`: not known.
     explained: Option<HashSet<(String, String)>>,
+    /// With order promised: per partition key, the latest input position stored so far.
+    order: Option<HashMap<String, usize, foldhash::fast::FixedState>>,
 }
 
 impl Checker {
@@ -255,7 +276,16 @@ impl Checker {
             unexpected: Class::default(),
             unreadable: Class::default(),
             explained: None,
+            order: None,
         }
+    }
+
+    /// The producer promised order per partition key (one producer, each key's events put one
+    /// after another, as with `SequenceNumberForOrdering`): an event whose first copy is stored
+    /// after a later event of its key is reordered. Needs the stored events' partition keys; the
+    /// stream is taken shard by shard, parents before children, each in order.
+    pub fn ordered(&mut self) {
+        self.order.get_or_insert_with(HashMap::default);
     }
 
     /// One expected event. An id given again is the same event given twice: it may be stored
@@ -275,6 +305,7 @@ impl Checker {
             copies: 0,
             explained: 0,
             altered: false,
+            reordered: false,
             places: Vec::new(),
             found: None,
         };
@@ -305,6 +336,15 @@ impl Checker {
         let shard = self.shards.number(s.place.shard.clone());
         let e = &mut self.entries[i];
         e.copies += 1;
+        if let (Some(order), Some(pk), 1) = (&mut self.order, &s.partition_key, e.copies) {
+            match order.get_mut(pk.as_str()) {
+                Some(latest) if *latest > i => e.reordered = true,
+                Some(latest) => *latest = i,
+                None => {
+                    order.insert(pk.clone(), i);
+                }
+            }
+        }
         if let Some(explained) = &self.explained
             && explained.contains(&(s.place.shard, s.place.sequence.clone()))
         {
@@ -353,13 +393,23 @@ impl Checker {
                 _ => Some(Anomaly::Duplicated),
             };
             let class = match (e.copies, e.altered, duplicate) {
-                (0, _, _) => Anomaly::Lost,
-                (_, true, _) => Anomaly::Altered,
-                (_, false, Some(d)) => d,
-                (_, false, None) => {
-                    ok += 1;
-                    continue;
+                (0, _, _) => Some(Anomaly::Lost),
+                (_, true, _) => Some(Anomaly::Altered),
+                (_, false, d) => d,
+            };
+            // Reordered beside any other class (a resent event is often both).
+            if e.reordered {
+                let c = classes.get_mut(&Anomaly::Reordered).expect("every class is there");
+                c.count += 1;
+                if c.witnesses.len() < self.witnesses {
+                    let places = e.places.iter().map(|p| place_of(&self.shards.values, p)).collect();
+                    let w = Witness { id: e.id.to_string(), places, expected: None, found: None, reason: None };
+                    c.witnesses.push(w);
                 }
+            }
+            let Some(class) = class else {
+                ok += u64::from(!e.reordered);
+                continue;
             };
             // An altered event stored too often is a duplicate too.
             if let Some(d) = duplicate {
@@ -376,16 +426,7 @@ impl Checker {
                 let names = &self.shards.values;
                 c.witnesses.push(Witness {
                     id: e.id.into(),
-                    places: e
-                        .places
-                        .into_iter()
-                        .map(|p| Place {
-                            shard: names[p.shard as usize].clone(),
-                            sequence: p.sequence.into(),
-                            index: p.index,
-                            arrival_ms: p.arrival_ms,
-                        })
-                        .collect(),
+                    places: e.places.iter().map(|p| place_of(names, p)).collect(),
                     expected: altered.then(|| (e.time_ms, self.keys.values[e.key as usize].clone())),
                     found: e.found.filter(|_| altered),
                     reason: None,
@@ -422,7 +463,7 @@ mod tests {
 
     fn stored(id: &str, t: i64, key: &str, seq: u32) -> Stored {
         let place = Place { shard: "shardId-000000000000".into(), sequence: seq.to_string(), index: 0, arrival_ms: 0 };
-        Stored { id: id.into(), time_ms: t, key: vec![key.into()], place }
+        Stored { id: id.into(), time_ms: t, key: vec![key.into()], place, partition_key: None }
     }
 
     #[test]
@@ -472,6 +513,37 @@ mod tests {
         assert_eq!("duplicated".parse(), Ok(Anomaly::Duplicated));
         assert_eq!("explained-duplicates".parse(), Ok(Anomaly::ExplainedDuplicates));
         assert!("doubled".parse::<Anomaly>().unwrap_err().contains("lost, duplicated, explained-duplicates"));
+        assert_eq!("reordered".parse(), Ok(Anomaly::Reordered));
+    }
+
+    #[test]
+    fn with_order_promised_an_event_stored_after_a_later_one_of_its_key_is_reordered() {
+        let mut c = Checker::new(10);
+        c.ordered();
+        for id in ["a1", "b1", "a2", "a3", "b2"] {
+            c.expect(expected(id, 1, "usa"));
+        }
+        let mut put = |id: &str, pk: &str, seq: u32| {
+            c.stored(Stored { partition_key: Some(pk.into()), ..stored(id, 1, "usa", seq) });
+        };
+        put("a1", "a", 1);
+        put("b1", "b", 2);
+        put("a3", "a", 3); // a2 failed and was resent after a3: a2 is out of order
+        put("b2", "b", 4);
+        put("a2", "a", 5);
+        put("a3", "a", 6); // a second copy of a3: a duplicate, not reordered again
+        let v = c.verdict();
+        let ids = |a: Anomaly| v.classes[&a].witnesses.iter().map(|w| w.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(Anomaly::Reordered), ["a2"]);
+        assert_eq!(ids(Anomaly::Duplicated), ["a3"]);
+        assert_eq!(v.ok, 3, "a1, b1 and b2");
+        // Without the promise, order is not judged.
+        let mut c = Checker::new(10);
+        c.expect(expected("x", 1, "usa"));
+        c.expect(expected("y", 1, "usa"));
+        c.stored(Stored { partition_key: Some("k".into()), ..stored("y", 1, "usa", 1) });
+        c.stored(Stored { partition_key: Some("k".into()), ..stored("x", 1, "usa", 2) });
+        assert_eq!(c.verdict().classes[&Anomaly::Reordered].count, 0);
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! classified as Jepsen's queue checkers name them: **lost** (expected, never stored),
 //! **duplicated** (stored more often than given), **explained-duplicates** (the same, every
 //! extra copy stored by a put whose answer a sim lost), **unexpected** (stored, not expected),
-//! **altered** (the same id with another time or key) and **unreadable** (stored, not an
-//! event), each with a count, a fraction and its first witnesses, by id and place.
+//! **altered** (the same id with another time or key), **reordered** (behind a later event of
+//! its partition key, when order was promised) and **unreadable** (stored, not an event), each with a count, a fraction and its first witnesses, by id and place.
 //!
 //! [`counts`] and [`output`]: a counting job's output (minutely's layout, JSON lines, JSON
 //! documents or CSV, as an [`OutputSchema`] says) read into counts per (window, key) and

@@ -29,7 +29,7 @@ proptest! {
             }
             let time_ms = i64::from(*id) + i64::from(*change);
             let place = Place { shard: "s".into(), sequence: i.to_string(), index: 0, arrival_ms: 0 };
-            c.stored(Stored { id: format!("e{id}"), time_ms, key: vec!["k".into()], place });
+            c.stored(Stored { id: format!("e{id}"), time_ms, key: vec!["k".into()], place, partition_key: None });
         }
         let v = c.verdict();
         let lost = wanted.iter().filter(|id| !copies.contains_key(id)).count() as u64;

@@ -108,7 +108,7 @@ async fn the_checker_names_what_a_careless_producer_lost_and_doubled() {
     let schema = Schema::from_toml("format = \"json\"\ntime = \"ts\"\nkey = [\"country\"]\nid = \"id\"").unwrap();
     let decoder = Arc::new(RecordDecoder::new(&schema).unwrap());
     let order = Arc::new(Mutex::new(Vec::new()));
-    let report = scan(&k, "s", decoder, |page| {
+    let report = scan(&k, "s", decoder, false, |page| {
         if let Some(e) = page.events.first() {
             order.lock().unwrap().push(e.place.shard.clone());
         }
@@ -150,4 +150,44 @@ async fn the_checker_names_what_a_careless_producer_lost_and_doubled() {
     let parent = order.iter().rposition(|s| s == "shardId-000000000000").unwrap();
     let child = order.iter().position(|s| s == "shardId-000000000002" || s == "shardId-000000000003").unwrap();
     assert!(parent < child, "{order:?}");
+}
+
+/// With order promised, the scan keeps each record's partition key: an event its producer put
+/// again after a later event of its key (a failed entry re-sent at the end, as a careless
+/// retry does) is reordered; the same stream read without the promise is not judged for order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_entry_behind_a_later_one_of_its_key_is_reordered() {
+    let sim = Sim::start(Config::default()).await.unwrap();
+    let k = clients(&Target::endpoint(sim.endpoint())).await.kinesis;
+    k.create_stream().stream_name("o").shard_count(2).send().await.unwrap();
+    // Two keys, events 0..20 alternating; event 6 (key a) "failed" and is put after the rest.
+    let order: Vec<usize> = (0..20).filter(|i| *i != 6).chain([6]).collect();
+    for i in order {
+        let pk = if i % 2 == 0 { "a" } else { "b" };
+        let (_, data) = event(i, "c0");
+        k.put_record().stream_name("o").partition_key(pk).data(Blob::new(data)).send().await.unwrap();
+    }
+    let schema = Schema::from_toml("format = \"json\"\ntime = \"ts\"\nkey = [\"country\"]\nid = \"id\"").unwrap();
+    let decoder = Arc::new(RecordDecoder::new(&schema).unwrap());
+    for ordered in [true, false] {
+        let mut checker = Checker::new(10);
+        if ordered {
+            checker.ordered();
+        }
+        for i in 0..20 {
+            checker.expect(Expected { id: format!("e{i}"), time_ms: T0 + i as i64, key: vec!["c0".into()] });
+        }
+        scan(&k, "o", decoder.clone(), ordered, |page| page.events.into_iter().for_each(|e| checker.stored(e)))
+            .await
+            .unwrap();
+        let v = checker.verdict();
+        let reordered: Vec<&str> = v.classes[&Anomaly::Reordered].witnesses.iter().map(|w| w.id.as_str()).collect();
+        if ordered {
+            assert_eq!(reordered, ["e6"]);
+            assert_eq!(v.ok, 19);
+        } else {
+            assert!(reordered.is_empty());
+            assert_eq!(v.ok, 20);
+        }
+    }
 }

@@ -93,7 +93,7 @@ pub(crate) async fn check_stream(
         checker.explain(l.ambiguous.iter().map(|p| (p.shard.clone(), p.sequence.clone())));
     }
     let decoder: Arc<RecordDecoder> = Arc::new(s.decoder()?);
-    let report = scan(kinesis, stream, decoder, |page| {
+    let report = scan(kinesis, stream, decoder, false, |page| {
         for e in page.events {
             checker.stored(e);
         }

@@ -45,9 +45,15 @@ pub struct StreamArgs {
     witnesses: usize,
 
     /// Classes that do not fail the check, comma separated: lost, duplicated,
-    /// explained-duplicates, unexpected, altered, unreadable.
+    /// explained-duplicates, unexpected, altered, reordered, unreadable.
     #[arg(long, value_name = "CLASSES", value_delimiter = ',')]
     allow: Vec<Anomaly>,
+
+    /// The producer promised order per partition key (one writer per key, each key's events
+    /// put one after another): report events stored after a later event of their key as
+    /// reordered.
+    #[arg(long)]
+    ordered: bool,
 
     /// Print the verdict as one JSON object on stdout (for CI) instead of the table.
     #[arg(long)]
@@ -88,7 +94,10 @@ pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
         checker.explain(l.ambiguous.iter().map(|p| (p.shard.clone(), p.sequence.clone())));
     }
     let clients = minutely_aws::clients(&args.aws.target()).await;
-    let report = scan(&clients.kinesis, stream, Arc::new(expectation.decoder), |page| {
+    if args.ordered {
+        checker.ordered();
+    }
+    let report = scan(&clients.kinesis, stream, Arc::new(expectation.decoder), args.ordered, |page| {
         for e in page.events {
             checker.stored(e);
         }

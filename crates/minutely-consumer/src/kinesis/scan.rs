@@ -54,11 +54,13 @@ enum Message {
     Done { shard: String, calls: u64 },
 }
 
-/// Reads every record of `stream` once and hands each page to `on_page`.
+/// Reads every record of `stream` once and hands each page to `on_page`; each event carries
+/// its record's partition key when `partition_keys` says so (a check of order).
 pub async fn scan(
     client: &Client,
     stream: &str,
     decoder: Arc<RecordDecoder>,
+    partition_keys: bool,
     mut on_page: impl FnMut(Page),
 ) -> Result<ScanReport, ConsumeError> {
     let shards = list_shards(client, stream, RetryPolicy::FIRST_CALLS).await?;
@@ -72,7 +74,8 @@ pub async fn scan(
     let mut tasks = JoinSet::new();
     let mut report = ScanReport { shards: shards.len(), ..ScanReport::default() };
     let mut done = 0;
-    start_ready(&mut waiting, &mut tasks, client, stream, &decoder, &tx);
+    let read = Read { client, stream, decoder: &decoder, partition_keys, tx: &tx };
+    start_ready(&mut waiting, &mut tasks, &read);
     while done < shards.len() {
         tokio::select! {
             Some(message) = rx.recv() => match message {
@@ -86,7 +89,7 @@ pub async fn scan(
                     for parents in waiting.values_mut() {
                         parents.retain(|p| *p != shard);
                     }
-                    start_ready(&mut waiting, &mut tasks, client, stream, &decoder, &tx);
+                    start_ready(&mut waiting, &mut tasks, &read);
                 }
             },
             Some(joined) = tasks.join_next() => {
@@ -97,20 +100,23 @@ pub async fn scan(
     Ok(report)
 }
 
+/// What every shard's reader is given.
+struct Read<'a> {
+    client: &'a Client,
+    stream: &'a str,
+    decoder: &'a Arc<RecordDecoder>,
+    partition_keys: bool,
+    tx: &'a mpsc::Sender<Message>,
+}
+
 /// Starts a reader for every shard none of whose parents is still unread.
-fn start_ready(
-    waiting: &mut BTreeMap<&str, Vec<&str>>,
-    tasks: &mut JoinSet<Result<(), ConsumeError>>,
-    client: &Client,
-    stream: &str,
-    decoder: &Arc<RecordDecoder>,
-    tx: &mpsc::Sender<Message>,
-) {
+fn start_ready(waiting: &mut BTreeMap<&str, Vec<&str>>, tasks: &mut JoinSet<Result<(), ConsumeError>>, r: &Read<'_>) {
     let ready: Vec<String> = waiting.iter().filter(|(_, p)| p.is_empty()).map(|(s, _)| s.to_string()).collect();
     for shard in ready {
         waiting.remove(shard.as_str());
-        let (client, stream, decoder, tx) = (client.clone(), stream.to_owned(), decoder.clone(), tx.clone());
-        tasks.spawn(async move { read_shard(&client, &stream, shard, &decoder, &tx).await });
+        let (client, stream, decoder, tx) = (r.client.clone(), r.stream.to_owned(), r.decoder.clone(), r.tx.clone());
+        let keys = r.partition_keys;
+        tasks.spawn(async move { read_shard(&client, &stream, shard, &decoder, keys, &tx).await });
     }
 }
 
@@ -120,6 +126,7 @@ async fn read_shard(
     stream: &str,
     shard: String,
     decoder: &RecordDecoder,
+    partition_keys: bool,
     tx: &mpsc::Sender<Message>,
 ) -> Result<(), ConsumeError> {
     let what = format!("stream {stream} {shard}");
@@ -154,7 +161,7 @@ async fn read_shard(
         let records = out.records();
         if let Some(last) = records.last() {
             after = Some(last.sequence_number().to_owned());
-            let page = decode_page(&shard, records, decoder);
+            let page = decode_page(&shard, records, decoder, partition_keys);
             if tx.send(Message::Page(page)).await.is_err() {
                 return Ok(()); // the scan was given up
             }
@@ -199,7 +206,12 @@ async fn shard_iterator(
 }
 
 /// The events of one page's records, each with its place.
-fn decode_page(shard: &str, records: &[aws_sdk_kinesis::types::Record], decoder: &RecordDecoder) -> Page {
+fn decode_page(
+    shard: &str,
+    records: &[aws_sdk_kinesis::types::Record],
+    decoder: &RecordDecoder,
+    partition_keys: bool,
+) -> Page {
     let mut page = Page { records: records.len() as u64, ..Page::default() };
     for r in records {
         let arrival_ms = r.approximate_arrival_timestamp().and_then(|t| t.to_millis().ok()).unwrap_or(0);
@@ -214,6 +226,7 @@ fn decode_page(shard: &str, records: &[aws_sdk_kinesis::types::Record], decoder:
                         time_ms: f.time.0,
                         key: f.key.into_iter().map(|k| k.into_owned()).collect(),
                         place,
+                        partition_key: r.partition_key().filter(|_| partition_keys).map(str::to_owned),
                     }),
                     None => page.unreadable.push((place, "the event has no id".to_owned())),
                 },
