@@ -333,7 +333,11 @@ impl Checker {
             keep_first_in(&mut self.unexpected.witnesses, w, self.witnesses);
             return;
         };
-        let shard = self.shards.number(s.place.shard.clone());
+        // A shard seen before is looked up by reference: no copy of its name per event.
+        let shard = match self.shards.numbers.get(s.place.shard.as_str()) {
+            Some(&n) => n,
+            None => self.shards.number(s.place.shard.clone()),
+        };
         let e = &mut self.entries[i];
         e.copies += 1;
         if let (Some(order), Some(pk), 1) = (&mut self.order, &s.partition_key, e.copies) {
