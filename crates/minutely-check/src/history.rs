@@ -8,10 +8,12 @@
 //! the unexpected and unreadable witnesses are the first by place (shard, then sequence
 //! number), so the same history gives the same verdict whatever order shards were read in.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
+
+pub use crate::place::Place;
+use crate::place::{Places, Sequence, Spot};
 
 /// An event as the input has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,36 +21,6 @@ pub struct Expected {
     pub id: String,
     pub time_ms: i64,
     pub key: Vec<String>,
-}
-
-/// Where a stored event sits: its shard, its record's sequence number, its index among the
-/// events of that record (a KPL aggregate or gzip lines hold several), and when the record
-/// arrived (ms since the epoch; 0 when unknown). Ordered by shard, then sequence number (as a
-/// number: a shorter decimal string is smaller), then index.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Place {
-    pub shard: String,
-    pub sequence: String,
-    pub index: u32,
-    pub arrival_ms: i64,
-}
-
-impl Ord for Place {
-    fn cmp(&self, o: &Place) -> Ordering {
-        (&self.shard, self.sequence.len(), &self.sequence, self.index, self.arrival_ms).cmp(&(
-            &o.shard,
-            o.sequence.len(),
-            &o.sequence,
-            o.index,
-            o.arrival_ms,
-        ))
-    }
-}
-
-impl PartialOrd for Place {
-    fn partial_cmp(&self, o: &Place) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
 }
 
 /// An event as the stream holds it; its record's partition key when the reader kept it (for
@@ -175,7 +147,7 @@ impl Verdict {
 }
 
 /// What was seen of one expected event: a few words, the id, and where it was stored (most
-/// events once). A million of them take about 200 MB.
+/// events once). A million of them take about 150 MB.
 #[derive(Debug)]
 struct Entry {
     id: Box<str>,
@@ -191,32 +163,9 @@ struct Entry {
     /// Its first copy came after a later event of its partition key.
     reordered: bool,
     /// The first places it was stored at, by place, up to what a witness shows.
-    places: Vec<Spot>,
-    found: Option<(i64, Vec<String>)>,
-}
-
-/// A [`Place`] as an entry keeps it: the shard interned in [`Checker::shards`].
-#[derive(Debug)]
-struct Spot {
-    shard: u32,
-    sequence: Box<str>,
-    index: u32,
-    arrival_ms: i64,
-}
-
-/// The place a spot stands for.
-fn place_of(names: &[String], p: &Spot) -> Place {
-    Place {
-        shard: names[p.shard as usize].clone(),
-        sequence: p.sequence.to_string(),
-        index: p.index,
-        arrival_ms: p.arrival_ms,
-    }
-}
-
-/// A spot's order: as [`Place`]'s, by shard name, then sequence number as a number.
-fn spot_order<'a>(names: &'a [String], s: &'a Spot) -> (&'a str, usize, &'a str, u32, i64) {
-    (&names[s.shard as usize], s.sequence.len(), &s.sequence, s.index, s.arrival_ms)
+    places: Places,
+    /// What an altered copy held (boxed: rare).
+    found: Option<Box<(i64, Vec<String>)>>,
 }
 
 /// Values kept once, named by their number.
@@ -242,9 +191,6 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
     }
 }
 
-/// Places shown per witness.
-const PLACES: usize = 4;
-
 /// Takes the expected events, then the stored ones; [`Checker::verdict`] classifies.
 #[derive(Debug)]
 pub struct Checker {
@@ -258,7 +204,7 @@ pub struct Checker {
     unexpected: Class,
     unreadable: Class,
     /// (shard, sequence number) of every entry stored under a lost answer; `None`: not known.
-    explained: Option<HashSet<(String, String)>>,
+    explained: Option<HashSet<(u32, Sequence)>>,
     /// With order promised: per partition key, the latest input position stored so far.
     order: Option<HashMap<String, usize, foldhash::fast::FixedState>>,
 }
@@ -306,7 +252,7 @@ impl Checker {
             explained: 0,
             altered: false,
             reordered: false,
-            places: Vec::new(),
+            places: Places::default(),
             found: None,
         };
         self.entries.push(entry);
@@ -315,7 +261,10 @@ impl Checker {
     /// The records a sim stored under a lost answer (shard, sequence number), from its ledger:
     /// extra copies stored there are explained duplicates. Before the stored events.
     pub fn explain(&mut self, places: impl IntoIterator<Item = (String, String)>) {
-        self.explained.get_or_insert_with(HashSet::new).extend(places);
+        let explained = self.explained.get_or_insert_with(HashSet::new);
+        for (shard, sequence) in places {
+            explained.insert((self.shards.number(shard), Sequence::new(&sequence)));
+        }
     }
 
     /// One stored event.
@@ -349,31 +298,17 @@ impl Checker {
                 }
             }
         }
+        let spot = Spot::new(shard, &s.place);
         if let Some(explained) = &self.explained
-            && explained.contains(&(s.place.shard, s.place.sequence.clone()))
+            && explained.contains(&(shard, spot.sequence.clone()))
         {
             e.explained += 1;
         }
         if (s.time_ms != e.time_ms || s.key != self.keys.values[e.key as usize]) && !e.altered {
             e.altered = true;
-            e.found = Some((s.time_ms, s.key));
+            e.found = Some(Box::new((s.time_ms, s.key)));
         }
-        let spot = Spot {
-            shard,
-            sequence: s.place.sequence.into_boxed_str(),
-            index: s.place.index,
-            arrival_ms: s.place.arrival_ms,
-        };
-        let names = &self.shards.values;
-        let places = &mut e.places;
-        let at = places.partition_point(|p| spot_order(names, p) <= spot_order(names, &spot));
-        if at < PLACES {
-            if places.capacity() == 0 {
-                places.reserve_exact(1); // most events are stored once
-            }
-            places.insert(at, spot);
-            places.truncate(PLACES);
-        }
+        e.places.insert(spot, &self.shards.values);
     }
 
     /// One stored record (or a part of it) that could not be read as an event, and why.
@@ -406,7 +341,7 @@ impl Checker {
                 let c = classes.get_mut(&Anomaly::Reordered).expect("every class is there");
                 c.count += 1;
                 if c.witnesses.len() < self.witnesses {
-                    let places = e.places.iter().map(|p| place_of(&self.shards.values, p)).collect();
+                    let places = e.places.places(&self.shards.values);
                     let w = Witness { id: e.id.to_string(), places, expected: None, found: None, reason: None };
                     c.witnesses.push(w);
                 }
@@ -430,9 +365,9 @@ impl Checker {
                 let names = &self.shards.values;
                 c.witnesses.push(Witness {
                     id: e.id.into(),
-                    places: e.places.iter().map(|p| place_of(names, p)).collect(),
+                    places: e.places.places(names),
                     expected: altered.then(|| (e.time_ms, self.keys.values[e.key as usize].clone())),
-                    found: e.found.filter(|_| altered),
+                    found: e.found.filter(|_| altered).map(|f| *f),
                     reason: None,
                 });
             }

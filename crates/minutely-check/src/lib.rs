@@ -16,6 +16,7 @@
 pub mod counts;
 pub mod history;
 pub mod output;
+mod place;
 
 pub use counts::{CountAnomaly, CountsVerdict, Model};
 pub use history::{Anomaly, Checker, Class, Expected, Place, Stored, Verdict, Witness};
