@@ -115,7 +115,14 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = crate::aws_args::runtime()?;
-    runtime.block_on(run_async(args))
+    let target = args.aws.target();
+    let role = if args.status { crate::names::Role::Reader } else { crate::names::Role::Consumer };
+    runtime.block_on(async {
+        match run_async(args).await {
+            Err(e) => Err(crate::names::explain_missing(e, &target, role).await),
+            ok => ok,
+        }
+    })
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
@@ -171,6 +178,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     // A run that failed before it read a shard has nothing to sum up: its error says it all.
     if result.is_ok() || !stats.is_empty() {
         summary(&stats, report.as_ref(), started.elapsed());
+        say_kept_open(&stats, close_open, &args);
     }
     result?;
     if let Some(signal) = stopped.get() {
@@ -217,8 +225,32 @@ async fn status(args: &Args, target: &minutely_aws::Target, output: &Output) -> 
     }
     let clients = minutely_aws::clients(target).await;
     let shards = minutely_consumer::status::status(&clients.kinesis, output, stream).await?;
+    if let Output::S3(s3) = output
+        && shards.iter().all(|s| s.lease.is_none() && !s.checkpointed)
+    {
+        bail!("{}", never_written(s3, stream).await);
+    }
     print!("{}", crate::status::render(&shards, clock::unix_ms()));
     Ok(())
+}
+
+/// `--status` on a prefix where no consumer of the stream ever wrote: says so, with the
+/// prefixes the bucket has (a mistyped prefix is the usual cause).
+async fn never_written(s3: &minutely_consumer::output::S3Output, stream: &str) -> String {
+    let listed = s3.client.list_objects_v2().bucket(&s3.bucket).delimiter("/").max_keys(20).send().await;
+    let prefixes: Vec<String> = listed
+        .map(|l| {
+            l.common_prefixes().iter().filter_map(|p| p.prefix().map(|p| format!("s3://{}/{p}", s3.bucket))).collect()
+        })
+        .unwrap_or_default();
+    let here = match prefixes.as_slice() {
+        [] => format!("s3://{} holds nothing yet", s3.bucket),
+        some => format!("the prefixes in s3://{}: {}", s3.bucket, some.join(", ")),
+    };
+    format!(
+        "no consumer of stream {stream} has written under s3://{}/{}: no checkpoint, no lease ({here}; --sink must be the one the consumers were given)",
+        s3.bucket, s3.prefix
+    )
 }
 
 /// How records are decoded, windowed and deduplicated.
@@ -307,6 +339,26 @@ fn live_line(stats: ShardStats, report: Option<Report>, data_on_stdout: bool) ->
         }
     });
     bar
+}
+
+/// Windows a stop kept open are counted but in no object yet: says where they are and how to
+/// write them, so that a first run with no objects does not look broken.
+fn say_kept_open(stats: &ShardStats, close_open: bool, args: &Args) {
+    let open = stats.totals().open_windows;
+    if close_open || open == 0 {
+        return;
+    }
+    let why = match args.exit_when_idle {
+        Some(idle) if !args.idle_timeout.is_zero() && idle < args.idle_timeout => format!(
+            " (--exit-when-idle {} came before --idle-timeout {} could close them)",
+            humantime::format_duration(idle),
+            humantime::format_duration(args.idle_timeout)
+        ),
+        _ => String::new(),
+    };
+    eprintln!(
+        "minutely: {open} windows still open{why}: counted, not written; kept in the checkpoints, the next run continues them. `--on-stop close` writes them when this run stops"
+    );
 }
 
 fn summary(stats: &ShardStats, report: Option<&Report>, elapsed: Duration) {

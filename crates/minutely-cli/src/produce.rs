@@ -4,7 +4,7 @@ use minutely_aws::clock;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -76,8 +76,9 @@ pub struct Args {
     /// the lines before compression).
     #[arg(long, value_name = "BYTES", default_value_t = minutely_producer::aggregation::DEFAULT_MAX_BYTES)]
     aggregate_max_bytes: usize,
-    /// Create the stream with this many shards if it does not exist (and wait until it is active).
-    #[arg(long, value_name = "SHARDS")]
+    /// Create the stream with this many shards if it does not exist (and wait until it is
+    /// active); `--shards N` says the same.
+    #[arg(long, value_name = "SHARDS", visible_alias = "shards")]
     create_stream: Option<i32>,
     /// Give up on a record this long after its first PutRecords.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
@@ -105,7 +106,13 @@ fn record_encoder(args: &Args) -> anyhow::Result<RecordEncoder> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let runtime = crate::aws_args::runtime()?;
-    runtime.block_on(run_async(args))
+    let target = args.aws.target();
+    runtime.block_on(async {
+        match run_async(args).await {
+            Err(e) => Err(crate::names::explain_missing(e, &target, crate::names::Role::Producer).await),
+            ok => ok,
+        }
+    })
 }
 
 async fn run_async(args: Args) -> anyhow::Result<()> {
@@ -115,12 +122,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         bail!("--aggregate {p} packs Kinesis records: it needs --sink kinesis:STREAM");
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(Progress::default());
     let stopped = {
-        let stop = stop.clone();
-        crate::signals::watch(move |signal| {
+        let (stop, progress, kinesis) = (stop.clone(), progress.clone(), matches!(args.sink, EventSink::Kinesis(_)));
+        let graceful = move |signal| {
             eprintln!("\nminutely: {signal}: stopping: flushing what is buffered (again to abort)");
             stop.store(true, Ordering::Relaxed);
-        })?
+        };
+        crate::signals::watch_with(graceful, move || progress.undone(kinesis))?
     };
     if let Some(d) = args.duration {
         let stop = stop.clone();
@@ -132,7 +141,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let mut source = source(&args, EventTime(clock::unix_ms()))?;
     let encoder = record_encoder(&args)?;
     let bar = progress_bar(&args);
-    let (summary, last_error) = send(&args, &mut source, encoder, &stop, |n| bar.set_position(n)).await?;
+    let on_progress = |n| {
+        progress.read.store(n, Ordering::Relaxed);
+        bar.set_position(n)
+    };
+    let (summary, last_error) = send(&args, &mut source, encoder, &stop, &progress.acked, on_progress).await?;
     bar.finish_and_clear();
     say_summary(&args, &summary, &source);
     if summary.sink.failed > 0 {
@@ -145,13 +158,37 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How far a run got, for the account of a second Ctrl-C: events read from the source, and
+/// events Kinesis acknowledged.
+#[derive(Debug, Default)]
+struct Progress {
+    read: AtomicU64,
+    acked: Arc<AtomicU64>,
+}
+
+impl Progress {
+    /// What an abort leaves undone, after `stopping at once`.
+    fn undone(&self, kinesis: bool) -> String {
+        let (read, acked) = (self.read.load(Ordering::Relaxed), self.acked.load(Ordering::Relaxed));
+        if !kinesis {
+            return format!(": {read} events read; the last of them may not be written");
+        }
+        format!(
+            ": of {read} events read, {acked} were acknowledged by Kinesis; the other {} were not sent, or sent without an answer (`minutely check stream` tells which)",
+            read.saturating_sub(acked)
+        )
+    }
+}
+
 /// The events: a recorded file (its schema described on stderr) or the generator.
 fn source(args: &Args, now: EventTime) -> anyhow::Result<Source> {
     let path = match &args.source {
         EventSource::File(path) => path,
         EventSource::Random => {
-            let spec = args.random.spec(Some(now), args.duration.is_some())?;
-            return Ok(Source::Random(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?));
+            let spec = args.random.spec(Some((now, minutely_aws::rng::fresh_seed())), args.duration.is_some())?;
+            let at = std::time::UNIX_EPOCH + Duration::from_millis(spec.start.0.max(0) as u64);
+            let drawn = (spec.seed, humantime::format_rfc3339_millis(at).to_string());
+            return Ok(Source::Random(RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?, drawn));
         }
     };
     let schema = args.schema.load(path)?;
@@ -178,6 +215,7 @@ async fn send(
     source: &mut Source,
     encoder: RecordEncoder,
     stop: &Arc<AtomicBool>,
+    acked: &Arc<AtomicU64>,
     on_progress: impl FnMut(u64),
 ) -> anyhow::Result<(Summary, Option<String>)> {
     let stream = match &args.sink {
@@ -204,7 +242,9 @@ async fn send(
         None => minutely_aws::kinesis::wait_writable(&clients.kinesis, stream, Duration::from_secs(60)).await?,
     }
     let retry = RetryPolicy { deadline: Some(args.retry_deadline), ..RetryPolicy::default() };
-    let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry).with_encoder(Arc::new(encoder));
+    let mut sink = KinesisSink::new(clients.kinesis, stream, Limits::default(), retry)
+        .with_encoder(Arc::new(encoder))
+        .counting_acked_in(acked.clone());
     if args.shard_rate_limit {
         sink = sink.with_shard_rate_limit().await?;
     }
@@ -234,6 +274,19 @@ fn say_summary(args: &Args, summary: &Summary, source: &Source) {
         s.failed,
         s.calls
     );
+    if s.throttled > 0 {
+        let of = if s.throttled == s.retried { "all" } else { "of them" };
+        eprintln!(
+            "minutely: {of} {} retried were throttled by AWS's per-shard write limit (1,000 records/s and 1 MiB/s per shard): more shards take more; --shard-rate-limit paces the sending to it instead",
+            s.throttled
+        );
+    }
+    if let Source::Random(_, (seed, start)) = source {
+        // The same flags draw the same events again (for `check stream --expect random`).
+        eprintln!(
+            "minutely: random events of seed {seed}, the first at {start} (`--seed {seed} --start {start}` draws them again)"
+        );
+    }
     if let Source::File(file, path) = source {
         let rejects = &file.rejects;
         for r in rejects.iter().take(20) {
@@ -274,7 +327,8 @@ fn progress_bar(args: &Args) -> ProgressBar {
 /// The run's source; a file source keeps its rejects for the summary.
 enum Source {
     File(Box<FileSource<io::BufReader<std::fs::File>>>, PathBuf),
-    Random(RandomSource),
+    /// The generator, its seed and its first event time (RFC 3339).
+    Random(RandomSource, (u64, String)),
 }
 
 impl Iterator for Source {
@@ -283,7 +337,7 @@ impl Iterator for Source {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Source::File(f, _) => f.next(),
-            Source::Random(r) => r.next(),
+            Source::Random(r, _) => r.next(),
         }
     }
 }

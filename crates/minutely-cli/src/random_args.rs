@@ -8,9 +8,10 @@ use minutely_producer::source::{DimSpec, RandomSpec};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RandomArgs {
-    /// Random source: the seed (same seed, same events).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Random source: the seed (same seed and --start, same events). Default: a fresh one,
+    /// printed, so that two runs never send the same ids.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Random source: events per second (paces the run and spaces event times). Default: as
     /// fast as possible, event times 1 ms apart.
     #[arg(long)]
@@ -40,10 +41,18 @@ pub struct RandomArgs {
 }
 
 impl RandomArgs {
-    /// The generator's spec. `now`: the first event time when `--start` is not given (`None`:
-    /// `--start` is required). `unbounded`: no default count (a run that stops on a duration).
-    pub fn spec(&self, now: Option<EventTime>, unbounded: bool) -> anyhow::Result<RandomSpec> {
-        let start = match (&self.start, now) {
+    /// The generator's spec. `fresh`: the first event time and the seed when `--start` and
+    /// `--seed` are not given (`None`: both are required, to draw a producer's events again).
+    /// `unbounded`: no default count (a run that stops on a duration).
+    pub fn spec(&self, fresh: Option<(EventTime, u64)>, unbounded: bool) -> anyhow::Result<RandomSpec> {
+        let seed = match (self.seed, fresh) {
+            (Some(seed), _) => seed,
+            (None, Some((_, seed))) => seed,
+            (None, None) => anyhow::bail!(
+                "--seed is needed: the generated events must be the ones the producer drew (give the seed it printed)"
+            ),
+        };
+        let start = match (&self.start, fresh.map(|(now, _)| now)) {
             (Some(t), _) => minutely_event::TimeFormat::Rfc3339
                 .parse(t.as_bytes())
                 .map_err(|e| anyhow::anyhow!("--start {t}: {e}"))?,
@@ -54,7 +63,7 @@ impl RandomArgs {
         };
         let defaults = RandomSpec::default();
         Ok(RandomSpec {
-            seed: self.seed,
+            seed,
             rate: self.rate,
             count: self.count.or(if unbounded { None } else { defaults.count }),
             start,

@@ -29,10 +29,11 @@ pub struct Args {
     #[arg(long)]
     report: Option<PathBuf>,
 
-    /// Also draw the report as a page (one self-contained HTML file, charts inline), here or
-    /// at target/scenarios/NAME.html. `minutely report FILE.json` draws one later.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-    html: Option<PathBuf>,
+    /// Also draw the report as a page (one self-contained HTML file, charts inline): beside the
+    /// JSON report (target/scenarios/NAME.html), or at `--html=FILE`. `minutely report
+    /// FILE.json` draws one later.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true)]
+    html: Option<Option<PathBuf>>,
 
     /// The backend, over the scenario's: sim (the embedded emulator, in this process), or
     /// LocalStack: auto, host, testcontainers or endpoint.
@@ -101,7 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     std::fs::write(&report_path, &json).with_context(|| format!("cannot write {}", report_path.display()))?;
     eprintln!("minutely: report in {}", report_path.display());
     if let Some(html) = args.html {
-        let html = if html.as_os_str().is_empty() { report_path.with_extension("html") } else { html };
+        let html = html.unwrap_or_else(|| report_path.with_extension("html"));
         // Drawn from the JSON just written: the page says what the file says.
         crate::report::write_page(&[(report_path.clone(), json)], &html)?;
     }

@@ -59,6 +59,15 @@ pub async fn wait() -> std::io::Result<Signal> {
 /// (the command's own stopping path) and is kept in the returned cell, so the command can exit
 /// with its code once it has stopped; a second one exits at once with its own code.
 pub fn watch(graceful: impl FnOnce(Signal) + Send + 'static) -> std::io::Result<Arc<OnceLock<Signal>>> {
+    watch_with(graceful, String::new)
+}
+
+/// [`watch`], and on the second signal `account` says what is left undone (`: 500 events not
+/// sent`), before the exit.
+pub fn watch_with(
+    graceful: impl FnOnce(Signal) + Send + 'static,
+    account: impl FnOnce() -> String + Send + 'static,
+) -> std::io::Result<Arc<OnceLock<Signal>>> {
     let mut signals = Signals::new()?;
     let got = Arc::new(OnceLock::new());
     let cell = got.clone();
@@ -67,7 +76,7 @@ pub fn watch(graceful: impl FnOnce(Signal) + Send + 'static) -> std::io::Result<
         let _ = cell.set(first);
         graceful(first);
         let second = signals.recv().await;
-        eprintln!("\nminutely: {second} again: stopping at once");
+        eprintln!("\nminutely: {second} again: stopping at once{}", account());
         std::process::exit(second.exit_code());
     });
     Ok(got)

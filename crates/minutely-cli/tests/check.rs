@@ -198,8 +198,13 @@ async fn bad_input_is_refused_with_what_and_where() {
     }
     let (code, _, stderr) = minutely(&["check", "stream", "kinesis:nope", "--expect", "random"], &endpoint);
     assert_eq!(code, 2);
+    assert!(stderr.contains("--seed is needed"), "{stderr}");
+    let (code, _, stderr) =
+        minutely(&["check", "stream", "kinesis:nope", "--expect", "random", "--seed", "1"], &endpoint);
+    assert_eq!(code, 2);
     assert!(stderr.contains("--start is needed"), "{stderr}");
-    let args = ["check", "stream", "kinesis:nope", "--expect", "random", "--start", "2016-08-21T17:00:00Z"];
+    let args =
+        ["check", "stream", "kinesis:nope", "--expect", "random", "--seed", "1", "--start", "2016-08-21T17:00:00Z"];
     let (code, _, stderr) = minutely(&args, &endpoint);
     assert_eq!(code, 2);
     assert!(stderr.contains("Stream nope") && stderr.contains("not found"), "{stderr}");
@@ -216,7 +221,18 @@ async fn bad_input_is_refused_with_what_and_where() {
 async fn check_counts_names_the_windows_that_differ() {
     let (sim, _k) = start(Faults::default()).await;
     let endpoint = sim.endpoint();
-    let random = ["--count", "3000", "--start", "2016-08-21T17:00:00Z", "--dim", "country=5", "--dim", "device=2"];
+    let random = [
+        "--count",
+        "3000",
+        "--seed",
+        "7",
+        "--start",
+        "2016-08-21T17:00:00Z",
+        "--dim",
+        "country=5",
+        "--dim",
+        "device=2",
+    ];
     let mut produce = vec!["produce", "--source", "random", "--sink", "kinesis:cc", "--create-stream", "2"];
     produce.extend(random);
     assert_eq!(minutely(&produce, &endpoint).0, 0);

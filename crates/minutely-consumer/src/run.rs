@@ -24,6 +24,17 @@ pub enum ConsumeError {
     Task(String),
 }
 
+impl ConsumeError {
+    /// The AWS call that failed, when that is what stopped the run.
+    pub fn aws(&self) -> Option<&minutely_aws::AwsError> {
+        match self {
+            ConsumeError::Aws(a)
+            | ConsumeError::Worker(worker::WorkerError::Output(crate::output::OutputError::Aws(a))) => Some(a),
+            _ => None,
+        }
+    }
+}
+
 impl From<crate::output::OutputError> for ConsumeError {
     fn from(e: crate::output::OutputError) -> ConsumeError {
         ConsumeError::Worker(e.into())

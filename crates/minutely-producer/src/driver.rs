@@ -78,7 +78,7 @@ impl Default for Pacer {
 }
 
 /// Sends every event of `source` to `sink`, each when it is due, until the source ends or
-/// `stop` is set; then flushes the sink. `progress` is called with the count every 1,000 events.
+/// `stop` is set; then flushes the sink. `progress` is called with the count every 1,000 events, and before the flush.
 pub async fn produce<S: Sink>(
     source: impl Iterator<Item = io::Result<Sourced>>,
     sink: &mut S,
@@ -101,6 +101,7 @@ pub async fn produce<S: Sink>(
             progress(summary.produced);
         }
     }
+    progress(summary.produced);
     sink.flush().await?;
     summary.sink = sink.stats();
     summary.elapsed = pacer.elapsed();

@@ -18,6 +18,7 @@
 use minutely_aws::clock;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_sdk_kinesis::Client;
 pub use minutely_aws::RetryPolicy;
@@ -57,6 +58,8 @@ pub struct KinesisSink {
     pub last_error: Option<String>,
     pub timeline: Option<Timeline>,
     log: RetryLog,
+    /// Events acknowledged so far, for a reader on another task (a second Ctrl-C's account).
+    acked: Option<Arc<AtomicU64>>,
 }
 
 impl KinesisSink {
@@ -78,6 +81,7 @@ impl KinesisSink {
             failed_ids: Vec::new(),
             last_error: None,
             timeline: None,
+            acked: None,
         }
     }
 
@@ -117,6 +121,12 @@ impl KinesisSink {
     }
 
     /// Keeps the [`Timeline`] of every record (for latency measurements), with room for
+    /// Also counts the events Kinesis acknowledged in `acked`, as they are.
+    pub fn counting_acked_in(mut self, acked: Arc<AtomicU64>) -> Self {
+        self.acked = Some(acked);
+        self
+    }
+
     /// `records` (48 bytes each) made at once: no doubling of a vector of millions.
     pub fn with_timeline(mut self, records: usize) -> Self {
         self.timeline = Some(Timeline { sent: Vec::with_capacity(records), acked: Vec::with_capacity(records) });
@@ -136,7 +146,7 @@ impl KinesisSink {
             let entries = request::entries(&pending);
             self.stats.calls += 1;
             let result = self.client.put_records().stream_name(&self.stream).set_records(Some(entries)).send().await;
-            let why = match result {
+            let refused = match result {
                 Ok(out) => {
                     let results = out.records();
                     if results.len() != pending.len() {
@@ -160,13 +170,18 @@ impl KinesisSink {
                     if !self.retry.retries(&e) {
                         return Err(e.into());
                     }
-                    Some(e.to_string())
+                    let events = pending.iter().map(|e| e.events().len() as u64).sum();
+                    let throttled_events = if e.cause == Cause::Throttled { events } else { 0 };
+                    request::Refused { first: Some(e.to_string()), throttled_events }
                 }
             };
+            if let Some(acked) = &self.acked {
+                acked.store(self.stats.sent, Ordering::Relaxed);
+            }
             if pending.is_empty() {
                 return Ok(());
             }
-            let why = why.unwrap_or_default();
+            let why = refused.first.unwrap_or_default();
             let events: u64 = pending.iter().map(|e| e.events().len() as u64).sum();
             let Some(wait) = backoff.next_wait() else {
                 self.stats.failed += events;
@@ -175,6 +190,7 @@ impl KinesisSink {
                 return Ok(());
             };
             self.stats.retried += events;
+            self.stats.throttled += refused.throttled_events;
             self.log.retried(pending.len() as u64, &why);
             self.last_error = Some(why);
             clock::sleep(wait).await;

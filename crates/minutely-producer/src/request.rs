@@ -21,27 +21,38 @@ pub fn entries(batch: &[Entry]) -> Vec<PutRecordsRequestEntry> {
         .collect()
 }
 
+/// What a PutRecords answer refused: the first failure as `Code: message`, and how many events
+/// were in entries throttled by the shard's limits (`ProvisionedThroughputExceededException`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Refused {
+    pub first: Option<String>,
+    pub throttled_events: u64,
+}
+
 /// Keeps in `pending` the entries whose result carries an `ErrorCode` (decided per entry, never
-/// from `FailedRecordCount`), calls `acked` with each of the others, and returns the first
-/// failure as `Code: message`. `results` are in the order of `pending` and as many.
+/// from `FailedRecordCount`), calls `acked` with each of the others, and says what was refused.
+/// `results` are in the order of `pending` and as many.
 pub fn keep_failed(
     pending: &mut Vec<Entry>,
     results: &[PutRecordsResultEntry],
     mut acked: impl FnMut(&Entry),
-) -> Option<String> {
+) -> Refused {
     debug_assert_eq!(pending.len(), results.len());
-    let mut failure = None;
+    let mut refused = Refused::default();
     let mut results = results.iter();
     pending.retain(|e| {
         let Some(result) = results.next() else { return true };
         if let Some(code) = result.error_code() {
-            failure.get_or_insert_with(|| format!("{code}: {}", result.error_message().unwrap_or_default()));
+            refused.first.get_or_insert_with(|| format!("{code}: {}", result.error_message().unwrap_or_default()));
+            if code == "ProvisionedThroughputExceededException" {
+                refused.throttled_events += e.events().len() as u64;
+            }
             return true;
         }
         acked(e);
         false
     });
-    failure
+    refused
 }
 
 #[cfg(test)]
@@ -75,10 +86,11 @@ mod tests {
         let mut pending = vec![entry(0), entry(1), entry(2), entry(3)];
         let results = [ok(), failed("ProvisionedThroughputExceededException"), ok(), failed("InternalFailure")];
         let mut acked = Vec::new();
-        let why = keep_failed(&mut pending, &results, |e| acked.push(e.seq));
+        let refused = keep_failed(&mut pending, &results, |e| acked.push(e.seq));
         assert_eq!(pending.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 3]);
         assert_eq!(acked, [0, 2]);
-        assert_eq!(why.as_deref(), Some("ProvisionedThroughputExceededException: slow down"));
-        assert_eq!(keep_failed(&mut vec![entry(5)], &[ok()], |_| {}), None);
+        assert_eq!(refused.first.as_deref(), Some("ProvisionedThroughputExceededException: slow down"));
+        assert_eq!(refused.throttled_events, 1, "the shard's limit, not the internal failure");
+        assert_eq!(keep_failed(&mut vec![entry(5)], &[ok()], |_| {}), Refused::default());
     }
 }

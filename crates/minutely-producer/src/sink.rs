@@ -19,6 +19,9 @@ pub struct SinkStats {
     pub records: u64,
     /// Events sent again after a throttled or failed attempt.
     pub retried: u64,
+    /// Of `retried`, those refused by AWS's limits (a shard's 1,000 records/s and 1 MiB/s in,
+    /// or a throttled call), not by an error.
+    pub throttled: u64,
     /// Events refused before sending: can never be sent (too large, bad partition key).
     pub rejected: u64,
     /// Events given up on after the retry deadline.

@@ -77,7 +77,7 @@ pub struct CountsArgs {
     json: bool,
 
     #[command(flatten)]
-    aws: AwsArgs,
+    pub aws: AwsArgs,
 }
 
 /// Where an output is.

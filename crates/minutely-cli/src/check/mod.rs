@@ -29,10 +29,23 @@ enum What {
 /// Runs the check; `Err`: it could not be made (exit 2).
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = crate::aws_args::runtime()?;
-    match args.what {
-        What::Stream(args) => runtime.block_on(stream::check_stream(*args)),
-        What::Counts(args) => runtime.block_on(counts::check_counts(*args)),
-    }
+    let reader = crate::names::Role::Reader;
+    runtime.block_on(async {
+        let (result, target) = match args.what {
+            What::Stream(args) => {
+                let target = args.aws.target();
+                (stream::check_stream(*args).await, target)
+            }
+            What::Counts(args) => {
+                let target = args.aws.target();
+                (counts::check_counts(*args).await, target)
+            }
+        };
+        match result {
+            Err(e) => Err(crate::names::explain_missing(e, &target, reader).await),
+            ok => ok,
+        }
+    })
 }
 
 /// The last line of a check's table: PASS, or FAIL with the classes found, and what `--allow`

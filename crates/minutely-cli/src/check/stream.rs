@@ -60,7 +60,7 @@ pub struct StreamArgs {
     json: bool,
 
     #[command(flatten)]
-    aws: AwsArgs,
+    pub aws: AwsArgs,
 }
 
 /// `kinesis:STREAM`.
