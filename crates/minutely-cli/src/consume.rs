@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, value_name = "kinesis:STREAM|stdin")]
     source: Source,
 
-    /// `s3://BUCKET/PREFIX` (objects per closed minute and checkpoints; see the README for the
+    /// `s3://BUCKET/PREFIX` (objects per closed minute and checkpoints; see docs/s3-layout.md for the
     /// layout), `console` (readable lines) or `stdout` (JSON lines).
     #[arg(long, value_name = "s3://BUCKET/PREFIX|console|stdout", default_value = "console")]
     sink: Sink,

@@ -14,8 +14,8 @@ pub struct RecordArgs {
     #[arg(long, value_name = "FIELDS", value_delimiter = ',', num_args = 0..)]
     pub key: Option<Vec<ColumnRef>>,
 
-    /// A TOML record schema (format, time, time_format, key, id, columns, missing; see the
-    /// README). The flags below override its fields.
+    /// A TOML record schema (format, time, time_format, key, id, columns, missing; see
+    /// docs/formats.md). The flags below override its fields.
     #[arg(long, value_name = "FILE")]
     pub schema: Option<PathBuf>,
 

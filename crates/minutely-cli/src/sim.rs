@@ -28,8 +28,7 @@ pub struct Args {
 fn load_faults(spec: &str) -> anyhow::Result<Faults> {
     let trimmed = spec.trim_start();
     if trimmed.starts_with('{') {
-        return serde_json::from_str(trimmed)
-            .context("--faults: the inline JSON is not a fault set (see the README's `minutely sim` section)");
+        return serde_json::from_str(trimmed).context("--faults: the inline JSON is not a fault set (see docs/sim.md)");
     }
     let path = Path::new(spec);
     let text = std::fs::read_to_string(path).with_context(|| format!("--faults: cannot read {}", path.display()))?;
@@ -59,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "export AWS_ENDPOINT_URL={}", sim.endpoint())?;
-        writeln!(out, "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1")?;
+        writeln!(out, "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1")?;
         out.flush()?;
         drop(out);
         eprintln!(

@@ -4,7 +4,7 @@
 //! run's deadline, when the run is cut (Ctrl-C, SIGTERM, the timeout), or when this is dropped:
 //! nothing is left behind.
 //!
-//! **The environment** (documented in the README, "Test your own producer"):
+//! **The environment** (documented in docs/check.md):
 //! `AWS_ENDPOINT_URL`, `AWS_REGION` and `AWS_DEFAULT_REGION` (`us-east-1`), `AWS_ACCESS_KEY_ID`
 //! and `AWS_SECRET_ACCESS_KEY` (`test`), `MINUTELY_STREAM`, `MINUTELY_BUCKET`, `MINUTELY_PREFIX`,
 //! `MINUTELY_KEY` (the pipeline's key fields, comma separated), `MINUTELY_RECORD_FORMAT`
