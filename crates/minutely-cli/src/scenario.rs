@@ -87,12 +87,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let progress = Arc::new(Progress::default());
     let bar = progress_line(&runtime, progress.clone());
     eprintln!("minutely: scenario {}: {}", scenario.name, scenario.description);
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let report = runtime.block_on(minutely_scenario::run(&scenario, &options, &progress));
     bar.finish_and_clear();
     // Do not wait for what a cut run left behind (a LocalStack start still installing): this
     // process ends now, and that instance's watchdog stops it.
     runtime.shutdown_background();
-    let report = report.with_context(|| format!("scenario {}", scenario.name))?;
+    let mut report = report.with_context(|| format!("scenario {}", scenario.name))?;
+    report.provenance = Some(provenance(started_at, scenario.input.seed));
     print!("{}", report.summary);
     let report_path = args.report.unwrap_or_else(|| PathBuf::from(format!("target/scenarios/{}.json", scenario.name)));
     if let Some(dir) = report_path.parent() {
@@ -115,6 +117,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bail!("scenario {} failed: {}", scenario.name, report.failures.join("; "));
     }
     Ok(())
+}
+
+/// When, with what build, on which machine and by which command this run was made.
+fn provenance(started_at: String, seed: u64) -> minutely_scenario::Provenance {
+    let memory_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().find_map(|l| l.strip_prefix("MemTotal:").map(|v| v.trim().trim_end_matches(" kB").to_owned()))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    minutely_scenario::Provenance {
+        started_at,
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        commit: env!("MINUTELY_GIT_COMMIT").to_owned(),
+        host,
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        memory_gib: (memory_kib as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        // The program by its name: `cargo run` gives a path inside target/.
+        command: std::env::args()
+            .enumerate()
+            .map(|(i, a)| if i == 0 { "minutely".to_owned() } else { a })
+            .collect::<Vec<_>>()
+            .join(" "),
+        seed,
+    }
 }
 
 /// The named scenario (a name in the folder, or a `.toml` path), scaled and timed as the flags

@@ -95,6 +95,17 @@ fn pages_of_a_passing_run_a_failing_run_and_both_compared() {
         assert!(chart(&page, id).contains("<svg"), "{id}");
     }
     assert!(json["lag"].as_array().is_some_and(|l| !l.is_empty()), "lag sampled per shard");
+    // When, with what build, where and how: in the JSON and on the page.
+    let p = &json["provenance"];
+    let commit = p["commit"].as_str().unwrap();
+    assert!(!commit.is_empty() && p["cores"].as_u64() > Some(0) && p["memory_gib"].as_f64() > Some(0.0), "{p}");
+    assert!(
+        p["started_at"].as_str().unwrap().starts_with("20") && p["started_at"].as_str().unwrap().ends_with('Z'),
+        "{p}"
+    );
+    assert!(p["command"].as_str().unwrap().starts_with("minutely scenario --html smoke --backend sim"), "{p}");
+    let said = format!("minutely {} ({commit})", env!("CARGO_PKG_VERSION"));
+    assert!(page.contains(&said) && page.contains("<code>minutely scenario --html smoke"), "{said} on the page");
 
     let (passed, json, page) = scenario(&dir, "strict", &out);
     assert!(!passed, "a p99 of 1 ms cannot hold");

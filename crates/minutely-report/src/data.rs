@@ -44,6 +44,22 @@ pub struct Run {
     pub summary: String,
     /// With the user's programs: what the stream's and the counts' checks found.
     pub history: Option<History>,
+    /// When, with what build, where and how it ran (absent in reports before it was kept).
+    pub provenance: Option<Provenance>,
+}
+
+/// When, with what build, where and how a run was made.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Provenance {
+    pub started_at: String,
+    pub version: String,
+    pub commit: String,
+    pub host: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    pub command: String,
+    pub seed: u64,
 }
 
 /// The checks of a run with the user's programs.

@@ -108,7 +108,25 @@ fn header(o: &mut String, run: &Run, tag: Option<&str>) {
     if let Some(why) = &run.interrupted {
         let _ = write!(o, " · cut short: {}", escape(why));
     }
-    o.push_str("</p>\n<h2>Expectations</h2>\n<table class=\"checks\">\n<tr><th>check</th><th>expected</th><th>measured</th><th>verdict</th></tr>\n");
+    o.push_str("</p>\n");
+    match &run.provenance {
+        Some(p) => {
+            let _ = writeln!(
+                o,
+                "<p class=\"muted provenance\">run at {} · minutely {} ({}) · on {} ({} cores, {} GiB) · seed {} · <code>{}</code></p>",
+                escape(&p.started_at),
+                escape(&p.version),
+                escape(&p.commit),
+                escape(&p.host),
+                p.cores,
+                p.memory_gib,
+                p.seed,
+                escape(&p.command)
+            );
+        }
+        None => o.push_str("<p class=\"muted provenance\">when, with which build and how it ran: not in this report (made before they were kept)</p>\n"),
+    }
+    o.push_str("<h2>Expectations</h2>\n<table class=\"checks\">\n<tr><th>check</th><th>expected</th><th>measured</th><th>verdict</th></tr>\n");
     for c in &run.checks {
         let (class, said) = if c.passed { ("passed", "passed") } else { ("failed", "FAILED") };
         let _ = writeln!(

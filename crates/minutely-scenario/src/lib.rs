@@ -33,6 +33,6 @@ pub mod trace;
 pub use backend::ScenarioBackend;
 /// The generator lives with the producer, which `minutely produce --source random` also uses.
 pub use minutely_producer::generate;
-pub use report::{Report, snapshot_body};
+pub use report::{Provenance, Report, snapshot_body};
 pub use run::{Progress, RunOptions, run};
 pub use spec::Scenario;

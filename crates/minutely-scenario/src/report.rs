@@ -34,6 +34,25 @@ impl Engine {
     }
 }
 
+/// When, with what build, where and how a run was made: two saved reports can be told apart.
+#[derive(Clone, Debug, Serialize)]
+pub struct Provenance {
+    /// When the run started, RFC 3339 UTC.
+    pub started_at: String,
+    /// minutely's version and the git commit it was built from (`-dirty`: with uncommitted
+    /// changes; `unknown`: built outside a git checkout).
+    pub version: String,
+    pub commit: String,
+    /// The machine: its name, cores and memory.
+    pub host: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    /// The command line, as typed.
+    pub command: String,
+    /// The scenario's seed (its generator, and the sim's faults).
+    pub seed: u64,
+}
+
 /// One expectation of a run: what was asked, what was measured, whether it held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -138,6 +157,9 @@ pub struct Report {
     /// With the user's producer: what it did and the stream's check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<crate::history::History>,
+    /// When, with what build, where and how the run was made (set by the command that ran it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
     /// The S3 sums as snapshot text.
     #[serde(skip)]
     pub aggregates: String,
@@ -183,6 +205,7 @@ impl Report {
             sim: None,
             engine: Engine::default(),
             interrupted: None,
+            provenance: None,
             signal: None,
             history: None,
             aggregates: String::new(),
