@@ -15,8 +15,9 @@ pub struct Args {
     /// 2 MiB/s out per shard).
     #[arg(long)]
     no_limits: bool,
-    /// Faults from the start: a TOML or JSON file, or inline JSON (`{"put_records":
-    /// {"entry_failure_rate": 0.1}}`). `POST /_sim/faults` changes them while running.
+    /// Faults from the start, in a scenario's `[faults]` words: a TOML or JSON file, or inline
+    /// JSON (`{"put_entry_failures": {"rate": 0.1}}`). `POST /_sim/faults` changes them while
+    /// running (docs/faults.md).
     #[arg(long, env = "MINUTELY_SIM_FAULTS")]
     faults: Option<String>,
     /// The faults' seed (overrides the file's).

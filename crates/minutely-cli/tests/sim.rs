@@ -78,13 +78,11 @@ fn limits_throttle_a_producer_that_aws_would_throttle() {
 
 #[test]
 fn bad_faults_are_refused_with_the_reason() {
-    let out = minutely()
-        .args(["sim", "--port", "0", "--faults", r#"{"put_records":{"entry_failure_rate":1.5}}"#])
-        .output()
-        .unwrap();
+    let out =
+        minutely().args(["sim", "--port", "0", "--faults", r#"{"put_entry_failures":{"rate":1.5}}"#]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("put_records.entry_failure_rate = 1.5"), "{stderr}");
+    assert!(stderr.contains("put_entry_failures.rate = 1.5"), "{stderr}");
     let out = minutely().args(["sim", "--port", "0", "--faults", "/nonexistent/faults.toml"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/faults.toml"));
 }

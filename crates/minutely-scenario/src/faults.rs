@@ -1,6 +1,9 @@
 //! The scenario's fault model: every entry of `[faults]` is one [`Fault`], and a run turns the
 //! list into one [`Plan`] for its backend, the only place where faults meet backends. A fault
 //! the backend cannot do is refused with the backend's name and the reason, never ignored.
+//! The sim's own faults (`throttle_probability`, `put_entry_failures`, `put_answers_lost`,
+//! `calls`, `expire_iterators`) are the sim's [`minutely_sim::faults::FaultSet`] words, put into
+//! the sim by the same `apply`: `minutely sim --faults` and `/_sim/faults` take the same lines.
 //!
 //! ```toml
 //! [faults]
@@ -23,7 +26,8 @@
 use std::collections::BTreeMap;
 
 use minutely_consumer::output::CrashPoint;
-use minutely_sim::faults::{EntryError, ErrorKind, LostAnswer, OperationFaults};
+// The sim's faults are written in the sim's own words (`minutely sim --faults` reads the same).
+pub use minutely_sim::faults::{AnswersLost, CallFault, EntryFailures};
 use serde::Deserialize;
 
 use crate::backend::ScenarioBackend;
@@ -78,37 +82,6 @@ pub struct KillConsumer {
 pub struct ShardCount {
     pub after_events: u64,
     pub to: i32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EntryFailures {
-    pub rate: f64,
-    #[serde(default)]
-    pub error: EntryError,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AnswersLost {
-    pub rate: f64,
-    #[serde(default, rename = "as")]
-    pub seen_as: LostAnswer,
-}
-
-/// `{ operation = "GetRecords" | "s3:PutObject" | "kinesis:*" | "s3:*", error_rate, error, latency_ms, jitter_ms }`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallFault {
-    pub operation: String,
-    #[serde(default)]
-    pub error_rate: f64,
-    #[serde(default)]
-    pub error: ErrorKind,
-    #[serde(default)]
-    pub latency_ms: u64,
-    #[serde(default)]
-    pub jitter_ms: u64,
 }
 
 impl Fault {
@@ -231,10 +204,7 @@ impl Plan {
             match f {
                 Fault::ThrottleProbability(p) => {
                     plan.localstack_env.push(("KINESIS_ERROR_PROBABILITY".into(), p.to_string()));
-                    for op in ["PutRecords", "PutRecord"] {
-                        let call = OperationFaults { error_rate: *p, error: ErrorKind::Throttle, ..Default::default() };
-                        plan.sim.operations.insert(op.into(), call);
-                    }
+                    plan.sim.throttle_puts(*p);
                 }
                 Fault::RestartConsumerAfterObjects(n) => {
                     plan.kill_consumer = Some(KillConsumer { after_objects: *n, at: CrashPoint::BeforeCheckpoint })
@@ -243,26 +213,10 @@ impl Plan {
                 Fault::SplitShardAfterEvents(n) => plan.reshards.push((*n, Reshard::Split)),
                 Fault::MergeShardsAfterEvents(n) => plan.reshards.push((*n, Reshard::Merge)),
                 Fault::ShardCount(c) => plan.reshards.push((c.after_events, Reshard::ShardCount(c.to))),
-                Fault::PutEntryFailures(e) => {
-                    plan.sim.put_records.entry_failure_rate = e.rate;
-                    plan.sim.put_records.entry_error = e.error;
-                }
-                Fault::PutAnswersLost(l) => {
-                    plan.sim.put_records.answer_lost_rate = l.rate;
-                    plan.sim.put_records.answer_lost_as = l.seen_as;
-                }
-                Fault::Calls(calls) => {
-                    for c in calls {
-                        let call = OperationFaults {
-                            error_rate: c.error_rate,
-                            error: c.error,
-                            latency_ms: c.latency_ms,
-                            jitter_ms: c.jitter_ms,
-                        };
-                        plan.sim.operations.insert(c.operation.clone(), call);
-                    }
-                }
-                Fault::ExpireIterators(p) => plan.sim.get_records.expire_iterator_rate = *p,
+                Fault::PutEntryFailures(e) => e.apply(&mut plan.sim),
+                Fault::PutAnswersLost(l) => l.apply(&mut plan.sim),
+                Fault::Calls(calls) => calls.iter().for_each(|c| c.apply(&mut plan.sim)),
+                Fault::ExpireIterators(p) => plan.sim.expire_iterators(*p),
                 Fault::AwsLimits(on) => plan.sim_limits = *on,
                 Fault::Workers(n) => plan.fleet.get_or_insert_with(Fleet::one).workers = *n,
                 Fault::KillWorkerAfterObjects(n) => {
@@ -328,11 +282,29 @@ fn of_operation(counts: &BTreeMap<String, u64>, op: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use minutely_localstack::Backend;
+    use minutely_sim::faults::{EntryError, ErrorKind, LostAnswer};
 
     use super::*;
 
     fn parse(text: &str) -> Result<Vec<Fault>, String> {
         Fault::parse_table(&text.parse::<toml::Table>().unwrap())
+    }
+
+    #[test]
+    fn the_sims_faults_read_the_same_in_a_scenario_and_in_the_sim_api() {
+        let lines = r#"
+            throttle_probability = 0.3
+            put_entry_failures = { rate = 0.05, error = "InternalFailure" }
+            put_answers_lost = { rate = 0.02, as = "drop" }
+            calls = [{ operation = "s3:PutObject", error_rate = 0.2, error = "unavailable", latency_ms = 40 }]
+            expire_iterators = 0.05
+        "#;
+        let plan = Plan::new(&parse(lines).unwrap(), ScenarioBackend::Sim, 9).unwrap();
+        let mut sim: minutely_sim::Faults = toml::from_str(lines).unwrap();
+        sim.seed = 9;
+        assert_eq!(plan.sim, sim, "`minutely sim --faults` and `[faults]` give the sim the same faults");
+        let json: minutely_sim::Faults = serde_json::from_value(serde_json::to_value(&sim).unwrap()).unwrap();
+        assert_eq!(json, sim, "what GET /_sim/faults says can be POSTed back");
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Faults, seeded: the same calls meet the same faults.
 //!
+//! One vocabulary: `minutely sim --faults`, `/_sim/faults` and a scenario's `[faults]` write the
+//! sim's faults with the same names and units ([`FaultSet`]: `put_entry_failures = { rate,
+//! error }`, `put_answers_lost = { rate, as }`, `calls = [{ operation, error_rate, error,
+//! latency_ms, jitter_ms }]`, `expire_iterators`, `throttle_probability`, `seed`); each is put
+//! into [`Faults`] by one `apply`, whoever reads it.
+//!
 //! A fault is decided by hashing the seed, the operation, the call's number among that
 //! operation's calls, and (for per-entry faults) the entry's index: no shared RNG, so
 //! concurrency changes which call gets which number but never the dice of a given call.
@@ -8,9 +14,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Every fault the sim can inject. The default injects nothing.
+/// Every fault the sim can inject, as the sim keeps them; written and read as a [`FaultSet`].
+/// The default injects nothing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "FaultSet", into = "FaultSet")]
 pub struct Faults {
     /// Seeds every decision.
     pub seed: u64,
@@ -22,6 +29,154 @@ pub struct Faults {
     pub put_records: PutRecordsFaults,
     /// Faults inside GetRecords.
     pub get_records: GetRecordsFaults,
+}
+
+/// The faults as they are written, by `minutely sim --faults`, `/_sim/faults` and a scenario's
+/// `[faults]` alike. A fault not given is off.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSet {
+    /// Seeds every decision.
+    pub seed: u64,
+    /// This fraction of PutRecords and PutRecord calls throttled as a whole (the same as two
+    /// `calls` with `error = "throttle"`; LocalStack's `KINESIS_ERROR_PROBABILITY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_probability: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub put_entry_failures: Option<EntryFailures>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub put_answers_lost: Option<AnswersLost>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<CallFault>,
+    /// This fraction of GetRecords calls answer `ExpiredIteratorException`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_iterators: Option<f64>,
+}
+
+/// `put_entry_failures = { rate = 0.05, error = "InternalFailure" }`: single PutRecords entries
+/// fail (`ProvisionedThroughputExceededException` by default); the rest of the call is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryFailures {
+    pub rate: f64,
+    #[serde(default)]
+    pub error: EntryError,
+}
+
+/// `put_answers_lost = { rate = 0.1, as = "drop" }`: PutRecords calls are applied but their
+/// answer is lost (`error500` by default, or a dropped connection): the producer sends them again.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswersLost {
+    pub rate: f64,
+    #[serde(default, rename = "as")]
+    pub seen_as: LostAnswer,
+}
+
+/// `{ operation = "GetRecords" | "s3:PutObject" | "kinesis:*" | "s3:*", error_rate, error,
+/// latency_ms, jitter_ms }`: whole-call errors and latency of one operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallFault {
+    pub operation: String,
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default)]
+    pub error: ErrorKind,
+    #[serde(default)]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub jitter_ms: u64,
+}
+
+impl EntryFailures {
+    pub fn apply(&self, f: &mut Faults) {
+        f.put_records.entry_failure_rate = self.rate;
+        f.put_records.entry_error = self.error;
+    }
+}
+
+impl AnswersLost {
+    pub fn apply(&self, f: &mut Faults) {
+        f.put_records.answer_lost_rate = self.rate;
+        f.put_records.answer_lost_as = self.seen_as;
+    }
+}
+
+impl CallFault {
+    pub fn apply(&self, f: &mut Faults) {
+        let call = OperationFaults {
+            error_rate: self.error_rate,
+            error: self.error,
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+        };
+        f.operations.insert(self.operation.clone(), call);
+    }
+}
+
+impl Faults {
+    /// `throttle_probability`: PutRecords and PutRecord calls throttled as a whole.
+    pub fn throttle_puts(&mut self, p: f64) {
+        for operation in ["PutRecords", "PutRecord"] {
+            CallFault {
+                operation: operation.into(),
+                error_rate: p,
+                error: ErrorKind::Throttle,
+                latency_ms: 0,
+                jitter_ms: 0,
+            }
+            .apply(self);
+        }
+    }
+
+    /// `expire_iterators`: GetRecords calls answer `ExpiredIteratorException`.
+    pub fn expire_iterators(&mut self, p: f64) {
+        self.get_records.expire_iterator_rate = p;
+    }
+}
+
+impl From<FaultSet> for Faults {
+    fn from(s: FaultSet) -> Faults {
+        let mut f = Faults { seed: s.seed, ..Faults::default() };
+        if let Some(p) = s.throttle_probability {
+            f.throttle_puts(p);
+        }
+        s.put_entry_failures.iter().for_each(|e| e.apply(&mut f));
+        s.put_answers_lost.iter().for_each(|a| a.apply(&mut f));
+        s.calls.iter().for_each(|c| c.apply(&mut f));
+        if let Some(p) = s.expire_iterators {
+            f.expire_iterators(p);
+        }
+        f
+    }
+}
+
+impl From<Faults> for FaultSet {
+    /// The faults in the shared vocabulary; a throttle of the puts is said as its two `calls`.
+    fn from(f: Faults) -> FaultSet {
+        let p = &f.put_records;
+        FaultSet {
+            seed: f.seed,
+            throttle_probability: None,
+            put_entry_failures: (p.entry_failure_rate > 0.0)
+                .then_some(EntryFailures { rate: p.entry_failure_rate, error: p.entry_error }),
+            put_answers_lost: (p.answer_lost_rate > 0.0)
+                .then_some(AnswersLost { rate: p.answer_lost_rate, seen_as: p.answer_lost_as }),
+            calls: f
+                .operations
+                .iter()
+                .map(|(operation, o)| CallFault {
+                    operation: operation.clone(),
+                    error_rate: o.error_rate,
+                    error: o.error,
+                    latency_ms: o.latency_ms,
+                    jitter_ms: o.jitter_ms,
+                })
+                .collect(),
+            expire_iterators: (f.get_records.expire_iterator_rate > 0.0).then_some(f.get_records.expire_iterator_rate),
+        }
+    }
 }
 
 /// Whole-call faults of one operation.
@@ -106,14 +261,14 @@ impl Faults {
     /// Checks every probability; says which one is out of range.
     pub fn validate(&self) -> Result<(), String> {
         let mut rates = vec![
-            ("put_records.entry_failure_rate".to_owned(), self.put_records.entry_failure_rate),
-            ("put_records.answer_lost_rate".to_owned(), self.put_records.answer_lost_rate),
-            ("get_records.expire_iterator_rate".to_owned(), self.get_records.expire_iterator_rate),
+            ("put_entry_failures.rate".to_owned(), self.put_records.entry_failure_rate),
+            ("put_answers_lost.rate".to_owned(), self.put_records.answer_lost_rate),
+            ("expire_iterators".to_owned(), self.get_records.expire_iterator_rate),
         ];
         for (op, f) in &self.operations {
-            rates.push((format!("operations.{op}.error_rate"), f.error_rate));
+            rates.push((format!("calls {op:?}: error_rate"), f.error_rate));
             if f.jitter_ms > 600_000 || f.latency_ms > 600_000 {
-                return Err(format!("operations.{op}: latency above 10 minutes"));
+                return Err(format!("calls {op:?}: latency above 10 minutes"));
             }
         }
         for (name, r) in rates {
@@ -163,10 +318,10 @@ mod tests {
     }
 
     #[test]
-    fn faults_parse_from_json_and_refuse_bad_rates() {
+    fn faults_parse_in_the_scenarios_vocabulary_and_refuse_bad_rates() {
         let f: Faults = serde_json::from_str(
-            r#"{"seed":3,"put_records":{"entry_failure_rate":0.2,"entry_error":"InternalFailure"},
-                "operations":{"s3:PutObject":{"error_rate":0.5,"error":"throttle"},"kinesis:*":{"latency_ms":5}}}"#,
+            r#"{"seed":3,"put_entry_failures":{"rate":0.2,"error":"InternalFailure"},
+                "calls":[{"operation":"s3:PutObject","error_rate":0.5,"error":"throttle"},{"operation":"kinesis:*","latency_ms":5}]}"#,
         )
         .unwrap();
         assert_eq!(f.put_records.entry_error, EntryError::InternalFailure);
@@ -174,8 +329,20 @@ mod tests {
         assert_eq!(f.operation("GetRecords").unwrap().latency_ms, 5);
         assert!(f.operation("s3:GetObject").is_none());
         f.validate().unwrap();
-        let bad: Faults = serde_json::from_str(r#"{"put_records":{"answer_lost_rate":1.5}}"#).unwrap();
-        assert!(bad.validate().unwrap_err().contains("answer_lost_rate"));
-        assert!(serde_json::from_str::<Faults>(r#"{"put_record":{}}"#).is_err());
+        // Written back in the same words, and read again to the same faults.
+        let again: Faults = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert_eq!(again, f);
+        // TOML (a `--faults` file) the same, with a scenario's own lines.
+        let toml: Faults = toml::from_str(
+            "throttle_probability = 0.3\nput_answers_lost = { rate = 0.1, as = \"drop\" }\nexpire_iterators = 0.05\n",
+        )
+        .unwrap();
+        assert_eq!(toml.operation("PutRecord").unwrap().error_rate, 0.3);
+        assert_eq!((toml.put_records.answer_lost_rate, toml.put_records.answer_lost_as), (0.1, LostAnswer::Drop));
+        assert_eq!(toml.get_records.expire_iterator_rate, 0.05);
+        let bad: Faults = serde_json::from_str(r#"{"put_answers_lost":{"rate":1.5}}"#).unwrap();
+        assert!(bad.validate().unwrap_err().contains("put_answers_lost.rate = 1.5"));
+        let old = serde_json::from_str::<Faults>(r#"{"put_records":{"entry_failure_rate":0.1}}"#).unwrap_err();
+        assert!(old.to_string().contains("unknown field `put_records`"), "{old}");
     }
 }

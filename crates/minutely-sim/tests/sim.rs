@@ -376,7 +376,7 @@ async fn bad_requests_get_aws_shaped_errors() {
         assert_eq!((status, body["__type"].as_str()), (400, Some("InvalidArgumentException")), "{body}");
         let (status, body) = json_call(&e, "EnableEnhancedMonitoring", "{}");
         assert_eq!((status, body["__type"].as_str()), (400, Some("UnknownOperationException")), "{body}");
-        let (status, body) = raw(&e, "/_sim/faults", &[], b"{\"put_records\":{\"entry_failure_rate\":2}}".to_vec());
+        let (status, body) = raw(&e, "/_sim/faults", &[], b"{\"put_entry_failures\":{\"rate\":2}}".to_vec());
         assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
         let (status, _) = raw(&e, "/bucket", &[("x-amz-target", "DynamoDB_20120810.GetItem")], Vec::new());
         assert_eq!(status, 400);
