@@ -91,9 +91,34 @@ fn pages_of_a_passing_run_a_failing_run_and_both_compared() {
     let p99 = json["latency"]["total"]["p99_ms"].as_u64().unwrap();
     assert!(chart(&page, "latency").contains(&format!("p99 {p99} ms")));
     assert!(chart(&page, "latency").contains("limit p99 12000 ms"), "the scenario's limit drawn");
-    for id in ["throughput", "counts", "lag"] {
+    for id in ["throughput", "counts"] {
         assert!(chart(&page, id).contains("<svg"), "{id}");
     }
+    // The lag is drawn, or said in a line when every reader stayed at 0 ms.
+    let lag_max = json["lag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["points"].as_array().unwrap().iter())
+        .filter_map(|p| p[1].as_i64())
+        .max();
+    if lag_max > Some(0) {
+        assert!(chart(&page, "lag").contains("<svg"), "a lag above 0 is drawn");
+    } else {
+        assert!(
+            page.contains("id=\"chart-lag\" class=\"folded\">")
+                && page.contains("0 ms behind the newest record over the whole run")
+        );
+    }
+    // The latency table: the whole path, then its parts.
+    assert!(
+        page.contains("<tr class=\"total\"><td>put to S3, in all</td>")
+            && page.contains("<tr class=\"part\"><td>written to S3</td>")
+    );
+    assert!(
+        page.contains("Throughput (no faults in this run)")
+            || page.contains("Throughput, with the run&#39;s faults marked")
+    );
     assert!(json["lag"].as_array().is_some_and(|l| !l.is_empty()), "lag sampled per shard");
     // When, with what build, where and how: in the JSON and on the page.
     let p = &json["provenance"];

@@ -145,7 +145,9 @@ pub fn latency(runs: &[&Run]) -> Result<String, ChartError> {
             let text = Text::new(format!("limit {name} {ms} ms"), (ms as f64, y), (FONT, 12).into_font().color(&FAULT));
             chart.draw_series(once(text)).map_err(err)?;
         }
-        legend!(chart, UpperLeft)
+        // Middle right: right of the slowest event every curve is at 100 %, and the limits'
+        // labels are low down: nothing there for the legend to hide.
+        legend!(chart, MiddleRight)
     })
 }
 
@@ -162,7 +164,7 @@ pub fn throughput(runs: &[&Run]) -> Result<String, ChartError> {
         .max()
         .unwrap_or(0)
         .max(1) as f64
-        * 1.15;
+        * 1.45; // headroom for the legend above the curves: every series stays visible
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(14)

@@ -16,7 +16,9 @@ h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-t
 table { border-collapse: collapse; margin: .5rem 0; } td, th { padding: .2rem .6rem; text-align: left; border-bottom: 1px solid #eee; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.failed td { background: #fbe9e9; } tr.passed td:last-child { color: #2c7a2c; } tr.failed td:last-child { color: #b52a2a; font-weight: bold; }
-pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; white-space: pre-wrap; }
+pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; font-size: .85rem; white-space: pre; }
+tr.total td { font-weight: bold; } tr.part td:first-child { padding-left: 1.6rem; }
+figcaption { color: #555; font-size: .9rem; }
 figure.chart { margin: 1rem 0; } figure.chart svg { width: 100%; height: auto; }
 .error { color: #b52a2a; } .muted { color: #777; }
 "#;
@@ -60,7 +62,10 @@ pub fn page(runs: &[Run]) -> String {
 
     figure(&mut o, "latency", "Latency per stage (CDF)", charts::latency(&refs));
     latency_table(&mut o, &refs);
-    figure(&mut o, "throughput", "Throughput, with the run's faults", charts::throughput(&refs));
+    let faulted = refs.iter().any(|r| !r.markers.is_empty() || r.put_retries > 0);
+    let title = if faulted { "Throughput, with the run's faults marked" } else { "Throughput (no faults in this run)" };
+    figure(&mut o, "throughput", title, charts::throughput(&refs));
+    o.push_str("<p class=\"muted\">Counts are written when a minute closes: when the watermark passes its end, or when a shard has had no record for the idle timeout. The written curve comes in steps, and its last step can lag the reads by that timeout.</p>\n");
     for (i, run) in refs.iter().enumerate() {
         let of = if two { format!(" ({} {})", tag(i), escape(&run.backend)) } else { String::new() };
         let differ = run.minutes.iter().filter(|m| m.s3 != m.model).count();
@@ -72,9 +77,27 @@ pub fn page(runs: &[Run]) -> String {
             checks_found(&mut o, h, &of);
         }
         let most = run.lag.iter().flat_map(|l| &l.points).map(|p| p.1).max();
-        let most = most.map_or("no samples".to_owned(), |ms| format!("at most {ms} ms behind"));
-        let title = format!("Lag per shard (MillisBehindLatest){of}: {} shards, {most}", run.lag.len());
-        figure(&mut o, &format!("lag{}", suffix(two, i)), &title, charts::lag(run));
+        let id = format!("lag{}", suffix(two, i));
+        match most {
+            // A chart of a flat zero (or of nothing) says less than a line of text.
+            None | Some(..=0) => {
+                let said = if most.is_none() {
+                    "no samples were taken"
+                } else {
+                    "every reader stayed 0 ms behind the newest record"
+                };
+                let _ = writeln!(
+                    o,
+                    "<h2>Lag per shard (MillisBehindLatest){of}</h2>\n<p id=\"chart-{id}\" class=\"folded\">{} shards: {said} over the whole run, so no chart.</p>",
+                    run.lag.len()
+                );
+            }
+            Some(ms) => {
+                let title =
+                    format!("Lag per shard (MillisBehindLatest){of}: {} shards, at most {ms} ms behind", run.lag.len());
+                figure(&mut o, &id, &title, charts::lag(run));
+            }
+        }
     }
     for (i, run) in refs.iter().enumerate() {
         let of = if two { format!(" ({})", tag(i)) } else { String::new() };
@@ -290,11 +313,13 @@ fn minute_label(ms: i64) -> String {
 fn latency_table(o: &mut String, runs: &[&Run]) {
     o.push_str("<table class=\"latency\">\n<tr><th>stage</th><th>events</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr>\n");
     for (i, run) in runs.iter().enumerate() {
-        for (name, s) in run.latency.stages() {
-            let name = if runs.len() > 1 { format!("{name} ({})", tag(i)) } else { name.to_owned() };
+        for (n, (name, s)) in run.latency.stages().into_iter().enumerate() {
+            // The first stage is the whole path; the others are its parts, in order.
+            let (class, name) = if n == 0 { ("total", format!("{name}, in all")) } else { ("part", name.to_owned()) };
+            let name = if runs.len() > 1 { format!("{name} ({})", tag(i)) } else { name };
             let _ = writeln!(
                 o,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                "<tr class=\"{class}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 escape(&name),
                 s.count,
                 s.p50_ms,

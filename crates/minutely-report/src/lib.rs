@@ -113,8 +113,22 @@ mod tests {
         let old = Run::from_json(br#"{"scenario": "smoke", "backend": "sim", "passed": true, "counted": 5}"#).unwrap();
         let page = page(&[old]);
         assert!(page.contains("PASSED") && page.contains(r#"data-total="counted in S3">5</td>"#));
-        for id in ["latency", "throughput", "counts", "lag"] {
+        for id in ["latency", "throughput", "counts"] {
             assert!(chart(&page, id).contains("<svg"), "{id}: an empty chart, not an error");
         }
+        assert!(page.contains("0 shards: no samples were taken over the whole run, so no chart."));
+        assert!(page.contains("when, with which build and how it ran: not in this report"));
+        assert!(page.contains("Throughput (no faults in this run)"), "no faults, not said as if there were");
+    }
+
+    #[test]
+    fn a_lag_that_stayed_at_zero_is_a_line_not_a_chart_and_the_latency_parts_sit_under_their_total() {
+        let mut r = run();
+        r.lag[0].points = vec![(0.0, 0), (1.0, 0)];
+        let page = page(&[r]);
+        assert!(page.contains(r#"<p id="chart-lag" class="folded">1 shards: every reader stayed 0 ms behind the newest record over the whole run, so no chart.</p>"#));
+        assert!(page.contains(r#"<tr class="total"><td>put to S3, in all</td>"#));
+        assert!(page.contains(r#"<tr class="part"><td>put acknowledged</td>"#));
+        assert!(page.contains("Throughput, with the run&#39;s faults marked"));
     }
 }
