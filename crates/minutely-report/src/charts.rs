@@ -180,6 +180,13 @@ pub fn throughput(runs: &[&Run]) -> Result<String, ChartError> {
             .light_line_style(LIGHT)
             .draw()
             .map_err(err)?;
+        for run in runs {
+            // A fault window (`faults on` .. `faults off`, or the end) shaded behind the curves.
+            for (from, to) in fault_windows(run, x_max) {
+                let shade = Rectangle::new([(from, 0.0), (to, y_max)], FAULT.mix(0.10).filled());
+                chart.draw_series(once(shade)).map_err(err)?;
+            }
+        }
         for (ri, run) in runs.iter().enumerate() {
             let suffix = if runs.len() > 1 { format!(" ({})", tag(ri)) } else { String::new() };
             let series: [(&str, PerSecond, RGBColor); 4] = [
@@ -210,6 +217,22 @@ pub fn throughput(runs: &[&Run]) -> Result<String, ChartError> {
         }
         legend!(chart, UpperRight)
     })
+}
+
+/// The spans of a run (seconds) when its faults were on: from each `faults on` marker to the
+/// next `faults off`, or to `end`.
+pub fn fault_windows(run: &Run, end: f64) -> Vec<(f64, f64)> {
+    let mut windows = Vec::new();
+    let mut open = None;
+    for m in &run.markers {
+        match m.what.as_str() {
+            "faults on" => open = open.or(Some(m.second)),
+            "faults off" => windows.extend(open.take().map(|from| (from, m.second))),
+            _ => {}
+        }
+    }
+    windows.extend(open.map(|from| (from, end)));
+    windows
 }
 
 /// Each minute's count over every key: the model as grey bars, S3 as blue points, minutes

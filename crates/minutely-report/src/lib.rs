@@ -131,4 +131,15 @@ mod tests {
         assert!(page.contains(r#"<tr class="part"><td>put acknowledged</td>"#));
         assert!(page.contains("Throughput, with the run&#39;s faults marked"));
     }
+
+    #[test]
+    fn fault_windows_run_from_on_to_off_or_to_the_end() {
+        let mut r = run();
+        let marker = |second: f64, what: &str| crate::data::Marker { second, what: what.into() };
+        r.markers =
+            vec![marker(1.0, "faults on"), marker(2.5, "split x"), marker(3.0, "faults off"), marker(4.0, "faults on")];
+        assert_eq!(charts::fault_windows(&r, 9.0), [(1.0, 3.0), (4.0, 9.0)]);
+        let page = page(&[r]);
+        assert!(chart(&page, "throughput").matches("faults on").count() == 2, "the edges are labelled");
+    }
 }

@@ -109,8 +109,13 @@ impl Running {
     /// Ends the faults: the run's checks read S3 back through the same backend, and are not
     /// what is under test.
     pub fn calm(&self) {
+        self.set_faults(minutely_sim::Faults::default());
+    }
+
+    /// The sim's faults from now on (a fault window opening or closing); nothing on LocalStack.
+    pub fn set_faults(&self, faults: minutely_sim::Faults) {
         if let Running::Sim(sim) = self {
-            sim.set_faults(minutely_sim::Faults::default()).expect("no faults are valid faults");
+            sim.set_faults(faults).expect("the plan's faults were validated");
         }
     }
 

@@ -21,6 +21,7 @@
 //! workers = 3                           # consumers sharing the stream through leases (both)
 //! kill_worker_after_objects = 20        # the first worker dies (no release) after 20 objects
 //! add_worker_after_events = 3000        # one more worker joins after 3000 events were put
+//! window = { after_events = 1000, until_events = 3000 }   # the sim's faults only then (sim)
 //! ```
 
 use std::collections::BTreeMap;
@@ -67,6 +68,17 @@ pub enum Fault {
     KillWorkerAfterObjects(u64),
     /// One more worker joins once this many events were put.
     AddWorkerAfterEvents(u64),
+    /// The sim's faults are on only from `after_events` events put until `until_events` (or the
+    /// end of the run); the page shades the window.
+    Window(Window),
+}
+
+/// `window = { after_events = 1000, until_events = 3000 }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub after_events: u64,
+    pub until_events: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -102,6 +114,7 @@ impl Fault {
             Fault::Workers(_) => "workers",
             Fault::KillWorkerAfterObjects(_) => "kill_worker_after_objects",
             Fault::AddWorkerAfterEvents(_) => "add_worker_after_events",
+            Fault::Window(_) => "window",
         }
     }
 
@@ -132,6 +145,9 @@ impl Fault {
             Fault::KillConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
             Fault::Workers(0) => Err("0 workers: at least 1".into()),
             Fault::KillWorkerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
+            Fault::Window(Window { after_events, until_events: Some(until) }) if until <= after_events => {
+                Err(format!("until_events = {until} is not after after_events = {after_events}"))
+            }
             _ => Ok(()),
         }
     }
@@ -150,6 +166,7 @@ impl Fault {
             Fault::Calls(_) => no("has no per-operation errors or latency"),
             Fault::ExpireIterators(_) => no("cannot expire iterators on demand (they live 5 minutes)"),
             Fault::AwsLimits(true) => no("enforces no per-shard limits"),
+            Fault::Window(_) => no("takes its faults when it starts: it cannot switch them on and off"),
             _ => None,
         }
     }
@@ -179,6 +196,8 @@ pub struct Plan {
     pub reshards: Vec<(u64, Reshard)>,
     /// Several consumers sharing the stream through leases, with their kill and join.
     pub fleet: Option<Fleet>,
+    /// The sim's faults only in this window of events put (off before it).
+    pub window: Option<Window>,
 }
 
 /// Consumers sharing the stream through leases.
@@ -223,6 +242,7 @@ impl Plan {
                     plan.fleet.get_or_insert_with(Fleet::one).kill_after_objects = Some(*n)
                 }
                 Fault::AddWorkerAfterEvents(n) => plan.fleet.get_or_insert_with(Fleet::one).add_after_events = Some(*n),
+                Fault::Window(w) => plan.window = Some(*w),
             }
         }
         if let Some(f) = plan.fleet {
@@ -236,13 +256,23 @@ impl Plan {
             }
         }
         plan.sim.validate()?;
+        if plan.window.is_some() && plan.sim == (minutely_sim::Faults { seed, ..Default::default() }) {
+            return Err("[faults] window switches the sim's faults on and off: give one (put_entry_failures, put_answers_lost, calls, expire_iterators, throttle_probability)".into());
+        }
         plan.reshards.sort_by_key(|(n, _)| *n);
         Ok(plan)
     }
 
-    /// The sim's settings for this plan: its faults and whether AWS's limits are on.
+    /// The sim's settings for this plan: whether AWS's limits are on, and its faults (none yet
+    /// when they wait for their window).
     pub fn sim_config(&self) -> minutely_sim::Config {
-        minutely_sim::Config { limits: self.sim_limits, faults: self.sim.clone(), ..minutely_sim::Config::default() }
+        let faults = if self.window.is_some() { self.calm() } else { self.sim.clone() };
+        minutely_sim::Config { limits: self.sim_limits, faults, ..minutely_sim::Config::default() }
+    }
+
+    /// No faults, with the plan's seed.
+    pub fn calm(&self) -> minutely_sim::Faults {
+        minutely_sim::Faults { seed: self.sim.seed, ..Default::default() }
     }
 
     /// What the sim must show for each injected fault to have happened at least once (a fault
@@ -288,6 +318,30 @@ mod tests {
 
     fn parse(text: &str) -> Result<Vec<Fault>, String> {
         Fault::parse_table(&text.parse::<toml::Table>().unwrap())
+    }
+
+    #[test]
+    fn a_window_starts_the_sim_calm_needs_a_fault_and_is_the_sims_alone() {
+        let lines = "put_entry_failures = { rate = 0.2 }\nwindow = { after_events = 10, until_events = 20 }";
+        let plan = Plan::new(&parse(lines).unwrap(), ScenarioBackend::Sim, 4).unwrap();
+        assert_eq!(plan.window, Some(Window { after_events: 10, until_events: Some(20) }));
+        assert_eq!(
+            plan.sim_config().faults,
+            minutely_sim::Faults { seed: 4, ..Default::default() },
+            "off until the window"
+        );
+        assert_eq!(plan.sim.put_records.entry_failure_rate, 0.2, "what the window switches on");
+        let alone = Plan::new(&parse("window = { after_events = 10 }").unwrap(), ScenarioBackend::Sim, 4);
+        assert!(alone.unwrap_err().contains("give one"));
+        assert!(
+            parse("put_entry_failures = { rate = 0.2 }\nwindow = { after_events = 10, until_events = 5 }")
+                .unwrap_err()
+                .contains("not after")
+        );
+        // A throttle LocalStack can do, but not in a window.
+        let throttled = parse("throttle_probability = 0.2\nwindow = { after_events = 10 }").unwrap();
+        let ls = Plan::new(&throttled, ScenarioBackend::LocalStack(Backend::Host), 4).unwrap_err();
+        assert!(ls.contains("window is refused by the host backend"), "{ls}");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub(crate) struct Target<'a> {
     /// Input items handled so far (the progress line).
     pub produced: &'a AtomicU64,
     pub happenings: &'a Happenings,
+    /// The backend, to switch the sim's faults at the edges of the plan's window.
+    pub running: &'a crate::backend::Running,
 }
 
 /// Puts every item at its due time, resharding where the plan says.
@@ -65,9 +67,20 @@ pub(crate) async fn produce(
     let mut rng = minutely_aws::rng::seeded(s.input.seed);
     let mut events_sent = 0u64;
     let mut retries = RetriesNoted::default();
+    let mut window_open = false;
     for (n, planned) in input.items()?.enumerate() {
         let (item, due, key) = planned?;
         pacer.wait(due, &mut sink).await?;
+        if let Some(w) = plan.window {
+            if events_sent == w.after_events && switched(&mut window_open, true) {
+                to.running.set_faults(plan.sim.clone());
+                to.happenings.happened("faults on");
+            }
+            if w.until_events == Some(events_sent) && switched(&mut window_open, false) {
+                to.running.set_faults(plan.calm());
+                to.happenings.happened("faults off");
+            }
+        }
         while let Some((after, change)) = reshards.next_if(|(after, _)| events_sent >= *after) {
             sink.flush().await?;
             let what = minutely_aws::kinesis::reshard(to.kinesis, to.stream, *change, Duration::from_secs(60)).await?;
@@ -102,6 +115,12 @@ pub(crate) async fn produce(
         timeline: sink.timeline.take().unwrap_or_default(),
         retried_at: retries.at,
     })
+}
+
+/// Moves the window to `open`; whether that changed it (malformed records between events see
+/// the same count twice).
+fn switched(window: &mut bool, open: bool) -> bool {
+    std::mem::replace(window, open) != open
 }
 
 /// The user's producer (`[producer] command`): the run's records written to a file, one per

@@ -243,6 +243,7 @@ async fn run_on(
         stream: &stream,
         produced: &progress.produced,
         happenings: &happenings,
+        running: backend,
     };
     let (produced, mut history) = produce_with_users(s, plan, input, counted, to, &setting).await?;
     let (timed_out, ended) = match ours {

@@ -1,0 +1,37 @@
+//! `scenarios/fault-window.toml`: the sim's faults switched on after 2,000 events put and off
+//! after 4,000. The run's markers say when, every injected failure (and so every retry) falls
+//! inside the window, and the counts are exact.
+
+use std::path::Path;
+
+use minutely_scenario::{Progress, RunOptions, Scenario, ScenarioBackend};
+
+#[test]
+fn faults_fire_only_inside_their_window() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let s = Scenario::load(&root.join("scenarios/fault-window.toml")).unwrap();
+    let options = RunOptions {
+        root: root.clone(),
+        snapshots: root.join("scenarios/snapshots"),
+        update_snapshots: false,
+        backend: Some(ScenarioBackend::Sim),
+        localstack: minutely_localstack::Options::from_env().unwrap(),
+        interrupt: None,
+        program_env: Vec::new(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let report = runtime.block_on(minutely_scenario::run(&s, &options, &Progress::default())).unwrap();
+    assert!(report.passed, "{}", report.render());
+    let at = |what: &str| report.markers.iter().find(|m| m.what == what).map(|m| m.second);
+    let (on, off) = (at("faults on").expect("opened"), at("faults off").expect("closed"));
+    // 2,000 events at 1,000/s: the window opens about two seconds in and lasts about two.
+    assert!(on > 1.0 && off > on + 1.0, "on {on}, off {off}");
+    let sim = report.sim.as_ref().expect("on the sim");
+    assert!(sim.entries_failed_injected > 0, "the faults fired");
+    // Retries are what the failures cause: none before the window opens, none long after it.
+    for s in report.throughput.iter().filter(|s| s.retried > 0) {
+        let second = s.second as f64;
+        assert!(second + 1.0 >= on && second <= off + 2.0, "a retry at {second} s, outside [{on}, {off}]");
+    }
+    assert_eq!(report.counted, report.events, "exact despite the faults");
+}
