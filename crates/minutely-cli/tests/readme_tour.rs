@@ -65,3 +65,46 @@ fn the_readme_tour_runs_as_written() {
     assert!(dir.join("target/scenarios/smoke.html").is_file(), "the page the tour names");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Every link of the README and `docs/` points inside the repository, at a file that exists
+/// (and, with a `#fragment`, at a heading of that file).
+#[test]
+fn every_link_of_the_readme_and_docs_is_inside_the_repository() {
+    let root = workspace();
+    let mut pages = vec![root.join("README.md"), root.join("ARCHITECTURE.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        pages.push(entry.unwrap().path());
+    }
+    let mut checked = 0;
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("](") {
+            let link = &rest[at + 2..at + 2 + rest[at + 2..].find(')').unwrap()];
+            rest = &rest[at + 2..];
+            assert!(!link.contains("://"), "{}: a link outside the repository: {link}", page.display());
+            let (file, fragment) = link.split_once('#').unwrap_or((link, ""));
+            let target = page.parent().unwrap().join(file);
+            assert!(target.exists(), "{}: {link} points at nothing", page.display());
+            if !fragment.is_empty() {
+                let headings = std::fs::read_to_string(&target).unwrap();
+                let anchors: Vec<String> = headings.lines().filter(|l| l.starts_with('#')).map(anchor).collect();
+                assert!(anchors.iter().any(|a| a == fragment), "{}: no heading {fragment} in {file}", page.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "the README's table alone has 14 links: {checked}");
+}
+
+/// A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as dashes.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim_start_matches('#')
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
