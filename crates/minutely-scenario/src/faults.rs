@@ -256,7 +256,7 @@ impl Plan {
             }
         }
         plan.sim.validate()?;
-        if plan.window.is_some() && plan.sim == (minutely_sim::Faults { seed, ..Default::default() }) {
+        if plan.window.is_some() && plan.sim == plan.calm() {
             return Err("[faults] window switches the sim's faults on and off: give one (put_entry_failures, put_answers_lost, calls, expire_iterators, throttle_probability)".into());
         }
         plan.reshards.sort_by_key(|(n, _)| *n);
