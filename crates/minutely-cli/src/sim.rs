@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use minutely_sim::{Config, Faults, Sim};
+use minutely_sim::{Bounds, Config, Faults, Sim};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,6 +23,13 @@ pub struct Args {
     /// The faults' seed (overrides the file's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Connections open at once; one more is answered 503 and closed.
+    #[arg(long, default_value_t = Bounds::default().max_connections)]
+    max_connections: usize,
+    /// A connection is closed when a request's headers have not all arrived this long after it
+    /// went idle (`60s`, `5m`): idle keep-alives and clients that trickle bytes.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    idle_timeout: std::time::Duration,
 }
 
 /// Reads `--faults`: inline JSON, or a `.toml` / `.json` file.
@@ -51,10 +58,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Err(e) = faults.validate() {
         bail!("--faults: {e}");
     }
+    if args.max_connections == 0 || args.idle_timeout.is_zero() {
+        bail!("--max-connections and --idle-timeout must be above 0");
+    }
     let described = if faults == Faults::default() { "none".to_owned() } else { serde_json::to_string(&faults)? };
     let rt = tokio::runtime::Runtime::new()?;
     let signal = rt.block_on(async {
-        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, ..Config::default() })
+        let bounds = Bounds { max_connections: args.max_connections, idle_timeout: args.idle_timeout };
+        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, bounds, ..Config::default() })
             .await
             .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
         let mut out = std::io::stdout().lock();

@@ -266,6 +266,13 @@ impl Faults {
             ("expire_iterators".to_owned(), self.get_records.expire_iterator_rate),
         ];
         for (op, f) in &self.operations {
+            if !crate::operation::is_known(op) {
+                return Err(format!(
+                    "calls {op:?}: no such operation; the sim's are {}, {}, kinesis:* and s3:*",
+                    crate::operation::OPERATIONS.join(", "),
+                    crate::operation::S3_OPERATIONS.join(", ")
+                ));
+            }
             rates.push((format!("calls {op:?}: error_rate"), f.error_rate));
             if f.jitter_ms > 600_000 || f.latency_ms > 600_000 {
                 return Err(format!("calls {op:?}: latency above 10 minutes"));
@@ -344,5 +351,25 @@ mod tests {
         assert!(bad.validate().unwrap_err().contains("put_answers_lost.rate = 1.5"));
         let old = serde_json::from_str::<Faults>(r#"{"put_records":{"entry_failure_rate":0.1}}"#).unwrap_err();
         assert!(old.to_string().contains("unknown field `put_records`"), "{old}");
+    }
+
+    /// A misspelled operation never fires: it is refused with the names there are (it was
+    /// accepted with 200).
+    #[test]
+    fn fault_operations_are_names_the_sim_knows() {
+        for op in ["PutRecordz", "putrecords", "s3:PutObjects", "kinesis:PutRecords", "*", ""] {
+            let f: Faults =
+                serde_json::from_value(serde_json::json!({"calls": [{"operation": op, "error_rate": 0.5}]})).unwrap();
+            let e = f.validate().unwrap_err();
+            assert!(
+                e.contains("no such operation") && e.contains("PutRecords") && e.contains("s3:PutObject"),
+                "{op}: {e}"
+            );
+        }
+        for op in ["PutRecords", "SplitShard", "s3:DeleteObjects", "kinesis:*", "s3:*"] {
+            let f: Faults =
+                serde_json::from_value(serde_json::json!({"calls": [{"operation": op, "error_rate": 0.5}]})).unwrap();
+            f.validate().unwrap();
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod faults;
 pub mod kinesis;
 pub mod limits;
+pub mod operation;
 pub mod s3;
 mod server;
 mod shared;
@@ -29,5 +30,6 @@ mod stats;
 pub use clock::Clock;
 pub use faults::Faults;
 
+pub use server::Bounds;
 pub use sim::{Answer, Config, Sim};
-pub use stats::{Ledger, LimitStats, Placed, Stats, StreamCounts};
+pub use stats::{ConnectionStats, Ledger, LimitStats, Placed, Stats, StreamCounts};

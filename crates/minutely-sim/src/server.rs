@@ -20,10 +20,24 @@ use crate::kinesis::{self, Answer, Protocol};
 use crate::s3::{Reply, S3Error, S3Request, split_path};
 use crate::shared::Shared;
 
-/// Kinesis bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
+/// Put bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
 /// data, about 7 MiB in base64).
-const MAX_KINESIS_BODY: usize = 16 * 1024 * 1024;
+const MAX_PUT_BODY: usize = 16 * 1024 * 1024;
+/// Any other call's body (Kinesis's other calls, S3's but PutObject and DeleteObjects).
+const MAX_CALL_BODY: usize = 1024 * 1024;
+/// DeleteObjects: 1,000 keys of up to 1,024 bytes, in XML.
+const MAX_DELETE_BODY: usize = 4 * 1024 * 1024;
 const KINESIS_TARGET_PREFIX: &str = "Kinesis_20131202.";
+/// Where calls the sim does not serve are counted: whatever their name, one entry.
+const UNKNOWN_OPERATION: &str = "UnknownOperation";
+
+/// At most 100 characters of what a client sent, for an error message.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(100) {
+        Some((i, _)) => format!("{}... ({} bytes)", &s[..i], s.len()),
+        None => s.to_owned(),
+    }
+}
 
 /// A request body the sim reads: hyper's from a socket, or bytes already in memory
 /// ([`crate::Sim::call`]).
@@ -46,18 +60,91 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: tokio::sync::oneshot::Receiver<()>) {
+/// What one client can make the sim hold: connections, time, bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Connections open at once; one more is answered 503 and closed.
+    pub max_connections: usize,
+    /// A connection whose next request's headers have not all arrived this long after it went
+    /// idle (or was opened) is closed: an idle keep-alive, or a client that sends a byte now
+    /// and then.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds { max_connections: 1024, idle_timeout: std::time::Duration::from_secs(60) }
+    }
+}
+
+/// What a connection over the cap reads before it is closed.
+fn too_many(max: usize) -> Vec<u8> {
+    let body =
+        format!("minutely sim: {max} connections are open, the most it holds; close some or raise --max-connections\n");
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    bounds: Bounds,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(bounds.max_connections));
     let mut connections = JoinSet::new();
+    let mut backoff = Duration::ZERO;
     loop {
         tokio::select! {
             _ = &mut stop => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let stream = match accepted {
+                    Ok((stream, _)) => {
+                        backoff = Duration::ZERO;
+                        stream
+                    }
+                    Err(e) => {
+                        // Out of descriptors (or another accept error): accepting again at once
+                        // spins a core; waiting lets connections close.
+                        shared.stats.bump(|s| s.connections.accept_errors += 1);
+                        if backoff.is_zero() {
+                            eprintln!("minutely sim: cannot accept a connection ({e}); backing off");
+                        }
+                        backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                        tokio::select! {
+                            _ = &mut stop => break,
+                            _ = tokio::time::sleep(backoff) => continue,
+                        }
+                    }
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    shared.stats.bump(|s| s.connections.refused += 1);
+                    // Best effort, without waiting: the client may not be reading.
+                    let _ = stream.try_write(&too_many(bounds.max_connections));
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service).await;
+                    shared.stats.bump(|s| s.connections.opened += 1);
+                    let service = hyper::service::service_fn({
+                        let shared = shared.clone();
+                        move |req| handle(shared.clone(), req)
+                    });
+                    let served = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(bounds.idle_timeout)
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    if served.as_ref().is_err_and(hyper::Error::is_timeout) {
+                        shared.stats.bump(|s| s.connections.timed_out += 1);
+                    }
+                    shared.stats.bump(|s| s.connections.closed += 1);
+                    drop(slot);
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -124,13 +211,35 @@ async fn kinesis(
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let protocol =
         Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
-    let Some(op) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
+    let Some(name) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
+        shared.stats.call(UNKNOWN_OPERATION);
         let e = KinesisError::new(
             "UnknownOperationException",
-            format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {target}"),
+            format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {}", shorten(target)),
         );
         return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
     };
+    let Some(operation) = kinesis::Operation::parse(name) else {
+        shared.stats.call(UNKNOWN_OPERATION);
+        let e = KinesisError::new(
+            "UnknownOperationException",
+            format!(
+                "minutely sim does not serve the Kinesis operation {}; it serves {}",
+                shorten(name),
+                kinesis::OPERATIONS.join(", ")
+            ),
+        );
+        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+    };
+    let op = operation.name();
+    if req.method() != http::Method::POST {
+        shared.stats.call(UNKNOWN_OPERATION);
+        let e = KinesisError::new(
+            "UnknownOperationException",
+            format!("Kinesis calls are POST requests; this {op} was a {}", req.method()),
+        );
+        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+    }
     let call = shared.stats.call(op);
     if let Some(kind) = whole_call_faults(shared, op, call).await {
         let e = match kind {
@@ -145,11 +254,16 @@ async fn kinesis(
         };
         return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
     }
-    let body = match Limited::new(req.into_body(), MAX_KINESIS_BODY).collect().await {
+    let cap = if matches!(operation, kinesis::Operation::PutRecords | kinesis::Operation::PutRecord) {
+        MAX_PUT_BODY
+    } else {
+        MAX_CALL_BODY
+    };
+    let body = match Limited::new(req.into_body(), cap).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let e = KinesisError::serialization(format!(
-                "the request body could not be read (at most {MAX_KINESIS_BODY} bytes): {e}"
+                "the request body could not be read (at most {cap} bytes for {op}): {e}"
             ));
             return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
         }
@@ -203,11 +317,16 @@ async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Fu
             S3Error { status, code, message: "Injected by minutely sim".to_owned() }.reply(&parts.method, &resource),
         );
     }
-    let reply = match Limited::new(body, MAX_OBJECT_BODY).collect().await {
+    let cap = match op {
+        "s3:PutObject" | "s3:Multipart" => MAX_OBJECT_BODY,
+        "s3:DeleteObjects" => MAX_DELETE_BODY,
+        _ => MAX_CALL_BODY,
+    };
+    let reply = match Limited::new(body, cap).collect().await {
         Err(e) => S3Error {
             status: 400,
             code: "EntityTooLarge",
-            message: format!("the body could not be read (at most {MAX_OBJECT_BODY} bytes): {e}"),
+            message: format!("the body could not be read (at most {cap} bytes for {op}): {e}"),
         }
         .reply(&parts.method, &resource),
         Ok(body) => {
@@ -232,12 +351,91 @@ fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
 /// The admin API (`admin.rs`), its answer as JSON.
 async fn admin_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
     let json = |status: u16, v: serde_json::Value| respond(status, "application/json", v.to_string());
+    if let Some(why) = admin_refusal(req.method(), req.headers()) {
+        return json(403, serde_json::json!({ "error": why }));
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let body = match Limited::new(req.into_body(), 1024 * 1024).collect().await {
+    let body = match Limited::new(req.into_body(), MAX_CALL_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return json(400, serde_json::json!({"error": format!("the body could not be read: {e}")})),
     };
     let (status, answer) = crate::admin::answer(shared, method.as_str(), &path, &body);
     json(status, answer)
+}
+
+/// Why the admin API refuses a request, if it does. It changes a sim that may run on a
+/// developer's laptop, so it answers no web page: the Host must be a loopback name (a DNS
+/// rebinding page sends its own), and a change must be JSON or carry `x-minutely-sim`, which a
+/// page cannot send across sites without a preflight the sim never grants. A client without a
+/// Host header is not a browser.
+pub(crate) fn admin_refusal(method: &http::Method, headers: &http::HeaderMap) -> Option<String> {
+    if let Some(host) = headers.get(http::header::HOST)
+        && !host.to_str().is_ok_and(is_loopback_host)
+    {
+        return Some(format!(
+            "the admin API answers only requests to a loopback host (127.0.0.1, localhost, [::1]), not {}",
+            shorten(&String::from_utf8_lossy(host.as_bytes()))
+        ));
+    }
+    let changes = !matches!(*method, http::Method::GET | http::Method::HEAD);
+    let is_json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if changes && !is_json && !headers.contains_key("x-minutely-sim") {
+        return Some(format!(
+            "{method} to the admin API must be sent with content-type: application/json (or an x-minutely-sim header), so that no web page can send it"
+        ));
+    }
+    None
+}
+
+/// `127.0.0.1`, `localhost`, `[::1]` (or any `127.x.y.z`), with or without a port.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or(v6, |(addr, _)| addr),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_api_answers_no_web_page() {
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut h = http::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        let post = http::Method::POST;
+        // A cross-site form or fetch without preflight: text/plain, or a form encoding.
+        for ct in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+            let why = admin_refusal(&post, &headers(&[("host", "127.0.0.1:4567"), ("content-type", ct)])).unwrap();
+            assert!(why.contains("application/json"), "{ct}: {why}");
+        }
+        assert!(admin_refusal(&post, &headers(&[("host", "127.0.0.1:4567")])).is_some(), "no content type");
+        // DNS rebinding: the page's own name in Host, even with JSON.
+        for host in ["evil.example:4567", "127.0.0.1.evil.example", "10.0.0.1:4567", "0.0.0.0:4567"] {
+            let why = admin_refusal(&post, &headers(&[("host", host), ("content-type", "application/json")])).unwrap();
+            assert!(why.contains("loopback"), "{host}: {why}");
+            assert!(admin_refusal(&http::Method::GET, &headers(&[("host", host)])).is_some(), "GET from {host}");
+        }
+        // What our tools, curl with -H and the SDKs send.
+        for host in ["127.0.0.1:4567", "localhost:4567", "localhost", "[::1]:4567", "127.0.0.2", "LOCALHOST:1"] {
+            assert_eq!(
+                admin_refusal(&post, &headers(&[("host", host), ("content-type", "application/json; charset=utf-8")])),
+                None,
+                "{host}"
+            );
+            assert_eq!(admin_refusal(&post, &headers(&[("host", host), ("x-minutely-sim", "1")])), None, "{host}");
+            assert_eq!(admin_refusal(&http::Method::GET, &headers(&[("host", host)])), None, "{host}");
+        }
+        assert_eq!(admin_refusal(&http::Method::GET, &headers(&[])), None, "no Host: not a browser");
+    }
 }

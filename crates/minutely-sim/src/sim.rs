@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::faults::Faults;
-use crate::server;
+use crate::server::{self, Bounds};
 use crate::shared::Shared;
 use crate::stats::{Ledger, Stats};
 
@@ -23,11 +23,13 @@ pub struct Config {
     /// Faults from the start; `/_sim/faults` changes them while running.
     pub faults: Faults,
     pub clock: Clock,
+    /// Connections at once and how long an idle one is kept.
+    pub bounds: Bounds,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { port: 0, limits: true, faults: Faults::default(), clock: Clock::system() }
+        Config { port: 0, limits: true, faults: Faults::default(), clock: Clock::system(), bounds: Bounds::default() }
     }
 }
 
@@ -50,7 +52,7 @@ impl Sim {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(config.limits, &config.faults, &config.clock));
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
+        let task = tokio::spawn(server::serve(listener, shared.clone(), config.bounds, stopped));
         Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })
     }
 

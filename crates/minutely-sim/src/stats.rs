@@ -27,6 +27,21 @@ pub struct Stats {
     pub object_bytes_stored: u64,
     /// What each stream was given and what came of it, by stream name.
     pub streams: BTreeMap<String, StreamCounts>,
+    /// The port's connections.
+    pub connections: ConnectionStats,
+}
+
+/// The port's connections, counted since the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConnectionStats {
+    pub opened: u64,
+    pub closed: u64,
+    /// Answered 503 and closed: the cap was reached.
+    pub refused: u64,
+    /// Closed because a request's headers did not arrive in time.
+    pub timed_out: u64,
+    /// Accepts that failed (out of file descriptors, mostly), each followed by a pause.
+    pub accept_errors: u64,
 }
 
 /// What one stream was given and what came of its entries, counted as they were put.
@@ -87,8 +102,10 @@ impl StatsCell {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Counts a call and returns its number among this operation's calls (from 0).
-    pub(crate) fn call(&self, op: &str) -> u64 {
+    /// Counts a call and returns its number among this operation's calls (from 0). `op` is a
+    /// name the sim knows (the caller maps others to one name): what a client sends cannot
+    /// grow the map.
+    pub(crate) fn call(&self, op: &'static str) -> u64 {
         let mut s = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let n = s.calls.entry(op.to_owned()).or_default();
         *n += 1;

@@ -376,7 +376,12 @@ async fn bad_requests_get_aws_shaped_errors() {
         assert_eq!((status, body["__type"].as_str()), (400, Some("InvalidArgumentException")), "{body}");
         let (status, body) = json_call(&e, "EnableEnhancedMonitoring", "{}");
         assert_eq!((status, body["__type"].as_str()), (400, Some("UnknownOperationException")), "{body}");
-        let (status, body) = raw(&e, "/_sim/faults", &[], b"{\"put_entry_failures\":{\"rate\":2}}".to_vec());
+        let (status, body) = raw(
+            &e,
+            "/_sim/faults",
+            &[("content-type", "application/json")],
+            b"{\"put_entry_failures\":{\"rate\":2}}".to_vec(),
+        );
         assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
         let (status, _) = raw(&e, "/bucket", &[("x-amz-target", "DynamoDB_20120810.GetItem")], Vec::new());
         assert_eq!(status, 400);
@@ -486,7 +491,7 @@ async fn the_admin_api_reports_and_resets() {
             &agent.get(format!("{e}/_sim/stats")).call().unwrap().body_mut().read_to_vec().unwrap(),
         )
         .unwrap();
-        let (status, _) = raw(&e, "/_sim/reset", &[], Vec::new());
+        let (status, _) = raw(&e, "/_sim/reset", &[("x-minutely-sim", "1")], Vec::new());
         assert_eq!(status, 200);
         stats
     })

@@ -24,6 +24,9 @@ impl KinesisError {
     pub fn in_use(message: impl Into<String>) -> KinesisError {
         KinesisError::new("ResourceInUseException", message)
     }
+    pub fn limit(message: impl Into<String>) -> KinesisError {
+        KinesisError::new("LimitExceededException", message)
+    }
     pub fn serialization(message: impl Into<String>) -> KinesisError {
         KinesisError::new("SerializationException", message)
     }

@@ -3,7 +3,7 @@
 //! encodes the answer in the request's protocol.
 
 pub mod error;
-mod operation;
+mod list;
 mod reshard;
 pub mod state;
 mod stream;
@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::faults::{LostAnswer, dice};
+pub use crate::operation::{OPERATIONS, Operation, is_data_operation};
 use crate::shared::Shared;
 use error::KinesisError;
-pub use operation::{OPERATIONS, Operation, is_data_operation};
 use state::{Fate, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES};
 use wire::*;
 

@@ -8,9 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::error::KinesisError;
 pub use super::stream::{
     ACCOUNT, ITERATOR_TTL_MS, MAX_GET_RECORDS, MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES,
@@ -42,11 +39,27 @@ pub enum Fate {
 /// Every stream.
 #[derive(Debug, Default)]
 pub struct Kinesis {
-    streams: BTreeMap<String, Stream>,
+    pub(super) streams: BTreeMap<String, Stream>,
     incarnations: u64,
     pub limits: bool,
     /// What the limits refused: counted here, under the streams' lock, and shown in [`crate::Stats`].
     pub limit_stats: crate::stats::LimitStats,
+}
+
+/// The account's shard quota: open shards over every stream (AWS's default in its large
+/// regions). It also bounds what one client can make the sim hold.
+pub const SHARD_QUOTA: i64 = 20_000;
+/// UpdateShardCount scales a stream to at most this many shards.
+pub const MAX_SHARDS_PER_UPDATE: i64 = 10_000;
+
+/// Refuses a change that would leave `total` open shards in the account.
+pub(super) fn check_quota(total: i64) -> Result<(), KinesisError> {
+    if total > SHARD_QUOTA {
+        return Err(KinesisError::limit(format!(
+            "This request would exceed the shard limit for the account {ACCOUNT} in {REGION}. Shards after it: {total}. Limit: {SHARD_QUOTA}."
+        )));
+    }
+    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), KinesisError> {
@@ -59,7 +72,7 @@ fn check_name(name: &str) -> Result<(), KinesisError> {
 }
 
 /// The stream a request names, by StreamName or StreamARN.
-fn stream_name(r: &StreamRef) -> Result<String, KinesisError> {
+pub(super) fn stream_name(r: &StreamRef) -> Result<String, KinesisError> {
     match (&r.stream_name, &r.stream_arn) {
         (Some(n), _) => Ok(n.clone()),
         (None, Some(arn)) => {
@@ -145,7 +158,10 @@ impl Kinesis {
                 return Err(KinesisError::validation("ShardCount must not be given for an ON_DEMAND stream"));
             }
             (false, None) => return Err(KinesisError::validation("ShardCount is required for a PROVISIONED stream")),
-            (false, Some(n)) if (1..=10_000).contains(&n) => n as u32,
+            (false, Some(n)) if n >= 1 => {
+                check_quota(self.open_shards_except(&StreamRef::default()) + n)?;
+                n as u32
+            }
             (false, Some(n)) => {
                 return Err(KinesisError::validation(format!(
                     "1 validation error detected: Value '{n}' at 'shardCount' failed to satisfy constraint: Member must have value greater than or equal to 1"
@@ -221,119 +237,6 @@ impl Kinesis {
                 consumer_count: 0,
             },
         })
-    }
-
-    pub fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput, KinesisError> {
-        let limit = input.limit.unwrap_or(100).clamp(1, 10_000) as usize;
-        let after = match (&input.next_token, &input.exclusive_start_stream_name) {
-            (Some(t), _) => Some(
-                String::from_utf8(
-                    URL_SAFE_NO_PAD
-                        .decode(t)
-                        .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?,
-                )
-                .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?,
-            ),
-            (None, a) => a.clone(),
-        };
-        let names: Vec<&Stream> =
-            self.streams.values().filter(|s| after.as_ref().is_none_or(|a| s.name.as_str() > a.as_str())).collect();
-        let page = &names[..names.len().min(limit)];
-        let more = names.len() > limit;
-        Ok(ListStreamsOutput {
-            stream_names: page.iter().map(|s| s.name.clone()).collect(),
-            has_more_streams: more,
-            next_token: more.then(|| URL_SAFE_NO_PAD.encode(&page[page.len() - 1].name)),
-            stream_summaries: page
-                .iter()
-                .map(|s| StreamSummary {
-                    stream_name: s.name.clone(),
-                    stream_arn: s.arn(),
-                    stream_status: s.status(),
-                    stream_mode_details: s.mode(),
-                    stream_creation_timestamp: Timestamp(s.created_ms),
-                })
-                .collect(),
-        })
-    }
-
-    pub fn list_shards(&mut self, input: ListShardsInput, now_ms: i64) -> Result<ListShardsOutput, KinesisError> {
-        let max = input.max_results.unwrap_or(1000);
-        if !(1..=10_000).contains(&max) {
-            return Err(KinesisError::invalid(format!("MaxResults {max} is not between 1 and 10000")));
-        }
-        let max = max as usize;
-        // A NextToken carries the stream and the filter's start; it excludes StreamName.
-        let (stream_ref, after, filter) = match &input.next_token {
-            Some(token) => {
-                if input.stream.stream_name.is_some()
-                    || input.stream.stream_arn.is_some()
-                    || input.exclusive_start_shard_id.is_some()
-                {
-                    return Err(KinesisError::invalid(
-                        "NextToken and StreamName/StreamARN/ExclusiveStartShardId cannot be provided together.",
-                    ));
-                }
-                let raw = URL_SAFE_NO_PAD.decode(token).ok().and_then(|b| String::from_utf8(b).ok());
-                let (name, after) = raw
-                    .as_deref()
-                    .and_then(|r| r.split_once('|'))
-                    .ok_or_else(|| KinesisError::invalid("NextToken is not one this service gave"))?;
-                let after = after
-                    .parse::<u32>()
-                    .map_err(|_| KinesisError::invalid("NextToken is not one this service gave"))?;
-                (StreamRef { stream_name: Some(name.to_owned()), stream_arn: None }, Some(after), None)
-            }
-            None => (
-                input.stream,
-                input.exclusive_start_shard_id.as_deref().map(|id| parse_shard_id(id).unwrap_or(0)),
-                input.shard_filter,
-            ),
-        };
-        let s = self.stream_mut(&stream_ref, now_ms)?;
-        let horizon = now_ms - s.retention_hours * 3_600_000;
-        let created = s.created_ms;
-        let mut after = after;
-        let keep: Box<dyn Fn(&Shard) -> bool> = match filter {
-            None => Box::new(|_| true),
-            Some(f) => {
-                let ts = f.timestamp.map(|t| t.0);
-                match f.kind.as_deref() {
-                    Some("AFTER_SHARD_ID") => {
-                        let id = required(f.shard_id, "shardFilter.shardId")?;
-                        after = Some(
-                            parse_shard_id(&id)
-                                .ok_or_else(|| KinesisError::invalid(format!("ShardId {id} is not a shard id")))?,
-                        );
-                        Box::new(|_| true)
-                    }
-                    Some("AT_TRIM_HORIZON") => Box::new(move |sh| {
-                        sh.closed.is_none_or(|(c, _)| c > horizon) && sh.created_ms <= horizon.max(created)
-                    }),
-                    Some("FROM_TRIM_HORIZON") => Box::new(|_| true),
-                    Some("AT_LATEST") => Box::new(|sh| sh.is_open()),
-                    Some("AT_TIMESTAMP") => {
-                        let t = required(ts, "shardFilter.timestamp")?;
-                        Box::new(move |sh| sh.created_ms <= t.max(created) && sh.closed.is_none_or(|(c, _)| c > t))
-                    }
-                    Some("FROM_TIMESTAMP") => {
-                        let t = required(ts, "shardFilter.timestamp")?;
-                        Box::new(move |sh| sh.closed.is_none_or(|(c, _)| c > t))
-                    }
-                    other => {
-                        return Err(KinesisError::validation(format!(
-                            "1 validation error detected: Value '{}' at 'shardFilter.type' failed to satisfy constraint: Member must satisfy enum value set: [AFTER_SHARD_ID, AT_TRIM_HORIZON, FROM_TRIM_HORIZON, AT_LATEST, AT_TIMESTAMP, FROM_TIMESTAMP]",
-                            other.unwrap_or("null")
-                        )));
-                    }
-                }
-            }
-        };
-        let all: Vec<&Shard> = s.shards.iter().filter(|sh| after.is_none_or(|a| sh.ordinal > a) && keep(sh)).collect();
-        let page = &all[..all.len().min(max)];
-        let next_token =
-            (all.len() > max).then(|| URL_SAFE_NO_PAD.encode(format!("{}|{}", s.name, page[page.len() - 1].ordinal)));
-        Ok(ListShardsOutput { shards: page.iter().map(|sh| s.out(sh)).collect(), next_token })
     }
 
     /// Stores the entries whose fate is `Store` and whose shard admits them (when limits are on).
@@ -434,7 +337,10 @@ impl Kinesis {
                 KinesisError::invalid(format!("StartingSequenceNumber is required for ShardIteratorType {kind}"))
             })?;
             match parse_sequence_number(seq) {
-                Some((inc, ord, pos)) if inc == s.incarnation && ord == shard.ordinal => Ok(pos + u64::from(after)),
+                // After the largest position is past every record: never back to 0.
+                Some((inc, ord, pos)) if inc == s.incarnation && ord == shard.ordinal => {
+                    Ok(pos.saturating_add(u64::from(after)))
+                }
                 _ => Err(KinesisError::invalid(format!(
                     "StartingSequenceNumber {seq} used in GetShardIterator on shard {shard_id_in} in stream {} under account {ACCOUNT} is invalid because it did not come from this stream.",
                     s.name
@@ -491,7 +397,7 @@ impl Kinesis {
         };
         let iter =
             Iter::decode(token).ok_or_else(|| KinesisError::invalid(format!("Invalid ShardIterator: {token}")))?;
-        if expire || now_ms - iter.issued_ms > ITERATOR_TTL_MS {
+        if expire || now_ms.saturating_sub(iter.issued_ms) > ITERATOR_TTL_MS {
             return Err(KinesisError::new(
                 "ExpiredIteratorException",
                 format!(
@@ -570,6 +476,12 @@ impl Kinesis {
             }
         }
         (n, bytes)
+    }
+
+    /// Open shards over every stream but the one `except` names (none: every stream).
+    pub(super) fn open_shards_except(&self, except: &StreamRef) -> i64 {
+        let except = stream_name(except).ok();
+        self.streams.values().filter(|s| except.as_ref() != Some(&s.name)).map(Stream::open_count).sum()
     }
 
     /// The names of the streams.

@@ -289,13 +289,17 @@ impl Shard {
     }
 }
 
-/// `n` shards of even ranges over the 128-bit hash key space.
+/// `n` shards of even ranges over the 128-bit hash key space, as AWS draws them: shard `i`
+/// starts at `i * floor(2^128 / n)`, so that the ranges of `2n` shards split those of `n`
+/// exactly in two (a doubling is one split per shard).
 pub(super) fn even_ranges(n: u32) -> Vec<(u128, u128)> {
-    let width = u128::MAX / u128::from(n);
+    let n = u128::from(n.max(1));
+    // floor(2^128 / n) without 2^128: floor((2^128 - 1) / n), plus one when n divides 2^128.
+    let width = u128::MAX / n + u128::from(n > 1 && u128::MAX % n == n - 1);
     (0..n)
         .map(|i| {
-            let start = width * u128::from(i);
-            let end = if i + 1 == n { u128::MAX } else { width * u128::from(i + 1) - 1 };
+            let start = width * i;
+            let end = if i + 1 == n { u128::MAX } else { width * (i + 1) - 1 };
             (start, end)
         })
         .collect()
@@ -306,7 +310,9 @@ pub fn hash_key(partition_key: &str) -> u128 {
     u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
 }
 
-pub(super) fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) -> Result<(), KinesisError> {
+/// Splits open shard `ordinal` at `new_start`; returns the two children (low, high). The
+/// caller reindexes the open shards ([`Stream::reindex`]) once it has made all its changes.
+pub(super) fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) -> Result<(u32, u32), KinesisError> {
     let sh = &s.shards[ordinal as usize];
     if !sh.is_open() {
         return Err(KinesisError::invalid(format!(
@@ -326,13 +332,13 @@ pub(super) fn split(s: &mut Stream, ordinal: u32, new_start: u128, now_ms: i64) 
     }
     let (start, end) = (sh.hash_start, sh.hash_end);
     s.close(ordinal, now_ms);
-    s.add_shard((start, new_start - 1), (Some(ordinal), None), now_ms);
-    s.add_shard((new_start, end), (Some(ordinal), None), now_ms);
-    s.reindex();
-    Ok(())
+    let low = s.add_shard((start, new_start - 1), (Some(ordinal), None), now_ms);
+    let high = s.add_shard((new_start, end), (Some(ordinal), None), now_ms);
+    Ok((low, high))
 }
 
-pub(super) fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<(), KinesisError> {
+/// Merges open adjacent shards `a` and `b`; returns the child. The caller reindexes.
+pub(super) fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<u32, KinesisError> {
     let (sa, sb) = (&s.shards[a as usize], &s.shards[b as usize]);
     if !sa.is_open() || !sb.is_open() {
         return Err(KinesisError::invalid(format!(
@@ -355,7 +361,5 @@ pub(super) fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<(), K
     let range = (sa.hash_start.min(sb.hash_start), sa.hash_end.max(sb.hash_end));
     s.close(a, now_ms);
     s.close(b, now_ms);
-    s.add_shard(range, (Some(a), Some(b)), now_ms);
-    s.reindex();
-    Ok(())
+    Ok(s.add_shard(range, (Some(a), Some(b)), now_ms))
 }

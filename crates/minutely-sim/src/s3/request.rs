@@ -47,3 +47,43 @@ impl S3Request<'_> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operation::S3_OPERATIONS;
+
+    /// Every method, path shape and query gives a name in [`S3_OPERATIONS`].
+    #[test]
+    fn every_operation_is_listed() {
+        let headers = [HeaderMap::new(), {
+            let mut h = HeaderMap::new();
+            h.insert("x-amz-copy-source", "b/k".parse().unwrap());
+            h
+        }];
+        for method in ["GET", "PUT", "HEAD", "DELETE", "POST", "PATCH", "OPTIONS"] {
+            let method: Method = method.parse().unwrap();
+            for (bucket, key) in [("", ""), ("b", ""), ("b", "k")] {
+                for query in
+                    [&[][..], &[("list-type", "2")], &[("delete", "")], &[("uploads", "")], &[("uploadId", "1")]]
+                {
+                    for headers in &headers {
+                        let r = S3Request {
+                            method: &method,
+                            bucket: bucket.to_owned(),
+                            key: key.to_owned(),
+                            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                            headers,
+                            body: Bytes::new(),
+                        };
+                        assert!(
+                            S3_OPERATIONS.contains(&r.operation()),
+                            "{method} {bucket}/{key} {query:?}: {}",
+                            r.operation()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

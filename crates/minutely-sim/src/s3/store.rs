@@ -106,6 +106,13 @@ impl Store {
     }
 
     pub(crate) fn put_object(&self, r: S3Request<'_>) -> Result<Reply, S3Error> {
+        if r.key.len() > MAX_KEY_BYTES {
+            return Err(err(
+                400,
+                "KeyTooLongError",
+                format!("Your key is too long: {} bytes, where S3 takes at most {MAX_KEY_BYTES}", r.key.len()),
+            ));
+        }
         let chunked = r.header("x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
             || r.header("content-encoding").is_some_and(|v| v.split(',').any(|e| e.trim() == "aws-chunked"));
         let data = if chunked { decode_aws_chunked(&r.body)? } else { r.body.clone() };
@@ -190,14 +197,14 @@ impl Store {
         let total = o.data.len() as u64;
         let mut reply = match r.header("range") {
             None => Reply { status: 200, headers: Vec::new(), body: o.data.clone() },
-            Some(range) => {
-                let (start, end) = parse_range(range, total)?;
-                Reply {
+            Some(range) => match parse_range(range, total)? {
+                None => Reply { status: 200, headers: Vec::new(), body: o.data.clone() },
+                Some((start, end)) => Reply {
                     status: 206,
                     headers: vec![("content-range", format!("bytes {start}-{end}/{total}"))],
                     body: o.data.slice(start as usize..end as usize + 1),
-                }
-            }
+                },
+            },
         };
         if r.method == Method::HEAD {
             // HEAD answers the headers of a GET; hyper writes no body but keeps the length.
@@ -215,6 +222,19 @@ impl Store {
     }
 
     pub(crate) fn delete_objects(&self, r: &S3Request<'_>) -> Result<Reply, S3Error> {
+        // S3 asks for an integrity header here (the SDKs send one); a web page's form cannot.
+        if !r.headers.keys().any(|h| h == "content-md5" || h.as_str().starts_with("x-amz-checksum-")) {
+            return Err(err(
+                400,
+                "InvalidRequest",
+                "Missing required header for this request: Content-MD5 or x-amz-checksum-*",
+            ));
+        }
+        if let Some(md5) = r.header("content-md5")
+            && md5 != STANDARD.encode(Md5::digest(&r.body))
+        {
+            return Err(err(400, "BadDigest", "The Content-MD5 you specified did not match what we received."));
+        }
         let (keys, quiet) = parse_delete(&r.body)?;
         if keys.len() > 1000 {
             return Err(err(400, "MalformedXML", format!("DeleteObjects takes at most 1000 keys, not {}", keys.len())));
@@ -294,6 +314,9 @@ struct ListPage {
     last: Option<(String, bool)>,
 }
 
+/// S3's longest key, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
 impl ListQuery {
     fn of(r: &S3Request<'_>) -> Result<ListQuery, S3Error> {
         let max_keys = match r.q("max-keys") {
@@ -346,7 +369,8 @@ impl ListQuery {
                 continue;
             }
             if page.count == self.max_keys {
-                page.truncated = true;
+                // S3 answers `max-keys=0` with an empty page that is not truncated.
+                page.truncated = self.max_keys > 0;
                 break;
             }
             page.count += 1;

@@ -142,7 +142,8 @@ pub fn decode_aws_chunked(body: &[u8]) -> Result<Bytes, S3Error> {
         if size == 0 {
             break;
         }
-        if rest.len() < size + 2 || &rest[size..size + 2] != b"\r\n" {
+        // A size past the body (up to ffffffffffffffff) is a short chunk, never an overflow.
+        if size.checked_add(2).is_none_or(|n| rest.len() < n) || &rest[size..size + 2] != b"\r\n" {
             return Err(bad("a chunk is shorter than its size"));
         }
         out.extend_from_slice(&rest[..size]);
@@ -195,26 +196,38 @@ pub(crate) fn check_bucket_name(name: &str) -> Result<(), S3Error> {
 }
 
 /// `bytes=START-END`, `bytes=START-`, `bytes=-SUFFIX`: the inclusive range within `total`.
-pub(crate) fn parse_range(range: &str, total: u64) -> Result<(u64, u64), S3Error> {
+/// `None`: not one byte range (garbage, another unit, several ranges, an end before the
+/// start), which S3 ignores as HTTP says, answering the whole object. A range that starts past
+/// the end is unsatisfiable: 416.
+pub(crate) fn parse_range(range: &str, total: u64) -> Result<Option<(u64, u64)>, S3Error> {
     let unsatisfiable =
         || err(416, "InvalidRange", format!("The requested range {range} is not satisfiable (object size {total})"));
-    let spec = range.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
-    let (a, b) = spec.split_once('-').ok_or_else(unsatisfiable)?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| unsatisfiable())?;
-            (total.saturating_sub(n), total.checked_sub(1).ok_or_else(unsatisfiable)?)
-        }
-        (s, "") => (s.parse().map_err(|_| unsatisfiable())?, total.checked_sub(1).ok_or_else(unsatisfiable)?),
-        (s, e) => {
-            let e: u64 = e.parse().map_err(|_| unsatisfiable())?;
-            (s.parse().map_err(|_| unsatisfiable())?, e.min(total.saturating_sub(1)))
-        }
+    let Some((a, b)) = range.trim().strip_prefix("bytes=").and_then(|spec| spec.split_once('-')) else {
+        return Ok(None);
     };
-    if start >= total || start > end {
+    let number = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+    };
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => match number(suffix) {
+            None => return Ok(None),
+            Some(0) => return Err(unsatisfiable()),
+            Some(n) => (total.saturating_sub(n), total.checked_sub(1).ok_or_else(unsatisfiable)?),
+        },
+        (s, "") => match number(s) {
+            None => return Ok(None),
+            Some(s) => (s, total.checked_sub(1).ok_or_else(unsatisfiable)?),
+        },
+        (s, e) => match (number(s), number(e)) {
+            (Some(s), Some(e)) if s <= e => (s, e.min(total.saturating_sub(1))),
+            _ => return Ok(None),
+        },
+    };
+    if start >= total {
         return Err(unsatisfiable());
     }
-    Ok((start, end))
+    Ok(Some((start, end)))
 }
 
 /// The keys and `Quiet` flag of a DeleteObjects body.
@@ -230,9 +243,13 @@ pub(crate) fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> 
     let mut keys = Vec::new();
     let mut quiet = false;
     let mut path: Vec<String> = Vec::new();
+    let mut root = None;
     for token in xmlparser::Tokenizer::from(text) {
         match token.map_err(|e| malformed(e.to_string()))? {
-            xmlparser::Token::ElementStart { local, .. } => path.push(local.as_str().to_owned()),
+            xmlparser::Token::ElementStart { local, .. } => {
+                root.get_or_insert_with(|| local.as_str().to_owned());
+                path.push(local.as_str().to_owned());
+            }
             xmlparser::Token::ElementEnd { end, .. } => match end {
                 xmlparser::ElementEnd::Open => {}
                 _ => {
@@ -252,6 +269,12 @@ pub(crate) fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> 
     }
     if !path.is_empty() {
         return Err(malformed(format!("<{}> is not closed", path.join("><"))));
+    }
+    if root.as_deref() != Some("Delete") {
+        return Err(malformed(format!(
+            "the body must be one <Delete> element holding <Object><Key>s; it has {}",
+            root.map_or("none".to_owned(), |r| format!("<{r}>"))
+        )));
     }
     Ok((keys, quiet))
 }
@@ -313,16 +336,32 @@ mod tests {
         assert_eq!(decode_aws_chunked(wrong.as_bytes()).unwrap_err().code, "BadDigest");
         assert_eq!(decode_aws_chunked(b"zz\r\nhello").unwrap_err().code, "IncompleteBody");
         assert_eq!(decode_aws_chunked(b"50\r\nhello\r\n").unwrap_err().code, "IncompleteBody");
+        // Sizes that overflow the arithmetic (they panicked the decoder) are short chunks.
+        for size in ["ffffffffffffffff", "fffffffffffffffe", "7fffffffffffffff"] {
+            let e =
+                decode_aws_chunked(format!("{size};chunk-signature=x\r\nhello\r\n0\r\n\r\n").as_bytes()).unwrap_err();
+            assert_eq!(e.code, "IncompleteBody", "{size}");
+        }
+        assert_eq!(decode_aws_chunked(b"10000000000000000\r\nx").unwrap_err().code, "IncompleteBody");
     }
 
     #[test]
     fn ranges_follow_rfc_9110() {
-        assert_eq!(parse_range("bytes=2-4", 10).unwrap(), (2, 4));
-        assert_eq!(parse_range("bytes=7-", 10).unwrap(), (7, 9));
-        assert_eq!(parse_range("bytes=-3", 10).unwrap(), (7, 9));
-        assert_eq!(parse_range("bytes=5-100", 10).unwrap(), (5, 9));
+        assert_eq!(parse_range("bytes=2-4", 10).unwrap(), Some((2, 4)));
+        assert_eq!(parse_range("bytes=7-", 10).unwrap(), Some((7, 9)));
+        assert_eq!(parse_range("bytes=-3", 10).unwrap(), Some((7, 9)));
+        assert_eq!(parse_range("bytes=-30", 10).unwrap(), Some((0, 9)));
+        assert_eq!(parse_range("bytes=5-100", 10).unwrap(), Some((5, 9)));
+        // Satisfiable or not is asked only of one well-formed byte range.
         assert_eq!(parse_range("bytes=10-", 10).unwrap_err().status, 416);
-        assert_eq!(parse_range("lines=1-2", 10).unwrap_err().status, 416);
+        assert_eq!(parse_range("bytes=0-", 0).unwrap_err().status, 416);
+        assert_eq!(parse_range("bytes=-0", 10).unwrap_err().status, 416);
+        // Anything else is ignored, as S3 does: the whole object (they answered 416).
+        for ignored in
+            ["lines=1-2", "bytes=abc", "garbage", "bytes=0-1,3-4", "bytes=5-2", "bytes=--1", "bytes=+1-2", ""]
+        {
+            assert_eq!(parse_range(ignored, 10).unwrap(), None, "{ignored:?}");
+        }
     }
 
     proptest::proptest! {
@@ -347,5 +386,9 @@ mod tests {
         let body = b"<?xml version=\"1.0\"?><Delete xmlns=\"x\"><Object><Key>a&amp;b</Key></Object><Object><Key>c&#x20;d</Key></Object><Quiet>true</Quiet></Delete>";
         assert_eq!(parse_delete(body).unwrap(), (vec!["a&b".to_owned(), "c d".to_owned()], true));
         assert_eq!(parse_delete(b"<Delete><Object>").unwrap_err().code, "MalformedXML");
+        // An empty body, or one of another element, deletes nothing and says so (it got 200).
+        assert_eq!(parse_delete(b"").unwrap_err().code, "MalformedXML");
+        assert_eq!(parse_delete(b"<Keep><Object><Key>a</Key></Object></Keep>").unwrap_err().code, "MalformedXML");
+        assert_eq!(parse_delete(b"<Delete/>").unwrap(), (vec![], false));
     }
 }

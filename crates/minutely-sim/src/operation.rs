@@ -1,5 +1,7 @@
-//! The Kinesis operations the sim serves, one enum: their names on the wire
-//! (`X-Amz-Target: Kinesis_20131202.<name>`) come from the variants, in one list.
+//! The operations the sim serves, by the names faults and stats use: the Kinesis ones as one
+//! enum, their names on the wire (`X-Amz-Target: Kinesis_20131202.<name>`) from the
+//! variants; S3's as the names its router gives. Depends on nothing, so that the faults can
+//! check names without knowing the services.
 
 macro_rules! operations {
     ($($op:ident),* $(,)?) => {
@@ -56,6 +58,30 @@ impl Operation {
             Operation::PutRecord | Operation::PutRecords | Operation::GetRecords | Operation::GetShardIterator
         )
     }
+}
+
+/// Every name `s3::S3Request::operation` gives.
+pub const S3_OPERATIONS: &[&str] = &[
+    "s3:ListBuckets",
+    "s3:CreateBucket",
+    "s3:HeadBucket",
+    "s3:DeleteBucket",
+    "s3:DeleteObjects",
+    "s3:ListObjectsV2",
+    "s3:ListObjects",
+    "s3:Multipart",
+    "s3:CopyObject",
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:HeadObject",
+    "s3:DeleteObject",
+    "s3:Other",
+];
+
+/// Whether whole-call faults can be set on `op`: an operation the sim names, or a service's
+/// wildcard (`kinesis:*`, `s3:*`).
+pub fn is_known(op: &str) -> bool {
+    matches!(op, "kinesis:*" | "s3:*") || OPERATIONS.contains(&op) || S3_OPERATIONS.contains(&op)
 }
 
 /// Whether the operation named `op` reads or writes records (see [`Operation::is_data`]).
