@@ -11,6 +11,11 @@ default:
 test:
     cargo test --workspace --locked
 
+# Fuzz the sim's request path, each target for `seconds` from its corpus (a failure prints the
+# command that replays it): `just fuzz 60`, `MINUTELY_FUZZ_SEED=7 just fuzz 600`.
+fuzz seconds="60":
+    MINUTELY_FUZZ_SECONDS={{seconds}} cargo test --release --locked -p minutely-sim --test fuzz -- --nocapture
+
 # Count a TSV file per minute and key: `just aggregate fixtures/clean.tsv --format table`.
 aggregate file *args:
     cargo run --release --locked -p minutely-cli -- aggregate {{file}} {{args}}

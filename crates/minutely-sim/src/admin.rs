@@ -14,8 +14,7 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
     match (method, path) {
         ("GET", "/_sim/health") => json_(200, serde_json::json!({"status": "running", "services": ["kinesis", "s3"]})),
         ("GET", "/_sim/stats") => json_(200, serde_json::to_value(shared.stats()).unwrap_or_default()),
-        ("GET", p) if p.starts_with("/_sim/streams/") && p.ends_with("/ledger") => {
-            let name = &p["/_sim/streams/".len()..p.len() - "/ledger".len()];
+        ("GET", p) if let Some(name) = p.strip_prefix("/_sim/streams/").and_then(|r| r.strip_suffix("/ledger")) => {
             match shared.ledger(name) {
                 Some(l) => json_(200, serde_json::to_value(l).unwrap_or_default()),
                 None => json_(404, serde_json::json!({"error": format!("no stream {name:?} in this sim")})),

@@ -153,10 +153,33 @@ pub(crate) async fn serve(
     connections.shutdown().await;
 }
 
+/// Answers one request. A panic in the sim (a bug: none is known) is answered as AWS's
+/// `InternalFailure` (500), said on stderr and counted in `panics`, instead of closing the
+/// connection or, in process, unwinding into the caller.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     req: Request<impl RequestBody>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
+    let what = format!("{} {}", req.method(), shorten(&req.uri().to_string()));
+    match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(route(shared.clone(), req))).await {
+        Ok(answer) => answer,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            shared.stats.bump(|s| s.panics += 1);
+            eprintln!(
+                "minutely sim: {what} panicked ({why}); answered 500 InternalFailure. This is a bug in the sim: please report it with the request."
+            );
+            let body = serde_json::json!({"__type": "InternalFailure", "message": format!("minutely sim failed on this request: {why}")});
+            Ok(respond(500, "application/x-amz-json-1.1", body.to_string()))
+        }
+    }
+}
+
+async fn route(shared: Arc<Shared>, req: Request<impl RequestBody>) -> Result<Response<Full<Bytes>>, Dropped> {
     if req.uri().path().starts_with("/_sim/") {
         return Ok(admin_call(&shared, req).await);
     }

@@ -29,6 +29,8 @@ pub struct Stats {
     pub streams: BTreeMap<String, StreamCounts>,
     /// The port's connections.
     pub connections: ConnectionStats,
+    /// Requests on which the sim panicked, each answered 500 (a bug in the sim; see stderr).
+    pub panics: u64,
 }
 
 /// The port's connections, counted since the start.

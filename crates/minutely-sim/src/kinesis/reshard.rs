@@ -63,7 +63,7 @@ impl Kinesis {
                 "TargetShardCount {target} is above {MAX_SHARDS_PER_UPDATE}, the most UpdateShardCount scales a stream to"
             )));
         }
-        check_quota(others + target)?;
+        check_quota(others.saturating_add(target))?;
         reshard_uniformly(s, target as u32, now_ms)?;
         Ok(UpdateShardCountOutput {
             stream_name: s.name.clone(),
@@ -271,5 +271,9 @@ mod tests {
         assert_eq!(e.code, "LimitExceededException", "{e}");
         let e = k.create_stream(input(json!({"StreamName": "u", "ShardCount": 0})), 0).unwrap_err();
         assert_eq!(e.code, "ValidationException", "{e}");
+        // Found by the fuzzer: the sum wrapped past the quota and 2^32 - 1 shards were asked of
+        // the allocator.
+        let e = k.create_stream(input(json!({"StreamName": "u", "ShardCount": i64::MAX})), 0).unwrap_err();
+        assert_eq!(e.code, "LimitExceededException", "{e}");
     }
 }

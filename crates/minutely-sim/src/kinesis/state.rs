@@ -159,8 +159,11 @@ impl Kinesis {
             }
             (false, None) => return Err(KinesisError::validation("ShardCount is required for a PROVISIONED stream")),
             (false, Some(n)) if n >= 1 => {
-                check_quota(self.open_shards_except(&StreamRef::default()) + n)?;
-                n as u32
+                // Saturating: a ShardCount near i64::MAX wrapped past the quota once.
+                check_quota(self.open_shards_except(&StreamRef::default()).saturating_add(n))?;
+                u32::try_from(n).map_err(|_| {
+                    KinesisError::limit(format!("ShardCount {n} is above the shard quota {SHARD_QUOTA}"))
+                })?
             }
             (false, Some(n)) => {
                 return Err(KinesisError::validation(format!(
