@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use minutely_sim::{Bounds, Config, Faults, Sim};
+use minutely_sim::{Bounds, Config, Credentials, Faults, Sim};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -23,6 +23,11 @@ pub struct Args {
     /// The faults' seed (overrides the file's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Check every Kinesis and S3 request's SigV4 signature (header or presigned URL) against
+    /// the printed credentials (`test` / `test`): a client that signs wrongly, with other keys
+    /// or with its clock far off is refused as AWS would refuse it. Off: any request is served.
+    #[arg(long)]
+    verify_signatures: bool,
     /// Connections open at once; one more is answered 503 and closed.
     #[arg(long, default_value_t = Bounds::default().max_connections)]
     max_connections: usize,
@@ -65,7 +70,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let signal = rt.block_on(async {
         let bounds = Bounds { max_connections: args.max_connections, idle_timeout: args.idle_timeout };
-        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, bounds, ..Config::default() })
+        let signatures = args.verify_signatures.then(Credentials::default);
+        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, bounds, signatures, ..Config::default() })
             .await
             .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
         let mut out = std::io::stdout().lock();
@@ -74,9 +80,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.flush()?;
         drop(out);
         eprintln!(
-            "minutely sim: Kinesis and S3 on {} (limits {}; faults: {described}); admin API under /_sim/ (stats, faults, reset); Ctrl-C stops it",
+            "minutely sim: Kinesis and S3 on {} (limits {}; signatures {}; faults: {described}); admin API under /_sim/ (stats, faults, reset); Ctrl-C stops it",
             sim.endpoint(),
-            if args.no_limits { "off" } else { "on" }
+            if args.no_limits { "off" } else { "on" },
+            if args.verify_signatures { "checked" } else { "not checked" }
         );
         let signal = crate::signals::wait().await?;
         let stats = sim.stats();

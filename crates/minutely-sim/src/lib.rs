@@ -24,6 +24,7 @@ pub mod operation;
 pub mod s3;
 mod server;
 mod shared;
+pub mod sigv4;
 mod sim;
 mod stats;
 
@@ -31,5 +32,6 @@ pub use clock::Clock;
 pub use faults::Faults;
 
 pub use server::Bounds;
+pub use sigv4::Credentials;
 pub use sim::{Answer, Config, Sim};
 pub use stats::{ConnectionStats, Ledger, LimitStats, Placed, Stats, StreamCounts};

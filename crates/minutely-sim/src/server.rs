@@ -19,6 +19,7 @@ use crate::kinesis::error::KinesisError;
 use crate::kinesis::{self, Answer, Protocol};
 use crate::s3::{Reply, S3Error, S3Request, split_path};
 use crate::shared::Shared;
+use crate::sigv4::{self, Refusal, Service, Signed};
 
 /// Put bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
 /// data, about 7 MiB in base64).
@@ -282,7 +283,8 @@ async fn kinesis(
     } else {
         MAX_CALL_BODY
     };
-    let body = match Limited::new(req.into_body(), cap).collect().await {
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, cap).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let e = KinesisError::serialization(format!(
@@ -291,6 +293,9 @@ async fn kinesis(
             return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
         }
     };
+    if let Err(refusal) = check_signature(shared, &parts, &body, Service::Kinesis) {
+        return Ok(kinesis_answer(protocol, Answer::error(protocol, &kinesis_refusal(refusal))));
+    }
     let answer = kinesis::handle(shared, op, protocol, &body, call);
     match answer.lost {
         Some(LostAnswer::Drop) => return Err(Dropped),
@@ -354,7 +359,10 @@ async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Fu
         .reply(&parts.method, &resource),
         Ok(body) => {
             request.body = body.to_bytes();
-            shared.s3.handle(request).unwrap_or_else(|e| e.reply(&parts.method, &resource))
+            match check_signature(shared, &parts, &request.body, Service::S3) {
+                Err(refusal) => s3_refusal(refusal).reply(&parts.method, &resource),
+                Ok(()) => shared.s3.handle(request).unwrap_or_else(|e| e.reply(&parts.method, &resource)),
+            }
         }
     };
     s3_reply(reply)
@@ -369,6 +377,52 @@ fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
         }
     }
     r
+}
+
+/// With `--verify-signatures`, the request's SigV4 signature checked against the sim's
+/// credentials (`sigv4.rs`); without, every request passes.
+fn check_signature(
+    shared: &Shared,
+    parts: &http::request::Parts,
+    body: &[u8],
+    service: Service,
+) -> Result<(), Refusal> {
+    let Some(credentials) = &shared.signatures else { return Ok(()) };
+    let signed = Signed {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or_default(),
+        headers: &parts.headers,
+        body,
+    };
+    sigv4::verify(&signed, service, credentials, shared.clock.now_ms())
+}
+
+/// A refused signature as Kinesis answers it.
+fn kinesis_refusal(r: Refusal) -> KinesisError {
+    match r {
+        Refusal::Missing(m) => KinesisError::new("MissingAuthenticationTokenException", m),
+        Refusal::UnknownKey(m) => KinesisError::new(
+            "UnrecognizedClientException",
+            format!("The security token included in the request is invalid: {m}"),
+        ),
+        Refusal::Malformed(m) => KinesisError::new("IncompleteSignatureException", m),
+        Refusal::Expired(m) => KinesisError::new("InvalidSignatureException", format!("Signature expired: {m}")),
+        Refusal::Mismatch(m) => KinesisError::new("InvalidSignatureException", m),
+    }
+}
+
+/// A refused signature as S3 answers it.
+fn s3_refusal(r: Refusal) -> S3Error {
+    let (status, code, message) = match r {
+        Refusal::Missing(m) => (403, "AccessDenied", m),
+        Refusal::UnknownKey(m) => (403, "InvalidAccessKeyId", m),
+        Refusal::Malformed(m) => (400, "AuthorizationHeaderMalformed", m),
+        Refusal::Expired(m) if m.contains("presigned") => (403, "AccessDenied", format!("Request has expired: {m}")),
+        Refusal::Expired(m) => (403, "RequestTimeTooSkewed", m),
+        Refusal::Mismatch(m) => (403, "SignatureDoesNotMatch", m),
+    };
+    S3Error { status, code, message }
 }
 
 /// The admin API (`admin.rs`), its answer as JSON.

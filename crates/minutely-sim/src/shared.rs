@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub limits: bool,
     pub clock: Clock,
     pub stats: StatsCell,
+    /// `--verify-signatures`: the credentials every Kinesis and S3 request must be signed with.
+    pub signatures: Option<crate::sigv4::Credentials>,
 }
 
 impl Shared {
@@ -32,6 +34,7 @@ impl Shared {
             limits,
             clock: clock.clone(),
             stats: StatsCell::default(),
+            signatures: None,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::server::{self, Bounds};
 use crate::shared::Shared;
+use crate::sigv4::Credentials;
 use crate::stats::{Ledger, Stats};
 
 /// The answer of [`Sim::call`], boxed (see [`Sim::handler`]).
@@ -25,11 +26,21 @@ pub struct Config {
     pub clock: Clock,
     /// Connections at once and how long an idle one is kept.
     pub bounds: Bounds,
+    /// Check every Kinesis and S3 request's SigV4 signature against these credentials (off:
+    /// any request is served, signed or not).
+    pub signatures: Option<Credentials>,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { port: 0, limits: true, faults: Faults::default(), clock: Clock::system(), bounds: Bounds::default() }
+        Config {
+            port: 0,
+            limits: true,
+            faults: Faults::default(),
+            clock: Clock::system(),
+            bounds: Bounds::default(),
+            signatures: None,
+        }
     }
 }
 
@@ -50,7 +61,9 @@ impl Sim {
         }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config.limits, &config.faults, &config.clock));
+        let mut shared = Shared::new(config.limits, &config.faults, &config.clock);
+        shared.signatures = config.signatures.clone();
+        let shared = Arc::new(shared);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server::serve(listener, shared.clone(), config.bounds, stopped));
         Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })
