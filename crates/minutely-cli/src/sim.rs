@@ -69,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let described = if faults == Faults::default() { "none".to_owned() } else { serde_json::to_string(&faults)? };
     let rt = tokio::runtime::Runtime::new()?;
     let signal = rt.block_on(async {
-        let bounds = Bounds { max_connections: args.max_connections, idle_timeout: args.idle_timeout };
+        let bounds = Bounds { max_connections: args.max_connections, idle_timeout: args.idle_timeout, ..Bounds::default() };
         let signatures = args.verify_signatures.then(Credentials::default);
         let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, bounds, signatures, ..Config::default() })
             .await

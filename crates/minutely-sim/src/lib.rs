@@ -16,6 +16,7 @@
 //! Everything listens on loopback only. Dropping the [`Sim`] stops it.
 
 mod admin;
+mod budget;
 pub mod clock;
 pub mod faults;
 pub mod kinesis;

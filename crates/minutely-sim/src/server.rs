@@ -70,11 +70,18 @@ pub struct Bounds {
     /// idle (or was opened) is closed: an idle keep-alive, or a client that sends a byte now
     /// and then.
     pub idle_timeout: std::time::Duration,
+    /// Request bodies being read at once, in bytes; a call whose body does not fit is answered
+    /// 503 before it is read (`budget.rs`).
+    pub bodies_in_flight: usize,
 }
 
 impl Default for Bounds {
     fn default() -> Bounds {
-        Bounds { max_connections: 1024, idle_timeout: std::time::Duration::from_secs(60) }
+        Bounds {
+            max_connections: 1024,
+            idle_timeout: std::time::Duration::from_secs(60),
+            bodies_in_flight: crate::budget::DEFAULT_BYTES,
+        }
     }
 }
 
@@ -228,6 +235,33 @@ fn kinesis_answer(protocol: Protocol, a: Answer) -> Response<Full<Bytes>> {
     r
 }
 
+/// The Kinesis operation `target` names, if the sim serves it and it came as a POST.
+fn operation_of(target: &str, method: &http::Method) -> Result<kinesis::Operation, KinesisError> {
+    let Some(name) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
+        return Err(KinesisError::new(
+            "UnknownOperationException",
+            format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {}", shorten(target)),
+        ));
+    };
+    let Some(operation) = kinesis::Operation::parse(name) else {
+        return Err(KinesisError::new(
+            "UnknownOperationException",
+            format!(
+                "minutely sim does not serve the Kinesis operation {}; it serves {}",
+                shorten(name),
+                kinesis::OPERATIONS.join(", ")
+            ),
+        ));
+    };
+    if method != http::Method::POST {
+        return Err(KinesisError::new(
+            "UnknownOperationException",
+            format!("Kinesis calls are POST requests; this {} was a {method}", operation.name()),
+        ));
+    }
+    Ok(operation)
+}
+
 async fn kinesis(
     shared: &Shared,
     target: &str,
@@ -235,35 +269,14 @@ async fn kinesis(
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let protocol =
         Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
-    let Some(name) = target.strip_prefix(KINESIS_TARGET_PREFIX) else {
-        shared.stats.call(UNKNOWN_OPERATION);
-        let e = KinesisError::new(
-            "UnknownOperationException",
-            format!("minutely sim serves Kinesis ({KINESIS_TARGET_PREFIX}*) and S3; not {}", shorten(target)),
-        );
-        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
-    };
-    let Some(operation) = kinesis::Operation::parse(name) else {
-        shared.stats.call(UNKNOWN_OPERATION);
-        let e = KinesisError::new(
-            "UnknownOperationException",
-            format!(
-                "minutely sim does not serve the Kinesis operation {}; it serves {}",
-                shorten(name),
-                kinesis::OPERATIONS.join(", ")
-            ),
-        );
-        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+    let operation = match operation_of(target, req.method()) {
+        Ok(operation) => operation,
+        Err(e) => {
+            shared.stats.call(UNKNOWN_OPERATION);
+            return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+        }
     };
     let op = operation.name();
-    if req.method() != http::Method::POST {
-        shared.stats.call(UNKNOWN_OPERATION);
-        let e = KinesisError::new(
-            "UnknownOperationException",
-            format!("Kinesis calls are POST requests; this {op} was a {}", req.method()),
-        );
-        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
-    }
     let call = shared.stats.call(op);
     if let Some(kind) = whole_call_faults(shared, op, call).await {
         let e = match kind {
@@ -284,6 +297,10 @@ async fn kinesis(
         MAX_CALL_BODY
     };
     let (parts, body) = req.into_parts();
+    let Some(_reserved) = shared.bodies.reserve(crate::budget::declared(&parts.headers), cap) else {
+        let e = KinesisError::new("ServiceUnavailable", too_busy(shared));
+        return Ok(kinesis_answer(protocol, Answer::error(protocol, &e)));
+    };
     let body = match Limited::new(body, cap).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
@@ -350,6 +367,10 @@ async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Fu
         "s3:DeleteObjects" => MAX_DELETE_BODY,
         _ => MAX_CALL_BODY,
     };
+    let Some(_reserved) = shared.bodies.reserve(crate::budget::declared(&parts.headers), cap) else {
+        let e = S3Error { status: 503, code: "SlowDown", message: too_busy(shared) };
+        return s3_reply(e.reply(&parts.method, &resource));
+    };
     let reply = match Limited::new(body, cap).collect().await {
         Err(e) => S3Error {
             status: 400,
@@ -377,6 +398,13 @@ fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
         }
     }
     r
+}
+
+fn too_busy(shared: &Shared) -> String {
+    format!(
+        "minutely sim is reading {} MiB of request bodies already, the most it holds at once; retry",
+        shared.bodies.max() / (1024 * 1024)
+    )
 }
 
 /// With `--verify-signatures`, the request's SigV4 signature checked against the sim's

@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub stats: StatsCell,
     /// `--verify-signatures`: the credentials every Kinesis and S3 request must be signed with.
     pub signatures: Option<crate::sigv4::Credentials>,
+    /// Request bodies being read, bounded (`Bounds::bodies_in_flight`).
+    pub bodies: crate::budget::Budget,
 }
 
 impl Shared {
@@ -35,6 +37,7 @@ impl Shared {
             clock: clock.clone(),
             stats: StatsCell::default(),
             signatures: None,
+            bodies: crate::budget::Budget::new(crate::budget::DEFAULT_BYTES),
         }
     }
 

@@ -63,6 +63,7 @@ impl Sim {
         let addr = listener.local_addr()?;
         let mut shared = Shared::new(config.limits, &config.faults, &config.clock);
         shared.signatures = config.signatures.clone();
+        shared.bodies = crate::budget::Budget::new(config.bounds.bodies_in_flight);
         let shared = Arc::new(shared);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(server::serve(listener, shared.clone(), config.bounds, stopped));

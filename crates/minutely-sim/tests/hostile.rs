@@ -137,7 +137,7 @@ fn an_overflowing_chunk_size_is_a_400() {
 /// connection whose request has not arrived whole within the idle timeout is closed.
 #[test]
 fn connections_are_capped_and_slow_or_idle_ones_closed() {
-    let bounds = Bounds { max_connections: 3, idle_timeout: Duration::from_millis(700) };
+    let bounds = Bounds { max_connections: 3, idle_timeout: Duration::from_millis(700), ..Bounds::default() };
     let sim = Running::start(Config { bounds, ..no_limits() });
     let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(sim.addr()).unwrap()).collect();
     // A slow client: one byte of its request line every 100 ms.
@@ -286,4 +286,30 @@ fn kinesis_edges_answer_as_aws_does() {
     let (status, e) = sim.kinesis("CreateStream", serde_json::json!({"StreamName": "s", "ShardCount": 100_000}));
     assert_eq!((status, e["__type"].as_str()), (400, Some("LimitExceededException")), "{e}");
     assert!(e["message"].as_str().unwrap().contains("20000"), "{e}");
+}
+
+/// A thousand connections each sending a 256 MiB object would have the sim hold 256 GiB. Now
+/// the bodies being read share a budget, and a call that does not fit is answered 503 before
+/// its body is read.
+#[test]
+fn bodies_in_flight_share_a_budget() {
+    let bounds = Bounds { bodies_in_flight: 1_000_000, ..Bounds::default() };
+    let sim = Running::start(Config { bounds, ..no_limits() });
+    assert_eq!(sim.call("PUT", "/bucket", &[], b"").0, 200);
+    // A slow upload holds 800,000 bytes of the budget while its body trickles in.
+    let mut slow = TcpStream::connect(sim.addr()).unwrap();
+    write!(slow, "PUT /bucket/slow HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 800000\r\n\r\nfirst bytes").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _, body) = sim.call("PUT", "/bucket/other", &[("content-length", "300000")], &vec![b'x'; 300_000]);
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("SlowDown"), "{body}");
+    let put = serde_json::json!({"StreamName": "s", "Records": [{"Data": "x".repeat(300_000), "PartitionKey": "k"}]});
+    let (status, e) = sim.kinesis("PutRecords", put);
+    assert_eq!((status, e["__type"].as_str()), (503, Some("ServiceUnavailable")), "{e}");
+    // Small calls still fit, and the budget comes back when the slow upload ends.
+    assert_eq!(sim.call("PUT", "/bucket/small", &[], b"tiny").0, 200);
+    drop(slow);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sim.call("PUT", "/bucket/other", &[], &vec![b'x'; 300_000]).0, 200);
 }
