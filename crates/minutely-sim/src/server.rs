@@ -168,7 +168,8 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     req: Request<impl RequestBody>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
-    let what = format!("{} {}", req.method(), shorten(&req.uri().to_string()));
+    // Cheap clones (the URI shares its bytes): said only if the call panics.
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(route(shared.clone(), req))).await {
         Ok(answer) => answer,
         Err(panic) => {
@@ -179,7 +180,8 @@ pub(crate) async fn handle(
                 .unwrap_or_default();
             shared.stats.bump(|s| s.panics += 1);
             eprintln!(
-                "minutely sim: {what} panicked ({why}); answered 500 InternalFailure. This is a bug in the sim: please report it with the request."
+                "minutely sim: {method} {} panicked ({why}); answered 500 InternalFailure. This is a bug in the sim: please report it with the request.",
+                shorten(&uri.to_string())
             );
             let body = serde_json::json!({"__type": "InternalFailure", "message": format!("minutely sim failed on this request: {why}")});
             Ok(respond(500, "application/x-amz-json-1.1", body.to_string()))
