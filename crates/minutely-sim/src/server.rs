@@ -142,13 +142,7 @@ pub(crate) async fn serve(
                         let shared = shared.clone();
                         move |req| handle(shared.clone(), req)
                     });
-                    let served = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(bounds.idle_timeout)
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                    if served.as_ref().is_err_and(hyper::Error::is_timeout) {
+                    if serve_connection(stream, service, bounds).await == Served::TimedOut {
                         shared.stats.bump(|s| s.connections.timed_out += 1);
                     }
                     shared.stats.bump(|s| s.connections.closed += 1);
@@ -159,6 +153,71 @@ pub(crate) async fn serve(
         }
     }
     connections.shutdown().await;
+}
+
+#[derive(PartialEq, Eq)]
+enum Served {
+    Done,
+    TimedOut,
+}
+
+/// The first bytes of an HTTP/2 connection with prior knowledge (RFC 9113, 3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the client speaks HTTP/2 with prior knowledge (`Some(true)`) or HTTP/1.1, from its
+/// first bytes, peeked; `None`: it closed, or sent nothing telling within `within`.
+async fn speaks_h2(stream: &tokio::net::TcpStream, within: Duration) -> Option<bool> {
+    let sniff = async {
+        let mut buf = [0u8; 24];
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if buf[..n] != H2_PREFACE[..n] {
+                return Some(false);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(true);
+            }
+            // A prefix of the preface so far: peek again once more may have come.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(within, sniff).await.ok().flatten()
+}
+
+/// Serves one connection: HTTP/1.1, or HTTP/2 with prior knowledge (the Node SDK v3 and the
+/// Java SDK v2's async clients speak it by default). Under HTTP/1.1 the idle timeout bounds
+/// every wait for a request's headers; under HTTP/2, pings find dead peers.
+async fn serve_connection<S>(stream: tokio::net::TcpStream, service: S, bounds: Bounds) -> Served
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Full<Bytes>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let io = TokioIo::new(stream);
+    match speaks_h2(io.inner(), bounds.idle_timeout).await {
+        None => Served::TimedOut,
+        Some(true) => {
+            let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .timer(hyper_util::rt::TokioTimer::new())
+                .keep_alive_interval(Some(bounds.idle_timeout))
+                .max_concurrent_streams(256)
+                .serve_connection(io, service)
+                .await;
+            Served::Done
+        }
+        Some(false) => {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(bounds.idle_timeout)
+                .keep_alive(true)
+                .serve_connection(io, service)
+                .await;
+            if served.as_ref().is_err_and(hyper::Error::is_timeout) { Served::TimedOut } else { Served::Done }
+        }
+    }
 }
 
 /// Answers one request. A panic in the sim (a bug: none is known) is answered as AWS's
@@ -422,6 +481,7 @@ fn check_signature(
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or_default(),
+        authority: parts.uri.authority().map(|a| a.as_str()),
         headers: &parts.headers,
         body,
     };

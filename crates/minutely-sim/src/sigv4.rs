@@ -65,6 +65,9 @@ pub struct Signed<'a> {
     pub path: &'a str,
     /// The query as it was sent.
     pub query: &'a str,
+    /// The URI's authority: HTTP/2's `:authority`, which stands for `host` there (the Node SDK
+    /// signs it under either name).
+    pub authority: Option<&'a str>,
     pub headers: &'a http::HeaderMap,
     pub body: &'a [u8],
 }
@@ -248,9 +251,13 @@ fn canonical_request(
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()).split_whitespace().collect::<Vec<_>>().join(" "))
             .collect();
-        if values.is_empty() {
-            return Err(Refusal::Malformed(format!("the signed header {name} is not in the request")));
-        }
+        let values = match (values.is_empty(), name.as_str(), r.authority) {
+            (true, ":authority" | "host", Some(authority)) => vec![authority.to_owned()],
+            (true, _, _) => {
+                return Err(Refusal::Malformed(format!("the signed header {name} is not in the request")));
+            }
+            (false, _, _) => values,
+        };
         headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
     Ok(format!("{}\n{path}\n{query}\n{headers}\n{}\n{payload}", r.method, signed.join(";")))
@@ -320,7 +327,7 @@ mod tests {
             ("x-amz-date", "20130524T000000Z"),
         ]);
         let signed: Vec<String> = ["host", "range", "x-amz-content-sha256", "x-amz-date"].map(String::from).into();
-        let r = Signed { method: "GET", path: "/test.txt", query: "", headers: &h, body: b"" };
+        let r = Signed { method: "GET", path: "/test.txt", query: "", authority: None, headers: &h, body: b"" };
         let canonical = canonical_request(&r, Service::S3, &[], &signed, empty).unwrap();
         assert_eq!(
             hex(&Sha256::digest(canonical.as_bytes())),
@@ -337,7 +344,7 @@ mod tests {
         );
         let creds = Credentials { access_key: "AKIAIOSFODNN7EXAMPLE".into(), secret: secret.into() };
         let at = parse_amz_date("20130524T000500Z").unwrap();
-        let r = Signed { method: "GET", path: "/test.txt", query: "", headers: &h, body: b"" };
+        let r = Signed { method: "GET", path: "/test.txt", query: "", authority: None, headers: &h, body: b"" };
         assert_eq!(verify(&r, Service::S3, &creds, at), Ok(()));
         // A wrong secret, another key, an hour later, another service: each refused for its reason.
         let wrong = Credentials { secret: "x".into(), ..creds.clone() };
@@ -349,15 +356,43 @@ mod tests {
         let tampered = Signed { path: "/test.txt2", ..r };
         assert!(matches!(verify(&tampered, Service::S3, &creds, at), Err(Refusal::Mismatch(_))));
         let unsigned = headers(&[("host", "examplebucket.s3.amazonaws.com")]);
-        let r = Signed { method: "GET", path: "/test.txt", query: "", headers: &unsigned, body: b"" };
+        let r = Signed { method: "GET", path: "/test.txt", query: "", authority: None, headers: &unsigned, body: b"" };
         assert!(matches!(verify(&r, Service::S3, &creds, at), Err(Refusal::Missing(_))));
+    }
+
+    /// Over HTTP/2 there is no Host header: the Node SDK v3 signs `:authority` (or `host`),
+    /// which is the URI's authority.
+    #[test]
+    fn http2_signs_the_authority() {
+        let h = headers(&[("x-amz-date", "20130524T000000Z")]);
+        for name in [":authority", "host"] {
+            let r = Signed {
+                method: "POST",
+                path: "/",
+                query: "",
+                authority: Some("127.0.0.1:4567"),
+                headers: &h,
+                body: b"",
+            };
+            let canonical =
+                canonical_request(&r, Service::Kinesis, &[], &[name.into(), "x-amz-date".into()], "p").unwrap();
+            assert!(
+                canonical.contains(&format!("\n{name}:127.0.0.1:4567\nx-amz-date:20130524T000000Z\n")),
+                "{canonical}"
+            );
+        }
+        let r = Signed { method: "POST", path: "/", query: "", authority: None, headers: &h, body: b"" };
+        assert!(matches!(
+            canonical_request(&r, Service::Kinesis, &[], &[":authority".into()], "p"),
+            Err(Refusal::Malformed(_))
+        ));
     }
 
     #[test]
     fn queries_are_sorted_and_encoded_as_sigv4_says() {
         let pairs = query_pairs("b=2&a=x%20y&c&a=1&X-Amz-Signature=s&k=%2F~");
         let h = headers(&[("host", "h")]);
-        let r = Signed { method: "GET", path: "/a b", query: "", headers: &h, body: b"" };
+        let r = Signed { method: "GET", path: "/a b", query: "", authority: None, headers: &h, body: b"" };
         let canonical = canonical_request(&r, Service::Kinesis, &pairs, &["host".into()], "p").unwrap();
         assert_eq!(canonical, "GET\n/a%20b\na=1&a=x%20y&b=2&c=&k=%2F~\nhost:h\n\nhost\np");
     }
