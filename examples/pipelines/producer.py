@@ -5,6 +5,12 @@ calls that fail (a 500, a dropped connection); when Kinesis had applied such a c
 records are stored twice: the duplicates at-least-once delivery allows, which `minutely check`
 calls explained on a minutely sim.
 
+It promises no order: a re-sent entry is stored after later entries of its partition key. With
+`--keys N` the partition key is the line number modulo N (N writers' worth of keys, each key's
+lines in input order): a consumer that relies on per-key order sees re-sent events out of it,
+which `minutely check --ordered` (a scenario's `[expect] ordered`) names. Without it, every
+line is its own key.
+
 Environment: MINUTELY_INPUT (the file), MINUTELY_STREAM, MINUTELY_DEADLINE (unix seconds, the
 run's end; optional), AWS_ENDPOINT_URL, AWS_DEFAULT_REGION and the credentials. boto3 only.
 """
@@ -16,6 +22,8 @@ import time
 
 import boto3
 
+keys = int(sys.argv[sys.argv.index("--keys") + 1]) if "--keys" in sys.argv else None
+
 kinesis = boto3.client("kinesis")
 stream = os.environ["MINUTELY_STREAM"]
 deadline = float(os.environ.get("MINUTELY_DEADLINE", time.time() + 600))
@@ -25,7 +33,7 @@ with open(os.environ["MINUTELY_INPUT"], "rb") as f:
 
 resent = 0
 for start in range(0, len(lines), 500):
-    pending = [{"Data": data, "PartitionKey": str(start + i)} for i, data in enumerate(lines[start:start + 500])]
+    pending = [{"Data": data, "PartitionKey": str((start + i) % keys if keys else start + i)} for i, data in enumerate(lines[start:start + 500])]
     attempt = 0
     while pending:
         answer = kinesis.put_records(StreamName=stream, Records=pending)

@@ -10,10 +10,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use hashbrown::HashTable;
 use serde::Serialize;
 
 pub use crate::place::Place;
 use crate::place::{Places, Sequence, Spot};
+
+const _: () = assert!(std::mem::size_of::<Entry>() <= 96, "an entry per expected event: keep it small");
 
 /// An event as the input has it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -162,10 +165,8 @@ struct Entry {
     altered: bool,
     /// Its first copy came after a later event of its partition key.
     reordered: bool,
-    /// The first places it was stored at, by place, up to what a witness shows.
-    places: Places,
-    /// What an altered copy held (boxed: rare).
-    found: Option<Box<(i64, Vec<String>)>>,
+    /// The first place it was stored at, by place (the next ones in [`Checker::places`]).
+    first: Option<Spot>,
 }
 
 /// Values kept once, named by their number.
@@ -195,9 +196,15 @@ impl<T: std::hash::Hash + Eq + Clone> Interner<T> {
 #[derive(Debug)]
 pub struct Checker {
     entries: Vec<Entry>,
-    /// The ids are hashes already: foldhash's fast mixing is all the table needs.
-    by_id: HashMap<u128, usize, foldhash::fast::FixedState>,
+    /// The entries by id: only their numbers, the ids compared in the entries (5 bytes a slot,
+    /// where a map of id hashes to positions takes 33: at a million events, fresh memory is
+    /// what a check spends most on).
+    by_id: HashTable<u32>,
     keys: Interner<Vec<String>>,
+    /// The places of events stored more than once, but their first.
+    places: Places,
+    /// What the first altered copy of an event held, by entry: rare.
+    found: HashMap<u32, (i64, Vec<String>), foldhash::fast::FixedState>,
     shards: Interner<String>,
     witnesses: usize,
     stored: u64,
@@ -214,8 +221,10 @@ impl Checker {
     pub fn new(witnesses: usize) -> Checker {
         Checker {
             entries: Vec::new(),
-            by_id: HashMap::default(),
+            by_id: HashTable::new(),
             keys: Interner::new(),
+            places: Places::default(),
+            found: HashMap::default(),
             shards: Interner::new(),
             witnesses,
             stored: 0,
@@ -234,15 +243,25 @@ impl Checker {
         self.order.get_or_insert_with(HashMap::default);
     }
 
+    /// Room for `n` more expected events (when their number is known: a generated stream), so
+    /// the tables are not grown and copied on the way.
+    pub fn reserve(&mut self, n: usize) {
+        self.entries.reserve(n);
+        let entries = &self.entries;
+        self.by_id.reserve(n, |&i| hash(&entries[i as usize].id));
+    }
+
     /// One expected event. An id given again is the same event given twice: it may be stored
     /// twice without being a duplicate.
     pub fn expect(&mut self, e: Expected) {
-        let h = minutely_event::id_hash(&e.id);
-        if let Some(&i) = self.by_id.get(&h) {
-            self.entries[i].given += 1;
+        let h = hash(&e.id);
+        if let Some(&i) = self.by_id.find(h, |&i| *self.entries[i as usize].id == *e.id) {
+            self.entries[i as usize].given += 1;
             return;
         }
-        self.by_id.insert(h, self.entries.len());
+        let entries = &self.entries;
+        let n = u32::try_from(entries.len()).expect("at most 2^32 expected events");
+        self.by_id.insert_unique(h, n, |&i| hash(&entries[i as usize].id));
         let entry = Entry {
             id: e.id.into_boxed_str(),
             time_ms: e.time_ms,
@@ -252,8 +271,7 @@ impl Checker {
             explained: 0,
             altered: false,
             reordered: false,
-            places: Places::default(),
-            found: None,
+            first: None,
         };
         self.entries.push(entry);
     }
@@ -270,7 +288,7 @@ impl Checker {
     /// One stored event.
     pub fn stored(&mut self, s: Stored) {
         self.stored += 1;
-        let Some(&i) = self.by_id.get(&minutely_event::id_hash(&s.id)) else {
+        let Some(i) = self.position(&s.id) else {
             self.unexpected.count += 1;
             let w = Witness {
                 id: s.id,
@@ -306,9 +324,9 @@ impl Checker {
         }
         if (s.time_ms != e.time_ms || s.key != self.keys.values[e.key as usize]) && !e.altered {
             e.altered = true;
-            e.found = Some(Box::new((s.time_ms, s.key)));
+            self.found.insert(i as u32, (s.time_ms, s.key));
         }
-        e.places.insert(spot, &self.shards.values);
+        self.places.insert(i as u32, &mut e.first, spot, &self.shards.values);
     }
 
     /// One stored record (or a part of it) that could not be read as an event, and why.
@@ -320,11 +338,12 @@ impl Checker {
     }
 
     /// The verdict on everything taken so far.
-    pub fn verdict(self) -> Verdict {
+    pub fn verdict(mut self) -> Verdict {
         let expected = self.entries.len() as u64;
         let mut classes: BTreeMap<Anomaly, Class> = Anomaly::ALL.iter().map(|a| (*a, Class::default())).collect();
         let mut ok = 0;
-        for e in self.entries {
+        for (n, e) in self.entries.into_iter().enumerate() {
+            let n = n as u32;
             let extra = e.copies.saturating_sub(e.given);
             let duplicate = match extra {
                 0 => None,
@@ -341,7 +360,7 @@ impl Checker {
                 let c = classes.get_mut(&Anomaly::Reordered).expect("every class is there");
                 c.count += 1;
                 if c.witnesses.len() < self.witnesses {
-                    let places = e.places.places(&self.shards.values);
+                    let places = self.places.places(n, &e.first, &self.shards.values);
                     let w = Witness { id: e.id.to_string(), places, expected: None, found: None, reason: None };
                     c.witnesses.push(w);
                 }
@@ -365,9 +384,9 @@ impl Checker {
                 let names = &self.shards.values;
                 c.witnesses.push(Witness {
                     id: e.id.into(),
-                    places: e.places.places(names),
+                    places: self.places.places(n, &e.first, names),
                     expected: altered.then(|| (e.time_ms, self.keys.values[e.key as usize].clone())),
-                    found: e.found.filter(|_| altered).map(|f| *f),
+                    found: self.found.remove(&n).filter(|_| altered),
                     reason: None,
                 });
             }
@@ -379,6 +398,19 @@ impl Checker {
             c.fraction = if of == 0 { 0.0 } else { c.count as f64 / of as f64 };
         }
         Verdict { expected, stored: self.stored, ok, explained_known: self.explained.is_some(), classes }
+    }
+}
+
+/// An id's hash in [`Checker`]'s table.
+fn hash(id: &str) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::with_seed(0x6d69_6e75_7465_6c79).hash_one(id)
+}
+
+impl Checker {
+    /// The position of the entry of `id`, if it was expected.
+    fn position(&self, id: &str) -> Option<usize> {
+        self.by_id.find(hash(id), |&i| *self.entries[i as usize].id == *id).map(|&i| i as usize)
     }
 }
 

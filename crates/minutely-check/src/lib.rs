@@ -13,11 +13,13 @@
 //! documents or CSV, as an [`OutputSchema`] says) read into counts per (window, key) and
 //! compared with the counting model of the expected events: missing, extra, short and over.
 
+mod ahead;
 pub mod counts;
 pub mod history;
 pub mod output;
 mod place;
 
+pub use ahead::ahead;
 pub use counts::{CountAnomaly, CountsVerdict, Model};
 pub use history::{Anomaly, Checker, Class, Expected, Place, Stored, Verdict, Witness};
 pub use output::{Found, OutputError, OutputSchema};

@@ -3,6 +3,7 @@
 //! place of an event inline in its entry. Nothing here allocates for an event stored once.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use serde::Serialize;
 
@@ -125,36 +126,38 @@ impl Spot {
     }
 }
 
-/// The first places an event was stored at, by place, up to `PLACES`; the first inline (most
-/// events are stored once).
+/// The first places of each event, by place, up to `PLACES`: the first inline in the event's
+/// entry (most events are stored once), the others here, by entry number.
 #[derive(Debug, Default)]
 pub(crate) struct Places {
-    first: Option<Spot>,
-    rest: Vec<Spot>,
+    more: HashMap<u32, Vec<Spot>, foldhash::fast::FixedState>,
 }
 
 /// Places shown per witness.
 pub(crate) const PLACES: usize = 4;
 
 impl Places {
-    /// Keeps `spot` if it is among the first `PLACES`; a spot equal to one kept goes after it.
-    pub(crate) fn insert(&mut self, mut spot: Spot, names: &[String]) {
-        let Some(first) = &mut self.first else {
-            self.first = Some(spot);
+    /// Keeps `spot` among the places of entry `entry` (whose first is `first`) if it is among
+    /// the first `PLACES`; a spot equal to one kept goes after it.
+    pub(crate) fn insert(&mut self, entry: u32, first: &mut Option<Spot>, mut spot: Spot, names: &[String]) {
+        let Some(first) = first else {
+            *first = Some(spot);
             return;
         };
         if spot.cmp_in(first, names) == Ordering::Less {
             std::mem::swap(first, &mut spot);
         }
-        let at = self.rest.partition_point(|p| p.cmp_in(&spot, names) != Ordering::Greater);
+        let rest = self.more.entry(entry).or_default();
+        let at = rest.partition_point(|p| p.cmp_in(&spot, names) != Ordering::Greater);
         if at < PLACES - 1 {
-            self.rest.insert(at, spot);
-            self.rest.truncate(PLACES - 1);
+            rest.insert(at, spot);
+            rest.truncate(PLACES - 1);
         }
     }
 
-    pub(crate) fn places(&self, names: &[String]) -> Vec<Place> {
-        self.first.iter().chain(&self.rest).map(|s| s.place(names)).collect()
+    /// The places kept of entry `entry`, whose first is `first`.
+    pub(crate) fn places(&self, entry: u32, first: &Option<Spot>, names: &[String]) -> Vec<Place> {
+        first.iter().chain(self.more.get(&entry).into_iter().flatten()).map(|s| s.place(names)).collect()
     }
 }
 
@@ -183,11 +186,13 @@ mod tests {
     fn places_keep_the_first_four_by_place_in_any_order_of_arrival() {
         let names = vec!["shardId-000000000000".to_owned(), "shardId-000000000001".to_owned()];
         let spot = |shard: u32, seq: &str| Spot { shard, index: 0, arrival_ms: 0, sequence: Sequence::new(seq) };
-        let mut p = Places::default();
+        let (mut p, mut first) = (Places::default(), None);
         for (shard, seq) in [(1, "5"), (0, "100"), (0, "30"), (1, "2"), (0, "4"), (0, "30")] {
-            p.insert(spot(shard, seq), &names);
+            p.insert(7, &mut first, spot(shard, seq), &names);
         }
-        let kept: Vec<(String, String)> = p.places(&names).into_iter().map(|p| (p.shard, p.sequence)).collect();
+        assert!(p.places(8, &None, &names).is_empty());
+        let kept: Vec<(String, String)> =
+            p.places(7, &first, &names).into_iter().map(|p| (p.shard, p.sequence)).collect();
         let want = [("0", "4"), ("0", "30"), ("0", "30"), ("0", "100")]
             .map(|(s, q)| (format!("shardId-00000000000{s}"), q.to_owned()));
         assert_eq!(kept, want);

@@ -17,6 +17,7 @@
 //! put_answers_lost = { rate = 0.02, as = "error500" }    # applied, answer lost: "drop" too (sim)
 //! calls = [{ operation = "s3:PutObject", error_rate = 0.2, error = "unavailable", latency_ms = 40 }]
 //! expire_iterators = 0.05               # GetRecords answers ExpiredIteratorException (sim)
+//! empty_pages = 0.3                     # GetRecords answers an empty page while records remain (sim)
 //! aws_limits = true                     # AWS's per-shard limits (sim; its default is on)
 //! workers = 3                           # consumers sharing the stream through leases (both)
 //! kill_worker_after_objects = 20        # the first worker dies (no release) after 20 objects
@@ -58,6 +59,8 @@ pub enum Fault {
     Calls(Vec<CallFault>),
     /// This fraction of GetRecords calls answer `ExpiredIteratorException`.
     ExpireIterators(f64),
+    /// This fraction of GetRecords calls with records to give answer an empty page.
+    EmptyPages(f64),
     /// AWS's per-shard limits on or off.
     AwsLimits(bool),
     /// This many consumers share the stream through leases (`minutely_consumer::leasing`).
@@ -110,6 +113,7 @@ impl Fault {
             Fault::PutAnswersLost(_) => "put_answers_lost",
             Fault::Calls(_) => "calls",
             Fault::ExpireIterators(_) => "expire_iterators",
+            Fault::EmptyPages(_) => "empty_pages",
             Fault::AwsLimits(_) => "aws_limits",
             Fault::Workers(_) => "workers",
             Fault::KillWorkerAfterObjects(_) => "kill_worker_after_objects",
@@ -136,7 +140,7 @@ impl Fault {
             if (0.0..=1.0).contains(&f) { Ok(()) } else { Err(format!("{f} is not a fraction between 0 and 1")) }
         };
         match self {
-            Fault::ThrottleProbability(p) | Fault::ExpireIterators(p) => fraction(*p),
+            Fault::ThrottleProbability(p) | Fault::ExpireIterators(p) | Fault::EmptyPages(p) => fraction(*p),
             Fault::PutEntryFailures(f) => fraction(f.rate),
             Fault::PutAnswersLost(f) => fraction(f.rate),
             Fault::Calls(calls) => calls.iter().try_for_each(|c| fraction(c.error_rate)),
@@ -165,6 +169,7 @@ impl Fault {
             Fault::PutAnswersLost(_) => no("cannot apply a call and lose its answer"),
             Fault::Calls(_) => no("has no per-operation errors or latency"),
             Fault::ExpireIterators(_) => no("cannot expire iterators on demand (they live 5 minutes)"),
+            Fault::EmptyPages(_) => no("answers no empty page while records remain"),
             Fault::AwsLimits(true) => no("enforces no per-shard limits"),
             Fault::Window(_) => no("takes its faults when it starts: it cannot switch them on and off"),
             _ => None,
@@ -236,6 +241,7 @@ impl Plan {
                 Fault::PutAnswersLost(l) => l.apply(&mut plan.sim),
                 Fault::Calls(calls) => calls.iter().for_each(|c| c.apply(&mut plan.sim)),
                 Fault::ExpireIterators(p) => plan.sim.expire_iterators(*p),
+                Fault::EmptyPages(p) => plan.sim.get_records.empty_page_rate = *p,
                 Fault::AwsLimits(on) => plan.sim_limits = *on,
                 Fault::Workers(n) => plan.fleet.get_or_insert_with(Fleet::one).workers = *n,
                 Fault::KillWorkerAfterObjects(n) => {
@@ -257,7 +263,7 @@ impl Plan {
         }
         plan.sim.validate()?;
         if plan.window.is_some() && plan.sim == plan.calm() {
-            return Err("[faults] window switches the sim's faults on and off: give one (put_entry_failures, put_answers_lost, calls, expire_iterators, throttle_probability)".into());
+            return Err("[faults] window switches the sim's faults on and off: give one (put_entry_failures, put_answers_lost, calls, expire_iterators, empty_pages, throttle_probability)".into());
         }
         plan.reshards.sort_by_key(|(n, _)| *n);
         Ok(plan)
@@ -288,6 +294,9 @@ impl Plan {
         }
         if f.get_records.expire_iterator_rate > 0.0 {
             out.push(("iterators expired by expire_iterators".into(), stats.iterators_expired));
+        }
+        if f.get_records.empty_page_rate > 0.0 {
+            out.push(("GetRecords pages left empty by empty_pages".into(), stats.empty_pages));
         }
         // An operation the run never called (PutRecord, when the producer uses PutRecords)
         // had no chance to fail.

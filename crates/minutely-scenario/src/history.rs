@@ -86,14 +86,19 @@ pub(crate) async fn check_stream(
     ledger: Option<minutely_sim::Ledger>,
 ) -> anyhow::Result<StreamCheck> {
     let mut checker = Checker::new(WITNESSES);
-    for e in expected(s, input)? {
+    if s.expect.ordered {
+        checker.ordered();
+    }
+    let expected = expected(s, input)?;
+    checker.reserve(expected.len());
+    for e in expected {
         checker.expect(e);
     }
     if let Some(l) = &ledger {
         checker.explain(l.ambiguous.iter().map(|p| (p.shard.clone(), p.sequence.clone())));
     }
     let decoder: Arc<RecordDecoder> = Arc::new(s.decoder()?);
-    let report = scan(kinesis, stream, decoder, false, |page| {
+    let report = scan(kinesis, stream, decoder, s.expect.ordered, |page| {
         for e in page.events {
             checker.stored(e);
         }

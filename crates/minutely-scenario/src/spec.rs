@@ -56,6 +56,8 @@
 //!                                     # (lost, duplicated...) or the counts' (missing, short...)
 //! finds = ["lost"]                    # a demonstration: the checks must find exactly these
 //!                                     # (the run is still reported FAILED, naming them)
+//! ordered = true                      # the user's producer promises order per partition key:
+//!                                     # the stream's check also finds `reordered` events
 //! zero_loss = true                    # S3 sums equal the counting model
 //! snapshot = "smoke"                  # and scenarios/snapshots/smoke.snap (default: the
 //!                                     # scenario's name; false: no snapshot)
@@ -314,6 +316,9 @@ pub struct Expect {
     pub allow: Classes,
     /// The classes those checks must find: a scenario that demonstrates a bug.
     pub finds: Classes,
+    /// The user's producer promises order per partition key (one writer per key): the stream's
+    /// check also looks for `reordered` events.
+    pub ordered: bool,
 }
 
 impl Default for Expect {
@@ -329,6 +334,7 @@ impl Default for Expect {
             timeout: Duration::from_secs(180),
             allow: Classes::default(),
             finds: Classes::default(),
+            ordered: false,
         }
     }
 }
@@ -443,6 +449,9 @@ impl Scenario {
         let finds = &self.expect.finds;
         if !finds.stream.is_empty() && self.producer.is_none() {
             bail!("[expect] finds {:?}: the stream's classes need [producer] command", finds.names());
+        }
+        if self.expect.ordered && self.producer.is_none() {
+            bail!("[expect] ordered: a promise of the user's producer; it needs [producer] command");
         }
         if !finds.counts.is_empty() && self.consumer.is_none() {
             bail!("[expect] finds {:?}: the counts' classes need [consumer] command", finds.names());

@@ -51,6 +51,11 @@ pub struct FaultSet {
     /// This fraction of GetRecords calls answer `ExpiredIteratorException`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expire_iterators: Option<f64>,
+    /// This fraction of GetRecords calls that would return records answer an empty page
+    /// instead (with `MillisBehindLatest` above 0 and an iterator at the same place), as AWS
+    /// does: a reader that stops at the first empty page loses what follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty_pages: Option<f64>,
 }
 
 /// `put_entry_failures = { rate = 0.05, error = "InternalFailure" }`: single PutRecords entries
@@ -148,6 +153,9 @@ impl From<FaultSet> for Faults {
         if let Some(p) = s.expire_iterators {
             f.expire_iterators(p);
         }
+        if let Some(p) = s.empty_pages {
+            f.get_records.empty_page_rate = p;
+        }
         f
     }
 }
@@ -175,6 +183,7 @@ impl From<Faults> for FaultSet {
                 })
                 .collect(),
             expire_iterators: (f.get_records.expire_iterator_rate > 0.0).then_some(f.get_records.expire_iterator_rate),
+            empty_pages: (f.get_records.empty_page_rate > 0.0).then_some(f.get_records.empty_page_rate),
         }
     }
 }
@@ -255,6 +264,8 @@ pub enum LostAnswer {
 pub struct GetRecordsFaults {
     /// Probability that a call answers `ExpiredIteratorException` whatever the iterator's age.
     pub expire_iterator_rate: f64,
+    /// Probability that a call with records to give answers an empty page.
+    pub empty_page_rate: f64,
 }
 
 impl Faults {
@@ -264,6 +275,7 @@ impl Faults {
             ("put_entry_failures.rate".to_owned(), self.put_records.entry_failure_rate),
             ("put_answers_lost.rate".to_owned(), self.put_records.answer_lost_rate),
             ("expire_iterators".to_owned(), self.get_records.expire_iterator_rate),
+            ("empty_pages".to_owned(), self.get_records.empty_page_rate),
         ];
         for (op, f) in &self.operations {
             if !crate::operation::is_known(op) {

@@ -424,7 +424,7 @@ async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Fu
         );
     }
     let cap = match op {
-        "s3:PutObject" | "s3:Multipart" => MAX_OBJECT_BODY,
+        "s3:PutObject" | "s3:UploadPart" => MAX_OBJECT_BODY,
         "s3:DeleteObjects" => MAX_DELETE_BODY,
         _ => MAX_CALL_BODY,
     };

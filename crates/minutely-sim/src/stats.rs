@@ -20,6 +20,8 @@ pub struct Stats {
     /// Calls applied whose answer was lost.
     pub answers_lost: u64,
     pub iterators_expired: u64,
+    /// GetRecords answers left empty by the `empty_pages` fault while records remained.
+    pub empty_pages: u64,
     pub records_read: u64,
     pub records_stored: u64,
     pub record_bytes_stored: u64,

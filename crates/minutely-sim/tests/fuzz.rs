@@ -133,9 +133,8 @@ fn outcome(response: &http::Response<Bytes>) -> Result<String, String> {
     let status = response.status().as_u16();
     let body = String::from_utf8_lossy(response.body());
     let ct = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    // 501: what the sim documents it does not serve (S3's ListObjects v1, multipart uploads,
-    // CopyObject; a HEAD's answer has no body); any other 5xx, with no fault set, is a failure
-    // of the sim.
+    // 501: what the sim documents it does not serve (S3's ListObjects v1; a HEAD's answer has
+    // no body); any other 5xx, with no fault set, is a failure of the sim.
     if status >= 500 && !(status == 501 && (body.is_empty() || body.contains("<Code>NotImplemented</Code>"))) {
         return Err(format!("status {status} with no fault injected: {body}"));
     }

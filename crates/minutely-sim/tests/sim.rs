@@ -198,6 +198,39 @@ async fn whole_call_errors_latency_and_iterator_expiry() {
     assert_eq!(e.code(), Some("ExpiredIteratorException"), "{e:?}");
 }
 
+/// `empty_pages`: AWS's empty page while records remain. A reader that goes on while
+/// `MillisBehindLatest` is above 0 gets every record; one that stops at the first empty page
+/// loses the rest.
+#[tokio::test]
+async fn empty_pages_come_while_records_remain_and_say_so() {
+    let mut faults = Faults::default();
+    faults.get_records.empty_page_rate = 0.5;
+    let (sim, c) = sim(Config { faults, limits: false, ..Config::default() }).await;
+    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    c.kinesis.put_records().stream_name("s").set_records(Some(batch(100, "e"))).send().await.unwrap();
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let mut it = shard_iterator(&c, "s", &shard).await;
+    let (mut read, mut empty_behind, mut first_empty_at) = (0, 0, None);
+    loop {
+        let r = c.kinesis.get_records().shard_iterator(&it).limit(10).send().await.unwrap();
+        let behind = r.millis_behind_latest().unwrap();
+        if r.records().is_empty() {
+            if behind == 0 {
+                break; // the tip
+            }
+            assert!(read < 100, "an empty page with records behind it only while records remain");
+            empty_behind += 1;
+            first_empty_at.get_or_insert(read);
+        }
+        read += r.records().len();
+        it = r.next_shard_iterator().unwrap().to_owned();
+    }
+    assert_eq!(read, 100, "a reader that goes on while behind gets every record");
+    assert!(empty_behind > 0);
+    assert!(first_empty_at.unwrap() < 100, "one that stopped at the first empty page would have lost records");
+    assert_eq!(sim.stats().empty_pages, empty_behind as u64);
+}
+
 #[tokio::test]
 async fn iterators_expire_after_five_minutes_and_records_after_the_retention() {
     let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;

@@ -117,11 +117,9 @@ impl std::fmt::Display for Location {
 pub(super) async fn check_counts(args: CountsArgs) -> anyhow::Result<ExitCode> {
     let schema = output_schema(&args)?;
     let window_ms = schema.window_ms().map_err(|e| anyhow::anyhow!("the output schema: {e}"))?;
-    let expectation = expectation(&args.expect, &args.record, &args.random)?;
+    let mut expectation = expectation(&args.expect, &args.record, &args.random)?;
     let mut model = Model::new(window_ms);
-    for e in &expectation.events {
-        model.add(e);
-    }
+    expectation.each(|e| model.add(&e))?;
     let expected = model.counts();
     let mut found = Found::new(schema.clone()).map_err(|e| anyhow::anyhow!("the output schema: {e}"))?;
     read_output(&args, &schema, &mut found).await?;

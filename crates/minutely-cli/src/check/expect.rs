@@ -36,11 +36,34 @@ impl FromStr for Expect {
     }
 }
 
-/// The expected events, what they are, and the stream's record decoder.
+/// The expected events (generated ones drawn as they are taken, on another core), how many
+/// when known, what they are, and the stream's record decoder.
 pub struct Expectation {
-    pub events: Vec<Expected>,
+    events: Box<dyn Iterator<Item = anyhow::Result<Expected>> + Send>,
+    pub count: Option<usize>,
     pub described: String,
     pub decoder: RecordDecoder,
+}
+
+impl Expectation {
+    fn held(events: Vec<Expected>, described: String, decoder: RecordDecoder) -> Expectation {
+        let count = Some(events.len());
+        Expectation { events: Box::new(events.into_iter().map(Ok)), count, described, decoder }
+    }
+
+    /// Hands every expected event to `take`; how many there were. An error drawing them, or
+    /// none at all, is an error.
+    pub fn each(&mut self, mut take: impl FnMut(Expected)) -> anyhow::Result<u64> {
+        let mut n = 0;
+        for e in self.events.by_ref() {
+            take(e?);
+            n += 1;
+        }
+        if n == 0 {
+            bail!("{} holds no events to expect", self.described);
+        }
+        Ok(n)
+    }
 }
 
 /// The expected events of `--expect`, and the decoder of the stream's records (its key, for
@@ -50,8 +73,15 @@ pub fn expectation(expect: &Expect, record: &RecordArgs, random: &RandomArgs) ->
         Expect::Random => {
             let spec = random.spec(None, false)?;
             let described = format!("random (seed {}, {} events)", spec.seed, spec.count.unwrap_or(0));
+            let count = spec.count.map(|c| usize::try_from(c).unwrap_or(usize::MAX));
+            let names = record.key_names().unwrap_or_else(|| spec.dims.iter().map(|d| d.name.clone()).collect());
+            let decoder = decoder(record, Some(&names))?;
             let source = RandomSource::new(spec).map_err(|e| anyhow::anyhow!(e))?;
-            from_source(source, described, record)
+            let events = minutely_check::ahead(source.map(move |s| {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                expected(s?, &names)
+            }));
+            Ok(Expectation { events: Box::new(events), count, described, decoder })
         }
         Expect::File(path) if path.extension().is_some_and(|e| e == "tsv") => {
             let schema = SchemaArgs::default().load(path)?;
@@ -91,29 +121,33 @@ fn decoder(record: &RecordArgs, default_key: Option<&[String]>) -> anyhow::Resul
     Ok(decoder)
 }
 
-/// The events of a producer's source (a TSV file, the generator).
+/// The events of a producer's source (a TSV file).
 fn from_source(
     source: impl Iterator<Item = io::Result<Sourced>>,
     described: String,
     record: &RecordArgs,
 ) -> anyhow::Result<Expectation> {
     let mut events = Vec::new();
-    // The key: the fields `--key` names, or the source's own (a file's key columns, every
-    // generated dimension).
+    // The key: the fields `--key` names, or the source's own (a file's key columns).
     let mut key_names: Option<Vec<String>> = record.key_names();
     for s in source {
         let s = s?;
         let names = key_names.get_or_insert_with(|| s.key.to_vec());
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let key = s.event.key(&names);
-        let id = s.event.id.context("an expected event has no id")?;
-        events.push(Expected { id, time_ms: s.event.time.0, key });
+        events.push(expected(s, &names)?);
     }
     if events.is_empty() {
         bail!("{described} holds no events to expect");
     }
     let decoder = decoder(record, key_names.as_deref())?;
-    Ok(Expectation { events, described, decoder })
+    Ok(Expectation::held(events, described, decoder))
+}
+
+/// A producer's event as the check expects it: its id, time and key.
+fn expected(s: Sourced, names: &[&str]) -> anyhow::Result<Expected> {
+    let key = s.event.key(names);
+    let id = s.event.id.context("an expected event has no id")?;
+    Ok(Expected { id, time_ms: s.event.time.0, key })
 }
 
 /// The events of a file of records in the stream's format, one per line (CSV: per row).
@@ -143,5 +177,5 @@ fn from_records(bytes: &[u8], path: &Path, record: &RecordArgs) -> anyhow::Resul
     if events.is_empty() {
         bail!("{} holds no events to expect", path.display());
     }
-    Ok(Expectation { events, described: format!("file:{}", path.display()), decoder })
+    Ok(Expectation::held(events, format!("file:{}", path.display()), decoder))
 }

@@ -79,13 +79,11 @@ impl FromStr for KinesisStream {
 }
 
 pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
-    let expectation = expectation(&args.expect, &args.record, &args.random)?;
+    let mut expectation = expectation(&args.expect, &args.record, &args.random)?;
     let stream = &args.stream.0;
     let mut checker = Checker::new(args.witnesses);
-    let expected_count = expectation.events.len();
-    for e in expectation.events {
-        checker.expect(e);
-    }
+    checker.reserve(expectation.count.unwrap_or(0));
+    let expected_count = expectation.each(|e| checker.expect(e))?;
     let ledger = match &args.aws.endpoint {
         Some(endpoint) => sim_ledger(endpoint, stream).await,
         None => None,
@@ -112,7 +110,7 @@ pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
     let summary = Summary {
         stream,
         expected_from: &expectation.described,
-        expected_given: expected_count as u64,
+        expected_given: expected_count,
         shards: report.shards,
         records: report.records,
         get_records_calls: report.get_records_calls,

@@ -234,17 +234,22 @@ fn put_record(
 fn get_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -> Result<Vec<u8>, KinesisError> {
     let input: GetRecordsInput = p.decode(body)?;
     let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
-    let expire = f.get_records.expire_iterator_rate > 0.0
-        && dice(f.seed, "GetRecords.expire", call, 0) < f.get_records.expire_iterator_rate;
+    let g = &f.get_records;
+    let expire = g.expire_iterator_rate > 0.0 && dice(f.seed, "GetRecords.expire", call, 0) < g.expire_iterator_rate;
+    let empty = g.empty_page_rate > 0.0 && dice(f.seed, "GetRecords.empty", call, 0) < g.empty_page_rate;
     drop(f);
     if expire {
         shared.stats.bump(|s| s.iterators_expired += 1);
     }
     let mut k = lock(shared);
-    let out = k.get_records(&input, expire, now)?;
+    let out = k.get_records(&input, state::Dice { expire, empty }, now)?;
+    if out.left_empty {
+        shared.stats.bump(|s| s.empty_pages += 1);
+    }
+    // Written after the lock is let go: the records are shared, not copied.
+    drop(k);
     let n = out.records.len() as u64;
     let body = p.encode(&out);
-    drop(k);
     shared.stats.bump(|s| s.records_read += n);
     Ok(body)
 }

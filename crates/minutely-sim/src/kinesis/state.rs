@@ -19,6 +19,13 @@ use super::stream::{
 };
 use super::wire::*;
 use crate::faults::EntryError;
+
+/// The fault dice's verdicts on one GetRecords call: its iterator expired, its page left empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dice {
+    pub expire: bool,
+    pub empty: bool,
+}
 use crate::stats::{Ledger, StreamCounts};
 
 /// What a PutRecords entry needs, already checked and routed.
@@ -285,12 +292,10 @@ impl Kinesis {
                 }
                 Fate::Store => {
                     let position = shard.end();
-                    let mut bytes = Vec::with_capacity(size);
-                    bytes.extend_from_slice(e.partition_key.as_bytes());
-                    bytes.extend_from_slice(&e.data);
+                    let bytes = e.partition_key.as_bytes().iter().chain(&e.data).copied().collect();
                     shard.bytes += size as u64;
                     shard.records.push_back(Record {
-                        bytes: bytes.into_boxed_slice(),
+                        bytes,
                         key_len: e.partition_key.len() as u16,
                         arrival_ms: now_ms,
                     });
@@ -381,13 +386,14 @@ impl Kinesis {
         Ok(GetShardIteratorOutput { shard_iterator: iter.encode() })
     }
 
-    /// Reads from an iterator. `expire` is the fault dice's verdict.
-    pub fn get_records<'a>(
-        &'a mut self,
+    /// Reads from an iterator. `dice`: the fault dice's verdicts.
+    pub fn get_records(
+        &mut self,
         input: &GetRecordsInput,
-        expire: bool,
+        dice: Dice,
         now_ms: i64,
-    ) -> Result<GetRecordsOutput<'a>, KinesisError> {
+    ) -> Result<GetRecordsOutput, KinesisError> {
+        let expire = dice.expire;
         let token = required(input.shard_iterator.as_deref(), "shardIterator")?;
         let limit = match input.limit {
             None => MAX_GET_RECORDS,
@@ -432,8 +438,12 @@ impl Kinesis {
         }
         let shard = &s.shards[iter.ordinal as usize];
         let start = iter.position.max(shard.first);
-        let (position, bytes) = shard.read_until(start, limit);
-        let millis_behind_latest = shard.get(position).map_or(0, |r| (now_ms - r.arrival_ms).max(0));
+        // AWS's empty page while records remain: nothing read, the iterator stays.
+        let left_empty = dice.empty && start < shard.end();
+        let (position, bytes) = if left_empty { (start, 0) } else { shard.read_until(start, limit) };
+        // Behind by at least a millisecond while records remain: an empty page is no tip.
+        let millis_behind_latest =
+            shard.get(position).map_or(0, |r| (now_ms - r.arrival_ms).max(i64::from(left_empty)));
         let (next, children) = if shard.closed.is_some() && position >= shard.end() {
             (None, Some(s.children(shard.ordinal)))
         } else {
@@ -443,19 +453,14 @@ impl Kinesis {
         if limits_on {
             s.shards[iter.ordinal as usize].limits.read_bytes.overdraw(bytes as f64, now_ms);
         }
-        let shard = &self.streams[&name].shards[iter.ordinal as usize];
-        let records = (start..position)
-            .filter_map(|p| {
-                let r = shard.get(p)?;
-                Some(RecordOut {
-                    sequence_number: sequence_number(incarnation, shard.ordinal, p),
-                    approximate_arrival_timestamp: Timestamp(r.arrival_ms),
-                    data: BlobRef(r.data()),
-                    partition_key: r.partition_key(),
-                })
-            })
-            .collect();
-        Ok(GetRecordsOutput { records, next_shard_iterator: next, millis_behind_latest, child_shards: children })
+        let records = records_out(&self.streams[&name].shards[iter.ordinal as usize], incarnation, start..position);
+        Ok(GetRecordsOutput {
+            records,
+            next_shard_iterator: next,
+            millis_behind_latest,
+            child_shards: children,
+            left_empty,
+        })
     }
 
     /// Stored records and bytes (data and partition keys) over every stream.
@@ -495,4 +500,19 @@ impl Kinesis {
 
 fn not_found(name: &str) -> KinesisError {
     KinesisError::not_found(format!("Stream {name} under account {ACCOUNT} not found."))
+}
+
+/// The records of `shard` at `positions`, shared for an answer written after the lock.
+fn records_out(shard: &Shard, incarnation: u64, positions: std::ops::Range<u64>) -> Vec<RecordOut> {
+    positions
+        .filter_map(|p| {
+            let r = shard.get(p)?;
+            Some(RecordOut {
+                sequence_number: sequence_number(incarnation, shard.ordinal, p),
+                approximate_arrival_timestamp: Timestamp(r.arrival_ms),
+                record: r.bytes.clone(),
+                key_len: r.key_len,
+            })
+        })
+        .collect()
 }

@@ -2,6 +2,7 @@
 //! numbers, routing by hash key, splits and merges. No IO; `state.rs` runs the operations on it.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -24,21 +25,13 @@ pub const ITERATOR_TTL_MS: i64 = 5 * 60 * 1000;
 pub const ON_DEMAND_SHARDS: u32 = 4;
 pub(super) const DEFAULT_RETENTION_HOURS: i64 = 24;
 
-/// One stored record: data and partition key in one allocation.
+/// One stored record: data and partition key in one allocation, shared with the answers that
+/// read it (so that they are written outside the lock without copying it).
 #[derive(Debug)]
 pub(super) struct Record {
-    pub(super) bytes: Box<[u8]>,
+    pub(super) bytes: Arc<[u8]>,
     pub(super) key_len: u16,
     pub(super) arrival_ms: i64,
-}
-
-impl Record {
-    pub(super) fn data(&self) -> &[u8] {
-        &self.bytes[usize::from(self.key_len)..]
-    }
-    pub(super) fn partition_key(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.key_len)]).unwrap_or_default()
-    }
 }
 
 #[derive(Debug)]
@@ -101,7 +94,27 @@ pub(super) fn parse_shard_id(id: &str) -> Option<u32> {
 
 /// `49` + incarnation (10 digits) + shard ordinal (20) + position (24): 56 digits.
 pub(super) fn sequence_number(incarnation: u64, ordinal: u32, position: u64) -> String {
-    format!("49{incarnation:010}{ordinal:020}{position:024}")
+    let mut b = [b'0'; 56];
+    b[0] = b'4';
+    b[1] = b'9';
+    // Digits written in place: `format!`'s padding writes a character at a time, and a read
+    // writes one of these per record.
+    if !(digits(&mut b[2..12], incarnation)
+        && digits(&mut b[12..32], u64::from(ordinal))
+        && digits(&mut b[32..], position))
+    {
+        return format!("49{incarnation:010}{ordinal:020}{position:024}");
+    }
+    String::from_utf8(b.to_vec()).expect("digits are ASCII")
+}
+
+/// Writes `n` right-aligned into `out` (zeros before it); false when it does not fit.
+fn digits(out: &mut [u8], mut n: u64) -> bool {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    n == 0
 }
 
 /// The (incarnation, ordinal, position) of a sequence number this sim gave.
@@ -362,4 +375,21 @@ pub(super) fn merge(s: &mut Stream, a: u32, b: u32, now_ms: i64) -> Result<u32, 
     s.close(a, now_ms);
     s.close(b, now_ms);
     Ok(s.add_shard(range, (Some(a), Some(b)), now_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_are_written_as_format_pads_them_and_read_back() {
+        let cases = [(1, 0, 0), (7, 3, 12_345), (9_999_999_999, u32::MAX, u64::MAX), (10_000_000_000, 1, 2)];
+        for (incarnation, ordinal, position) in cases {
+            let s = sequence_number(incarnation, ordinal, position);
+            assert_eq!(s, format!("49{incarnation:010}{ordinal:020}{position:024}"));
+            if incarnation < 10_000_000_000 {
+                assert_eq!(parse_sequence_number(&s), Some((incarnation, ordinal, position)));
+            }
+        }
+    }
 }

@@ -9,10 +9,13 @@
 
 //!
 //! `wire.rs`: errors, replies and encodings; `request.rs`: a request and its operation;
-//! `store.rs`: buckets, objects and the operations; this file routes.
+//! `store.rs`: buckets, objects and the operations; `multipart.rs`: multipart uploads and
+//! copies; this file routes.
 
+mod multipart;
 mod request;
 mod store;
+mod uploads;
 mod wire;
 
 pub use request::S3Request;
@@ -35,12 +38,13 @@ impl Store {
                 "NotImplemented",
                 "minutely sim serves ListObjectsV2 (list-type=2), not the older ListObjects",
             )),
-            "s3:Multipart" => Err(err(
-                501,
-                "NotImplemented",
-                "minutely sim does not serve multipart uploads; send objects with one PutObject",
-            )),
-            "s3:CopyObject" => Err(err(501, "NotImplemented", "minutely sim does not serve CopyObject")),
+            "s3:CreateMultipartUpload" => self.create_multipart_upload(&r),
+            "s3:UploadPart" | "s3:UploadPartCopy" => self.upload_part(r),
+            "s3:CompleteMultipartUpload" => self.complete_multipart_upload(&r),
+            "s3:AbortMultipartUpload" => self.abort_multipart_upload(&r),
+            "s3:ListParts" => self.list_parts(&r),
+            "s3:ListMultipartUploads" => self.list_multipart_uploads(&r),
+            "s3:CopyObject" => self.copy_object(&r),
             "s3:PutObject" => self.put_object(r),
             "s3:GetObject" | "s3:HeadObject" => self.get_object(&r),
             "s3:DeleteObject" => self.delete_object(&r),

@@ -17,8 +17,17 @@ pub struct S3Request<'a> {
 impl S3Request<'_> {
     /// The operation, for routing, counting and faults: the one place a request is classified.
     pub fn operation(&self) -> &'static str {
-        if self.has("uploads") || self.has("uploadId") {
-            return "s3:Multipart";
+        let copy = self.headers.contains_key("x-amz-copy-source");
+        match (self.bucket.is_empty(), self.key.is_empty(), self.method.as_str()) {
+            (false, true, "GET") if self.has("uploads") => return "s3:ListMultipartUploads",
+            (false, false, "POST") if self.has("uploads") => return "s3:CreateMultipartUpload",
+            (false, false, "PUT") if self.has("uploadId") && copy => return "s3:UploadPartCopy",
+            (false, false, "PUT") if self.has("uploadId") => return "s3:UploadPart",
+            (false, false, "POST") if self.has("uploadId") => return "s3:CompleteMultipartUpload",
+            (false, false, "DELETE") if self.has("uploadId") => return "s3:AbortMultipartUpload",
+            (false, false, "GET") if self.has("uploadId") => return "s3:ListParts",
+            _ if self.has("uploads") || self.has("uploadId") => return "s3:Other",
+            _ => {}
         }
         match (self.bucket.is_empty(), self.key.is_empty(), self.method.as_str()) {
             (true, _, "GET") => "s3:ListBuckets",
@@ -28,7 +37,7 @@ impl S3Request<'_> {
             (false, true, "POST") if self.has("delete") => "s3:DeleteObjects",
             (false, true, "GET") if self.q("list-type") == Some("2") => "s3:ListObjectsV2",
             (false, true, "GET") => "s3:ListObjects",
-            (false, false, "PUT") if self.headers.contains_key("x-amz-copy-source") => "s3:CopyObject",
+            (false, false, "PUT") if copy => "s3:CopyObject",
             (false, false, "PUT") => "s3:PutObject",
             (false, false, "GET") => "s3:GetObject",
             (false, false, "HEAD") => "s3:HeadObject",

@@ -11,6 +11,7 @@ use http::Method;
 use md5::{Digest, Md5};
 
 use super::request::S3Request;
+use super::uploads::Uploads;
 use super::wire::*;
 use crate::clock::Clock;
 
@@ -29,10 +30,11 @@ pub struct BucketState {
     pub objects: BTreeMap<String, StoredObject>,
 }
 
-/// Every bucket.
+/// Every bucket, and the multipart uploads in progress.
 #[derive(Debug)]
 pub struct Store {
     buckets: Mutex<BTreeMap<String, BucketState>>,
+    uploads: Mutex<Uploads>,
     clock: Clock,
 }
 
@@ -43,7 +45,15 @@ fn condition_holds(cond: &str, o: &StoredObject) -> bool {
 
 impl Store {
     pub fn new(clock: Clock) -> Store {
-        Store { buckets: Mutex::new(BTreeMap::new()), clock }
+        Store { buckets: Mutex::new(BTreeMap::new()), uploads: Mutex::default(), clock }
+    }
+
+    pub(crate) fn uploads(&self) -> std::sync::MutexGuard<'_, Uploads> {
+        self.uploads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, BucketState>> {
@@ -59,6 +69,8 @@ impl Store {
     }
 
     pub fn clear(&self) {
+        let mut uploads = self.uploads();
+        *uploads = Uploads::default();
         self.lock().clear();
     }
 
@@ -106,13 +118,14 @@ impl Store {
     }
 
     pub(crate) fn put_object(&self, r: S3Request<'_>) -> Result<Reply, S3Error> {
-        if r.key.len() > MAX_KEY_BYTES {
-            return Err(err(
-                400,
-                "KeyTooLongError",
-                format!("Your key is too long: {} bytes, where S3 takes at most {MAX_KEY_BYTES}", r.key.len()),
-            ));
-        }
+        check_key(&r.key)?;
+        let (data, digest) = self.body_of(&r)?;
+        self.put_object_checked(r, data, format!("{digest:x}"))
+    }
+
+    /// A PutObject's or UploadPart's body: aws-chunked decoded, its length and Content-MD5
+    /// checked; with its MD5.
+    pub(crate) fn body_of(&self, r: &S3Request<'_>) -> Result<(Bytes, md5::digest::Output<Md5>), S3Error> {
         let chunked = r.header("x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
             || r.header("content-encoding").is_some_and(|v| v.split(',').any(|e| e.trim() == "aws-chunked"));
         let data = if chunked { decode_aws_chunked(&r.body)? } else { r.body.clone() };
@@ -131,7 +144,11 @@ impl Store {
         {
             return Err(err(400, "BadDigest", "The Content-MD5 you specified did not match what we received."));
         }
-        let etag = format!("{digest:x}");
+        Ok((data, digest))
+    }
+
+    /// Stores a checked body under the request's key, its conditions holding.
+    fn put_object_checked(&self, r: S3Request<'_>, data: Bytes, etag: String) -> Result<Reply, S3Error> {
         let mut b = self.lock();
         let bucket = b.get_mut(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
         let existing = bucket.objects.get(&r.key);
@@ -313,9 +330,6 @@ struct ListPage {
     /// The last key or common prefix on the page (the next page resumes after it).
     last: Option<(String, bool)>,
 }
-
-/// S3's longest key, in bytes of UTF-8.
-pub const MAX_KEY_BYTES: usize = 1024;
 
 impl ListQuery {
     fn of(r: &S3Request<'_>) -> Result<ListQuery, S3Error> {

@@ -230,25 +230,59 @@ pub(crate) fn parse_range(range: &str, total: u64) -> Result<Option<(u64, u64)>,
     Ok(Some((start, end)))
 }
 
+/// S3's longest key, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A key S3 takes: at most 1,024 bytes.
+pub(crate) fn check_key(key: &str) -> Result<(), S3Error> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(err(
+            400,
+            "KeyTooLongError",
+            format!("Your key is too long: {} bytes, where S3 takes at most {MAX_KEY_BYTES}", key.len()),
+        ));
+    }
+    Ok(())
+}
+
 /// The keys and `Quiet` flag of a DeleteObjects body.
 pub(crate) fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> {
-    let malformed = |why: String| {
-        err(
-            400,
-            "MalformedXML",
-            format!("The XML you provided was not well-formed or did not validate against our published schema: {why}"),
-        )
-    };
-    let text = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8".to_owned()))?;
     let mut keys = Vec::new();
     let mut quiet = false;
-    let mut path: Vec<String> = Vec::new();
-    let mut root = None;
+    walk_xml(body, "Delete", "<Object><Key>s", |path, text| match (path, text) {
+        (["Delete", "Object", "Key"], Some(value)) => keys.push(value),
+        (["Delete", "Quiet"], Some(value)) => quiet = value.trim() == "true",
+        _ => {}
+    })?;
+    Ok((keys, quiet))
+}
+
+/// A body that is not the XML S3 asks for.
+pub(crate) fn malformed(why: impl std::fmt::Display) -> S3Error {
+    err(
+        400,
+        "MalformedXML",
+        format!("The XML you provided was not well-formed or did not validate against our published schema: {why}"),
+    )
+}
+
+/// Walks an XML body whose root must be `root` (holding `holds`, for the error): `seen` gets
+/// each element's path when it opens (`None`) and each text with its path (unescaped).
+pub(crate) fn walk_xml(
+    body: &[u8],
+    root: &str,
+    holds: &str,
+    mut seen: impl FnMut(&[&str], Option<String>),
+) -> Result<(), S3Error> {
+    let text = std::str::from_utf8(body).map_err(|_| malformed("not UTF-8"))?;
+    let mut path: Vec<&str> = Vec::new();
+    let mut first = None;
     for token in xmlparser::Tokenizer::from(text) {
-        match token.map_err(|e| malformed(e.to_string()))? {
+        match token.map_err(malformed)? {
             xmlparser::Token::ElementStart { local, .. } => {
-                root.get_or_insert_with(|| local.as_str().to_owned());
-                path.push(local.as_str().to_owned());
+                first.get_or_insert(local.as_str());
+                path.push(local.as_str());
+                seen(&path, None);
             }
             xmlparser::Token::ElementEnd { end, .. } => match end {
                 xmlparser::ElementEnd::Open => {}
@@ -256,27 +290,20 @@ pub(crate) fn parse_delete(body: &[u8]) -> Result<(Vec<String>, bool), S3Error> 
                     path.pop();
                 }
             },
-            xmlparser::Token::Text { text } => {
-                let value = unescape(text.as_str());
-                match path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-                    ["Delete", "Object", "Key"] => keys.push(value),
-                    ["Delete", "Quiet"] => quiet = value.trim() == "true",
-                    _ => {}
-                }
-            }
+            xmlparser::Token::Text { text } => seen(&path, Some(unescape(text.as_str()))),
             _ => {}
         }
     }
     if !path.is_empty() {
         return Err(malformed(format!("<{}> is not closed", path.join("><"))));
     }
-    if root.as_deref() != Some("Delete") {
+    if first != Some(root) {
         return Err(malformed(format!(
-            "the body must be one <Delete> element holding <Object><Key>s; it has {}",
-            root.map_or("none".to_owned(), |r| format!("<{r}>"))
+            "the body must be one <{root}> element holding {holds}; it has {}",
+            first.map_or("none".to_owned(), |r| format!("<{r}>"))
         )));
     }
-    Ok((keys, quiet))
+    Ok(())
 }
 
 pub(crate) fn unescape(s: &str) -> String {
