@@ -7,7 +7,8 @@
 //! generated, every shard read with `kinesis::scan` (decoded in the shards' tasks), classified.
 //! Issue 26's target: at least 500,000 records/s. Measured on the 2-core VM (medians): 373,000/s
 //! at first, 421,000/s with the checker's entries made small, then 318,000/s on a noisier day
-//! (2026-12-03), and 536,000/s after four changes, each measured by its part below:
+//! (2026-12-03), and 439,000-536,000/s over three runs after four changes (not yet reliably
+//! above the target), each measured by its part below:
 //! - the sim encodes a GetRecords answer after letting go of its lock (records shared as
 //!   `Arc`s), with SIMD base64 and sequence numbers written without `format!`: `scan_1m_8_shards`
 //!   1.41 s → 0.75 s;
