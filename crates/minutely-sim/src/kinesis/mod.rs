@@ -243,11 +243,11 @@ fn get_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -
     }
     let mut k = lock(shared);
     let out = k.get_records(&input, state::Dice { expire, empty }, now)?;
+    // Written after the lock is let go: the records are shared, not copied.
+    drop(k);
     if out.left_empty {
         shared.stats.bump(|s| s.empty_pages += 1);
     }
-    // Written after the lock is let go: the records are shared, not copied.
-    drop(k);
     let n = out.records.len() as u64;
     let body = p.encode(&out);
     shared.stats.bump(|s| s.records_read += n);

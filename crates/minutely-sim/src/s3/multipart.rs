@@ -11,7 +11,7 @@ use md5::{Digest, Md5};
 
 use super::request::S3Request;
 use super::store::{Store, StoredObject};
-use super::uploads::{Part, Upload, hex};
+use super::uploads::{Part, Upload};
 use super::wire::*;
 
 /// The smallest part but the last.
@@ -92,20 +92,22 @@ impl Store {
         let id = r.q("uploadId").unwrap_or_default().to_owned();
         self.upload_of(&r, &id)?;
         let copied = r.header("x-amz-copy-source").is_some();
-        let data = match r.header("x-amz-copy-source") {
+        let (data, md5) = match r.header("x-amz-copy-source") {
             Some(source) => {
                 let o = self.copy_source(source)?;
-                match r.header("x-amz-copy-source-range") {
+                let data = match r.header("x-amz-copy-source-range") {
                     None => o.data,
                     Some(range) => match parse_range(range, o.data.len() as u64)? {
                         Some((start, end)) => o.data.slice(start as usize..end as usize + 1),
                         None => return Err(err(400, "InvalidArgument", "The x-amz-copy-source-range is not valid")),
                     },
-                }
+                };
+                let md5 = Md5::digest(&data);
+                (data, md5)
             }
-            None => self.body_of(&r)?.0,
+            // Its MD5 was taken as the body was checked.
+            None => self.body_of(&r)?,
         };
-        let md5: [u8; 16] = Md5::digest(&data).into();
         let now = self.now_ms();
         let mut uploads = self.uploads();
         // Checked again under the lock: it may have been completed or aborted meanwhile.
@@ -161,7 +163,7 @@ impl Store {
             data.extend_from_slice(&p.data);
             md5s.update(p.md5);
         }
-        let etag = format!("{}-{}", hex(&md5s.finalize()), parts.len());
+        let etag = format!("{:x}-{}", md5s.finalize(), parts.len());
         let content_type = upload.content_type.clone();
         let object = StoredObject { data: data.freeze(), etag: etag.clone(), modified_ms: self.now_ms(), content_type };
         {

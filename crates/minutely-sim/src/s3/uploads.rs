@@ -25,17 +25,12 @@ pub(crate) struct Upload {
 #[derive(Debug)]
 pub(crate) struct Part {
     pub(crate) data: Bytes,
-    pub(crate) md5: [u8; 16],
+    pub(crate) md5: md5::digest::Output<md5::Md5>,
     pub(crate) modified_ms: i64,
 }
 
 impl Part {
     pub(crate) fn etag(&self) -> String {
-        hex(&self.md5)
+        format!("{:x}", self.md5)
     }
-}
-
-/// Bytes in lower-case hex, as ETags show MD5s.
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
