@@ -254,10 +254,15 @@ impl Checker {
     /// One expected event. An id given again is the same event given twice: it may be stored
     /// twice without being a duplicate.
     pub fn expect(&mut self, e: Expected) {
+        self.expect_at(e);
+    }
+
+    /// [`Checker::expect`], and the position of the event's entry.
+    pub(crate) fn expect_at(&mut self, e: Expected) -> usize {
         let h = hash(&e.id);
         if let Some(&i) = self.by_id.find(h, |&i| *self.entries[i as usize].id == *e.id) {
             self.entries[i as usize].given += 1;
-            return;
+            return i as usize;
         }
         let entries = &self.entries;
         let n = u32::try_from(entries.len()).expect("at most 2^32 expected events");
@@ -274,6 +279,7 @@ impl Checker {
             first: None,
         };
         self.entries.push(entry);
+        n as usize
     }
 
     /// The records a sim stored under a lost answer (shard, sequence number), from its ledger:
@@ -287,8 +293,13 @@ impl Checker {
 
     /// One stored event.
     pub fn stored(&mut self, s: Stored) {
+        self.stored_at(self.position(&s.id), s);
+    }
+
+    /// One stored event, the position of its id's entry (`None`: not expected) looked up.
+    pub(crate) fn stored_at(&mut self, at: Option<usize>, s: Stored) {
         self.stored += 1;
-        let Some(i) = self.position(&s.id) else {
+        let Some(i) = at else {
             self.unexpected.count += 1;
             let w = Witness {
                 id: s.id,
@@ -409,7 +420,7 @@ fn hash(id: &str) -> u64 {
 
 impl Checker {
     /// The position of the entry of `id`, if it was expected.
-    fn position(&self, id: &str) -> Option<usize> {
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
         self.by_id.find(hash(id), |&i| *self.entries[i as usize].id == *id).map(|&i| i as usize)
     }
 }

@@ -15,11 +15,13 @@
 
 mod ahead;
 pub mod counts;
+mod drawing;
 pub mod history;
 pub mod output;
 mod place;
 
 pub use ahead::ahead;
 pub use counts::{CountAnomaly, CountsVerdict, Model};
+pub use drawing::Drawing;
 pub use history::{Anomaly, Checker, Class, Expected, Place, Stored, Verdict, Witness};
 pub use output::{Found, OutputError, OutputSchema};

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use minutely_check::counts::{Counts, compare};
-use minutely_check::{Anomaly, Checker, CountAnomaly, CountsVerdict, Expected, Found, Model, Verdict};
+use minutely_check::{Anomaly, Checker, CountAnomaly, CountsVerdict, Drawing, Expected, Found, Model, Verdict};
 use minutely_consumer::kinesis::scan::scan;
 use minutely_event::RecordDecoder;
 use serde::Serialize;
@@ -91,22 +91,20 @@ pub(crate) async fn check_stream(
     }
     let expected = expected(s, input)?;
     checker.reserve(expected.len());
-    for e in expected {
-        checker.expect(e);
-    }
     if let Some(l) = &ledger {
         checker.explain(l.ambiguous.iter().map(|p| (p.shard.clone(), p.sequence.clone())));
     }
     let decoder: Arc<RecordDecoder> = Arc::new(s.decoder()?);
+    // Taken as `check stream` takes them: the expected events as the stored ones need them.
+    let mut drawing = Drawing::new(checker, expected.into_iter().map(Ok::<_, std::convert::Infallible>));
     let report = scan(kinesis, stream, decoder, s.expect.ordered, |page| {
-        for e in page.events {
-            checker.stored(e);
-        }
+        drawing.stored_all(page.events);
         for (place, reason) in page.unreadable {
-            checker.unreadable(place, reason);
+            drawing.unreadable(place, reason);
         }
     })
     .await?;
+    let Ok((checker, _)) = drawing.finish();
     let verdict = checker.verdict();
     let failed = verdict.failed(&s.expect.allow.stream);
     Ok(StreamCheck { records_read: report.records, verdict, failed, ledger: ledger.map(|l| l.counts) })

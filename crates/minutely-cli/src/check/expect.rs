@@ -59,6 +59,16 @@ impl Expectation {
             take(e?);
             n += 1;
         }
+        self.not_empty(n)
+    }
+
+    /// The expected events, to be drawn by the taker (then [`Expectation::not_empty`]).
+    pub fn events(&mut self) -> impl Iterator<Item = anyhow::Result<Expected>> + '_ {
+        self.events.by_ref()
+    }
+
+    /// `n`, the number of events drawn, when it is not 0 (an expectation of nothing is an error).
+    pub fn not_empty(&self, n: u64) -> anyhow::Result<u64> {
         if n == 0 {
             bail!("{} holds no events to expect", self.described);
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use minutely_check::{Anomaly, Checker, Verdict};
+use minutely_check::{Anomaly, Checker, Drawing, Verdict};
 use minutely_consumer::kinesis::scan::{ScanReport, scan};
 use serde::Serialize;
 
@@ -83,7 +83,6 @@ pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
     let stream = &args.stream.0;
     let mut checker = Checker::new(args.witnesses);
     checker.reserve(expectation.count.unwrap_or(0));
-    let expected_count = expectation.each(|e| checker.expect(e))?;
     let ledger = match &args.aws.endpoint {
         Some(endpoint) => sim_ledger(endpoint, stream).await,
         None => None,
@@ -95,16 +94,20 @@ pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
     if args.ordered {
         checker.ordered();
     }
-    let report = scan(&clients.kinesis, stream, Arc::new(expectation.decoder), args.ordered, |page| {
-        for e in page.events {
-            checker.stored(e);
-        }
+    // The expected events are drawn as the stored ones come (a generated expectation on its
+    // own core beside the reading): the verdict is the one of taking them first.
+    let decoder = Arc::new(expectation.decoder.clone());
+    let mut drawing = Drawing::new(checker, expectation.events());
+    let report = scan(&clients.kinesis, stream, decoder, args.ordered, |page| {
+        drawing.stored_all(page.events);
         for (place, reason) in page.unreadable {
-            checker.unreadable(place, reason);
+            drawing.unreadable(place, reason);
         }
     })
     .await
     .with_context(|| format!("reading kinesis:{stream}"))?;
+    let (checker, expected_count) = drawing.finish()?;
+    expectation.not_empty(expected_count)?;
     let verdict = checker.verdict();
     let failed = verdict.failed(&args.allow);
     let summary = Summary {
