@@ -29,6 +29,8 @@ pub struct Faults {
     pub put_records: PutRecordsFaults,
     /// Faults inside GetRecords.
     pub get_records: GetRecordsFaults,
+    /// Faults of enhanced fan-out's subscriptions.
+    pub subscriptions: SubscriptionFaults,
 }
 
 /// The faults as they are written, by `minutely sim --faults`, `/_sim/faults` and a scenario's
@@ -56,6 +58,10 @@ pub struct FaultSet {
     /// does: a reader that stops at the first empty page loses what follows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub empty_pages: Option<f64>,
+    /// Before each event of a SubscribeToShard subscription, the connection is cut with this
+    /// probability: the consumer must subscribe again from its last continuation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriptions_cut: Option<f64>,
 }
 
 /// `put_entry_failures = { rate = 0.05, error = "InternalFailure" }`: single PutRecords entries
@@ -156,6 +162,9 @@ impl From<FaultSet> for Faults {
         if let Some(p) = s.empty_pages {
             f.get_records.empty_page_rate = p;
         }
+        if let Some(p) = s.subscriptions_cut {
+            f.subscriptions.cut_rate = p;
+        }
         f
     }
 }
@@ -184,6 +193,7 @@ impl From<Faults> for FaultSet {
                 .collect(),
             expire_iterators: (f.get_records.expire_iterator_rate > 0.0).then_some(f.get_records.expire_iterator_rate),
             empty_pages: (f.get_records.empty_page_rate > 0.0).then_some(f.get_records.empty_page_rate),
+            subscriptions_cut: (f.subscriptions.cut_rate > 0.0).then_some(f.subscriptions.cut_rate),
         }
     }
 }
@@ -268,6 +278,14 @@ pub struct GetRecordsFaults {
     pub empty_page_rate: f64,
 }
 
+/// Faults of SubscribeToShard's subscriptions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubscriptionFaults {
+    /// Probability that a subscription's connection is cut before an event.
+    pub cut_rate: f64,
+}
+
 impl Faults {
     /// Checks every probability; says which one is out of range.
     pub fn validate(&self) -> Result<(), String> {
@@ -276,6 +294,7 @@ impl Faults {
             ("put_answers_lost.rate".to_owned(), self.put_records.answer_lost_rate),
             ("expire_iterators".to_owned(), self.get_records.expire_iterator_rate),
             ("empty_pages".to_owned(), self.get_records.empty_page_rate),
+            ("subscriptions_cut".to_owned(), self.subscriptions.cut_rate),
         ];
         for (op, f) in &self.operations {
             if !crate::operation::is_known(op) {

@@ -42,6 +42,11 @@ operations!(
     SplitShard,
     MergeShards,
     UpdateShardCount,
+    RegisterStreamConsumer,
+    DeregisterStreamConsumer,
+    DescribeStreamConsumer,
+    ListStreamConsumers,
+    SubscribeToShard,
 );
 
 impl Operation {
@@ -55,7 +60,11 @@ impl Operation {
     pub fn is_data(self) -> bool {
         matches!(
             self,
-            Operation::PutRecord | Operation::PutRecords | Operation::GetRecords | Operation::GetShardIterator
+            Operation::PutRecord
+                | Operation::PutRecords
+                | Operation::GetRecords
+                | Operation::GetShardIterator
+                | Operation::SubscribeToShard
         )
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Body;
+use hyper::body::Body as HttpBody;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -43,11 +43,11 @@ fn shorten(s: &str) -> String {
 /// A request body the sim reads: hyper's from a socket, or bytes already in memory
 /// ([`crate::Sim::call`]).
 pub(crate) trait RequestBody:
-    Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send
+    HttpBody<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send
 {
 }
 
-impl<B: Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send> RequestBody for B {}
+impl<B: HttpBody<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send> RequestBody for B {}
 
 /// The error that makes hyper close a connection without answering: a lost answer.
 #[derive(Debug)]
@@ -192,7 +192,7 @@ async fn speaks_h2(stream: &tokio::net::TcpStream, within: Duration) -> Option<b
 /// every wait for a request's headers; under HTTP/2, pings find dead peers.
 async fn serve_connection<S>(stream: tokio::net::TcpStream, service: S, bounds: Bounds) -> Served
 where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Full<Bytes>> + Clone + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = Body> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
@@ -223,10 +223,7 @@ where
 /// Answers one request. A panic in the sim (a bug: none is known) is answered as AWS's
 /// `InternalFailure` (500), said on stderr and counted in `panics`, instead of closing the
 /// connection or, in process, unwinding into the caller.
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    req: Request<impl RequestBody>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+pub(crate) async fn handle(shared: Arc<Shared>, req: Request<impl RequestBody>) -> Result<Response<Body>, Dropped> {
     // Cheap clones (the URI shares its bytes): said only if the call panics.
     let (method, uri) = (req.method().clone(), req.uri().clone());
     match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(route(shared.clone(), req))).await {
@@ -248,7 +245,7 @@ pub(crate) async fn handle(
     }
 }
 
-async fn route(shared: Arc<Shared>, req: Request<impl RequestBody>) -> Result<Response<Full<Bytes>>, Dropped> {
+async fn route(shared: Arc<Shared>, req: Request<impl RequestBody>) -> Result<Response<Body>, Dropped> {
     if req.uri().path().starts_with("/_sim/") {
         return Ok(admin_call(&shared, req).await);
     }
@@ -259,8 +256,18 @@ async fn route(shared: Arc<Shared>, req: Request<impl RequestBody>) -> Result<Re
     }
 }
 
-fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(body.into()));
+/// A response body: whole (every answer but one), or pushed as it comes (SubscribeToShard's
+/// events).
+pub(crate) type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+/// A whole body.
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
@@ -286,7 +293,7 @@ async fn whole_call_faults(shared: &Shared, op: &str, call: u64) -> Option<Error
     error
 }
 
-fn kinesis_answer(protocol: Protocol, a: Answer) -> Response<Full<Bytes>> {
+fn kinesis_answer(protocol: Protocol, a: Answer) -> Response<Body> {
     let mut r = respond(a.status, protocol.content_type(), a.body);
     if let Some(code) = a.error
         && let Ok(v) = code.parse()
@@ -324,10 +331,10 @@ fn operation_of(target: &str, method: &http::Method) -> Result<kinesis::Operatio
 }
 
 async fn kinesis(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     target: &str,
     req: Request<impl RequestBody>,
-) -> Result<Response<Full<Bytes>>, Dropped> {
+) -> Result<Response<Body>, Dropped> {
     let protocol =
         Protocol::from_content_type(req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()));
     let operation = match operation_of(target, req.method()) {
@@ -374,6 +381,10 @@ async fn kinesis(
     if let Err(refusal) = check_signature(shared, &parts, &body, Service::Kinesis) {
         return Ok(kinesis_answer(protocol, Answer::error(protocol, &kinesis_refusal(refusal))));
     }
+    if operation == kinesis::Operation::SubscribeToShard {
+        return Ok(kinesis::subscribe::answer(shared.clone(), protocol, &body, call)
+            .unwrap_or_else(|e| kinesis_answer(protocol, Answer::error(protocol, &e))));
+    }
     let answer = kinesis::handle(shared, op, protocol, &body, call);
     match answer.lost {
         Some(LostAnswer::Drop) => return Err(Dropped),
@@ -389,7 +400,7 @@ async fn kinesis(
 /// Objects above this are refused (the sim keeps everything in memory).
 const MAX_OBJECT_BODY: usize = 256 * 1024 * 1024;
 
-async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
+async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let resource = parts.uri.path().to_owned();
     // Path and query are parsed once, before the body: the operation decides the faults.
@@ -450,8 +461,8 @@ async fn s3_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Fu
     s3_reply(reply)
 }
 
-fn s3_reply(reply: Reply) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(reply.body));
+fn s3_reply(reply: Reply) -> Response<Body> {
+    let mut r = Response::new(full(reply.body));
     *r.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in reply.headers {
         if let Ok(v) = http::HeaderValue::from_str(&value) {
@@ -516,7 +527,7 @@ fn s3_refusal(r: Refusal) -> S3Error {
 }
 
 /// The admin API (`admin.rs`), its answer as JSON.
-async fn admin_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Full<Bytes>> {
+async fn admin_call(shared: &Shared, req: Request<impl RequestBody>) -> Response<Body> {
     let json = |status: u16, v: serde_json::Value| respond(status, "application/json", v.to_string());
     if let Some(why) = admin_refusal(req.method(), req.headers()) {
         return json(403, serde_json::json!({ "error": why }));

@@ -108,7 +108,12 @@ impl Sim {
         let request = request.map(http_body_util::Full::new);
         let response = server::handle(self.shared.clone(), request).await.ok()?;
         let (parts, body) = response.into_parts();
-        let body = http_body_util::BodyExt::collect(body).await.map(|b| b.to_bytes()).unwrap_or_else(|e| match e {});
+        // A pushed body (SubscribeToShard's events) is taken whole: until the subscription ends
+        // or, cut by a fault, as far as it came.
+        let body = match http_body_util::BodyExt::collect(body).await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return None,
+        };
         Some(http::Response::from_parts(parts, body))
     }
 

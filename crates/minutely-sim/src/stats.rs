@@ -22,6 +22,10 @@ pub struct Stats {
     pub iterators_expired: u64,
     /// GetRecords answers left empty by the `empty_pages` fault while records remained.
     pub empty_pages: u64,
+    /// SubscribeToShard events pushed (heartbeats included), and subscriptions cut by the
+    /// `subscriptions_cut` fault.
+    pub subscription_events: u64,
+    pub subscriptions_cut: u64,
     pub records_read: u64,
     pub records_stored: u64,
     pub record_bytes_stored: u64,
@@ -96,6 +100,8 @@ pub struct LimitStats {
     pub entries_throttled_by_shard: BTreeMap<String, u64>,
     /// GetRecords calls refused by the read limits, per `stream/shardId`.
     pub reads_throttled_by_shard: BTreeMap<String, u64>,
+    /// SubscribeToShard calls refused by the one-a-second limit per consumer and shard.
+    pub subscribe_throttled: u64,
 }
 
 #[derive(Debug, Default)]

@@ -2,11 +2,14 @@
 //! awsJson1_1 or CBOR. Decodes, applies the faults, runs the operation on [`state::Kinesis`],
 //! encodes the answer in the request's protocol.
 
+mod consumers;
 pub mod error;
+pub mod fanout;
 mod list;
 mod reshard;
 pub mod state;
 mod stream;
+pub(crate) mod subscribe;
 pub mod wire;
 
 use serde::Serialize;
@@ -163,6 +166,12 @@ fn run(
         PutRecords => put_records(shared, p, body, call, lost, now),
         PutRecord => put_record(shared, p, body, call, lost, now),
         GetRecords => get_records(shared, p, body, call, now),
+        RegisterStreamConsumer => locked(shared, p, body, |k, input| k.register_stream_consumer(input, now)),
+        DeregisterStreamConsumer => locked(shared, p, body, |k, input| k.deregister_stream_consumer(input)),
+        DescribeStreamConsumer => locked(shared, p, body, |k, input| k.describe_stream_consumer(input, now)),
+        ListStreamConsumers => locked(shared, p, body, |k, input| k.list_stream_consumers(input, now)),
+        // Its answer is a stream of events, not a body: the server pushes it (`subscribe.rs`).
+        SubscribeToShard => Err(KinesisError::new("InternalFailure", "SubscribeToShard is answered by the server")),
     }
 }
 
@@ -317,6 +326,10 @@ mod tests {
         "AdjacentShardToMerge",
         "TargetShardCount",
         "ScalingType",
+        "ConsumerName",
+        "ConsumerARN",
+        "StartingPosition",
+        "SequenceNumber",
     ];
 
     fn value() -> impl Strategy<Value = Value> {

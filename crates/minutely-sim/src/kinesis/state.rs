@@ -51,6 +51,8 @@ pub struct Kinesis {
     pub limits: bool,
     /// What the limits refused: counted here, under the streams' lock, and shown in [`crate::Stats`].
     pub limit_stats: crate::stats::LimitStats,
+    /// Enhanced fan-out's live subscriptions (`fanout.rs`).
+    pub(super) subscriptions: super::consumers::Subscriptions,
 }
 
 /// The account's shard quota: open shards over every stream (AWS's default in its large
@@ -191,6 +193,7 @@ impl Kinesis {
             shards: Vec::new(),
             open: Vec::new(),
             ledger: Ledger { stream: name.clone(), ..Ledger::default() },
+            consumers: Vec::new(),
         };
         for range in even_ranges(count) {
             stream.add_shard(range, (None, None), now_ms);
@@ -503,7 +506,7 @@ fn not_found(name: &str) -> KinesisError {
 }
 
 /// The records of `shard` at `positions`, shared for an answer written after the lock.
-fn records_out(shard: &Shard, incarnation: u64, positions: std::ops::Range<u64>) -> Vec<RecordOut> {
+pub(super) fn records_out(shard: &Shard, incarnation: u64, positions: std::ops::Range<u64>) -> Vec<RecordOut> {
     positions
         .filter_map(|p| {
             let r = shard.get(p)?;

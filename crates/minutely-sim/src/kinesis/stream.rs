@@ -137,6 +137,8 @@ pub(super) struct Stream {
     pub(super) open: Vec<(u128, u32)>,
     /// What its entries came to, for a history checker.
     pub(super) ledger: crate::stats::Ledger,
+    /// Its enhanced fan-out consumers, in the order they were registered.
+    pub(super) consumers: Vec<super::consumers::Consumer>,
 }
 
 impl Stream {
