@@ -18,6 +18,7 @@
 mod admin;
 mod budget;
 pub mod clock;
+mod connections;
 pub mod faults;
 pub mod kinesis;
 pub mod limits;
@@ -32,7 +33,7 @@ mod stats;
 pub use clock::Clock;
 pub use faults::Faults;
 
-pub use server::Bounds;
+pub use connections::Bounds;
 pub use sigv4::Credentials;
 pub use sim::{Answer, Config, Sim};
 pub use stats::{ConnectionStats, Ledger, LimitStats, Placed, Stats, StreamCounts};

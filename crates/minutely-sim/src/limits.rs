@@ -48,6 +48,35 @@ impl Bucket {
     }
 }
 
+/// AWS's control-plane rate of `op` (calls a second, per account): beyond it a call is
+/// `LimitExceededException`. `None`: not limited here (data-plane calls have their per-shard
+/// limits; ListShards's 1,000 a second per stream is not reached by a client that works).
+pub fn control_rate(op: &str) -> Option<f64> {
+    match op {
+        "CreateStream" | "DeleteStream" | "ListStreams" | "SplitShard" | "MergeShards" => Some(5.0),
+        "RegisterStreamConsumer" | "DeregisterStreamConsumer" | "ListStreamConsumers" => Some(5.0),
+        "DescribeStream" => Some(10.0),
+        "DescribeStreamSummary" | "DescribeStreamConsumer" => Some(20.0),
+        _ => None,
+    }
+}
+
+/// A bucket per rate-limited control-plane operation (a second's worth of burst).
+#[derive(Debug, Default)]
+pub struct ControlLimits {
+    buckets: std::collections::HashMap<&'static str, Bucket>,
+}
+
+impl ControlLimits {
+    /// Whether a call of `op` (at `rate` a second) is taken now.
+    pub fn admit(&mut self, op: &'static str, rate: f64, now_ms: i64) -> bool {
+        self.buckets.entry(op).or_insert_with(|| Bucket::full(rate, rate, now_ms)).try_take(1.0, now_ms)
+    }
+}
+
+/// UpdateShardCount calls a stream may take in a rolling 24 hours.
+pub const SCALINGS_PER_DAY: usize = 10;
+
 /// The documented limits of one shard.
 pub const WRITE_RECORDS_PER_S: f64 = 1000.0;
 pub const WRITE_BYTES_PER_S: f64 = 1024.0 * 1024.0;
@@ -91,6 +120,16 @@ impl ShardLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_control_plane_takes_its_rate_a_second() {
+        let mut c = ControlLimits::default();
+        let rate = control_rate("DescribeStream").unwrap();
+        assert_eq!((0..15).filter(|_| c.admit("DescribeStream", rate, 0)).count(), 10);
+        assert!(c.admit("CreateStream", 5.0, 0), "each operation has its own bucket");
+        assert!(!c.admit("DescribeStream", rate, 50) && c.admit("DescribeStream", rate, 100), "one back every 100 ms");
+        assert_eq!(control_rate("GetRecords"), None);
+    }
 
     #[test]
     fn a_shard_takes_a_thousand_records_a_second() {

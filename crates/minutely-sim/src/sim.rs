@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::connections::{self, Bounds};
 use crate::faults::Faults;
-use crate::server::{self, Bounds};
+use crate::server;
 use crate::shared::Shared;
 use crate::sigv4::Credentials;
 use crate::stats::{Ledger, Stats};
@@ -66,7 +67,7 @@ impl Sim {
         shared.bodies = crate::budget::Budget::new(config.bounds.bodies_in_flight);
         let shared = Arc::new(shared);
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(server::serve(listener, shared.clone(), config.bounds, stopped));
+        let task = tokio::spawn(connections::serve(listener, shared.clone(), config.bounds, stopped));
         Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })
     }
 

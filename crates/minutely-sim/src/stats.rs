@@ -50,6 +50,8 @@ pub struct ConnectionStats {
     pub timed_out: u64,
     /// Accepts that failed (out of file descriptors, mostly), each followed by a pause.
     pub accept_errors: u64,
+    /// Closed because what came was not HTTP/1.1 or HTTP/2 (said on stderr with its first bytes).
+    pub unparsable: u64,
 }
 
 /// What one stream was given and what came of its entries, counted as they were put.
@@ -102,6 +104,9 @@ pub struct LimitStats {
     pub reads_throttled_by_shard: BTreeMap<String, u64>,
     /// SubscribeToShard calls refused by the one-a-second limit per consumer and shard.
     pub subscribe_throttled: u64,
+    /// Control-plane calls refused by AWS's per-account rates (and UpdateShardCount by its
+    /// 10 a day per stream), by operation.
+    pub control_throttled: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Default)]

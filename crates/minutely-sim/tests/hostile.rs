@@ -349,3 +349,20 @@ fn http2_with_prior_knowledge_is_served() {
     // HTTP/1.1 still answers on the same port.
     assert_eq!(sim.call("GET", "/_sim/health", &[], b"").0, 200);
 }
+
+/// A client that is not speaking HTTP (most often https against the sim's http endpoint) got a
+/// closed connection and the sim said nothing. It is counted now, and said on stderr with the
+/// first bytes it sent and the likely cause; the sim serves on.
+#[test]
+fn a_connection_that_is_not_http_is_counted_and_said() {
+    let sim = Running::start(no_limits());
+    // The first bytes of a TLS ClientHello, then garbage of the same kind.
+    let mut tls = TcpStream::connect(sim.addr()).unwrap();
+    tls.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, b'\r', b'\n', b'\r', b'\n'])
+        .unwrap();
+    tls.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    assert_eq!(sim.stats()["connections"]["unparsable"], 1);
+    assert_eq!(sim.call("GET", "/_sim/health", &[], b"").0, 200);
+}

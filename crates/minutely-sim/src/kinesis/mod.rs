@@ -19,7 +19,7 @@ use crate::faults::{LostAnswer, dice};
 pub use crate::operation::{OPERATIONS, Operation, is_data_operation};
 use crate::shared::Shared;
 use error::KinesisError;
-use state::{Fate, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES};
+use state::{ACCOUNT, Fate, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES};
 use wire::*;
 
 /// The two wire protocols.
@@ -151,6 +151,16 @@ fn run(
     now: i64,
 ) -> Result<Vec<u8>, KinesisError> {
     use Operation::*;
+    if let Some(rate) = crate::limits::control_rate(op.name()) {
+        let mut k = lock(shared);
+        if k.limits && !k.control.admit(op.name(), rate, now) {
+            *k.limit_stats.control_throttled.entry(op.name().into()).or_default() += 1;
+            return Err(KinesisError::limit(format!(
+                "Rate exceeded for {} under account {ACCOUNT}: at most {rate} calls a second (AWS's limit per account)",
+                op.name()
+            )));
+        }
+    }
     // Bodies are decoded before the lock is taken (`locked`); answers that borrow records are encoded under it.
     match op {
         CreateStream => locked(shared, p, body, |k, input| k.create_stream(input, now)),

@@ -49,6 +49,7 @@ impl Kinesis {
             }
         }
         let others = self.open_shards_except(&input.stream);
+        let limits = self.limits;
         let s = self.stream_mut(&input.stream, now_ms)?;
         let current = s.open_count();
         if target < 1 || target > current * 2 || target * 2 < current {
@@ -64,6 +65,18 @@ impl Kinesis {
             )));
         }
         check_quota(others.saturating_add(target))?;
+        if limits {
+            s.scalings_ms.retain(|&t| now_ms - t < 24 * 3600 * 1000);
+            if s.scalings_ms.len() >= crate::limits::SCALINGS_PER_DAY {
+                let name = s.name.clone();
+                *self.limit_stats.control_throttled.entry("UpdateShardCount".into()).or_default() += 1;
+                return Err(KinesisError::limit(format!(
+                    "Stream {name} was scaled {} times in the last 24 hours, the most UpdateShardCount allows (AWS's default)",
+                    crate::limits::SCALINGS_PER_DAY
+                )));
+            }
+            s.scalings_ms.push(now_ms);
+        }
         reshard_uniformly(s, target as u32, now_ms)?;
         Ok(UpdateShardCountOutput {
             stream_name: s.name.clone(),
@@ -232,6 +245,23 @@ mod tests {
             assert_eq!(shards(&mut k).len() as i64, before + from, "{from} → {to} → {from}");
             assert_eq!(open_ranges(&mut k), even_ranges(from as u32), "{from} → {to} → {from}");
         }
+    }
+
+    /// With limits on, ten scalings a rolling day per stream, as AWS allows by default.
+    #[test]
+    fn a_stream_scales_ten_times_a_day() {
+        let mut k = stream(2);
+        let at = |k: &mut Kinesis, target: i64, t: i64| {
+            let body = json!({"StreamName": "s", "TargetShardCount": target, "ScalingType": "UNIFORM_SCALING"});
+            k.update_shard_count(input(body), t)
+        };
+        for i in 0..10 {
+            at(&mut k, if i % 2 == 0 { 4 } else { 2 }, i * 1000).unwrap();
+        }
+        let e = at(&mut k, 4, 20_000).unwrap_err();
+        assert_eq!(e.code, "LimitExceededException", "{}", e.message);
+        assert!(at(&mut k, 4, 24 * 3600 * 1000).is_ok(), "the first scaling is a day old");
+        assert_eq!(k.limit_stats.control_throttled["UpdateShardCount"], 1);
     }
 
     /// Any scaling leaves the target's even ranges open, every shard with at most two parents,

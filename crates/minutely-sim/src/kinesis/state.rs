@@ -53,6 +53,8 @@ pub struct Kinesis {
     pub limit_stats: crate::stats::LimitStats,
     /// Enhanced fan-out's live subscriptions (`fanout.rs`).
     pub(super) subscriptions: super::consumers::Subscriptions,
+    /// The control plane's per-account rates, with limits on.
+    pub(super) control: crate::limits::ControlLimits,
 }
 
 /// The account's shard quota: open shards over every stream (AWS's default in its large
@@ -194,6 +196,7 @@ impl Kinesis {
             open: Vec::new(),
             ledger: Ledger { stream: name.clone(), ..Ledger::default() },
             consumers: Vec::new(),
+            scalings_ms: Vec::new(),
         };
         for range in even_ranges(count) {
             stream.add_shard(range, (None, None), now_ms);

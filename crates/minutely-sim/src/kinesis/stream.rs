@@ -139,6 +139,8 @@ pub(super) struct Stream {
     pub(super) ledger: crate::stats::Ledger,
     /// Its enhanced fan-out consumers, in the order they were registered.
     pub(super) consumers: Vec<super::consumers::Consumer>,
+    /// When UpdateShardCount scaled it, in the last 24 hours (with limits on).
+    pub(super) scalings_ms: Vec<i64>,
 }
 
 impl Stream {
