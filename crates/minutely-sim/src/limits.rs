@@ -55,6 +55,8 @@ pub fn control_rate(op: &str) -> Option<f64> {
     match op {
         "CreateStream" | "DeleteStream" | "ListStreams" | "SplitShard" | "MergeShards" => Some(5.0),
         "RegisterStreamConsumer" | "DeregisterStreamConsumer" | "ListStreamConsumers" => Some(5.0),
+        "AddTagsToStream" | "RemoveTagsFromStream" | "ListTagsForStream" => Some(5.0),
+        "DescribeLimits" => Some(1.0),
         "DescribeStream" => Some(10.0),
         "DescribeStreamSummary" | "DescribeStreamConsumer" => Some(20.0),
         _ => None,

@@ -47,6 +47,13 @@ operations!(
     DescribeStreamConsumer,
     ListStreamConsumers,
     SubscribeToShard,
+    IncreaseStreamRetentionPeriod,
+    DecreaseStreamRetentionPeriod,
+    AddTagsToStream,
+    RemoveTagsFromStream,
+    ListTagsForStream,
+    UpdateStreamMode,
+    DescribeLimits,
 );
 
 impl Operation {

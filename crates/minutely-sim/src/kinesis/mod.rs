@@ -7,6 +7,7 @@ pub mod error;
 pub mod fanout;
 mod list;
 mod reshard;
+pub mod settings;
 pub mod state;
 mod stream;
 pub(crate) mod subscribe;
@@ -180,6 +181,13 @@ fn run(
         DeregisterStreamConsumer => locked(shared, p, body, |k, input| k.deregister_stream_consumer(input)),
         DescribeStreamConsumer => locked(shared, p, body, |k, input| k.describe_stream_consumer(input, now)),
         ListStreamConsumers => locked(shared, p, body, |k, input| k.list_stream_consumers(input, now)),
+        IncreaseStreamRetentionPeriod => locked(shared, p, body, |k, input| k.change_retention(input, true, now)),
+        DecreaseStreamRetentionPeriod => locked(shared, p, body, |k, input| k.change_retention(input, false, now)),
+        AddTagsToStream => locked(shared, p, body, |k, input| k.add_tags_to_stream(input, now)),
+        RemoveTagsFromStream => locked(shared, p, body, |k, input| k.remove_tags_from_stream(input, now)),
+        ListTagsForStream => locked(shared, p, body, |k, input| k.list_tags_for_stream(input, now)),
+        UpdateStreamMode => locked(shared, p, body, |k, input| k.update_stream_mode(input, now)),
+        DescribeLimits => locked(shared, p, body, |k, _: serde_json::Value| k.describe_limits()),
         // Its answer is a stream of events, not a body: the server pushes it (`subscribe.rs`).
         SubscribeToShard => Err(KinesisError::new("InternalFailure", "SubscribeToShard is answered by the server")),
     }
@@ -340,6 +348,10 @@ mod tests {
         "ConsumerARN",
         "StartingPosition",
         "SequenceNumber",
+        "RetentionPeriodHours",
+        "Tags",
+        "TagKeys",
+        "ExclusiveStartTagKey",
     ];
 
     fn value() -> impl Strategy<Value = Value> {

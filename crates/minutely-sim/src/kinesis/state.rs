@@ -197,6 +197,7 @@ impl Kinesis {
             ledger: Ledger { stream: name.clone(), ..Ledger::default() },
             consumers: Vec::new(),
             scalings_ms: Vec::new(),
+            tags: BTreeMap::new(),
         };
         for range in even_ranges(count) {
             stream.add_shard(range, (None, None), now_ms);
@@ -250,7 +251,7 @@ impl Kinesis {
                 enhanced_monitoring: vec![EnhancedMetrics { shard_level_metrics: vec![] }],
                 encryption_type: "NONE",
                 open_shard_count: s.open_count(),
-                consumer_count: 0,
+                consumer_count: s.consumers.len() as i64,
             },
         })
     }

@@ -141,6 +141,8 @@ pub(super) struct Stream {
     pub(super) consumers: Vec<super::consumers::Consumer>,
     /// When UpdateShardCount scaled it, in the last 24 hours (with limits on).
     pub(super) scalings_ms: Vec<i64>,
+    /// Its tags (AddTagsToStream), by key.
+    pub(super) tags: std::collections::BTreeMap<String, String>,
 }
 
 impl Stream {

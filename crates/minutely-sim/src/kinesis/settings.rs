@@ -1,0 +1,277 @@
+//! What infrastructure-as-code tools call on every refresh, without IO: a stream's retention
+//! (IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod: 24 to 8,760 hours, each only
+//! in its direction; a shorter retention trims at once), its tags (AddTagsToStream,
+//! RemoveTagsFromStream, ListTagsForStream: at most 50 a stream, 10 a call), its mode
+//! (UpdateStreamMode: PROVISIONED or ON_DEMAND, the mode said back; on-demand's scaling is not
+//! simulated) and the account's limits (DescribeLimits), with AWS's errors.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::KinesisError;
+use super::state::{Kinesis, SHARD_QUOTA, required};
+use super::wire::*;
+
+/// Retention bounds, in hours.
+const MIN_RETENTION_HOURS: i64 = 24;
+const MAX_RETENTION_HOURS: i64 = 8_760;
+/// Tags a stream holds, and a call adds, at most.
+const MAX_TAGS: usize = 50;
+const MAX_TAGS_PER_CALL: usize = 10;
+/// On-demand streams per account (AWS's default quota).
+const ON_DEMAND_STREAMS: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RetentionInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub retention_period_hours: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AddTagsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RemoveTagsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub tag_keys: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListTagsInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub exclusive_start_tag_key: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateStreamModeInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    pub stream_mode_details: Option<StreamModeDetails>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTagsOutput {
+    pub tags: Vec<Tag>,
+    pub has_more_tags: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeLimitsOutput {
+    pub shard_limit: i64,
+    pub open_shard_count: i64,
+    pub on_demand_stream_count: i64,
+    pub on_demand_stream_count_limit: i64,
+}
+
+impl Kinesis {
+    /// Increase or Decrease (`longer`) the retention of a stream.
+    pub fn change_retention(
+        &mut self,
+        input: RetentionInput,
+        longer: bool,
+        now_ms: i64,
+    ) -> Result<Empty, KinesisError> {
+        let hours = required(input.retention_period_hours, "retentionPeriodHours")?;
+        if !(MIN_RETENTION_HOURS..=MAX_RETENTION_HOURS).contains(&hours) {
+            return Err(KinesisError::validation(format!(
+                "1 validation error detected: Value '{hours}' at 'retentionPeriodHours' failed to satisfy constraint: Member must have value between {MIN_RETENTION_HOURS} and {MAX_RETENTION_HOURS}"
+            )));
+        }
+        let s = self.stream_mut(&input.stream, now_ms)?;
+        let current = s.retention_hours;
+        if longer && hours < current {
+            return Err(KinesisError::invalid(format!(
+                "Requested retention period ({hours} hours) for stream {} can not be shorter than existing retention period ({current} hours). Use DecreaseRetentionPeriod API.",
+                s.name
+            )));
+        }
+        if !longer && hours > current {
+            return Err(KinesisError::invalid(format!(
+                "Requested retention period ({hours} hours) for stream {} can not be longer than existing retention period ({current} hours). Use IncreaseRetentionPeriod API.",
+                s.name
+            )));
+        }
+        s.retention_hours = hours;
+        // What the shorter retention no longer keeps is gone now (a longer one brings nothing back).
+        s.trim(now_ms);
+        Ok(Empty {})
+    }
+
+    pub fn add_tags_to_stream(&mut self, input: AddTagsInput, now_ms: i64) -> Result<Empty, KinesisError> {
+        let tags = required(input.tags, "tags")?;
+        if tags.is_empty() || tags.len() > MAX_TAGS_PER_CALL {
+            return Err(KinesisError::validation(format!(
+                "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have between 1 and {MAX_TAGS_PER_CALL} entries (it has {})",
+                tags.len()
+            )));
+        }
+        if let Some((k, v)) =
+            tags.iter().find(|(k, v)| k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256)
+        {
+            return Err(KinesisError::invalid(format!(
+                "Tag key {k:?} (1 to 128 characters) or value {v:?} (at most 256 characters) is not valid"
+            )));
+        }
+        let s = self.stream_mut(&input.stream, now_ms)?;
+        let after = s.tags.keys().chain(tags.keys().filter(|k| !s.tags.contains_key(*k))).count();
+        if after > MAX_TAGS {
+            return Err(KinesisError::limit(format!(
+                "Stream {} would have {after} tags; a stream has at most {MAX_TAGS}",
+                s.name
+            )));
+        }
+        s.tags.extend(tags);
+        Ok(Empty {})
+    }
+
+    pub fn remove_tags_from_stream(&mut self, input: RemoveTagsInput, now_ms: i64) -> Result<Empty, KinesisError> {
+        let keys = required(input.tag_keys, "tagKeys")?;
+        let s = self.stream_mut(&input.stream, now_ms)?;
+        for k in keys {
+            s.tags.remove(&k);
+        }
+        Ok(Empty {})
+    }
+
+    pub fn list_tags_for_stream(&mut self, input: ListTagsInput, now_ms: i64) -> Result<ListTagsOutput, KinesisError> {
+        let limit = match input.limit {
+            None => MAX_TAGS,
+            Some(n) if (1..=MAX_TAGS as i64).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(KinesisError::validation(format!(
+                    "1 validation error detected: Value '{n}' at 'limit' failed to satisfy constraint: Member must have value between 1 and {MAX_TAGS}"
+                )));
+            }
+        };
+        let s = self.stream_mut(&input.stream, now_ms)?;
+        let after = input.exclusive_start_tag_key;
+        let mut rest = s.tags.iter().filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));
+        let tags: Vec<Tag> = rest.by_ref().take(limit).map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect();
+        Ok(ListTagsOutput { tags, has_more_tags: rest.next().is_some() })
+    }
+
+    pub fn update_stream_mode(&mut self, input: UpdateStreamModeInput, now_ms: i64) -> Result<Empty, KinesisError> {
+        let arn = required(input.stream_arn, "streamARN")?;
+        let mode = required(input.stream_mode_details.and_then(|d| d.stream_mode), "streamModeDetails.streamMode")?;
+        let on_demand = match mode.as_str() {
+            "ON_DEMAND" => true,
+            "PROVISIONED" => false,
+            other => {
+                return Err(KinesisError::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'streamModeDetails.streamMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, ON_DEMAND]"
+                )));
+            }
+        };
+        let on_demand_streams = self.streams.values().filter(|s| s.on_demand).count() as i64;
+        let s = self.stream_mut(&StreamRef { stream_name: None, stream_arn: Some(arn) }, now_ms)?;
+        if on_demand && !s.on_demand && on_demand_streams >= ON_DEMAND_STREAMS {
+            return Err(KinesisError::limit(format!(
+                "The account has {ON_DEMAND_STREAMS} on-demand streams, the most it may have"
+            )));
+        }
+        s.on_demand = on_demand;
+        Ok(Empty {})
+    }
+
+    pub fn describe_limits(&mut self) -> Result<DescribeLimitsOutput, KinesisError> {
+        Ok(DescribeLimitsOutput {
+            shard_limit: SHARD_QUOTA,
+            open_shard_count: self.streams.values().map(|s| s.open_count()).sum(),
+            on_demand_stream_count: self.streams.values().filter(|s| s.on_demand).count() as i64,
+            on_demand_stream_count_limit: ON_DEMAND_STREAMS,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn input<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn stream() -> Kinesis {
+        let mut k = Kinesis::new(true);
+        k.create_stream(input(json!({"StreamName": "s", "ShardCount": 2})), 0).unwrap();
+        k
+    }
+
+    #[test]
+    fn retention_moves_only_its_way_within_aws_bounds() {
+        let mut k = stream();
+        let change = |k: &mut Kinesis, hours: i64, longer: bool| {
+            k.change_retention(input(json!({"StreamName": "s", "RetentionPeriodHours": hours})), longer, 0)
+        };
+        assert!(change(&mut k, 48, true).is_ok());
+        assert_eq!(change(&mut k, 36, true).unwrap_err().code, "InvalidArgumentException");
+        assert_eq!(change(&mut k, 72, false).unwrap_err().code, "InvalidArgumentException");
+        assert_eq!(change(&mut k, 12, false).unwrap_err().code, "ValidationException", "below a day");
+        assert_eq!(change(&mut k, 9_000, true).unwrap_err().code, "ValidationException", "above a year");
+        assert!(change(&mut k, 24, false).is_ok());
+        let d = k.describe_stream_summary(input(json!({"StreamName": "s"}))).unwrap();
+        assert_eq!(d.stream_description_summary.retention_period_hours, 24);
+    }
+
+    #[test]
+    fn tags_are_added_listed_in_pages_and_removed() {
+        let mut k = stream();
+        let tags: BTreeMap<String, String> = (0..10).map(|i| (format!("k{i}"), format!("v{i}"))).collect();
+        k.add_tags_to_stream(input(json!({"StreamName": "s", "Tags": tags})), 0).unwrap();
+        let page = k.list_tags_for_stream(input(json!({"StreamName": "s", "Limit": 4})), 0).unwrap();
+        assert_eq!((page.tags.len(), page.has_more_tags), (4, true));
+        let next = json!({"StreamName": "s", "ExclusiveStartTagKey": page.tags[3].key, "Limit": 10});
+        let rest = k.list_tags_for_stream(input(next), 0).unwrap();
+        assert_eq!((rest.tags.len(), rest.has_more_tags), (6, false));
+        k.remove_tags_from_stream(input(json!({"StreamName": "s", "TagKeys": ["k0", "k9", "nope"]})), 0).unwrap();
+        assert_eq!(k.list_tags_for_stream(input(json!({"StreamName": "s"})), 0).unwrap().tags.len(), 8);
+        let eleven: BTreeMap<String, String> = (0..11).map(|i| (format!("x{i}"), String::new())).collect();
+        let e = k.add_tags_to_stream(input(json!({"StreamName": "s", "Tags": eleven})), 0).unwrap_err();
+        assert_eq!(e.code, "ValidationException");
+        for batch in 0..5 {
+            let more: BTreeMap<String, String> = (0..10).map(|i| (format!("b{batch}-{i}"), String::new())).collect();
+            let r = k.add_tags_to_stream(input(json!({"StreamName": "s", "Tags": more})), 0);
+            assert_eq!(r.is_ok(), 8 + 10 * (batch + 1) <= MAX_TAGS, "batch {batch}: 50 tags at most");
+        }
+    }
+
+    #[test]
+    fn the_mode_and_the_limits_are_said_back() {
+        let mut k = stream();
+        let arn =
+            k.describe_stream_summary(input(json!({"StreamName": "s"}))).unwrap().stream_description_summary.stream_arn;
+        k.update_stream_mode(input(json!({"StreamARN": arn, "StreamModeDetails": {"StreamMode": "ON_DEMAND"}})), 0)
+            .unwrap();
+        let d = k.describe_stream_summary(input(json!({"StreamName": "s"}))).unwrap();
+        assert_eq!(d.stream_description_summary.stream_mode_details.stream_mode, "ON_DEMAND");
+        let l = k.describe_limits().unwrap();
+        assert_eq!((l.shard_limit, l.open_shard_count, l.on_demand_stream_count), (SHARD_QUOTA, 2, 1));
+        let bad = json!({"StreamARN": arn, "StreamModeDetails": {"StreamMode": "FAST"}});
+        assert_eq!(k.update_stream_mode(input(bad), 0).unwrap_err().code, "ValidationException");
+    }
+}
