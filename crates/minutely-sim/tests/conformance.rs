@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use aws_sdk_kinesis::error::ProvideErrorMetadata;
 use aws_sdk_kinesis::primitives::Blob;
-use aws_sdk_kinesis::types::{PutRecordsRequestEntry, ShardFilter, ShardFilterType, ShardIteratorType, StreamStatus};
+use aws_sdk_kinesis::types::{
+    ConsumerStatus, PutRecordsRequestEntry, ShardFilter, ShardFilterType, ShardIteratorType, StreamStatus,
+};
 use aws_sdk_s3::primitives::ByteStream;
 use minutely_aws::{Clients, Target, clients};
 
@@ -560,6 +562,68 @@ async fn list_and_delete_streams(c: &Clients, _kind: Kind) {
     panic!("conf-list-b still there after DeleteStream");
 }
 
+/// Enhanced fan-out's consumer calls: registered CREATING, then ACTIVE; a name twice is
+/// `ResourceInUseException`; listed; gone after DeregisterStreamConsumer.
+async fn consumers_are_registered_listed_and_removed(c: &Clients, _kind: Kind) {
+    create(c, "conf-efo", 1).await;
+    let s = c.kinesis.describe_stream_summary().stream_name("conf-efo").send().await.unwrap();
+    let arn = s.stream_description_summary().unwrap().stream_arn().to_owned();
+    let reg = c.kinesis.register_stream_consumer().stream_arn(&arn).consumer_name("app").send().await.unwrap();
+    let consumer = reg.consumer().unwrap();
+    assert!(consumer.consumer_arn().starts_with(&format!("{arn}/consumer/app:")), "{}", consumer.consumer_arn());
+    assert_eq!(consumer.consumer_status(), &ConsumerStatus::Creating);
+    let consumer_arn = consumer.consumer_arn().to_owned();
+    let mut active = false;
+    for _ in 0..100 {
+        let d = c.kinesis.describe_stream_consumer().consumer_arn(&consumer_arn).send().await.unwrap();
+        if d.consumer_description().unwrap().consumer_status() == &ConsumerStatus::Active {
+            active = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(active, "the consumer became ACTIVE");
+    let twice = c.kinesis.register_stream_consumer().stream_arn(&arn).consumer_name("app").send().await;
+    assert_eq!(twice.unwrap_err().code(), Some("ResourceInUseException"));
+    let listed = c.kinesis.list_stream_consumers().stream_arn(&arn).send().await.unwrap();
+    assert_eq!(listed.consumers().iter().map(|c| c.consumer_name()).collect::<Vec<_>>(), ["app"]);
+    c.kinesis.deregister_stream_consumer().consumer_arn(&consumer_arn).send().await.unwrap();
+    for _ in 0..100 {
+        match c.kinesis.describe_stream_consumer().consumer_arn(&consumer_arn).send().await {
+            Err(e) if e.code() == Some("ResourceNotFoundException") => return,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    panic!("the consumer is still there after DeregisterStreamConsumer");
+}
+
+/// Retention moves each way with its call; tags are added, listed and removed.
+async fn retention_and_tags(c: &Clients, _kind: Kind) {
+    create(c, "conf-settings", 1).await;
+    let k = &c.kinesis;
+    k.increase_stream_retention_period().stream_name("conf-settings").retention_period_hours(48).send().await.unwrap();
+    let hours = |s: aws_sdk_kinesis::operation::describe_stream_summary::DescribeStreamSummaryOutput| {
+        s.stream_description_summary().unwrap().retention_period_hours()
+    };
+    assert_eq!(hours(k.describe_stream_summary().stream_name("conf-settings").send().await.unwrap()), 48);
+    let shorter = k.increase_stream_retention_period().stream_name("conf-settings").retention_period_hours(30);
+    assert!(shorter.send().await.is_err(), "an increase to a shorter retention");
+    k.decrease_stream_retention_period().stream_name("conf-settings").retention_period_hours(24).send().await.unwrap();
+    assert_eq!(hours(k.describe_stream_summary().stream_name("conf-settings").send().await.unwrap()), 24);
+    k.add_tags_to_stream().stream_name("conf-settings").tags("team", "data").tags("env", "test").send().await.unwrap();
+    let tags = |out: aws_sdk_kinesis::operation::list_tags_for_stream::ListTagsForStreamOutput| {
+        out.tags()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let listed = tags(k.list_tags_for_stream().stream_name("conf-settings").send().await.unwrap());
+    assert_eq!(listed, BTreeMap::from([("env".into(), "test".into()), ("team".into(), "data".into())]));
+    k.remove_tags_from_stream().stream_name("conf-settings").tag_keys("env").send().await.unwrap();
+    let listed = tags(k.list_tags_for_stream().stream_name("conf-settings").send().await.unwrap());
+    assert_eq!(listed, BTreeMap::from([("team".into(), "data".into())]));
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         mod sim {
@@ -604,4 +668,6 @@ cases!(
     list_and_delete_streams,
     s3_objects_and_conditional_writes,
     s3_listing_pages_and_delimits,
+    consumers_are_registered_listed_and_removed,
+    retention_and_tags,
 );

@@ -16,6 +16,8 @@ use minutely_aws::{Target, clients};
 use minutely_sim::faults::FaultSet;
 use minutely_sim::{Config, Sim};
 
+mod common;
+
 /// Puts `ids` (the data is the id), again and again for the entries the limits refused.
 async fn put(k: &aws_sdk_kinesis::Client, ids: impl Iterator<Item = String>) {
     let ids: Vec<String> = ids.collect();
@@ -54,24 +56,8 @@ async fn boto3_reads_every_record_once_through_cuts_and_a_split() {
     let faults = FaultSet { seed: 7, subscriptions_cut: Some(0.5), ..FaultSet::default() };
     sim.set_faults(faults.into()).unwrap();
 
-    let options = minutely_localstack::Options::from_env().unwrap();
-    let python = minutely_localstack::host::ensure_installed(&options).unwrap_or_else(|e| panic!("{e}")).python;
     let reader = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pipelines/efo_reader.py");
-    let endpoint = sim.endpoint();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(python)
-            .arg(reader)
-            .arg("fan")
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env_remove("AWS_PROFILE")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = common::boto3(&reader, &["fan"], sim.endpoint()).await;
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "efo_reader.py failed: {summary}");
     let stdout = String::from_utf8(out.stdout).unwrap();
