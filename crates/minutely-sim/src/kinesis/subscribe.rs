@@ -8,7 +8,8 @@
 //! keeps a checkpoint fresh), and at a closed shard's end one with the children and no
 //! continuation, then the end. With limits on, a subscription is paced to 2 MB/s. The
 //! `subscriptions_cut` fault cuts the connection before an event (the client must resubscribe
-//! from its last continuation); a client that stops reading holds at most two events here.
+//! from its last continuation); a client that stops reading holds at most two events here, and
+//! only until its subscription's 5 minutes are up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use hyper::body::Frame;
 
 use super::Protocol;
 use super::error::KinesisError;
-use super::fanout::{Next, SubscribeToShardEvent, SubscribeToShardInput, Subscription};
+use super::fanout::{Next, SUBSCRIPTION_MS, SubscribeToShardEvent, SubscribeToShardInput, Subscription};
 use crate::faults::dice;
 use crate::server::Body;
 use crate::shared::Shared;
@@ -73,8 +74,11 @@ async fn push(shared: Arc<Shared>, p: Protocol, sub: Subscription, mut position:
                     break;
                 }
                 let n = event.records.len() as u64;
-                if tx.send(Ok(Frame::data(event_message(p, &event)))).await.is_err() {
-                    break; // the client went away
+                // A client that stops reading holds this task no longer than the subscription lives.
+                let left = Duration::from_millis((sub.started_ms + SUBSCRIPTION_MS - now).max(0) as u64);
+                let sent_in_time = tokio::time::timeout(left, tx.send(Ok(Frame::data(event_message(p, &event)))));
+                if !matches!(sent_in_time.await, Ok(Ok(()))) {
+                    break; // the client went away, or read nothing for the rest of the 5 minutes
                 }
                 shared.stats.bump(|s| {
                     s.records_read += n;
