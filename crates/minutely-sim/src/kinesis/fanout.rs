@@ -346,15 +346,7 @@ impl Kinesis {
         let children = |s: &super::stream::Stream| s.children(sub.ordinal);
         let shard = &s.shards[sub.ordinal as usize];
         let from = (*position).max(shard.first);
-        let (mut to, mut bytes) = (from, 0);
-        while to - from < EVENT_RECORDS as u64 {
-            let Some(r) = shard.get(to) else { break };
-            if to > from && bytes + r.bytes.len() > EVENT_BYTES {
-                break;
-            }
-            bytes += r.bytes.len();
-            to += 1;
-        }
+        let (to, bytes) = shard.read_until(from, EVENT_RECORDS, EVENT_BYTES);
         let at_end = shard.closed.is_some() && to >= shard.end();
         if to == from && !at_end && !(heartbeat && to > 0) {
             return Next::Nothing;

@@ -447,7 +447,8 @@ impl Kinesis {
         let start = iter.position.max(shard.first);
         // AWS's empty page while records remain: nothing read, the iterator stays.
         let left_empty = dice.empty && start < shard.end();
-        let (position, bytes) = if left_empty { (start, 0) } else { shard.read_until(start, limit) };
+        let (position, bytes) =
+            if left_empty { (start, 0) } else { shard.read_until(start, limit, MAX_GET_RECORDS_BYTES) };
         // Behind by at least a millisecond while records remain: an empty page is no tip.
         let millis_behind_latest =
             shard.get(position).map_or(0, |r| (now_ms - r.arrival_ms).max(i64::from(left_empty)));

@@ -291,14 +291,14 @@ impl Stream {
 }
 
 impl Shard {
-    /// How far one GetRecords reads from `start`: at most `limit` records and
-    /// [`MAX_GET_RECORDS_BYTES`] (but always one record, if there is one). Returns the position
-    /// after the last record read and the bytes read.
-    pub(super) fn read_until(&self, start: u64, limit: usize) -> (u64, usize) {
+    /// How far one read (a GetRecords page, a SubscribeToShard event) goes from `start`: at most
+    /// `limit` records and `max_bytes` (but always one record, if there is one). Returns the
+    /// position after the last record read and the bytes read.
+    pub(super) fn read_until(&self, start: u64, limit: usize, max_bytes: usize) -> (u64, usize) {
         let (mut position, mut bytes) = (start, 0);
         while ((position - start) as usize) < limit {
             let Some(r) = self.get(position) else { break };
-            if position > start && bytes + r.bytes.len() > MAX_GET_RECORDS_BYTES {
+            if position > start && bytes + r.bytes.len() > max_bytes {
                 break;
             }
             bytes += r.bytes.len();
