@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use minutely_sim::{Bounds, Config, Credentials, Faults, Sim};
+use minutely_sim::{Bounds, Config, Credentials, Faults, Shapes, Sim};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,6 +15,14 @@ pub struct Args {
     /// 2 MiB/s out per shard).
     #[arg(long)]
     no_limits: bool,
+    /// How long a new stream stays CREATING, a resharded one UPDATING and a deleted one
+    /// DELETING, as on AWS (`500ms`, `2s`; `0s` makes every change immediate).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "500ms")]
+    transitions: std::time::Duration,
+    /// The fraction of GetRecords calls with records to give that answer an empty page instead,
+    /// as AWS sometimes does (0 turns it off; the `empty_pages` fault raises it).
+    #[arg(long, default_value_t = Shapes::AWS.empty_pages)]
+    empty_pages: f64,
     /// Faults from the start, in a scenario's `[faults]` words: a TOML or JSON file, or inline
     /// JSON (`{"put_entry_failures": {"rate": 0.1}}`). `POST /_sim/faults` changes them while
     /// running (docs/faults.md).
@@ -66,12 +74,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.max_connections == 0 || args.idle_timeout.is_zero() {
         bail!("--max-connections and --idle-timeout must be above 0");
     }
+    let shapes = Shapes {
+        transition_ms: i64::try_from(args.transitions.as_millis()).unwrap_or(i64::MAX),
+        empty_pages: args.empty_pages,
+    };
+    if let Err(e) = shapes.validate() {
+        bail!("--transitions / --empty-pages: {e}");
+    }
     let described = if faults == Faults::default() { "none".to_owned() } else { serde_json::to_string(&faults)? };
     let rt = tokio::runtime::Runtime::new()?;
     let signal = rt.block_on(async {
         let bounds = Bounds { max_connections: args.max_connections, idle_timeout: args.idle_timeout, ..Bounds::default() };
         let signatures = args.verify_signatures.then(Credentials::default);
-        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, faults, bounds, signatures, ..Config::default() })
+        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, shapes, faults, bounds, signatures, ..Config::default() })
             .await
             .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
         let mut out = std::io::stdout().lock();
@@ -80,9 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out.flush()?;
         drop(out);
         eprintln!(
-            "minutely sim: Kinesis and S3 on {} (limits {}; signatures {}; faults: {described}); admin API under /_sim/ (stats, faults, reset); Ctrl-C stops it",
+            "minutely sim: Kinesis and S3 on {} (limits {}; transitions {:?}, empty pages {}; signatures {}; faults: {described}); admin API under /_sim/ (stats, faults, reset); Ctrl-C stops it",
             sim.endpoint(),
             if args.no_limits { "off" } else { "on" },
+            args.transitions,
+            args.empty_pages,
             if args.verify_signatures { "checked" } else { "not checked" }
         );
         let signal = crate::signals::wait().await?;

@@ -52,7 +52,7 @@ async fn a_careless_producers_loss_is_named_by_id() {
         ..Faults::default()
     };
     let (sim, k) = start(faults).await;
-    k.create_stream().stream_name("app").shard_count(2).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "app", 2, std::time::Duration::from_secs(30)).await.unwrap();
     let lines: Vec<String> =
         (0..3_000).map(|i| format!(r#"{{"id":"ev-{i}","ts":{},"country":"c{}"}}"#, T0 + i * 37, i % 7)).collect();
     let mut failed = BTreeSet::new();
@@ -166,7 +166,7 @@ async fn minutely_produce_under_faults_has_only_explained_duplicates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_with_what_and_where() {
     let (sim, k) = start(Faults::default()).await;
-    k.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "s", 1, std::time::Duration::from_secs(30)).await.unwrap();
     let endpoint = sim.endpoint();
     let dir = temp_dir("bad");
     let empty = dir.join("empty.jsonl");
@@ -335,7 +335,7 @@ async fn check_by_hand_on_a_stream_written_by_boto3() {
         ..Faults::default()
     };
     let (sim, k) = start(faults).await;
-    k.create_stream().stream_name("py").shard_count(2).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "py", 2, std::time::Duration::from_secs(30)).await.unwrap();
     let endpoint = sim.endpoint();
     let dir = temp_dir("boto3");
     let input = dir.join("input.jsonl");

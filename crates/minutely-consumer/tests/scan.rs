@@ -66,7 +66,7 @@ async fn the_checker_names_what_a_careless_producer_lost_and_doubled() {
     };
     let sim = Sim::start(Config { faults, ..Config::default() }).await.unwrap();
     let k = clients(&Target::endpoint(sim.endpoint())).await.kinesis;
-    k.create_stream().stream_name("s").shard_count(2).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "s", 2, std::time::Duration::from_secs(30)).await.unwrap();
 
     // 1. Entries failed by the dice, never resent: lost.
     let lost = put(&k, 0..1_000).await;
@@ -159,7 +159,7 @@ async fn the_checker_names_what_a_careless_producer_lost_and_doubled() {
 async fn a_resent_entry_behind_a_later_one_of_its_key_is_reordered() {
     let sim = Sim::start(Config::default()).await.unwrap();
     let k = clients(&Target::endpoint(sim.endpoint())).await.kinesis;
-    k.create_stream().stream_name("o").shard_count(2).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "o", 2, std::time::Duration::from_secs(30)).await.unwrap();
     // Two keys, events 0..20 alternating; event 6 (key a) "failed" and is put after the rest.
     let order: Vec<usize> = (0..20).filter(|i| *i != 6).chain([6]).collect();
     for i in order {

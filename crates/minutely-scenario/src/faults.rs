@@ -296,7 +296,7 @@ impl Plan {
             out.push(("iterators expired by expire_iterators".into(), stats.iterators_expired));
         }
         if f.get_records.empty_page_rate > 0.0 {
-            out.push(("GetRecords pages left empty by empty_pages".into(), stats.empty_pages));
+            out.push(("GetRecords pages left empty by empty_pages".into(), stats.empty_pages_injected));
         }
         // An operation the run never called (PutRecord, when the producer uses PutRecords)
         // had no chance to fail.

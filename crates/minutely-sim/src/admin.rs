@@ -1,4 +1,5 @@
-//! The admin API under `/_sim/`: health, stats, a stream's ledger, faults (read and set), reset, and the manual
+//! The admin API under `/_sim/`: health, stats, a stream's ledger, a stream truncated or reset,
+//! faults (read and set), reset, and the manual
 //! clock. Answers are JSON; the HTTP around them is `server.rs`'s.
 
 use serde_json::Value;
@@ -18,6 +19,22 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
             match shared.ledger(name) {
                 Some(l) => json_(200, serde_json::to_value(l).unwrap_or_default()),
                 None => json_(404, serde_json::json!({"error": format!("no stream {name:?} in this sim")})),
+            }
+        }
+        ("POST", p) if let Some((name, what)) = p.strip_prefix("/_sim/streams/").and_then(|r| r.rsplit_once('/')) => {
+            let now = shared.clock.now_ms();
+            let mut k = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
+            let done = match what {
+                "truncate" => k.truncate(name, now).map(|n| serde_json::json!({"stream": name, "records_dropped": n})),
+                "reset" => k.reset_stream(name, now).map(|n| serde_json::json!({"stream": name, "shards": n})),
+                _ => {
+                    let error = format!("no admin endpoint POST {p}; a stream has POST .../truncate and .../reset");
+                    return json_(404, serde_json::json!({ "error": error }));
+                }
+            };
+            match done {
+                Ok(v) => json_(200, v),
+                Err(e) => json_(404, serde_json::json!({"error": e.message})),
             }
         }
         ("GET", "/_sim/faults") => json_(
@@ -70,7 +87,7 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
         }
         _ => json_(
             404,
-            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET /_sim/streams/NAME/ledger, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
+            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET /_sim/streams/NAME/ledger, POST /_sim/streams/NAME/truncate|reset, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
         ),
     }
 }

@@ -31,6 +31,8 @@ pub struct Faults {
     pub get_records: GetRecordsFaults,
     /// Faults of enhanced fan-out's subscriptions.
     pub subscriptions: SubscriptionFaults,
+    /// KMS's request-level errors on encrypted streams.
+    pub kms: KmsFaults,
 }
 
 /// The faults as they are written, by `minutely sim --faults`, `/_sim/faults` and a scenario's
@@ -62,6 +64,53 @@ pub struct FaultSet {
     /// probability: the consumer must subscribe again from its last continuation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriptions_cut: Option<f64>,
+    /// `kms_errors = { rate = 0.05, error = "KMSThrottlingException" }`: PutRecord, PutRecords
+    /// and GetRecords calls on a stream encrypted with StartStreamEncryption fail as a whole
+    /// with KMS's error, as AWS's do when KMS refuses (a stream not encrypted never meets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms_errors: Option<KmsErrors>,
+}
+
+/// `kms_errors = { rate, error }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KmsErrors {
+    pub rate: f64,
+    #[serde(default)]
+    pub error: KmsError,
+}
+
+/// KMS's errors as Kinesis answers them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KmsError {
+    #[default]
+    KMSThrottlingException,
+    KMSDisabledException,
+    KMSAccessDeniedException,
+    KMSNotFoundException,
+    KMSInvalidStateException,
+    KMSOptInRequired,
+}
+
+impl KmsError {
+    pub fn code(self) -> &'static str {
+        match self {
+            KmsError::KMSThrottlingException => "KMSThrottlingException",
+            KmsError::KMSDisabledException => "KMSDisabledException",
+            KmsError::KMSAccessDeniedException => "KMSAccessDeniedException",
+            KmsError::KMSNotFoundException => "KMSNotFoundException",
+            KmsError::KMSInvalidStateException => "KMSInvalidStateException",
+            KmsError::KMSOptInRequired => "KMSOptInRequired",
+        }
+    }
+}
+
+/// KMS faults as the sim keeps them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KmsFaults {
+    pub rate: f64,
+    pub error: KmsError,
 }
 
 /// `put_entry_failures = { rate = 0.05, error = "InternalFailure" }`: single PutRecords entries
@@ -165,6 +214,9 @@ impl From<FaultSet> for Faults {
         if let Some(p) = s.subscriptions_cut {
             f.subscriptions.cut_rate = p;
         }
+        if let Some(k) = s.kms_errors {
+            f.kms = KmsFaults { rate: k.rate, error: k.error };
+        }
         f
     }
 }
@@ -194,6 +246,7 @@ impl From<Faults> for FaultSet {
             expire_iterators: (f.get_records.expire_iterator_rate > 0.0).then_some(f.get_records.expire_iterator_rate),
             empty_pages: (f.get_records.empty_page_rate > 0.0).then_some(f.get_records.empty_page_rate),
             subscriptions_cut: (f.subscriptions.cut_rate > 0.0).then_some(f.subscriptions.cut_rate),
+            kms_errors: (f.kms.rate > 0.0).then_some(KmsErrors { rate: f.kms.rate, error: f.kms.error }),
         }
     }
 }
@@ -295,6 +348,7 @@ impl Faults {
             ("expire_iterators".to_owned(), self.get_records.expire_iterator_rate),
             ("empty_pages".to_owned(), self.get_records.empty_page_rate),
             ("subscriptions_cut".to_owned(), self.subscriptions.cut_rate),
+            ("kms_errors.rate".to_owned(), self.kms.rate),
         ];
         for (op, f) in &self.operations {
             if !crate::operation::is_known(op) {

@@ -25,6 +25,7 @@ pub mod limits;
 pub mod operation;
 pub mod s3;
 mod server;
+mod shapes;
 mod shared;
 pub mod sigv4;
 mod sim;
@@ -32,6 +33,7 @@ mod stats;
 
 pub use clock::Clock;
 pub use faults::Faults;
+pub use shapes::Shapes;
 
 pub use connections::Bounds;
 pub use sigv4::Credentials;

@@ -105,11 +105,14 @@ impl ShardLimits {
     }
 
     /// Admits one record of `bytes` (data and partition key) for writing, or refuses it and
-    /// takes nothing.
+    /// takes nothing. A record above the bucket's second (a large record, up to 10 MiB) bursts:
+    /// it is taken when the bucket is full and drives it into debt, repaid at 1 MiB/s before
+    /// the shard takes the next record (AWS: "the tank temporarily drains").
     pub fn admit_write(&mut self, bytes: usize, now_ms: i64) -> bool {
         self.write_records.refill(now_ms);
         self.write_bytes.refill(now_ms);
-        if self.write_records.tokens >= 1.0 && self.write_bytes.tokens >= bytes as f64 {
+        let needed = (bytes as f64).min(self.write_bytes.capacity);
+        if self.write_records.tokens >= 1.0 && self.write_bytes.tokens >= needed {
             self.write_records.tokens -= 1.0;
             self.write_bytes.tokens -= bytes as f64;
             true
@@ -151,6 +154,17 @@ mod tests {
         // A refused record takes nothing: a small one still fits.
         assert!(l.admit_write(24 * 1024, 0));
         assert!(!l.admit_write(1, 0));
+    }
+
+    #[test]
+    fn a_large_record_bursts_and_is_repaid() {
+        let mut l = ShardLimits::new(0);
+        assert!(l.admit_write(100, 0));
+        let ten = 10 * 1024 * 1024;
+        assert!(!l.admit_write(ten, 0), "a large record needs the whole second's bucket");
+        assert!(l.admit_write(ten, 1_000), "and takes it when full");
+        assert!(!l.admit_write(1, 9_900), "the shard takes nothing until the debt is repaid");
+        assert!(l.admit_write(1, 10_100));
     }
 
     #[test]

@@ -54,6 +54,9 @@ operations!(
     ListTagsForStream,
     UpdateStreamMode,
     DescribeLimits,
+    UpdateMaxRecordSize,
+    StartStreamEncryption,
+    StopStreamEncryption,
 );
 
 impl Operation {

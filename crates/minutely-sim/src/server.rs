@@ -18,8 +18,8 @@ use crate::s3::{Reply, S3Error, S3Request, split_path};
 use crate::shared::Shared;
 use crate::sigv4::{self, Refusal, Service, Signed};
 
-/// Put bodies above this are refused before parsing (a PutRecords holds at most 5 MiB of
-/// data, about 7 MiB in base64).
+/// Put bodies above this are refused before parsing (a PutRecords holds at most 10 MiB of
+/// data, about 13.4 MiB in base64).
 const MAX_PUT_BODY: usize = 16 * 1024 * 1024;
 /// Any other call's body (Kinesis's other calls, S3's but PutObject and DeleteObjects).
 const MAX_CALL_BODY: usize = 1024 * 1024;

@@ -17,6 +17,8 @@ pub(crate) struct Shared {
     pub faults: RwLock<Faults>,
     pub initial_faults: Faults,
     pub limits: bool,
+    /// AWS's states and empty pages (`Config::shapes`).
+    pub shapes: crate::Shapes,
     pub clock: Clock,
     pub stats: StatsCell,
     /// `--verify-signatures`: the credentials every Kinesis and S3 request must be signed with.
@@ -26,19 +28,27 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Empty, with AWS's limits on or off, the starting faults and the clock.
+    /// Empty, with AWS's limits on or off, the starting faults and the clock; AWS's shapes of
+    /// time and state as [`crate::Shapes::default`] (`with_shapes` changes them).
     pub(crate) fn new(limits: bool, faults: &Faults, clock: &Clock) -> Shared {
         Shared {
-            kinesis: Mutex::new(Kinesis::new(limits)),
+            kinesis: Mutex::new(Kinesis::new(limits, crate::Shapes::default())),
             s3: Arc::new(Store::new(clock.clone())),
             faults: RwLock::new(faults.clone()),
             initial_faults: faults.clone(),
             limits,
+            shapes: crate::Shapes::default(),
             clock: clock.clone(),
             stats: StatsCell::default(),
             signatures: None,
             bodies: crate::budget::Budget::new(crate::budget::DEFAULT_BYTES),
         }
+    }
+
+    pub(crate) fn with_shapes(mut self, shapes: crate::Shapes) -> Shared {
+        self.shapes = shapes;
+        self.kinesis.get_mut().unwrap_or_else(|e| e.into_inner()).shapes = shapes;
+        self
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -58,7 +68,7 @@ impl Shared {
     }
 
     pub(crate) fn reset(&self) {
-        *self.kinesis.lock().unwrap_or_else(|e| e.into_inner()) = Kinesis::new(self.limits);
+        *self.kinesis.lock().unwrap_or_else(|e| e.into_inner()) = Kinesis::new(self.limits, self.shapes);
         self.s3.clear();
         *self.faults.write().unwrap_or_else(|e| e.into_inner()) = self.initial_faults.clone();
         *self.stats.0.lock().unwrap_or_else(|e| e.into_inner()) = Stats::default();

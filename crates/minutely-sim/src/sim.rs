@@ -22,6 +22,8 @@ pub struct Config {
     pub port: u16,
     /// AWS's per-shard limits (1,000 records/s and 1 MiB/s in; 5 calls/s and 2 MiB/s out).
     pub limits: bool,
+    /// AWS's shapes of time and state: CREATING/UPDATING/DELETING delays, empty pages.
+    pub shapes: crate::Shapes,
     /// Faults from the start; `/_sim/faults` changes them while running.
     pub faults: Faults,
     pub clock: Clock,
@@ -37,6 +39,7 @@ impl Default for Config {
         Config {
             port: 0,
             limits: true,
+            shapes: crate::Shapes::default(),
             faults: Faults::default(),
             clock: Clock::system(),
             bounds: Bounds::default(),
@@ -60,9 +63,12 @@ impl Sim {
         if let Err(e) = config.faults.validate() {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("faults: {e}")));
         }
+        if let Err(e) = config.shapes.validate() {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("shapes: {e}")));
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
-        let mut shared = Shared::new(config.limits, &config.faults, &config.clock);
+        let mut shared = Shared::new(config.limits, &config.faults, &config.clock).with_shapes(config.shapes);
         shared.signatures = config.signatures.clone();
         shared.bodies = crate::budget::Budget::new(config.bounds.bodies_in_flight);
         let shared = Arc::new(shared);

@@ -20,8 +20,11 @@ pub struct Stats {
     /// Calls applied whose answer was lost.
     pub answers_lost: u64,
     pub iterators_expired: u64,
-    /// GetRecords answers left empty by the `empty_pages` fault while records remained.
+    /// GetRecords answers left empty while records remained (`Shapes::empty_pages`, raised by the
+    /// `empty_pages` fault).
     pub empty_pages: u64,
+    /// Those of them beyond AWS's rate: the `empty_pages` fault's.
+    pub empty_pages_injected: u64,
     /// SubscribeToShard events pushed (heartbeats included), and subscriptions cut by the
     /// `subscriptions_cut` fault.
     pub subscription_events: u64,

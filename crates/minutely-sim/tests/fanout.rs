@@ -48,10 +48,11 @@ async fn put(k: &aws_sdk_kinesis::Client, ids: impl Iterator<Item = String>) {
 async fn boto3_reads_every_record_once_through_cuts_and_a_split() {
     let sim = Sim::start(Config::default()).await.unwrap();
     let k = clients(&Target::endpoint(sim.endpoint())).await.kinesis;
-    k.create_stream().stream_name("fan").shard_count(2).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "fan", 2, Duration::from_secs(30)).await.unwrap();
     put(&k, (0..2000).map(|i| format!("r-{i}"))).await;
     let split = k.split_shard().stream_name("fan").shard_to_split("shardId-000000000000");
     split.new_starting_hash_key((1u128 << 126).to_string()).send().await.unwrap();
+    minutely_aws::kinesis::wait_active(&k, "fan", Duration::from_secs(30)).await.unwrap();
     put(&k, (2000..3000).map(|i| format!("r-{i}"))).await;
     let faults = FaultSet { seed: 7, subscriptions_cut: Some(0.5), ..FaultSet::default() };
     sim.set_faults(faults.into()).unwrap();
@@ -102,7 +103,7 @@ fn node_sdk() -> PathBuf {
 async fn the_node_sdk_reads_every_record_over_http2() {
     let sim = Sim::start(Config::default()).await.unwrap();
     let k = clients(&Target::endpoint(sim.endpoint())).await.kinesis;
-    k.create_stream().stream_name("fan").shard_count(2).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&k, "fan", 2, Duration::from_secs(30)).await.unwrap();
     put(&k, (0..1000).map(|i| format!("n-{i}"))).await;
     let home = tokio::task::spawn_blocking(node_sdk).await.unwrap();
     let script = home.join("efo.mjs");

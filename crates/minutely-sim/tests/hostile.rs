@@ -54,6 +54,25 @@ impl Running {
         (status, serde_json::from_slice(&body).unwrap())
     }
 
+    /// Creates a stream and waits out its CREATING time, as a client of AWS must.
+    fn create_active(&self, name: &str, shards: u32) {
+        let (status, e) = self.kinesis("CreateStream", serde_json::json!({"StreamName": name, "ShardCount": shards}));
+        assert_eq!(status, 200, "{e}");
+        self.wait_active(name);
+    }
+
+    fn wait_active(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, d) = self.kinesis("DescribeStreamSummary", serde_json::json!({"StreamName": name}));
+            if d["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{name} is not ACTIVE: {d}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn stats(&self) -> serde_json::Value {
         let (status, _, body) = self.call("GET", "/_sim/stats", &[], b"");
         assert_eq!(status, 200);
@@ -72,8 +91,8 @@ fn no_limits() -> Config {
 #[test]
 fn a_large_reshard_stalls_no_other_call() {
     let sim = Running::start(no_limits());
-    assert_eq!(sim.kinesis("CreateStream", serde_json::json!({"StreamName": "big", "ShardCount": 5000})).0, 200);
-    assert_eq!(sim.kinesis("CreateStream", serde_json::json!({"StreamName": "other", "ShardCount": 1})).0, 200);
+    sim.create_active("big", 5000);
+    sim.create_active("other", 1);
     assert_eq!(sim.call("PUT", "/bucket", &[], b"").0, 200);
     let sim = &sim;
     std::thread::scope(|scope| {
@@ -104,6 +123,7 @@ fn a_large_reshard_stalls_no_other_call() {
     });
     let summary = sim.kinesis("DescribeStreamSummary", serde_json::json!({"StreamName": "big"})).1;
     assert_eq!(summary["StreamDescriptionSummary"]["OpenShardCount"], 10000);
+    assert_eq!(summary["StreamDescriptionSummary"]["StreamStatus"], "UPDATING", "a reshard leaves it UPDATING");
     // AWS stops UpdateShardCount at 10,000 shards, and the account at 20,000 open shards.
     let (status, e) = sim.kinesis(
         "UpdateShardCount",
@@ -194,7 +214,7 @@ fn garbage_operation_names_do_not_grow_the_stats() {
 #[test]
 fn after_the_last_position_nothing_is_replayed() {
     let sim = Running::start(no_limits());
-    sim.kinesis("CreateStream", serde_json::json!({"StreamName": "s", "ShardCount": 1}));
+    sim.create_active("s", 1);
     let (_, put) =
         sim.kinesis("PutRecord", serde_json::json!({"StreamName": "s", "Data": "aGk=", "PartitionKey": "k"}));
     let first = put["SequenceNumber"].as_str().unwrap();

@@ -3,7 +3,7 @@
 //! ListParts, ListMultipartUploads, aborts; then the unmodified AWS CLI v1 (`aws s3 cp` of 50 MB
 //! up, across keys and down, `aws s3 sync` both ways), installed into a venv of its own.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -12,6 +12,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use md5::{Digest, Md5};
 use minutely_aws::{Target, clients};
 use minutely_sim::{Config, Sim};
+
+mod common;
 
 const MIB: usize = 1024 * 1024;
 
@@ -110,24 +112,6 @@ async fn multipart_uploads_and_copies_follow_aws_rules() {
     assert_eq!(ranged.body.collect().await.unwrap().into_bytes(), chunks[0][10..20]);
 }
 
-/// The AWS CLI v1, from its own venv in the cache (made by the Python LocalStack's backend
-/// finds, so nothing else is needed): pinned, installed once.
-fn aws_cli() -> PathBuf {
-    let options = minutely_localstack::Options::from_env().unwrap();
-    let install = minutely_localstack::host::ensure_installed(&options).unwrap_or_else(|e| panic!("{e}"));
-    let home = options.cache_dir.join("awscli-1.45.11");
-    let aws = home.join("venv/bin/aws");
-    if !aws.exists() {
-        let run = |c: &mut Command| {
-            let out = c.output().unwrap();
-            assert!(out.status.success(), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
-        };
-        run(Command::new(&install.python).arg("-m").arg("venv").arg(home.join("venv")));
-        run(Command::new(home.join("venv/bin/pip")).args(["install", "-q", "awscli==1.45.11"]));
-    }
-    aws
-}
-
 fn aws(cli: &Path, endpoint: &str, args: &[&str]) -> String {
     let out = Command::new(cli)
         .args(["--endpoint-url", endpoint])
@@ -145,7 +129,7 @@ fn aws(cli: &Path, endpoint: &str, args: &[&str]) -> String {
 
 #[test]
 fn the_aws_cli_copies_and_syncs_at_any_size() {
-    let cli = aws_cli();
+    let cli = common::aws_cli();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sim = rt.block_on(Sim::start(Config::default())).unwrap();
     let ep = sim.endpoint();

@@ -38,6 +38,7 @@ async fn the_rust_sdk_signs_and_wrong_credentials_are_refused() {
     let sim = Sim::start(verifying()).await.unwrap();
     let c = clients(&Target::endpoint(sim.endpoint())).await;
     c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    sim.clock().advance(minutely_sim::Shapes::AWS.transition_ms); // past CREATING
     let put = c.kinesis.put_record().stream_name("s").data(Blob::new("hi")).partition_key("k").send().await;
     assert!(put.is_ok(), "{put:?}");
     c.s3.create_bucket().bucket("signed").send().await.unwrap();
@@ -89,6 +90,11 @@ ep = os.environ["EP"]
 kw = dict(endpoint_url=ep, region_name="us-west-2", aws_access_key_id="test", aws_secret_access_key="test")
 k = boto3.client("kinesis", **kw)
 k.create_stream(StreamName="py", ShardCount=1)
+def advance(ms):
+    req = urllib.request.Request(ep + "/_sim/clock", data=json.dumps({"advance_ms": ms}).encode(), headers={"content-type": "application/json"})
+    urllib.request.urlopen(req).read()
+advance(1000)  # past CREATING, on the sim's manual clock
+assert k.describe_stream_summary(StreamName="py")["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
 assert k.put_records(StreamName="py", Records=[{"Data": b"e", "PartitionKey": "p"}])["FailedRecordCount"] == 0
 s3 = boto3.client("s3", **kw)
 s3.create_bucket(Bucket="py-bucket")
@@ -114,8 +120,7 @@ print("wrong secret, kinesis:", code(lambda: boto3.client("kinesis", **bad).list
 print("wrong secret, s3:", code(lambda: boto3.client("s3", **bad).list_objects_v2(Bucket="py-bucket")))
 unsigned = boto3.client("s3", endpoint_url=ep, region_name="us-east-1", config=Config(signature_version=botocore.UNSIGNED))
 print("unsigned, s3:", code(lambda: unsigned.get_object(Bucket="py-bucket", Key="a/b c.json")))
-req = urllib.request.Request(ep + "/_sim/clock", data=b'{"advance_ms": 61000}', headers={"content-type": "application/json"})
-urllib.request.urlopen(req).read()
+advance(61000)
 try:
     urllib.request.urlopen(url)
     print("expired url: passed")

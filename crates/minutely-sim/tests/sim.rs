@@ -16,6 +16,17 @@ async fn sim(config: Config) -> (Sim, Clients) {
     (sim, c)
 }
 
+/// Creates a stream and takes it past CREATING, as a client of AWS must: a manual clock is
+/// moved, the system clock waited for.
+async fn create_stream(sim: &Sim, c: &Clients, name: &str, shards: i32) {
+    c.kinesis.create_stream().stream_name(name).shard_count(shards).send().await.unwrap();
+    if sim.clock().is_manual() {
+        sim.clock().advance(minutely_sim::Shapes::AWS.transition_ms);
+    } else {
+        minutely_aws::kinesis::wait_active(&c.kinesis, name, std::time::Duration::from_secs(30)).await.unwrap();
+    }
+}
+
 fn batch(n: usize, tag: &str) -> Vec<PutRecordsRequestEntry> {
     (0..n)
         .map(|i| {
@@ -45,7 +56,7 @@ async fn shard_iterator(c: &Clients, stream: &str, shard: &str) -> String {
 #[tokio::test]
 async fn a_shard_takes_a_thousand_records_a_second_and_says_which_failed() {
     let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     let mut ok = 0;
     for round in 0..3 {
         let out = c
@@ -94,7 +105,7 @@ async fn a_shard_takes_a_thousand_records_a_second_and_says_which_failed() {
 #[tokio::test]
 async fn limits_can_be_switched_off() {
     let (sim, c) = sim(Config { limits: false, clock: Clock::manual(T0), ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     for _ in 0..4 {
         let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, "x"))).send().await.unwrap();
         assert_eq!(out.failed_record_count(), Some(0));
@@ -110,7 +121,7 @@ async fn failed_entries(seed: u64) -> Vec<usize> {
         ..Faults::default()
     };
     let (sim, c) = sim(Config { limits: false, faults, ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(2).send().await.unwrap();
+    create_stream(&sim, &c, "s", 2).await;
     let mut failed = Vec::new();
     for round in 0..2 {
         let out = c.kinesis.put_records().stream_name("s").set_records(Some(batch(500, "f"))).send().await.unwrap();
@@ -146,7 +157,7 @@ async fn a_lost_answer_stores_the_records_and_the_retry_duplicates_them() {
         ..Faults::default()
     };
     let (sim, c) = sim(Config { faults, ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     let e =
         c.kinesis.put_record().stream_name("s").data(Blob::new("once")).partition_key("k").send().await.unwrap_err();
     assert_eq!(e.code(), Some("InternalFailure"), "{e:?}");
@@ -171,7 +182,7 @@ async fn whole_call_errors_latency_and_iterator_expiry() {
         OperationFaults { error_rate: 1.0, error: ErrorKind::Throttle, latency_ms: 30, ..Default::default() },
     );
     let (sim, c) = sim(Config { faults, ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
     let it = shard_iterator(&c, "s", &shard).await;
     let e = c.kinesis.get_records().shard_iterator(&it).send().await.unwrap_err();
@@ -206,7 +217,7 @@ async fn empty_pages_come_while_records_remain_and_say_so() {
     let mut faults = Faults::default();
     faults.get_records.empty_page_rate = 0.5;
     let (sim, c) = sim(Config { faults, limits: false, ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     c.kinesis.put_records().stream_name("s").set_records(Some(batch(100, "e"))).send().await.unwrap();
     let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
     let mut it = shard_iterator(&c, "s", &shard).await;
@@ -228,13 +239,53 @@ async fn empty_pages_come_while_records_remain_and_say_so() {
     assert_eq!(read, 100, "a reader that goes on while behind gets every record");
     assert!(empty_behind > 0);
     assert!(first_empty_at.unwrap() < 100, "one that stopped at the first empty page would have lost records");
-    assert_eq!(sim.stats().empty_pages, empty_behind as u64);
+    let stats = sim.stats();
+    assert_eq!(stats.empty_pages, empty_behind as u64);
+    // AWS's own 2% are not the fault's: at 0.5 against 0.02, nearly all are the fault's.
+    assert!(
+        stats.empty_pages_injected <= stats.empty_pages && stats.empty_pages_injected * 10 >= stats.empty_pages * 8
+    );
+}
+
+/// By default (no fault), about 2% of the pages with records to give are empty, seeded, and
+/// none is the fault's.
+#[tokio::test]
+async fn by_default_a_few_pages_are_empty_as_on_aws() {
+    let (sim, c) = sim(Config { limits: false, ..Config::default() }).await;
+    create_stream(&sim, &c, "s", 1).await;
+    for round in 0..4 {
+        c.kinesis
+            .put_records()
+            .stream_name("s")
+            .set_records(Some(batch(500, &format!("d{round}"))))
+            .send()
+            .await
+            .unwrap();
+    }
+    let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
+    let mut it = shard_iterator(&c, "s", &shard).await;
+    let (mut read, mut calls) = (0, 0);
+    loop {
+        let r = c.kinesis.get_records().shard_iterator(&it).limit(2).send().await.unwrap();
+        calls += 1;
+        if r.records().is_empty() && r.millis_behind_latest() == Some(0) {
+            break;
+        }
+        read += r.records().len();
+        it = r.next_shard_iterator().unwrap().to_owned();
+    }
+    let stats = sim.stats();
+    assert_eq!(read, 2000);
+    assert_eq!(stats.empty_pages_injected, 0);
+    // 1,000 pages of records: 2% is 20, and the seeded dice give between 5 and 40.
+    assert!((5..=40).contains(&stats.empty_pages), "{} empty pages in {calls} calls", stats.empty_pages);
+    assert_eq!(calls, 1000 + stats.empty_pages + 1, "each empty page is one more call, then the tip");
 }
 
 #[tokio::test]
 async fn iterators_expire_after_five_minutes_and_records_after_the_retention() {
     let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     c.kinesis.put_records().stream_name("s").set_records(Some(batch(10, "old"))).send().await.unwrap();
     let shard = c.kinesis.list_shards().stream_name("s").send().await.unwrap().shards()[0].shard_id().to_owned();
     let it = shard_iterator(&c, "s", &shard).await;
@@ -250,8 +301,8 @@ async fn iterators_expire_after_five_minutes_and_records_after_the_retention() {
 #[tokio::test]
 async fn size_and_read_limits_are_aws_ones() {
     let (sim, c) = sim(Config { clock: Clock::manual(T0), ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
-    // A record above 1 MiB with its key: ValidationException.
+    create_stream(&sim, &c, "s", 1).await;
+    // A record above 1 MiB with its key, a stream's default maximum: ValidationException.
     let big = vec![b'x'; 1024 * 1024];
     let e = c
         .kinesis
@@ -263,7 +314,7 @@ async fn size_and_read_limits_are_aws_ones() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("ValidationException"), "{e:?}");
-    // Six records of 1 MiB minus their key fit one by one but not in one 5 MiB request.
+    // Eleven records of 1 MiB minus their key fit one by one but not in one 10 MiB request.
     let entry = || {
         PutRecordsRequestEntry::builder()
             .data(Blob::new(vec![b'x'; 1024 * 1024 - 1]))
@@ -275,7 +326,7 @@ async fn size_and_read_limits_are_aws_ones() {
         .kinesis
         .put_records()
         .stream_name("s")
-        .set_records(Some((0..6).map(|_| entry()).collect()))
+        .set_records(Some((0..11).map(|_| entry()).collect()))
         .send()
         .await
         .unwrap_err();
@@ -309,7 +360,7 @@ async fn a_dropped_answer_is_a_transport_error_and_the_records_are_stored() {
         ..Faults::default()
     };
     let (sim, c) = sim(Config { faults, ..Config::default() }).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     let e = c.kinesis.put_records().stream_name("s").set_records(Some(batch(10, "d"))).send().await.unwrap_err();
     assert!(e.raw_response().is_none(), "no answer came back: {e:?}");
     let stats = sim.stats();
@@ -357,7 +408,7 @@ async fn the_ledger_counts_each_streams_refused_entries() {
     };
     let (sim, c) = sim(Config { faults, ..Config::default() }).await;
     for name in ["a", "b"] {
-        c.kinesis.create_stream().stream_name(name).shard_count(1).send().await.unwrap();
+        create_stream(&sim, &c, name, 1).await;
     }
     let out = c.kinesis.put_records().stream_name("a").set_records(Some(batch(100, "x"))).send().await.unwrap();
     let failed = out.failed_record_count().unwrap() as u64;
@@ -427,8 +478,11 @@ async fn bad_requests_get_aws_shaped_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cbor_protocol_carries_blobs_as_bytes() {
     use ciborium::Value;
-    let (sim, _c) = sim(Config::default()).await;
+    // A manual clock at the wall clock's time: the test takes the stream past CREATING.
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (sim, _c) = sim(Config { clock: Clock::manual(wall), ..Config::default() }).await;
     let e = sim.endpoint();
+    let clock = sim.clock().clone();
     tokio::task::spawn_blocking(move || {
         let call = |op: &str, v: Value| -> (u16, Value) {
             let mut body = Vec::new();
@@ -447,6 +501,7 @@ async fn the_cbor_protocol_carries_blobs_as_bytes() {
             call("CreateStream", map(vec![("StreamName", text("c")), ("ShardCount", Value::Integer(1.into()))])).0,
             200
         );
+        clock.advance(minutely_sim::Shapes::AWS.transition_ms); // past CREATING
         let (status, out) = call(
             "PutRecord",
             map(vec![
@@ -515,7 +570,7 @@ async fn the_cbor_protocol_carries_blobs_as_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_reports_and_resets() {
     let (sim, c) = sim(Config::default()).await;
-    c.kinesis.create_stream().stream_name("s").shard_count(1).send().await.unwrap();
+    create_stream(&sim, &c, "s", 1).await;
     c.kinesis.put_record().stream_name("s").data(Blob::new("x")).partition_key("k").send().await.unwrap();
     let e = sim.endpoint();
     let stats = tokio::task::spawn_blocking(move || {
@@ -536,6 +591,41 @@ async fn the_admin_api_reports_and_resets() {
     assert_eq!(e.code(), Some("ResourceNotFoundException"), "reset removes every stream");
 }
 
+/// A test suite's fixtures: a stream truncated (its records gone, its shards kept) and reset
+/// (as created, ACTIVE at once), through the admin API, with the SDK seeing the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_truncated_and_reset_between_cases() {
+    let (sim, c) = sim(Config {
+        limits: false,
+        shapes: minutely_sim::Shapes { empty_pages: 0.0, ..Default::default() },
+        ..Config::default()
+    })
+    .await;
+    create_stream(&sim, &c, "s", 1).await;
+    c.kinesis.put_records().stream_name("s").set_records(Some(batch(20, "t"))).send().await.unwrap();
+    let split = c.kinesis.split_shard().stream_name("s").shard_to_split("shardId-000000000000");
+    split.new_starting_hash_key("1000").send().await.unwrap();
+    let e = sim.endpoint();
+    let (truncated, reset, unknown) = tokio::task::spawn_blocking(move || {
+        let post = |path: &str| {
+            let (status, body) = raw(&e, path, &[("content-type", "application/json")], Vec::new());
+            (status, serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+        };
+        (post("/_sim/streams/s/truncate"), post("/_sim/streams/s/reset"), post("/_sim/streams/none/reset"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(truncated, (200, serde_json::json!({"stream": "s", "records_dropped": 20})));
+    assert_eq!(reset, (200, serde_json::json!({"stream": "s", "shards": 2})), "the split's two children");
+    assert_eq!(unknown.0, 404, "{unknown:?}");
+    let shards = c.kinesis.list_shards().stream_name("s").send().await.unwrap();
+    assert_eq!(shards.shards().len(), 2, "no closed parent after a reset");
+    let d = c.kinesis.describe_stream_summary().stream_name("s").send().await.unwrap();
+    assert_eq!(d.stream_description_summary().unwrap().stream_status().as_str(), "ACTIVE", "at once");
+    let it = shard_iterator(&c, "s", "shardId-000000000000").await;
+    assert!(c.kinesis.get_records().shard_iterator(it).send().await.unwrap().records().is_empty());
+}
+
 /// boto3 (from LocalStack's venv, which the host backend installs) against the sim: Kinesis,
 /// and an S3 listing of 1,200 Hive-style keys with boto3's `encoding-type=url` paginator,
 /// which LocalStack 4.9.2 cuts at 1,000.
@@ -550,12 +640,18 @@ import boto3, os, sys
 kw = dict(endpoint_url=os.environ["EP"], region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
 k = boto3.client("kinesis", **kw)
 k.create_stream(StreamName="py", ShardCount=2)
+k.get_waiter("stream_exists").wait(StreamName="py", WaiterConfig={"Delay": 1})
 out = k.put_records(StreamName="py", Records=[{"Data": b"e%d" % i, "PartitionKey": "p%d" % i} for i in range(50)])
 assert out["FailedRecordCount"] == 0, out
 seen = 0
 for s in k.list_shards(StreamName="py")["Shards"]:
     it = k.get_shard_iterator(StreamName="py", ShardId=s["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    seen += len(k.get_records(ShardIterator=it)["Records"])
+    while True:  # to the tip: a page may be empty while records remain, as on AWS
+        page = k.get_records(ShardIterator=it)
+        seen += len(page["Records"])
+        it = page["NextShardIterator"]
+        if page["MillisBehindLatest"] == 0:
+            break
 assert seen == 50, seen
 s3 = boto3.client("s3", **kw)
 s3.create_bucket(Bucket="py-bucket")

@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 pub use super::consumers::{CONSUMER_CREATING_MS, ConsumerOut};
 use super::consumers::{Consumer, Live};
 use super::error::KinesisError;
-use super::state::{Kinesis, required, stream_name};
-use super::stream::{ACCOUNT, parse_sequence_number, sequence_number};
+use super::state::{Kinesis, Need, required, stream_name};
+use super::stream::{ACCOUNT, Start, sequence_number};
 use super::wire::*;
 
 /// Consumers per stream (AWS's quota).
@@ -164,7 +164,7 @@ impl Kinesis {
                 "1 validation error detected: Value '{name}' at 'consumerName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+ (1 to 128 characters)"
             )));
         }
-        let s = self.stream_mut(&stream_ref(Some(stream_arn)), now_ms)?;
+        let s = self.stream_mut(&stream_ref(Some(stream_arn)), now_ms, Need::Shards)?;
         if s.consumers.iter().any(|c| c.name == name) {
             return Err(KinesisError::in_use(format!("Consumer {name} under account {ACCOUNT} already exists.")));
         }
@@ -238,7 +238,7 @@ impl Kinesis {
             None => 0,
             Some(t) => t.parse::<usize>().map_err(|_| KinesisError::invalid(format!("Invalid NextToken: {t}")))?,
         };
-        let s = self.stream_mut(&stream_ref(Some(stream_arn)), now_ms)?;
+        let s = self.stream_mut(&stream_ref(Some(stream_arn)), now_ms, Need::Any)?;
         let consumers: Vec<ConsumerOut> = s.consumers.iter().skip(skip).take(max).map(|c| c.out(now_ms)).collect();
         let next_token = (skip + consumers.len() < s.consumers.len()).then(|| (skip + consumers.len()).to_string());
         Ok(ListOut { consumers, next_token })
@@ -258,7 +258,8 @@ impl Kinesis {
         let limits = self.limits;
         let (stream, at) =
             self.find_consumer(&ConsumerInput { consumer_arn: Some(arn.clone()), ..ConsumerInput::default() })?;
-        let s = self.stream_mut(&StreamRef { stream_name: Some(stream.clone()), stream_arn: None }, now_ms)?;
+        let s =
+            self.stream_mut(&StreamRef { stream_name: Some(stream.clone()), stream_arn: None }, now_ms, Need::Data)?;
         let consumer = &s.consumers[at];
         if consumer.status(now_ms) != "ACTIVE" {
             return Err(KinesisError::in_use(format!(
@@ -266,38 +267,15 @@ impl Kinesis {
                 consumer.status(now_ms)
             )));
         }
-        let shard = s.shard(&shard_in)?;
-        let (ordinal, incarnation) = (shard.ordinal, s.incarnation);
-        let position = match kind.as_str() {
-            "TRIM_HORIZON" => shard.first,
-            "LATEST" => shard.end(),
-            "AT_SEQUENCE_NUMBER" | "AFTER_SEQUENCE_NUMBER" => {
-                let seq = start.sequence_number.as_deref().ok_or_else(|| {
-                    KinesisError::invalid(format!("StartingPosition.SequenceNumber is required for type {kind}"))
-                })?;
-                match parse_sequence_number(seq) {
-                    Some((inc, ord, pos)) if inc == incarnation && ord == ordinal => {
-                        pos.saturating_add(u64::from(kind == "AFTER_SEQUENCE_NUMBER"))
-                    }
-                    _ => {
-                        return Err(KinesisError::invalid(format!(
-                            "StartingSequenceNumber {seq} used in SubscribeToShard on shard {shard_in} in stream {stream} under account {ACCOUNT} is invalid because it did not come from this stream."
-                        )));
-                    }
-                }
-            }
-            "AT_TIMESTAMP" => {
-                let t = start.timestamp.map(|t| t.0).ok_or_else(|| {
-                    KinesisError::invalid("StartingPosition.Timestamp is required for type AT_TIMESTAMP")
-                })?;
-                shard.first + shard.records.partition_point(|r| r.arrival_ms < t) as u64
-            }
-            other => {
-                return Err(KinesisError::validation(format!(
-                    "1 validation error detected: Value '{other}' at 'startingPosition.type' failed to satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"
-                )));
-            }
+        let incarnation = s.incarnation;
+        let asked = Start {
+            op: "SubscribeToShard",
+            member: "startingPosition.type",
+            kind: &kind,
+            sequence: start.sequence_number.as_deref(),
+            timestamp: start.timestamp.map(|t| t.0),
         };
+        let (ordinal, position) = s.start(&shard_in, asked, now_ms)?;
         let key = (arn.clone(), ordinal);
         let subs = &mut self.subscriptions;
         if let Some(live) = subs.live.get(&key)
@@ -335,7 +313,11 @@ impl Kinesis {
             self.subscriptions.live.remove(&key);
             return Next::Over;
         }
-        let Some(s) = self.streams.get_mut(&sub.stream).filter(|s| s.incarnation == sub.incarnation) else {
+        let Some(s) = self
+            .streams
+            .get_mut(&sub.stream)
+            .filter(|s| s.incarnation == sub.incarnation && s.deleting_until_ms.is_none())
+        else {
             self.subscriptions.live.remove(&key);
             return Next::Failed(KinesisError::not_found(format!(
                 "Stream {} under account {ACCOUNT} not found.",
@@ -383,9 +365,9 @@ mod tests {
     use super::*;
 
     fn setup(limits: bool) -> (Kinesis, String, String) {
-        let mut k = Kinesis::new(limits);
+        let mut k = Kinesis::new(limits, crate::Shapes::NONE);
         let input =
-            CreateStreamInput { stream_name: Some("s".into()), shard_count: Some(1), stream_mode_details: None };
+            CreateStreamInput { stream_name: Some("s".into()), shard_count: Some(1), ..CreateStreamInput::default() };
         k.create_stream(input, 0).unwrap();
         let stream_arn = format!("arn:aws:kinesis:{}:{ACCOUNT}:stream/s", super::super::stream::REGION);
         let reg =
@@ -438,6 +420,7 @@ mod tests {
             entries,
             &[super::super::state::Fate::Store; 3],
             false,
+            None,
             1_000,
         )
         .unwrap();

@@ -4,12 +4,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::error::KinesisError;
-use super::state::{Kinesis, required};
+use super::state::{Kinesis, Need, required};
 use super::stream::{Shard, Stream, parse_shard_id};
 use super::wire::*;
 
 impl Kinesis {
-    pub fn list_streams(&self, input: ListStreamsInput) -> Result<ListStreamsOutput, KinesisError> {
+    pub fn list_streams(&self, input: ListStreamsInput, now_ms: i64) -> Result<ListStreamsOutput, KinesisError> {
         let limit = match input.limit {
             None => 100,
             Some(n) if (1..=10_000).contains(&n) => n as usize,
@@ -30,8 +30,11 @@ impl Kinesis {
             ),
             (None, a) => a.clone(),
         };
-        let names: Vec<&Stream> =
-            self.streams.values().filter(|s| after.as_ref().is_none_or(|a| s.name.as_str() > a.as_str())).collect();
+        let names: Vec<&Stream> = self
+            .streams
+            .values()
+            .filter(|s| !s.gone(now_ms) && after.as_ref().is_none_or(|a| s.name.as_str() > a.as_str()))
+            .collect();
         let page = &names[..names.len().min(limit)];
         let more = names.len() > limit;
         Ok(ListStreamsOutput {
@@ -43,7 +46,7 @@ impl Kinesis {
                 .map(|s| StreamSummary {
                     stream_name: s.name.clone(),
                     stream_arn: s.arn(),
-                    stream_status: s.status(),
+                    stream_status: s.status(now_ms),
                     stream_mode_details: s.mode(),
                     stream_creation_timestamp: Timestamp(s.created_ms),
                 })
@@ -84,7 +87,7 @@ impl Kinesis {
                 input.shard_filter,
             ),
         };
-        let s = self.stream_mut(&stream_ref, now_ms)?;
+        let s = self.stream_mut(&stream_ref, now_ms, Need::Shards)?;
         let horizon = now_ms - s.retention_hours * 3_600_000;
         let created = s.created_ms;
         let mut after = after;

@@ -5,6 +5,7 @@
 mod consumers;
 pub mod error;
 pub mod fanout;
+mod fixtures;
 mod list;
 mod reshard;
 pub mod settings;
@@ -165,10 +166,10 @@ fn run(
     // Bodies are decoded before the lock is taken (`locked`); answers that borrow records are encoded under it.
     match op {
         CreateStream => locked(shared, p, body, |k, input| k.create_stream(input, now)),
-        DeleteStream => locked(shared, p, body, |k, input| k.delete_stream(input)),
+        DeleteStream => locked(shared, p, body, |k, input| k.delete_stream(input, now)),
         DescribeStream => locked(shared, p, body, |k, input| k.describe_stream(input, now)),
-        DescribeStreamSummary => locked(shared, p, body, |k, input| k.describe_stream_summary(input)),
-        ListStreams => locked(shared, p, body, |k, input| k.list_streams(input)),
+        DescribeStreamSummary => locked(shared, p, body, |k, input| k.describe_stream_summary(input, now)),
+        ListStreams => locked(shared, p, body, |k, input| k.list_streams(input, now)),
         ListShards => locked(shared, p, body, |k, input| k.list_shards(input, now)),
         GetShardIterator => locked(shared, p, body, |k, input| k.get_shard_iterator(input, now)),
         SplitShard => locked(shared, p, body, |k, input| k.split_shard(input, now)),
@@ -187,6 +188,9 @@ fn run(
         RemoveTagsFromStream => locked(shared, p, body, |k, input| k.remove_tags_from_stream(input, now)),
         ListTagsForStream => locked(shared, p, body, |k, input| k.list_tags_for_stream(input, now)),
         UpdateStreamMode => locked(shared, p, body, |k, input| k.update_stream_mode(input, now)),
+        UpdateMaxRecordSize => locked(shared, p, body, |k, input| k.update_max_record_size(input, now)),
+        StartStreamEncryption => locked(shared, p, body, |k, input| k.change_encryption(input, true, now)),
+        StopStreamEncryption => locked(shared, p, body, |k, input| k.change_encryption(input, false, now)),
         DescribeLimits => locked(shared, p, body, |k, _: serde_json::Value| k.describe_limits()),
         // Its answer is a stream of events, not a body: the server pushes it (`subscribe.rs`).
         SubscribeToShard => Err(KinesisError::new("InternalFailure", "SubscribeToShard is answered by the server")),
@@ -222,11 +226,12 @@ fn put_records(
     let total: usize = entries.iter().map(|e| e.data.len() + e.partition_key.len()).sum();
     if total > MAX_PUT_RECORDS_BYTES {
         return Err(KinesisError::invalid(format!(
-            "Records size exceeds 5 MB limit: the request holds {total} bytes of data and partition keys"
+            "Records size exceeds 10 MiB limit: the request holds {total} bytes of data and partition keys"
         )));
     }
     let fates = fates(shared, "PutRecords", call, entries.len());
-    let out = lock(shared).put_records(&input.stream, entries, &fates, lost, now)?;
+    let kms = kms(shared, "PutRecords", call);
+    let out = lock(shared).put_records(&input.stream, entries, &fates, lost, kms, now)?;
     shared.stats.injected(fates.iter().filter(|f| matches!(f, Fate::Fail(_))).count() as u64);
     Ok(p.encode(&out))
 }
@@ -243,12 +248,13 @@ fn put_record(
     let input: PutRecordInput = p.decode(body)?;
     let entry = state::entry(input.data, input.partition_key, input.explicit_hash_key, "")?;
     let fates = fates(shared, "PutRecord", call, 1);
-    let out = lock(shared).put_records(&input.stream, vec![entry], &fates, lost, now)?;
+    let kms = kms(shared, "PutRecord", call);
+    let out = lock(shared).put_records(&input.stream, vec![entry], &fates, lost, kms, now)?;
     shared.stats.injected(fates.iter().filter(|f| matches!(f, Fate::Fail(_))).count() as u64);
     let r = out.records.into_iter().next().expect("one entry in, one out");
     match (r.shard_id, r.sequence_number, r.error_code) {
         (Some(shard_id), Some(sequence_number), None) => {
-            Ok(p.encode(&PutRecordOutput { shard_id, sequence_number, encryption_type: "NONE" }))
+            Ok(p.encode(&PutRecordOutput { shard_id, sequence_number, encryption_type: out.encryption_type }))
         }
         (_, _, code) => Err(KinesisError::new(
             if code == Some("InternalFailure") { "InternalFailure" } else { "ProvisionedThroughputExceededException" },
@@ -263,17 +269,24 @@ fn get_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -
     let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
     let g = &f.get_records;
     let expire = g.expire_iterator_rate > 0.0 && dice(f.seed, "GetRecords.expire", call, 0) < g.expire_iterator_rate;
-    let empty = g.empty_page_rate > 0.0 && dice(f.seed, "GetRecords.empty", call, 0) < g.empty_page_rate;
+    // The `empty_pages` fault raises AWS's own rate (`Shapes::empty_pages`), never lowers it;
+    // the pages beyond AWS's rate are the fault's (so a scenario sees whether it fired).
+    let (aws, rate) = (shared.shapes.empty_pages, g.empty_page_rate.max(shared.shapes.empty_pages));
+    let roll = if rate > 0.0 { dice(f.seed, "GetRecords.empty", call, 0) } else { 1.0 };
+    let (empty, injected) = (roll < rate, roll >= aws);
     drop(f);
     if expire {
         shared.stats.bump(|s| s.iterators_expired += 1);
     }
     let mut k = lock(shared);
-    let out = k.get_records(&input, state::Dice { expire, empty }, now)?;
+    let out = k.get_records(&input, state::Dice { expire, empty, kms: kms(shared, "GetRecords", call) }, now)?;
     // Written after the lock is let go: the records are shared, not copied.
     drop(k);
     if out.left_empty {
-        shared.stats.bump(|s| s.empty_pages += 1);
+        shared.stats.bump(|s| {
+            s.empty_pages += 1;
+            s.empty_pages_injected += u64::from(injected);
+        });
     }
     let n = out.records.len() as u64;
     let body = p.encode(&out);
@@ -291,6 +304,14 @@ fn locked<I: DeserializeOwned + Default, O: Serialize>(
     let input = p.decode(body)?;
     let mut k = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
     Ok(p.encode(&apply(&mut k, input)?))
+}
+
+/// The `kms_errors` fault's error for this call of `op`, if the dice draw one (applied only
+/// if the stream is encrypted).
+fn kms(shared: &Shared, op: &str, call: u64) -> Option<&'static str> {
+    let f = shared.faults.read().unwrap_or_else(|e| e.into_inner());
+    let k = &f.kms;
+    (k.rate > 0.0 && dice(f.seed, &format!("{op}.kms"), call, 0) < k.rate).then(|| k.error.code())
 }
 
 /// The fault dice's verdict on each entry of a call.
@@ -352,6 +373,9 @@ mod tests {
         "Tags",
         "TagKeys",
         "ExclusiveStartTagKey",
+        "MaxRecordSizeInKiB",
+        "EncryptionType",
+        "KeyId",
     ];
 
     fn value() -> impl Strategy<Value = Value> {
@@ -404,6 +428,7 @@ mod tests {
             let shared = Shared::new(true, &crate::Faults::default(), &Clock::manual(1_700_000_000_000));
             // A stream to hit, so that valid-looking bodies go past the lookups.
             check(&shared, "CreateStream", Protocol::Json, br#"{"StreamName":"s","ShardCount":2}"#, 0);
+            shared.clock.advance(crate::Shapes::AWS.transition_ms); // past CREATING
             for (i, (op, body)) in ops.iter().enumerate() {
                 let protocol = if cbor { Protocol::Cbor } else { Protocol::Json };
                 let bytes = match protocol {

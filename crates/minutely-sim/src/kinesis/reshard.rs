@@ -2,7 +2,7 @@
 //! splits and merges of `stream.rs`.
 
 use super::error::KinesisError;
-use super::state::{Kinesis, MAX_SHARDS_PER_UPDATE, check_quota, required};
+use super::state::{Kinesis, MAX_SHARDS_PER_UPDATE, Need, check_quota, required};
 use super::stream::{Stream, even_ranges, merge, split};
 use super::wire::*;
 
@@ -11,23 +11,27 @@ impl Kinesis {
         let parent = required(input.shard_to_split, "shardToSplit")?;
         let key = required(input.new_starting_hash_key, "newStartingHashKey")?;
         check_quota(self.open_shards_except(&StreamRef::default()) + 1)?;
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let delay = self.shapes.transition_ms;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
         let sh = s.shard(&parent)?;
         let new_start: u128 = key
             .parse()
             .map_err(|_| KinesisError::invalid(format!("NewStartingHashKey {key} is not a 128-bit integer")))?;
         split(s, sh.ordinal, new_start, now_ms)?;
         s.reindex();
+        s.updating(now_ms, delay);
         Ok(Empty {})
     }
 
     pub fn merge_shards(&mut self, input: MergeShardsInput, now_ms: i64) -> Result<Empty, KinesisError> {
         let a = required(input.shard_to_merge, "shardToMerge")?;
         let b = required(input.adjacent_shard_to_merge, "adjacentShardToMerge")?;
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let delay = self.shapes.transition_ms;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
         let (a, b) = (s.shard(&a)?.ordinal, s.shard(&b)?.ordinal);
         merge(s, a, b, now_ms)?;
         s.reindex();
+        s.updating(now_ms, delay);
         Ok(Empty {})
     }
 
@@ -50,7 +54,8 @@ impl Kinesis {
         }
         let others = self.open_shards_except(&input.stream);
         let limits = self.limits;
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let delay = self.shapes.transition_ms;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
         let current = s.open_count();
         if target < 1 || target > current * 2 || target * 2 < current {
             return Err(KinesisError::invalid(format!(
@@ -78,6 +83,7 @@ impl Kinesis {
             s.scalings_ms.push(now_ms);
         }
         reshard_uniformly(s, target as u32, now_ms)?;
+        s.updating(now_ms, delay);
         Ok(UpdateShardCountOutput {
             stream_name: s.name.clone(),
             stream_arn: s.arn(),
@@ -153,7 +159,7 @@ mod tests {
     }
 
     fn stream(shards: i64) -> Kinesis {
-        let mut k = Kinesis::new(true);
+        let mut k = Kinesis::new(true, crate::Shapes::NONE);
         k.create_stream(input(json!({"StreamName": "s", "ShardCount": shards})), 0).unwrap();
         k
     }

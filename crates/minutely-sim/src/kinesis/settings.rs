@@ -3,14 +3,17 @@
 //! in its direction; a shorter retention trims at once), its tags (AddTagsToStream,
 //! RemoveTagsFromStream, ListTagsForStream: at most 50 a stream, 10 a call), its mode
 //! (UpdateStreamMode: PROVISIONED or ON_DEMAND, the mode said back; on-demand's scaling is not
-//! simulated) and the account's limits (DescribeLimits), with AWS's errors.
+//! simulated), its largest record (UpdateMaxRecordSize: 1024 to 10240 KiB), its encryption
+//! (StartStreamEncryption, StopStreamEncryption: KMS with a key id, said back; the sim encrypts
+//! nothing) and the account's limits (DescribeLimits), with AWS's errors. Each change but the
+//! tags leaves the stream UPDATING for the transition time (`Shapes`).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::KinesisError;
-use super::state::{Kinesis, SHARD_QUOTA, required};
+use super::state::{Kinesis, Need, SHARD_QUOTA, check_max_record_kib, required};
 use super::wire::*;
 
 /// Retention bounds, in hours.
@@ -28,6 +31,24 @@ pub struct RetentionInput {
     #[serde(flatten)]
     pub stream: StreamRef,
     pub retention_period_hours: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MaxRecordSizeInput {
+    #[serde(rename = "StreamARN")]
+    pub stream_arn: Option<String>,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_in_kib: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EncryptionInput {
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    pub encryption_type: Option<String>,
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,7 +121,7 @@ impl Kinesis {
                 "1 validation error detected: Value '{hours}' at 'retentionPeriodHours' failed to satisfy constraint: Member must have value between {MIN_RETENTION_HOURS} and {MAX_RETENTION_HOURS}"
             )));
         }
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
         let current = s.retention_hours;
         if longer && hours < current {
             return Err(KinesisError::invalid(format!(
@@ -135,7 +156,7 @@ impl Kinesis {
                 "Tag key {k:?} (1 to 128 characters) or value {v:?} (at most 256 characters) is not valid"
             )));
         }
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
         let after = s.tags.keys().chain(tags.keys().filter(|k| !s.tags.contains_key(*k))).count();
         if after > MAX_TAGS {
             return Err(KinesisError::limit(format!(
@@ -149,7 +170,7 @@ impl Kinesis {
 
     pub fn remove_tags_from_stream(&mut self, input: RemoveTagsInput, now_ms: i64) -> Result<Empty, KinesisError> {
         let keys = required(input.tag_keys, "tagKeys")?;
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
         for k in keys {
             s.tags.remove(&k);
         }
@@ -166,7 +187,7 @@ impl Kinesis {
                 )));
             }
         };
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Any)?;
         let after = input.exclusive_start_tag_key;
         let mut rest = s.tags.iter().filter(|(k, _)| after.as_ref().is_none_or(|a| *k > a));
         let tags: Vec<Tag> = rest.by_ref().take(limit).map(|(k, v)| Tag { key: k.clone(), value: v.clone() }).collect();
@@ -185,14 +206,59 @@ impl Kinesis {
                 )));
             }
         };
+        let delay = self.shapes.transition_ms;
         let on_demand_streams = self.streams.values().filter(|s| s.on_demand).count() as i64;
-        let s = self.stream_mut(&StreamRef { stream_name: None, stream_arn: Some(arn) }, now_ms)?;
+        let s = self.stream_mut(&StreamRef { stream_name: None, stream_arn: Some(arn) }, now_ms, Need::Change)?;
         if on_demand && !s.on_demand && on_demand_streams >= ON_DEMAND_STREAMS {
             return Err(KinesisError::limit(format!(
                 "The account has {ON_DEMAND_STREAMS} on-demand streams, the most it may have"
             )));
         }
         s.on_demand = on_demand;
+        s.updating(now_ms, delay);
+        Ok(Empty {})
+    }
+
+    pub fn update_max_record_size(&mut self, input: MaxRecordSizeInput, now_ms: i64) -> Result<Empty, KinesisError> {
+        let arn = required(input.stream_arn, "streamARN")?;
+        let kib = check_max_record_kib(required(input.max_record_size_in_kib, "maxRecordSizeInKiB")?)?;
+        let delay = self.shapes.transition_ms;
+        let s = self.stream_mut(&StreamRef { stream_name: None, stream_arn: Some(arn) }, now_ms, Need::Change)?;
+        s.max_record_kib = kib;
+        s.updating(now_ms, delay);
+        Ok(Empty {})
+    }
+
+    /// StartStreamEncryption (`start`) or StopStreamEncryption: KMS with the key said back.
+    pub fn change_encryption(
+        &mut self,
+        input: EncryptionInput,
+        start: bool,
+        now_ms: i64,
+    ) -> Result<Empty, KinesisError> {
+        let kind = required(input.encryption_type, "encryptionType")?;
+        let key = required(input.key_id, "keyId")?;
+        if kind != "KMS" {
+            return Err(KinesisError::validation(format!(
+                "1 validation error detected: Value '{kind}' at 'encryptionType' failed to satisfy constraint: Member must satisfy enum value set: [KMS, NONE]"
+            )));
+        }
+        if key.is_empty() || key.len() > 2048 {
+            return Err(KinesisError::validation(
+                "1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048",
+            ));
+        }
+        let delay = self.shapes.transition_ms;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
+        if !start && s.kms_key.as_deref() != Some(key.as_str()) {
+            return Err(KinesisError::invalid(format!(
+                "Stream {} is not encrypted with key {key} (it is {})",
+                s.name,
+                s.kms_key.as_deref().unwrap_or("not encrypted")
+            )));
+        }
+        s.kms_key = start.then_some(key);
+        s.updating(now_ms, delay);
         Ok(Empty {})
     }
 
@@ -217,7 +283,7 @@ mod tests {
     }
 
     fn stream() -> Kinesis {
-        let mut k = Kinesis::new(true);
+        let mut k = Kinesis::new(true, crate::Shapes::NONE);
         k.create_stream(input(json!({"StreamName": "s", "ShardCount": 2})), 0).unwrap();
         k
     }
@@ -234,7 +300,7 @@ mod tests {
         assert_eq!(change(&mut k, 12, false).unwrap_err().code, "ValidationException", "below a day");
         assert_eq!(change(&mut k, 9_000, true).unwrap_err().code, "ValidationException", "above a year");
         assert!(change(&mut k, 24, false).is_ok());
-        let d = k.describe_stream_summary(input(json!({"StreamName": "s"}))).unwrap();
+        let d = k.describe_stream_summary(input(json!({"StreamName": "s"})), 0).unwrap();
         assert_eq!(d.stream_description_summary.retention_period_hours, 24);
     }
 
@@ -263,11 +329,14 @@ mod tests {
     #[test]
     fn the_mode_and_the_limits_are_said_back() {
         let mut k = stream();
-        let arn =
-            k.describe_stream_summary(input(json!({"StreamName": "s"}))).unwrap().stream_description_summary.stream_arn;
+        let arn = k
+            .describe_stream_summary(input(json!({"StreamName": "s"})), 0)
+            .unwrap()
+            .stream_description_summary
+            .stream_arn;
         k.update_stream_mode(input(json!({"StreamARN": arn, "StreamModeDetails": {"StreamMode": "ON_DEMAND"}})), 0)
             .unwrap();
-        let d = k.describe_stream_summary(input(json!({"StreamName": "s"}))).unwrap();
+        let d = k.describe_stream_summary(input(json!({"StreamName": "s"})), 0).unwrap();
         assert_eq!(d.stream_description_summary.stream_mode_details.stream_mode, "ON_DEMAND");
         let l = k.describe_limits().unwrap();
         assert_eq!((l.shard_limit, l.open_shard_count, l.on_demand_stream_count), (SHARD_QUOTA, 2, 1));

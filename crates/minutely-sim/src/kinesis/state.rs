@@ -10,19 +10,18 @@ use std::collections::BTreeMap;
 
 use super::error::KinesisError;
 pub use super::stream::{
-    ACCOUNT, ITERATOR_TTL_MS, MAX_GET_RECORDS, MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES, MAX_PUT_RECORDS_ENTRIES,
-    MAX_RECORD_BYTES, ON_DEMAND_SHARDS, REGION, hash_key, shard_id,
+    ACCOUNT, DEFAULT_MAX_RECORD_KIB, ITERATOR_TTL_MS, MAX_GET_RECORDS, MAX_GET_RECORDS_BYTES, MAX_PUT_RECORDS_BYTES,
+    MAX_PUT_RECORDS_ENTRIES, MAX_RECORD_BYTES, MAX_RECORD_KIB, ON_DEMAND_SHARDS, REGION, hash_key, shard_id,
 };
-use super::stream::{
-    DEFAULT_RETENTION_HOURS, Iter, Record, Shard, Stream, even_ranges, parse_sequence_number, parse_shard_id,
-    sequence_number,
-};
+use super::stream::{Iter, Record, Shard, Start, Stream, parse_shard_id, sequence_number};
 use super::wire::*;
 use crate::faults::EntryError;
 
 /// The fault dice's verdicts on one GetRecords call: its iterator expired, its page left empty.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Dice {
+    /// The `kms_errors` fault's error for this call (it hits encrypted streams only).
+    pub kms: Option<&'static str>,
     pub expire: bool,
     pub empty: bool,
 }
@@ -55,6 +54,22 @@ pub struct Kinesis {
     pub(super) subscriptions: super::consumers::Subscriptions,
     /// The control plane's per-account rates, with limits on.
     pub(super) control: crate::limits::ControlLimits,
+    /// How long streams stay CREATING, UPDATING and DELETING.
+    pub shapes: crate::Shapes,
+}
+
+/// What an operation needs of a stream's state (AWS's rules, as kinesalite has them too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Need {
+    /// Any state: the describe and list calls, tags.
+    Any,
+    /// Reads and writes: ACTIVE or UPDATING, else `ResourceNotFoundException`.
+    Data,
+    /// ListShards: not CREATING (`ResourceInUseException`) nor DELETING (not found).
+    Shards,
+    /// A change of the stream (reshards, its mode, its deletion): ACTIVE, else
+    /// `ResourceInUseException`.
+    Change,
 }
 
 /// The account's shard quota: open shards over every stream (AWS's default in its large
@@ -135,18 +150,29 @@ pub fn entry(
 }
 
 impl Kinesis {
-    pub fn new(limits: bool) -> Kinesis {
-        Kinesis { limits, ..Kinesis::default() }
+    pub fn new(limits: bool, shapes: crate::Shapes) -> Kinesis {
+        Kinesis { limits, shapes, ..Kinesis::default() }
     }
 
-    fn stream(&self, r: &StreamRef) -> Result<&Stream, KinesisError> {
+    /// The stream `r` names, if its state allows what `need` says; a stream whose deletion is
+    /// over is removed here (lazily: nothing runs between calls).
+    pub(super) fn stream_mut(&mut self, r: &StreamRef, now_ms: i64, need: Need) -> Result<&mut Stream, KinesisError> {
         let name = stream_name(r)?;
-        self.streams.get(&name).ok_or_else(|| not_found(&name))
-    }
-
-    pub(super) fn stream_mut(&mut self, r: &StreamRef, now_ms: i64) -> Result<&mut Stream, KinesisError> {
-        let name = stream_name(r)?;
+        if self.streams.get(&name).is_some_and(|s| s.gone(now_ms)) {
+            self.streams.remove(&name);
+        }
         let s = self.streams.get_mut(&name).ok_or_else(|| not_found(&name))?;
+        let status = s.status(now_ms);
+        let refused = match (need, status) {
+            (Need::Any, _) | (Need::Data | Need::Shards, "ACTIVE" | "UPDATING") | (Need::Change, "ACTIVE") => None,
+            (Need::Data | Need::Shards, "DELETING") | (Need::Data, _) => Some(not_found(&name)),
+            _ => Some(KinesisError::in_use(format!(
+                "Stream {name} under account {ACCOUNT} not ACTIVE, instead in state {status}"
+            ))),
+        };
+        if let Some(e) = refused {
+            return Err(e);
+        }
         s.trim(now_ms);
         Ok(s)
     }
@@ -182,34 +208,35 @@ impl Kinesis {
                 )));
             }
         };
+        let max_record_kib = match input.max_record_size_in_kib {
+            None => DEFAULT_MAX_RECORD_KIB,
+            Some(kib) => check_max_record_kib(kib)?,
+        };
+        if self.streams.get(&name).is_some_and(|s| s.gone(now_ms)) {
+            self.streams.remove(&name);
+        }
         if self.streams.contains_key(&name) {
             return Err(KinesisError::in_use(format!("Stream {name} under account {ACCOUNT} already exists.")));
         }
-        self.incarnations += 1;
-        let mut stream = Stream {
-            name: name.clone(),
-            incarnation: self.incarnations,
-            on_demand,
-            created_ms: now_ms,
-            retention_hours: DEFAULT_RETENTION_HOURS,
-            shards: Vec::new(),
-            open: Vec::new(),
-            ledger: Ledger { stream: name.clone(), ..Ledger::default() },
-            consumers: Vec::new(),
-            scalings_ms: Vec::new(),
-            tags: BTreeMap::new(),
-        };
-        for range in even_ranges(count) {
-            stream.add_shard(range, (None, None), now_ms);
-        }
-        stream.reindex();
+        let incarnation = self.next_incarnation();
+        let mut stream = Stream::new(name.clone(), incarnation, on_demand, count, now_ms);
+        stream.active_ms = now_ms + self.shapes.transition_ms;
+        stream.max_record_kib = max_record_kib;
         self.streams.insert(name, stream);
         Ok(Empty {})
     }
 
-    pub fn delete_stream(&mut self, input: DeleteStreamInput) -> Result<Empty, KinesisError> {
-        let name = stream_name(&input.stream)?;
-        self.streams.remove(&name).map(|_| Empty {}).ok_or_else(|| not_found(&name))
+    /// DELETING for the transition's time, then gone (at once without transitions).
+    pub fn delete_stream(&mut self, input: DeleteStreamInput, now_ms: i64) -> Result<Empty, KinesisError> {
+        let delay = self.shapes.transition_ms;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Change)?;
+        if delay > 0 {
+            s.deleting_until_ms = Some(now_ms + delay);
+        } else {
+            let name = s.name.clone();
+            self.streams.remove(&name);
+        }
+        Ok(Empty {})
     }
 
     pub fn describe_stream(
@@ -218,7 +245,7 @@ impl Kinesis {
         now_ms: i64,
     ) -> Result<DescribeStreamOutput, KinesisError> {
         let limit = input.limit.unwrap_or(100).clamp(1, 10_000) as usize;
-        let s = self.stream_mut(&input.stream, now_ms)?;
+        let s = self.stream_mut(&input.stream, now_ms, Need::Any)?;
         let after = input.exclusive_start_shard_id.as_deref().and_then(parse_shard_id);
         let all: Vec<&Shard> = s.shards.iter().filter(|sh| after.is_none_or(|a| sh.ordinal > a)).collect();
         let shards = all.iter().take(limit).map(|sh| s.out(sh)).collect();
@@ -226,32 +253,39 @@ impl Kinesis {
             stream_description: StreamDescription {
                 stream_name: s.name.clone(),
                 stream_arn: s.arn(),
-                stream_status: s.status(),
+                stream_status: s.status(now_ms),
                 stream_mode_details: s.mode(),
                 shards,
                 has_more_shards: all.len() > limit,
                 retention_period_hours: s.retention_hours,
                 stream_creation_timestamp: Timestamp(s.created_ms),
                 enhanced_monitoring: vec![EnhancedMetrics { shard_level_metrics: vec![] }],
-                encryption_type: "NONE",
+                encryption_type: s.encryption(),
+                key_id: s.kms_key.clone(),
             },
         })
     }
 
-    pub fn describe_stream_summary(&mut self, input: StreamRef) -> Result<DescribeStreamSummaryOutput, KinesisError> {
-        let s = self.stream(&input)?;
+    pub fn describe_stream_summary(
+        &mut self,
+        input: StreamRef,
+        now_ms: i64,
+    ) -> Result<DescribeStreamSummaryOutput, KinesisError> {
+        let s = self.stream_mut(&input, now_ms, Need::Any)?;
         Ok(DescribeStreamSummaryOutput {
             stream_description_summary: StreamDescriptionSummary {
                 stream_name: s.name.clone(),
                 stream_arn: s.arn(),
-                stream_status: s.status(),
+                stream_status: s.status(now_ms),
                 stream_mode_details: s.mode(),
                 retention_period_hours: s.retention_hours,
                 stream_creation_timestamp: Timestamp(s.created_ms),
                 enhanced_monitoring: vec![EnhancedMetrics { shard_level_metrics: vec![] }],
-                encryption_type: "NONE",
+                encryption_type: s.encryption(),
+                key_id: s.kms_key.clone(),
                 open_shard_count: s.open_count(),
                 consumer_count: s.consumers.len() as i64,
+                max_record_size_in_kib: s.max_record_kib,
             },
         })
     }
@@ -266,11 +300,13 @@ impl Kinesis {
         entries: Vec<Entry>,
         fates: &[Fate],
         answer_lost: bool,
+        kms: Option<&'static str>,
         now_ms: i64,
     ) -> Result<PutRecordsOutput, KinesisError> {
         let limits = self.limits;
         let mut throttled = 0;
-        let s = self.stream_mut(r, now_ms)?;
+        let s = self.stream_mut(r, now_ms, Need::Data)?;
+        s.check_put(entries.iter().map(|e| e.data.len() + e.partition_key.len()), kms)?;
         let mut out = Vec::with_capacity(entries.len());
         let mut failed = 0;
         // (shard ordinal, entries throttled), run-length: per-shard counters without a map
@@ -330,12 +366,13 @@ impl Kinesis {
         s.keep_in_ledger(&out, throttled, answer_lost);
         // The stream's name only when a shard throttled: no copy on every call.
         let stream = if throttled_in.is_empty() { String::new() } else { s.name.clone() };
+        let encryption_type = s.encryption();
         self.limit_stats.entries_throttled += throttled;
         for (ordinal, n) in throttled_in {
             let key = format!("{stream}/{}", shard_id(ordinal));
             *self.limit_stats.entries_throttled_by_shard.entry(key).or_default() += n;
         }
-        Ok(PutRecordsOutput { failed_record_count: failed, records: out, encryption_type: "NONE" })
+        Ok(PutRecordsOutput { failed_record_count: failed, records: out, encryption_type })
     }
 
     pub fn get_shard_iterator(
@@ -345,51 +382,16 @@ impl Kinesis {
     ) -> Result<GetShardIteratorOutput, KinesisError> {
         let shard_id_in = required(input.shard_id, "shardId")?;
         let kind = required(input.shard_iterator_type, "shardIteratorType")?;
-        let s = self.stream_mut(&input.stream, now_ms)?;
-        let shard = s.shard(&shard_id_in)?;
-        let at_sequence = |after: bool| -> Result<u64, KinesisError> {
-            let seq = input.starting_sequence_number.as_deref().ok_or_else(|| {
-                KinesisError::invalid(format!("StartingSequenceNumber is required for ShardIteratorType {kind}"))
-            })?;
-            match parse_sequence_number(seq) {
-                // After the largest position is past every record: never back to 0.
-                Some((inc, ord, pos)) if inc == s.incarnation && ord == shard.ordinal => {
-                    Ok(pos.saturating_add(u64::from(after)))
-                }
-                _ => Err(KinesisError::invalid(format!(
-                    "StartingSequenceNumber {seq} used in GetShardIterator on shard {shard_id_in} in stream {} under account {ACCOUNT} is invalid because it did not come from this stream.",
-                    s.name
-                ))),
-            }
+        let s = self.stream_mut(&input.stream, now_ms, Need::Data)?;
+        let start = Start {
+            op: "GetShardIterator",
+            member: "shardIteratorType",
+            kind: &kind,
+            sequence: input.starting_sequence_number.as_deref(),
+            timestamp: input.timestamp.map(|t| t.0),
         };
-        let position = match kind.as_str() {
-            "TRIM_HORIZON" => shard.first,
-            "LATEST" => shard.end(),
-            "AT_SEQUENCE_NUMBER" => at_sequence(false)?,
-            "AFTER_SEQUENCE_NUMBER" => at_sequence(true)?,
-            "AT_TIMESTAMP" => {
-                let t = input
-                    .timestamp
-                    .ok_or_else(|| KinesisError::invalid("Timestamp is required for ShardIteratorType AT_TIMESTAMP"))?
-                    .0;
-                if t > now_ms {
-                    return Err(KinesisError::invalid("Timestamp cannot be in the future"));
-                }
-                shard.first + shard.records.partition_point(|r| r.arrival_ms < t) as u64
-            }
-            other => {
-                return Err(KinesisError::validation(format!(
-                    "1 validation error detected: Value '{other}' at 'shardIteratorType' failed to satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"
-                )));
-            }
-        };
-        let iter = Iter {
-            stream: s.name.clone(),
-            incarnation: s.incarnation,
-            ordinal: shard.ordinal,
-            position,
-            issued_ms: now_ms,
-        };
+        let (ordinal, position) = s.start(&shard_id_in, start, now_ms)?;
+        let iter = Iter { stream: s.name.clone(), incarnation: s.incarnation, ordinal, position, issued_ms: now_ms };
         Ok(GetShardIteratorOutput { shard_iterator: iter.encode() })
     }
 
@@ -427,9 +429,10 @@ impl Kinesis {
         let s = self
             .streams
             .get_mut(&name)
-            .filter(|s| s.incarnation == iter.incarnation)
+            .filter(|s| s.incarnation == iter.incarnation && s.deleting_until_ms.is_none())
             .ok_or_else(|| not_found(&name))?;
         s.trim(now_ms);
+        s.check_kms(dice.kms)?;
         let incarnation = s.incarnation;
         let Some(shard) = s.shards.get_mut(iter.ordinal as usize) else {
             return Err(KinesisError::invalid(format!("Invalid ShardIterator: {token}")));
@@ -495,6 +498,12 @@ impl Kinesis {
     }
 
     /// Open shards over every stream but the one `except` names (none: every stream).
+    /// A new incarnation's number.
+    pub(super) fn next_incarnation(&mut self) -> u64 {
+        self.incarnations += 1;
+        self.incarnations
+    }
+
     pub(super) fn open_shards_except(&self, except: &StreamRef) -> i64 {
         let except = stream_name(except).ok();
         self.streams.values().filter(|s| except.as_ref() != Some(&s.name)).map(Stream::open_count).sum()
@@ -504,6 +513,16 @@ impl Kinesis {
     pub fn stream_names(&self) -> Vec<String> {
         self.streams.keys().cloned().collect()
     }
+}
+
+/// A `MaxRecordSizeInKiB` AWS takes.
+pub(super) fn check_max_record_kib(kib: i64) -> Result<i64, KinesisError> {
+    if !(DEFAULT_MAX_RECORD_KIB..=MAX_RECORD_KIB).contains(&kib) {
+        return Err(KinesisError::validation(format!(
+            "1 validation error detected: Value '{kib}' at 'maxRecordSizeInKiB' failed to satisfy constraint: Member must have value between {DEFAULT_MAX_RECORD_KIB} and {MAX_RECORD_KIB}"
+        )));
+    }
+    Ok(kib)
 }
 
 fn not_found(name: &str) -> KinesisError {

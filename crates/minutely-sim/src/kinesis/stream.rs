@@ -15,10 +15,14 @@ use crate::stats::Placed;
 
 pub const ACCOUNT: &str = "000000000000";
 pub const REGION: &str = "us-east-1";
-/// Records, partition key included, above this are refused.
-pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+/// Records, partition key included, above this are refused on any stream (10 MiB).
+pub const MAX_RECORD_BYTES: usize = 10 * 1024 * 1024;
+/// A stream's own maximum record size, in KiB: 1 MiB unless CreateStream or
+/// UpdateMaxRecordSize set it (1024 to 10240).
+pub const DEFAULT_MAX_RECORD_KIB: i64 = 1024;
+pub const MAX_RECORD_KIB: i64 = 10 * 1024;
 pub const MAX_PUT_RECORDS_ENTRIES: usize = 500;
-pub const MAX_PUT_RECORDS_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_PUT_RECORDS_BYTES: usize = 10 * 1024 * 1024;
 pub const MAX_GET_RECORDS: usize = 10_000;
 pub const MAX_GET_RECORDS_BYTES: usize = 10 * 1024 * 1024;
 pub const ITERATOR_TTL_MS: i64 = 5 * 60 * 1000;
@@ -131,7 +135,17 @@ pub(super) struct Stream {
     pub(super) incarnation: u64,
     pub(super) on_demand: bool,
     pub(super) created_ms: i64,
+    /// When it stops being CREATING.
+    pub(super) active_ms: i64,
+    /// UPDATING until then (after a reshard or a change of mode).
+    pub(super) updating_until_ms: i64,
+    /// DELETING until then, and gone after.
+    pub(super) deleting_until_ms: Option<i64>,
     pub(super) retention_hours: i64,
+    /// The largest record it takes, in KiB (UpdateMaxRecordSize).
+    pub(super) max_record_kib: i64,
+    /// The KMS key its records are encrypted with (StartStreamEncryption), if any.
+    pub(super) kms_key: Option<String>,
     pub(super) shards: Vec<Shard>,
     /// Open shards by starting hash key, for routing.
     pub(super) open: Vec<(u128, u32)>,
@@ -146,6 +160,34 @@ pub(super) struct Stream {
 }
 
 impl Stream {
+    /// A stream as CreateStream makes it: `count` shards over even hash ranges, ACTIVE from
+    /// `now_ms` (the caller sets a CREATING time), AWS's default settings.
+    pub(super) fn new(name: String, incarnation: u64, on_demand: bool, count: u32, now_ms: i64) -> Stream {
+        let mut stream = Stream {
+            ledger: crate::stats::Ledger { stream: name.clone(), ..Default::default() },
+            name,
+            incarnation,
+            on_demand,
+            created_ms: now_ms,
+            active_ms: now_ms,
+            updating_until_ms: 0,
+            deleting_until_ms: None,
+            retention_hours: DEFAULT_RETENTION_HOURS,
+            max_record_kib: DEFAULT_MAX_RECORD_KIB,
+            kms_key: None,
+            shards: Vec::new(),
+            open: Vec::new(),
+            consumers: Vec::new(),
+            scalings_ms: Vec::new(),
+            tags: std::collections::BTreeMap::new(),
+        };
+        for range in even_ranges(count) {
+            stream.add_shard(range, (None, None), now_ms);
+        }
+        stream.reindex();
+        stream
+    }
+
     /// What a put came to, in the stream's ledger: `out` its answer's entries (a failed one has
     /// no sequence number), `throttled` how many the limits refused.
     pub(super) fn keep_in_ledger(&mut self, out: &[PutRecordsResultEntry], throttled: u64, answer_lost: bool) {
@@ -180,6 +222,48 @@ impl Stream {
                 self.name
             ))
         })
+    }
+
+    /// Where a reader asking for `start` begins in shard `id` (GetShardIterator's iterator
+    /// types, SubscribeToShard's starting positions): its ordinal and position, or AWS's error.
+    pub(super) fn start(&self, id: &str, start: Start<'_>, now_ms: i64) -> Result<(u32, u64), KinesisError> {
+        let shard = self.shard(id)?;
+        let Start { op, member, kind, sequence, timestamp } = start;
+        let at_sequence = |after: bool| -> Result<u64, KinesisError> {
+            let seq = sequence.ok_or_else(|| {
+                KinesisError::invalid(format!("StartingSequenceNumber is required for {member} {kind}"))
+            })?;
+            match parse_sequence_number(seq) {
+                // After the largest position is past every record: never back to 0.
+                Some((inc, ord, pos)) if inc == self.incarnation && ord == shard.ordinal => {
+                    Ok(pos.saturating_add(u64::from(after)))
+                }
+                _ => Err(KinesisError::invalid(format!(
+                    "StartingSequenceNumber {seq} used in {op} on shard {id} in stream {} under account {ACCOUNT} is invalid because it did not come from this stream.",
+                    self.name
+                ))),
+            }
+        };
+        let position = match kind {
+            "TRIM_HORIZON" => shard.first,
+            "LATEST" => shard.end(),
+            "AT_SEQUENCE_NUMBER" => at_sequence(false)?,
+            "AFTER_SEQUENCE_NUMBER" => at_sequence(true)?,
+            "AT_TIMESTAMP" => {
+                let t = timestamp
+                    .ok_or_else(|| KinesisError::invalid(format!("Timestamp is required for {member} AT_TIMESTAMP")))?;
+                if t > now_ms {
+                    return Err(KinesisError::invalid("Timestamp cannot be in the future"));
+                }
+                shard.first + shard.records.partition_point(|r| r.arrival_ms < t) as u64
+            }
+            other => {
+                return Err(KinesisError::validation(format!(
+                    "1 validation error detected: Value '{other}' at '{member}' failed to satisfy constraint: Member must satisfy enum value set: [AT_SEQUENCE_NUMBER, AFTER_SEQUENCE_NUMBER, TRIM_HORIZON, LATEST, AT_TIMESTAMP]"
+                )));
+            }
+        };
+        Ok((shard.ordinal, position))
     }
 
     pub(super) fn reindex(&mut self) {
@@ -237,9 +321,74 @@ impl Stream {
         self.open.len() as i64
     }
 
-    pub(super) fn status(&self) -> &'static str {
-        "ACTIVE"
+    /// AWS's StreamStatus at `now_ms`.
+    pub(super) fn status(&self, now_ms: i64) -> &'static str {
+        if self.deleting_until_ms.is_some() {
+            "DELETING"
+        } else if now_ms < self.active_ms {
+            "CREATING"
+        } else if now_ms < self.updating_until_ms {
+            "UPDATING"
+        } else {
+            "ACTIVE"
+        }
     }
+
+    /// `EncryptionType` as AWS says it.
+    pub(super) fn encryption(&self) -> &'static str {
+        if self.kms_key.is_some() { "KMS" } else { "NONE" }
+    }
+
+    /// Refuses a whole put whose records (`sizes`, with their keys) hold one above the stream's
+    /// maximum record size (UpdateMaxRecordSize raises it), AWS's `ValidationException`; or, on
+    /// an encrypted stream, with the `kms_errors` fault's error (`kms`), request-level as AWS's.
+    pub(super) fn check_put(
+        &self,
+        sizes: impl Iterator<Item = usize>,
+        kms: Option<&'static str>,
+    ) -> Result<(), KinesisError> {
+        let max = self.max_record_kib as usize * 1024;
+        if let Some((i, size)) = sizes.enumerate().find(|(_, size)| *size > max) {
+            return Err(KinesisError::validation(format!(
+                "Record {i} of the call holds {size} bytes with its partition key, above stream {}'s maximum record size of {} KiB (UpdateMaxRecordSize raises it up to 10240 KiB)",
+                self.name, self.max_record_kib
+            )));
+        }
+        self.check_kms(kms)
+    }
+
+    /// The `kms_errors` fault's error (`kms`) if the stream is encrypted.
+    pub(super) fn check_kms(&self, kms: Option<&'static str>) -> Result<(), KinesisError> {
+        match (kms, &self.kms_key) {
+            (Some(code), Some(key)) => Err(KinesisError::new(
+                code,
+                format!("Injected by minutely sim: KMS key {key} of stream {} under account {ACCOUNT}", self.name),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Its deletion is over.
+    pub(super) fn gone(&self, now_ms: i64) -> bool {
+        self.deleting_until_ms.is_some_and(|t| now_ms >= t)
+    }
+
+    /// UPDATING for `ms` from `now_ms` (a reshard, a change of mode).
+    pub(super) fn updating(&mut self, now_ms: i64, ms: i64) {
+        self.updating_until_ms = now_ms + ms;
+    }
+}
+
+/// Where a reader asks to start: `kind` is an iterator type (`TRIM_HORIZON`, `AT_SEQUENCE_NUMBER`,
+/// ...) with its sequence number or timestamp; `op` and `member` name the call and the field in
+/// errors.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Start<'a> {
+    pub(super) op: &'static str,
+    pub(super) member: &'static str,
+    pub(super) kind: &'a str,
+    pub(super) sequence: Option<&'a str>,
+    pub(super) timestamp: Option<i64>,
 }
 
 /// An iterator's content: which shard, where, and when it was issued.

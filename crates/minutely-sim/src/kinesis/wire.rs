@@ -144,6 +144,8 @@ pub struct CreateStreamInput {
     pub stream_name: Option<String>,
     pub shard_count: Option<i64>,
     pub stream_mode_details: Option<StreamModeDetails>,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_in_kib: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -329,6 +331,8 @@ pub struct StreamDescription {
     pub stream_creation_timestamp: Timestamp,
     pub enhanced_monitoring: Vec<EnhancedMetrics>,
     pub encryption_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -343,8 +347,12 @@ pub struct StreamDescriptionSummary {
     pub stream_creation_timestamp: Timestamp,
     pub enhanced_monitoring: Vec<EnhancedMetrics>,
     pub encryption_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
     pub open_shard_count: i64,
     pub consumer_count: i64,
+    #[serde(rename = "MaxRecordSizeInKiB")]
+    pub max_record_size_in_kib: i64,
 }
 
 #[derive(Debug, Serialize)]

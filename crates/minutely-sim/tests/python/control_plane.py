@@ -1,15 +1,49 @@
-"""What infrastructure-as-code tools and careful consumers call, through boto3 against the sim:
+"""What infrastructure-as-code tools and careful consumers call, through botocore (boto3's
+client layer, 1.43: it knows UpdateMaxRecordSize) against the sim:
 retention, tags, the stream mode, DescribeLimits, the consumer calls, and the control plane's
 per-account rate (DescribeStream 10 a second) with botocore's retries off, on a clock that
 stands still. Exits non-zero with
 the failed assertion."""
 
-import boto3
+import json
+import os
+import urllib.request
+
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-k = boto3.client("kinesis")
+
+def advance(ms):
+    """Moves the sim's manual clock (POST /_sim/clock), as a test suite on the sim may."""
+    req = urllib.request.Request(
+        os.environ["AWS_ENDPOINT_URL"] + "/_sim/clock",
+        data=json.dumps({"advance_ms": ms}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    urllib.request.urlopen(req).read()
+
+
+def wait_active(name):
+    """A new stream is CREATING until the sim's transition time has passed, as on AWS."""
+    for _ in range(100):
+        status = k.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamStatus"]
+        if status == "ACTIVE":
+            return
+        assert status in ("CREATING", "UPDATING"), status
+        advance(100)
+    raise AssertionError(f"{name} is still {status}")
+
+
+session = botocore.session.get_session()
+k = session.create_client("kinesis")
 k.create_stream(StreamName="iac", ShardCount=2)
+try:
+    k.increase_stream_retention_period(StreamName="iac", RetentionPeriodHours=168)
+    raise AssertionError("a CREATING stream must refuse a change")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "ResourceInUseException", e.response
+wait_active("iac")
 arn = k.describe_stream_summary(StreamName="iac")["StreamDescriptionSummary"]["StreamARN"]
 
 k.increase_stream_retention_period(StreamName="iac", RetentionPeriodHours=168)
@@ -42,9 +76,55 @@ assert k.describe_stream_summary(StreamName="iac")["StreamDescriptionSummary"]["
 k.deregister_stream_consumer(ConsumerARN=c["ConsumerARN"])
 assert k.list_stream_consumers(StreamARN=arn)["Consumers"] == []
 
+# Records up to 10 MiB once the stream allows them; the shard's 1 MiB a second is repaid after.
+big = b"x" * (5 * 1024 * 1024)
+try:
+    k.put_record(StreamName="iac", Data=big, PartitionKey="big")
+    raise AssertionError("a 5 MiB record must be refused at the default 1 MiB")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "ValidationException", e.response
+wait_active("iac")  # UpdateStreamMode above left it UPDATING: no other change until ACTIVE
+k.update_max_record_size(StreamARN=arn, MaxRecordSizeInKiB=10240)
+wait_active("iac")
+summary = k.describe_stream_summary(StreamName="iac")["StreamDescriptionSummary"]
+assert summary["MaxRecordSizeInKiB"] == 10240, summary
+put = k.put_record(StreamName="iac", Data=big, PartitionKey="big")
+it = k.get_shard_iterator(StreamName="iac", ShardId=put["ShardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
+                          StartingSequenceNumber=put["SequenceNumber"])["ShardIterator"]
+got = k.get_records(ShardIterator=it, Limit=1)["Records"]
+while not got:  # an empty page may come first, as on AWS
+    page = k.get_records(ShardIterator=it, Limit=1)
+    got, it = page["Records"], page["NextShardIterator"]
+assert got[0]["Data"] == big
+try:
+    k.put_record(StreamName="iac", Data=b"small", PartitionKey="big")
+    raise AssertionError("the shard repays the large record first")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "ProvisionedThroughputExceededException", e.response
+advance(5000)
+
+# Encryption is said back; KMS's errors hit an encrypted stream's data calls, as a fault.
+k.start_stream_encryption(StreamName="iac", EncryptionType="KMS", KeyId="alias/aws/kinesis")
+wait_active("iac")
+summary = k.describe_stream_summary(StreamName="iac")["StreamDescriptionSummary"]
+assert (summary["EncryptionType"], summary["KeyId"]) == ("KMS", "alias/aws/kinesis"), summary
+assert k.put_record(StreamName="iac", Data=b"e", PartitionKey="p")["EncryptionType"] == "KMS"
+faults = {"seed": 1, "kms_errors": {"rate": 1.0, "error": "KMSAccessDeniedException"}}
+req = urllib.request.Request(os.environ["AWS_ENDPOINT_URL"] + "/_sim/faults", data=json.dumps(faults).encode(),
+                             headers={"content-type": "application/json"})
+urllib.request.urlopen(req).read()
+try:
+    k.put_records(StreamName="iac", Records=[{"Data": b"e", "PartitionKey": "p"}])
+    raise AssertionError("KMS refused: the call fails as a whole")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "KMSAccessDeniedException", e.response
+k.stop_stream_encryption(StreamName="iac", EncryptionType="KMS", KeyId="alias/aws/kinesis")
+wait_active("iac")
+assert k.put_record(StreamName="iac", Data=b"e", PartitionKey="p")["EncryptionType"] == "NONE"
+
 # DescribeStream is 10 a second per account, and the sim's clock stands still (the test starts
 # it manual): of 30 calls without retries, those beyond the second's 10 are refused.
-bare = boto3.client("kinesis", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
+bare = session.create_client("kinesis", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 refused = 0
 for _ in range(30):
     try:
@@ -52,5 +132,5 @@ for _ in range(30):
     except ClientError as e:
         assert e.response["Error"]["Code"] == "LimitExceededException", e.response
         refused += 1
-assert refused == 21, refused  # one DescribeStream was made above
+assert refused == 20, refused  # the clock moved since the one DescribeStream above: a full second's 10
 print("ok", refused)

@@ -1,0 +1,119 @@
+//! What a test suite needs of the sim between its cases, through the admin API
+//! (`POST /_sim/streams/NAME/truncate` and `.../reset`): a stream emptied of its records, or put
+//! back as CreateStream made it. No IO.
+
+use super::error::KinesisError;
+use super::state::{Kinesis, Need};
+use super::stream::Stream;
+use super::wire::StreamRef;
+
+fn named(name: &str) -> StreamRef {
+    StreamRef { stream_name: Some(name.to_owned()), stream_arn: None }
+}
+
+impl Kinesis {
+    /// Drops every record of stream `name`, keeping its shards, consumers and settings. Positions
+    /// go on (no sequence number is given twice), so an older iterator reads what comes next.
+    /// Returns how many records were dropped.
+    pub fn truncate(&mut self, name: &str, now_ms: i64) -> Result<u64, KinesisError> {
+        let s = self.stream_mut(&named(name), now_ms, Need::Any)?;
+        let mut dropped = 0;
+        for shard in &mut s.shards {
+            dropped += shard.records.len() as u64;
+            shard.first = shard.end();
+            shard.records.clear();
+            shard.bytes = 0;
+        }
+        Ok(dropped)
+    }
+
+    /// Stream `name` as CreateStream made it, ACTIVE at once: as many shards as it has open now,
+    /// over even hash ranges, no records, consumers or ledger; its mode, retention, maximum
+    /// record size, tags and encryption kept. A new incarnation, as a stream deleted and created
+    /// again: older iterators and sequence numbers do not reach it. Returns its shard count.
+    pub fn reset_stream(&mut self, name: &str, now_ms: i64) -> Result<i64, KinesisError> {
+        let incarnation = self.next_incarnation();
+        let old = self.stream_mut(&named(name), now_ms, Need::Any)?;
+        let mut new = Stream::new(old.name.clone(), incarnation, old.on_demand, old.open_count() as u32, now_ms);
+        new.retention_hours = old.retention_hours;
+        new.max_record_kib = old.max_record_kib;
+        new.kms_key = old.kms_key.take();
+        new.tags = std::mem::take(&mut old.tags);
+        let shards = new.open_count();
+        // Its subscriptions end at their next event: the incarnation they read is gone.
+        *old = new;
+        Ok(shards)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn input<T: serde::de::DeserializeOwned>(v: Value) -> T {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn put(k: &mut Kinesis, n: usize, now: i64) -> Vec<String> {
+        let entries = (0..n)
+            .map(|i| {
+                super::super::state::entry(
+                    Some(super::super::wire::Blob(vec![b'x'; 3])),
+                    Some(format!("k{i}")),
+                    None,
+                    "",
+                )
+                .unwrap()
+            })
+            .collect();
+        let fates = vec![super::super::state::Fate::Store; n];
+        let out = k.put_records(&named("s"), entries, &fates, false, None, now).unwrap();
+        out.records.into_iter().map(|r| r.sequence_number.unwrap()).collect()
+    }
+
+    fn read_all(k: &mut Kinesis, now: i64) -> usize {
+        let shards = k.list_shards(input(json!({"StreamName": "s"})), now).unwrap().shards;
+        let mut n = 0;
+        for sh in shards {
+            let i = json!({"StreamName": "s", "ShardId": sh.shard_id, "ShardIteratorType": "TRIM_HORIZON"});
+            let it = k.get_shard_iterator(input(i), now).unwrap().shard_iterator;
+            let page = k.get_records(&input(json!({"ShardIterator": it})), Default::default(), now).unwrap();
+            n += page.records.len();
+        }
+        n
+    }
+
+    #[test]
+    fn truncate_empties_the_shards_and_never_gives_a_sequence_number_twice() {
+        let mut k = Kinesis::new(false, crate::Shapes::NONE);
+        k.create_stream(input(json!({"StreamName": "s", "ShardCount": 2})), 0).unwrap();
+        let before = put(&mut k, 10, 0);
+        assert_eq!(k.truncate("s", 0).unwrap(), 10);
+        assert_eq!(read_all(&mut k, 0), 0);
+        let after = put(&mut k, 10, 0);
+        assert!(after.iter().all(|s| !before.contains(s)));
+        assert_eq!(read_all(&mut k, 0), 10);
+        assert_eq!(k.truncate("nothing", 0).unwrap_err().code, "ResourceNotFoundException");
+    }
+
+    #[test]
+    fn reset_is_a_new_stream_with_the_old_settings() {
+        let mut k = Kinesis::new(false, crate::Shapes::NONE);
+        k.create_stream(input(json!({"StreamName": "s", "ShardCount": 1, "MaxRecordSizeInKiB": 2048})), 0).unwrap();
+        let split = json!({"StreamName": "s", "ShardToSplit": "shardId-000000000000", "NewStartingHashKey": "1000"});
+        k.split_shard(input(split), 0).unwrap();
+        put(&mut k, 5, 0);
+        let i = json!({"StreamName": "s", "ShardId": "shardId-000000000001", "ShardIteratorType": "TRIM_HORIZON"});
+        let old_iterator = k.get_shard_iterator(input(i), 0).unwrap().shard_iterator;
+        assert_eq!(k.reset_stream("s", 10).unwrap(), 2, "the two open shards");
+        let shards = k.list_shards(input(json!({"StreamName": "s"})), 10).unwrap().shards;
+        assert_eq!(shards.len(), 2, "no closed parent any more");
+        assert_eq!(read_all(&mut k, 10), 0);
+        let e = k.get_records(&input(json!({"ShardIterator": old_iterator})), Default::default(), 10).unwrap_err();
+        assert_eq!(e.code, "ResourceNotFoundException", "an old iterator does not reach the new stream");
+        let d = k.describe_stream_summary(input(json!({"StreamName": "s"})), 10).unwrap().stream_description_summary;
+        assert_eq!((d.max_record_size_in_kib, d.stream_status), (2048, "ACTIVE"));
+    }
+}
