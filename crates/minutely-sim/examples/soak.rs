@@ -295,7 +295,7 @@ async fn soak() {
     let addr = endpoint.trim_start_matches("http://").to_owned();
     let pid = child.id();
     let c = clients(&Target::endpoint(endpoint.clone())).await;
-    c.kinesis.create_stream().stream_name(STREAM).shard_count(4).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&c.kinesis, STREAM, 4, Duration::from_secs(30)).await.unwrap();
     c.s3.create_bucket().bucket("soak").send().await.unwrap();
     println!("soak: {minutes} min against the sim at {endpoint} (pid {pid}), faults {FAULTS}");
 

@@ -48,7 +48,7 @@ async fn main() {
     let rss_before = rss_mib();
     let sim = Sim::start(Config { limits: false, ..Config::default() }).await.unwrap();
     let c = clients(&Target::endpoint(sim.endpoint())).await;
-    c.kinesis.create_stream().stream_name("bench").shard_count(1).send().await.unwrap();
+    minutely_aws::kinesis::ensure_stream(&c.kinesis, "bench", 1, std::time::Duration::from_secs(30)).await.unwrap();
     // ~150-byte JSON events, as minutely's producer writes them.
     let payload = |i: usize| {
         format!(

@@ -624,6 +624,51 @@ async fn retention_and_tags(c: &Clients, _kind: Kind) {
     assert_eq!(listed, BTreeMap::from([("team".into(), "data".into())]));
 }
 
+/// AWS's states: CREATING after CreateStream (no records taken yet), UPDATING after a reshard
+/// (read and written, no second reshard), DELETING after DeleteStream. LocalStack 4.9.2 has none
+/// of them (ACTIVE at once, gone at once): code that does not wait passes there and not on AWS.
+async fn states_come_and_go(c: &Clients, kind: Kind) {
+    let k = &c.kinesis;
+    let status = |name: &'static str| async move {
+        let d = k.describe_stream_summary().stream_name(name).send().await;
+        d.map(|d| d.stream_description_summary().unwrap().stream_status().as_str().to_owned())
+            .map_err(|e| e.code().unwrap_or_default().to_owned())
+    };
+    k.create_stream().stream_name("conf-states").shard_count(1).send().await.unwrap();
+    let creating = status("conf-states").await;
+    let put = k.put_record().stream_name("conf-states").data(Blob::new("x")).partition_key("k").send().await;
+    let put = put.map(|_| ()).map_err(|e| e.code().unwrap_or_default().to_owned());
+    eprintln!("{kind:?}: right after CreateStream: {creating:?}, a put: {put:?}");
+    if kind == Kind::Sim {
+        assert_eq!(creating.as_deref(), Ok("CREATING"));
+        assert_eq!(put, Err("ResourceNotFoundException".to_owned()), "no records while CREATING");
+    } else {
+        // LocalStack 4.9.2 departs from AWS here: a new stream is ACTIVE at once and takes records.
+        assert_eq!((creating.as_deref(), put), (Ok("ACTIVE"), Ok(())));
+    }
+    wait_active(c, "conf-states").await;
+    let split = k.split_shard().stream_name("conf-states").shard_to_split("shardId-000000000000");
+    split.new_starting_hash_key((1u128 << 127).to_string()).send().await.unwrap();
+    let updating = status("conf-states").await;
+    let again = k.split_shard().stream_name("conf-states").shard_to_split("shardId-000000000001");
+    let again = again.new_starting_hash_key("1000").send().await.map_err(|e| e.code().unwrap_or_default().to_owned());
+    eprintln!("{kind:?}: right after SplitShard: {updating:?}, a second split: {:?}", again.as_ref().map(|_| ()));
+    if kind == Kind::Sim {
+        assert_eq!(updating.as_deref(), Ok("UPDATING"));
+        assert_eq!(again.map(|_| ()), Err("ResourceInUseException".to_owned()), "one reshard at a time");
+    } else {
+        // LocalStack 4.9.2: ACTIVE at once after a split, and a second split (of an open child) taken.
+        assert_eq!((updating.as_deref(), again.map(|_| ())), (Ok("ACTIVE"), Ok(())));
+    }
+    wait_active(c, "conf-states").await;
+    k.delete_stream().stream_name("conf-states").send().await.unwrap();
+    let deleting = status("conf-states").await;
+    eprintln!("{kind:?}: right after DeleteStream: {deleting:?}");
+    // LocalStack 4.9.2: gone at once.
+    let want = if kind == Kind::Sim { "DELETING" } else { "ResourceNotFoundException" };
+    assert_eq!(deleting.unwrap_or_else(|code| code), want);
+}
+
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
         mod sim {
@@ -670,4 +715,5 @@ cases!(
     s3_listing_pages_and_delimits,
     consumers_are_registered_listed_and_removed,
     retention_and_tags,
+    states_come_and_go,
 );
