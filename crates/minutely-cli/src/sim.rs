@@ -31,6 +31,11 @@ pub struct Args {
     /// The faults' seed (overrides the file's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Start from the state in FILE if it exists (streams, records, consumers, buckets, objects:
+    /// `curl $AWS_ENDPOINT_URL/_sim/state > FILE` writes one), and write the state into FILE when
+    /// stopped: a test suite's prepared streams, kept between runs.
+    #[arg(long, value_name = "FILE")]
+    state: Option<std::path::PathBuf>,
     /// Check every Kinesis and S3 request's SigV4 signature (header or presigned URL) against
     /// the printed credentials (`test` / `test`): a client that signs wrongly, with other keys
     /// or with its clock far off is refused as AWS would refuse it. Off: any request is served.
@@ -81,12 +86,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Err(e) = shapes.validate() {
         bail!("--transitions / --empty-pages: {e}");
     }
+    let state = match &args.state {
+        Some(path) if path.exists() => {
+            let text = std::fs::read(path).with_context(|| format!("--state: cannot read {}", path.display()))?;
+            let s: minutely_sim::Snapshot = serde_json::from_slice(&text).with_context(|| {
+                format!("--state: {} is not a sim state (GET /_sim/state writes one)", path.display())
+            })?;
+            Some(s)
+        }
+        _ => None,
+    };
+    if let (Some(s), Some(path)) = (&state, &args.state) {
+        eprintln!(
+            "minutely sim: starting from {}: {} streams, {} buckets",
+            path.display(),
+            s.streams.len(),
+            s.buckets.len()
+        );
+    }
     let described = if faults == Faults::default() { "none".to_owned() } else { serde_json::to_string(&faults)? };
     let rt = tokio::runtime::Runtime::new()?;
     let signal = rt.block_on(async {
         let bounds = Bounds { max_connections: args.max_connections, idle_timeout: args.idle_timeout, ..Bounds::default() };
         let signatures = args.verify_signatures.then(Credentials::default);
-        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, shapes, faults, bounds, signatures, ..Config::default() })
+        let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, shapes, faults, bounds, signatures, state, ..Config::default() })
             .await
             .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
         let mut out = std::io::stdout().lock();
@@ -104,6 +127,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
         let signal = crate::signals::wait().await?;
         let stats = sim.stats();
+        if let Some(path) = &args.state {
+            let written = serde_json::to_vec(&sim.snapshot()).map_err(anyhow::Error::from).and_then(|bytes| {
+                std::fs::write(path, bytes).with_context(|| format!("--state: cannot write {}", path.display()))
+            });
+            match written {
+                Ok(()) => eprintln!("minutely sim: the state is in {}", path.display()),
+                Err(e) => eprintln!("minutely sim: {e:#}"),
+            }
+        }
         sim.stop().await;
         eprintln!(
             "minutely sim: stopped by {signal}; {} records and {} objects were stored, {} entries throttled, {} entries failed by faults",

@@ -22,21 +22,9 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
             }
         }
         ("POST", p) if let Some((name, what)) = p.strip_prefix("/_sim/streams/").and_then(|r| r.rsplit_once('/')) => {
-            let now = shared.clock.now_ms();
-            let mut k = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
-            let done = match what {
-                "truncate" => k.truncate(name, now).map(|n| serde_json::json!({"stream": name, "records_dropped": n})),
-                "reset" => k.reset_stream(name, now).map(|n| serde_json::json!({"stream": name, "shards": n})),
-                _ => {
-                    let error = format!("no admin endpoint POST {p}; a stream has POST .../truncate and .../reset");
-                    return json_(404, serde_json::json!({ "error": error }));
-                }
-            };
-            match done {
-                Ok(v) => json_(200, v),
-                Err(e) => json_(404, serde_json::json!({"error": e.message})),
-            }
+            stream_fixture(shared, name, what)
         }
+        ("GET", "/_sim/state") => json_(200, serde_json::to_value(shared.snapshot()).unwrap_or_default()),
         ("GET", "/_sim/faults") => json_(
             200,
             serde_json::to_value(&*shared.faults.read().unwrap_or_else(|e| e.into_inner())).unwrap_or_default(),
@@ -87,7 +75,27 @@ pub(crate) fn answer(shared: &Shared, method: &str, path: &str, body: &[u8]) -> 
         }
         _ => json_(
             404,
-            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET /_sim/streams/NAME/ledger, POST /_sim/streams/NAME/truncate|reset, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
+            serde_json::json!({"error": format!("no admin endpoint {method} {path}; there are GET /_sim/health, GET /_sim/stats, GET /_sim/streams/NAME/ledger, POST /_sim/streams/NAME/truncate|reset, GET /_sim/state, GET|POST /_sim/faults, POST /_sim/reset, POST /_sim/clock")}),
         ),
+    }
+}
+
+/// `POST /_sim/streams/NAME/truncate` or `.../reset`.
+fn stream_fixture(shared: &Shared, name: &str, what: &str) -> (u16, Value) {
+    let now = shared.clock.now_ms();
+    let mut k = shared.kinesis.lock().unwrap_or_else(|e| e.into_inner());
+    let done = match what {
+        "truncate" => k.truncate(name, now).map(|n| serde_json::json!({"stream": name, "records_dropped": n})),
+        "reset" => k.reset_stream(name, now).map(|n| serde_json::json!({"stream": name, "shards": n})),
+        _ => {
+            let error = format!(
+                "no admin endpoint POST /_sim/streams/{name}/{what}; a stream has POST .../truncate and .../reset"
+            );
+            return json_(404, serde_json::json!({ "error": error }));
+        }
+    };
+    match done {
+        Ok(v) => json_(200, v),
+        Err(e) => json_(404, serde_json::json!({"error": e.message})),
     }
 }

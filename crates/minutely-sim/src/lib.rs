@@ -29,11 +29,13 @@ mod shapes;
 mod shared;
 pub mod sigv4;
 mod sim;
+pub mod snapshot;
 mod stats;
 
 pub use clock::Clock;
 pub use faults::Faults;
 pub use shapes::Shapes;
+pub use snapshot::Snapshot;
 
 pub use connections::Bounds;
 pub use sigv4::Credentials;

@@ -32,6 +32,8 @@ pub struct Config {
     /// Check every Kinesis and S3 request's SigV4 signature against these credentials (off:
     /// any request is served, signed or not).
     pub signatures: Option<Credentials>,
+    /// Start from this state (`minutely sim --state FILE`, `GET /_sim/state`) instead of empty.
+    pub state: Option<crate::Snapshot>,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             clock: Clock::system(),
             bounds: Bounds::default(),
             signatures: None,
+            state: None,
         }
     }
 }
@@ -71,10 +74,20 @@ impl Sim {
         let mut shared = Shared::new(config.limits, &config.faults, &config.clock).with_shapes(config.shapes);
         shared.signatures = config.signatures.clone();
         shared.bodies = crate::budget::Budget::new(config.bounds.bodies_in_flight);
+        if let Some(state) = &config.state {
+            shared
+                .restore(state)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("state: {e}")))?;
+        }
         let shared = Arc::new(shared);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(connections::serve(listener, shared.clone(), config.bounds, stopped));
         Ok(Sim { addr, shared, stop: Some(stop), task: Some(task) })
+    }
+
+    /// The whole state now (`GET /_sim/state`), for `Config::state`.
+    pub fn snapshot(&self) -> crate::Snapshot {
+        self.shared.snapshot()
     }
 
     /// `http://127.0.0.1:PORT`, for `AWS_ENDPOINT_URL`.

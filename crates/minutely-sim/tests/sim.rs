@@ -626,6 +626,85 @@ async fn a_stream_is_truncated_and_reset_between_cases() {
     assert!(c.kinesis.get_records().shard_iterator(it).send().await.unwrap().records().is_empty());
 }
 
+/// A prepared state (a resharded stream with records and a consumer, a bucket with a plain and a
+/// multipart object) taken with `GET /_sim/state` starts another sim: the SDKs read the same
+/// records, sequence numbers, shards and objects (ETags too); a state that is wrong is refused
+/// with what is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sim_starts_from_a_snapshot() {
+    // Every page full, so that each read below gives what the shard holds.
+    let shapes = minutely_sim::Shapes { empty_pages: 0.0, ..Default::default() };
+    let (sim, c) = sim(Config { limits: false, shapes, ..Config::default() }).await;
+    create_stream(&sim, &c, "s", 1).await;
+    c.kinesis.put_records().stream_name("s").set_records(Some(batch(30, "a"))).send().await.unwrap();
+    let split = c.kinesis.split_shard().stream_name("s").shard_to_split("shardId-000000000000");
+    split.new_starting_hash_key((1u128 << 127).to_string()).send().await.unwrap();
+    minutely_aws::kinesis::wait_active(&c.kinesis, "s", std::time::Duration::from_secs(30)).await.unwrap();
+    c.kinesis.put_records().stream_name("s").set_records(Some(batch(30, "b"))).send().await.unwrap();
+    let arn = c.kinesis.describe_stream_summary().stream_name("s").send().await.unwrap();
+    let arn = arn.stream_description_summary().unwrap().stream_arn().to_owned();
+    c.kinesis.register_stream_consumer().stream_arn(&arn).consumer_name("app").send().await.unwrap();
+    c.s3.create_bucket().bucket("fixture").send().await.unwrap();
+    c.s3.put_object().bucket("fixture").key("k/one").body(b"hello".to_vec().into()).send().await.unwrap();
+    let id = c.s3.create_multipart_upload().bucket("fixture").key("multi").send().await.unwrap().upload_id.unwrap();
+    let part = c.s3.upload_part().bucket("fixture").key("multi").upload_id(&id).part_number(1);
+    let etag = part.body(b"part".to_vec().into()).send().await.unwrap().e_tag.unwrap();
+    let parts = aws_sdk_s3::types::CompletedMultipartUpload::builder()
+        .parts(aws_sdk_s3::types::CompletedPart::builder().part_number(1).e_tag(etag).build())
+        .build();
+    let done = c.s3.complete_multipart_upload().bucket("fixture").key("multi").upload_id(&id);
+    done.multipart_upload(parts).send().await.unwrap();
+
+    let e = sim.endpoint();
+    let taken: minutely_sim::Snapshot = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        serde_json::from_slice(&agent.get(format!("{e}/_sim/state")).call().unwrap().body_mut().read_to_vec().unwrap())
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let now = sim.snapshot();
+    assert_eq!((&taken.streams, &taken.buckets), (&now.streams, &now.buckets), "the admin API's is the state");
+    let (again, c2) =
+        self::sim(Config { limits: false, shapes, state: Some(taken.clone()), ..Config::default() }).await;
+    assert_eq!(again.snapshot().streams, taken.streams, "the same streams, records and consumers");
+    let mut total = 0;
+    for shard in ["shardId-000000000000", "shardId-000000000001", "shardId-000000000002"] {
+        let read = |c: &'_ Clients| {
+            let c = c.clone();
+            async move {
+                let it = shard_iterator(&c, "s", shard).await;
+                let r = c.kinesis.get_records().shard_iterator(it).send().await.unwrap();
+                r.records()
+                    .iter()
+                    .map(|r| (r.sequence_number().to_owned(), r.data().clone().into_inner()))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let records = read(&c).await;
+        total += records.len();
+        assert_eq!(read(&c2).await, records, "{shard}: the same records and sequence numbers");
+    }
+    assert_eq!(total, 60);
+    let listed = c2.kinesis.list_stream_consumers().stream_arn(&arn).send().await.unwrap();
+    assert_eq!(listed.consumers().len(), 1);
+    for key in ["k/one", "multi"] {
+        let (a, b) = (
+            c.s3.head_object().bucket("fixture").key(key).send().await.unwrap(),
+            c2.s3.head_object().bucket("fixture").key(key).send().await.unwrap(),
+        );
+        assert_eq!((a.e_tag(), a.content_length()), (b.e_tag(), b.content_length()), "{key}");
+    }
+
+    let mut broken = taken.clone();
+    broken.streams[0].shards[2].hash_start = "12".into();
+    let refused = Sim::start(Config { state: Some(broken), ..Config::default() }).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("stream \"s\"") && refused.to_string().contains("gap or overlap"),
+        "{refused}"
+    );
+}
+
 /// boto3 (from LocalStack's venv, which the host backend installs) against the sim: Kinesis,
 /// and an S3 listing of 1,200 Hive-style keys with boto3's `encoding-type=url` paginator,
 /// which LocalStack 4.9.2 cuts at 1,000.

@@ -1,11 +1,16 @@
 //! What a test suite needs of the sim between its cases, through the admin API
 //! (`POST /_sim/streams/NAME/truncate` and `.../reset`): a stream emptied of its records, or put
-//! back as CreateStream made it. No IO.
+//! back as CreateStream made it; and the streams as a snapshot's (`crate::snapshot`), taken and
+//! restored. No IO.
 
+use std::sync::Arc;
+
+use super::consumers::Consumer;
 use super::error::KinesisError;
 use super::state::{Kinesis, Need};
-use super::stream::Stream;
+use super::stream::{Record, Shard, Stream};
 use super::wire::StreamRef;
+use crate::snapshot::{ConsumerState, RecordState, ShardState, StreamState, decode, encode};
 
 fn named(name: &str) -> StreamRef {
     StreamRef { stream_name: Some(name.to_owned()), stream_arn: None }
@@ -44,6 +49,116 @@ impl Kinesis {
         *old = new;
         Ok(shards)
     }
+}
+
+impl Kinesis {
+    /// Every stream but those being deleted, as a snapshot holds them.
+    pub fn snapshot(&self) -> Vec<StreamState> {
+        self.streams.values().filter(|s| s.deleting_until_ms.is_none()).map(stream_state).collect()
+    }
+
+    /// Makes the snapshot's streams, ACTIVE from `now_ms` (each a new incarnation), or says which
+    /// part of the snapshot is wrong (and changes nothing that the caller keeps).
+    pub fn restore(&mut self, streams: &[StreamState], now_ms: i64) -> Result<(), String> {
+        for st in streams {
+            let incarnation = self.next_incarnation();
+            let s = restored(st, incarnation, now_ms).map_err(|e| format!("stream {:?}: {e}", st.name))?;
+            if self.streams.insert(st.name.clone(), s).is_some() {
+                return Err(format!("stream {:?} is in the snapshot twice", st.name));
+            }
+        }
+        let total: i64 = self.streams.values().map(Stream::open_count).sum();
+        super::state::check_quota(total).map_err(|e| e.message)
+    }
+}
+
+fn stream_state(s: &Stream) -> StreamState {
+    StreamState {
+        name: s.name.clone(),
+        on_demand: s.on_demand,
+        created_ms: s.created_ms,
+        retention_hours: s.retention_hours,
+        max_record_kib: s.max_record_kib,
+        kms_key: s.kms_key.clone(),
+        tags: s.tags.clone(),
+        shards: s
+            .shards
+            .iter()
+            .map(|sh| ShardState {
+                parent: sh.parent,
+                adjacent_parent: sh.adjacent_parent,
+                hash_start: sh.hash_start.to_string(),
+                hash_end: sh.hash_end.to_string(),
+                created_ms: sh.created_ms,
+                closed: sh.closed,
+                first: sh.first,
+                records: sh
+                    .records
+                    .iter()
+                    .map(|r| {
+                        let (key, data) = r.bytes.split_at(r.key_len as usize);
+                        let key = String::from_utf8_lossy(key).into_owned();
+                        RecordState { key, data: encode(data), arrival_ms: r.arrival_ms }
+                    })
+                    .collect(),
+            })
+            .collect(),
+        consumers: s
+            .consumers
+            .iter()
+            .map(|c| ConsumerState { name: c.name.clone(), arn: c.arn.clone(), created_ms: c.created_ms })
+            .collect(),
+    }
+}
+
+/// A stream from its snapshot, checked as CreateStream and the reshards would check it.
+fn restored(st: &StreamState, incarnation: u64, now_ms: i64) -> Result<Stream, String> {
+    super::state::check_max_record_kib(st.max_record_kib).map_err(|e| e.message)?;
+    if st.shards.is_empty() || st.shards.len() > super::state::SHARD_QUOTA as usize {
+        return Err(format!("{} shards: a stream has between 1 and {}", st.shards.len(), super::state::SHARD_QUOTA));
+    }
+    let mut s = Stream::new(st.name.clone(), incarnation, st.on_demand, 1, st.created_ms);
+    (s.retention_hours, s.max_record_kib) = (st.retention_hours, st.max_record_kib);
+    (s.kms_key, s.tags) = (st.kms_key.clone(), st.tags.clone());
+    s.shards.clear();
+    for (ordinal, sh) in st.shards.iter().enumerate() {
+        let at = format!("shard {ordinal}");
+        let key = |k: &str| k.parse::<u128>().map_err(|_| format!("{at}: hash key {k:?} is not a 128-bit integer"));
+        let (start, end) = (key(&sh.hash_start)?, key(&sh.hash_end)?);
+        let parents_ok = [sh.parent, sh.adjacent_parent].iter().flatten().all(|p| (*p as usize) < ordinal);
+        if start > end || !parents_ok {
+            return Err(format!("{at}: its range is empty or a parent comes after it"));
+        }
+        let mut shard = Shard::new(ordinal as u32, (start, end), (sh.parent, sh.adjacent_parent), sh.created_ms);
+        (shard.closed, shard.first) = (sh.closed, sh.first);
+        for (i, r) in sh.records.iter().enumerate() {
+            let data = decode(&r.data, &format!("{at}, record {i}"))?;
+            let key_len = u16::try_from(r.key.len()).map_err(|_| format!("{at}, record {i}: the key is too long"))?;
+            let bytes: Arc<[u8]> = r.key.as_bytes().iter().chain(&data).copied().collect();
+            shard.bytes += bytes.len() as u64;
+            shard.records.push_back(Record { bytes, key_len, arrival_ms: r.arrival_ms });
+        }
+        s.shards.push(shard);
+    }
+    s.consumers = st
+        .consumers
+        .iter()
+        .map(|c| Consumer { name: c.name.clone(), arn: c.arn.clone(), created_ms: c.created_ms })
+        .collect();
+    s.active_ms = now_ms;
+    s.reindex();
+    // Writes are routed among the open shards: they must cover every hash key once.
+    let mut next = Some(0u128);
+    for &(start, ordinal) in &s.open {
+        if next != Some(start) {
+            return Err(format!("the open shards leave a gap or overlap at hash key {start} (shard {ordinal})"));
+        }
+        next = s.shards[ordinal as usize].hash_end.checked_add(1);
+    }
+    if next.is_some() {
+        return Err("the open shards do not reach the last hash key".into());
+    }
+    Ok(s)
 }
 
 #[cfg(test)]

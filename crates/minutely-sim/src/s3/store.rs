@@ -68,6 +68,54 @@ impl Store {
         (objects, bytes)
     }
 
+    /// Every bucket and its objects, as a snapshot holds them (uploads in progress are not).
+    pub(crate) fn snapshot(&self) -> BTreeMap<String, crate::snapshot::BucketSnapshot> {
+        let buckets = self.lock();
+        buckets
+            .iter()
+            .map(|(name, b)| {
+                let objects = b
+                    .objects
+                    .iter()
+                    .map(|(key, o)| {
+                        let state = crate::snapshot::ObjectState {
+                            data: crate::snapshot::encode(&o.data),
+                            etag: o.etag.clone(),
+                            modified_ms: o.modified_ms,
+                            content_type: o.content_type.clone(),
+                        };
+                        (key.clone(), state)
+                    })
+                    .collect();
+                (name.clone(), crate::snapshot::BucketSnapshot { created_ms: b.created_ms, objects })
+            })
+            .collect()
+    }
+
+    /// Replaces every bucket with the snapshot's (uploads in progress dropped), or says which
+    /// object is wrong and changes nothing.
+    pub(crate) fn restore(&self, buckets: &BTreeMap<String, crate::snapshot::BucketSnapshot>) -> Result<(), String> {
+        let mut restored = BTreeMap::new();
+        for (name, b) in buckets {
+            let mut objects = BTreeMap::new();
+            for (key, o) in &b.objects {
+                let data = crate::snapshot::decode(&o.data, &format!("s3://{name}/{key}"))?;
+                let etag = o.etag.clone();
+                let object = StoredObject {
+                    data: data.into(),
+                    etag,
+                    modified_ms: o.modified_ms,
+                    content_type: o.content_type.clone(),
+                };
+                objects.insert(key.clone(), object);
+            }
+            restored.insert(name.clone(), BucketState { created_ms: b.created_ms, objects });
+        }
+        *self.uploads() = Uploads::default();
+        *self.lock() = restored;
+        Ok(())
+    }
+
     pub fn clear(&self) {
         let mut uploads = self.uploads();
         *uploads = Uploads::default();
