@@ -415,8 +415,14 @@ impl Report {
         if let Some(s) = &self.sim {
             let errors: u64 = s.errors_injected.values().sum();
             o.push_str(&format!(
-                "  sim: {} entries throttled by the limits, {} GetRecords throttled | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired, {} pages left empty\n",
-                s.limits.entries_throttled, s.limits.reads_throttled, s.entries_failed_injected, s.answers_lost, s.iterators_expired, s.empty_pages
+                "  sim: {} entries throttled by the limits, {} GetRecords throttled, {} pages left empty as AWS may | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired, {} pages left empty\n",
+                s.limits.entries_throttled,
+                s.limits.reads_throttled,
+                s.empty_pages.saturating_sub(s.empty_pages_injected),
+                s.entries_failed_injected,
+                s.answers_lost,
+                s.iterators_expired,
+                s.empty_pages_injected
             ));
             for (what, by_shard) in [
                 ("entries throttled", &s.limits.entries_throttled_by_shard),

@@ -107,6 +107,21 @@ mod tests {
         assert_eq!(status(&mut k, 2_500), "CREATING", "a new stream of the same name");
     }
 
+    /// A deleted stream's shards leave the quota at once, and its records leave memory at the
+    /// next CreateStream, whatever its name.
+    #[test]
+    fn deleted_streams_free_the_quota_and_their_records() {
+        let mut k = Kinesis::new(true, Shapes { transition_ms: 500, empty_pages: 0.0 });
+        let quota = crate::kinesis::state::SHARD_QUOTA;
+        k.create_stream(input(json!({"StreamName": "a", "ShardCount": quota})), 0).unwrap();
+        k.delete_stream(input(json!({"StreamName": "a"})), 1_000).unwrap();
+        k.create_stream(input(json!({"StreamName": "b", "ShardCount": quota})), 1_100).unwrap();
+        assert_eq!(k.stream_names(), ["a", "b"], "a is still DELETING");
+        k.delete_stream(input(json!({"StreamName": "b"})), 2_000).unwrap();
+        k.create_stream(input(json!({"StreamName": "c", "ShardCount": 1})), 2_600).unwrap();
+        assert_eq!(k.stream_names(), ["c"]);
+    }
+
     #[test]
     fn none_changes_at_once() {
         let mut k = Kinesis::new(true, Shapes::NONE);

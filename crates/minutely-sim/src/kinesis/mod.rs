@@ -418,6 +418,26 @@ mod tests {
         }
     }
 
+    /// A stream used at the clock's extremes (a manual clock set far back or ahead) answers
+    /// without a panic.
+    #[test]
+    fn the_clocks_extremes_panic_nothing() {
+        for t in [i64::MIN, 0, i64::MAX] {
+            let shared = Shared::new(true, &crate::Faults::default(), &Clock::manual(1_700_000_000_000));
+            check(&shared, "CreateStream", Protocol::Json, br#"{"StreamName":"s","ShardCount":1}"#, 0);
+            shared.clock.advance(1_000);
+            let put = br#"{"StreamName":"s","Records":[{"Data":"YQ==","PartitionKey":"a"}]}"#;
+            check(&shared, "PutRecords", Protocol::Json, put, 0);
+            shared.clock.set(t);
+            check(&shared, "PutRecords", Protocol::Json, put, 1);
+            let it = br#"{"StreamName":"s","ShardId":"shardId-000000000000","ShardIteratorType":"TRIM_HORIZON"}"#;
+            check(&shared, "GetShardIterator", Protocol::Json, it, 0);
+            check(&shared, "ListShards", Protocol::Json, br#"{"StreamName":"s"}"#, 0);
+            check(&shared, "DescribeStream", Protocol::Json, br#"{"StreamName":"s"}"#, 0);
+            check(&shared, "DeleteStream", Protocol::Json, br#"{"StreamName":"s"}"#, 0);
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 

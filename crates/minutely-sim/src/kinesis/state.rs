@@ -212,9 +212,9 @@ impl Kinesis {
             None => DEFAULT_MAX_RECORD_KIB,
             Some(kib) => check_max_record_kib(kib)?,
         };
-        if self.streams.get(&name).is_some_and(|s| s.gone(now_ms)) {
-            self.streams.remove(&name);
-        }
+        // Streams whose deletion is over go now: a suite that deletes and creates streams
+        // under new names holds no deleted records.
+        self.streams.retain(|_, s| !s.gone(now_ms));
         if self.streams.contains_key(&name) {
             return Err(KinesisError::in_use(format!("Stream {name} under account {ACCOUNT} already exists.")));
         }
@@ -504,9 +504,11 @@ impl Kinesis {
         self.incarnations
     }
 
+    /// Open shards over every stream but `except` and those being deleted (for the quota).
     pub(super) fn open_shards_except(&self, except: &StreamRef) -> i64 {
         let except = stream_name(except).ok();
-        self.streams.values().filter(|s| except.as_ref() != Some(&s.name)).map(Stream::open_count).sum()
+        let counted = |s: &&Stream| except.as_ref() != Some(&s.name) && s.deleting_until_ms.is_none();
+        self.streams.values().filter(counted).map(Stream::open_count).sum()
     }
 
     /// The names of the streams.
