@@ -89,6 +89,14 @@ fn status_lists_instances_and_names_orphans() {
     let id = format!("p{}-{}", i32::MAX, std::process::id());
     let mut stand_in =
         std::process::Command::new("sleep").arg("300").env("MINUTELY_LOCALSTACK_INSTANCE", &id).spawn().unwrap();
+    // Until the child has exec'd, its /proc environ is the test's own: wait for the marker
+    // (`status` once ran before it and saw no instance).
+    let environ = format!("/proc/{}/environ", stand_in.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read(&environ).is_ok_and(|e| e.windows(id.len()).any(|w| w == id.as_bytes())) {
+        assert!(std::time::Instant::now() < deadline, "the stand-in never carried its marker");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let status = minutely(&["localstack", "status", "--name", "no-such-instance"]);
     let out = text(&status.stdout);
     let _ = stand_in.kill();
