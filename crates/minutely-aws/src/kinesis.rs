@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
-use aws_sdk_kinesis::types::{Shard, StreamStatus};
+use aws_sdk_kinesis::operation::create_stream::builders::CreateStreamFluentBuilder;
+use aws_sdk_kinesis::types::{Shard, StreamMode, StreamModeDetails, StreamStatus};
 
 use crate::error::{AwsError, Cause};
 use crate::retry::{RetryLog, RetryPolicy, retry};
@@ -75,7 +76,24 @@ pub async fn status(client: &Client, stream: &str) -> Result<StreamStatus, AwsEr
 /// Creates `stream` with `shards` shards unless it exists, and waits until it is active (at most
 /// `timeout`). Returns whether it was created.
 pub async fn ensure_stream(client: &Client, stream: &str, shards: i32, timeout: Duration) -> Result<bool, AwsError> {
-    let created = match client.create_stream().stream_name(stream).shard_count(shards).send().await {
+    ensure(client, stream, client.create_stream().stream_name(stream).shard_count(shards), timeout).await
+}
+
+/// Creates on-demand `stream` unless it exists (Kinesis sizes it: 4 shards at first, split as
+/// its traffic grows), and waits until it is active (at most `timeout`). Returns whether it was
+/// created.
+pub async fn ensure_on_demand_stream(client: &Client, stream: &str, timeout: Duration) -> Result<bool, AwsError> {
+    let mode = StreamModeDetails::builder().stream_mode(StreamMode::OnDemand).build().expect("the mode is set");
+    ensure(client, stream, client.create_stream().stream_name(stream).stream_mode_details(mode), timeout).await
+}
+
+async fn ensure(
+    client: &Client,
+    stream: &str,
+    create: CreateStreamFluentBuilder,
+    timeout: Duration,
+) -> Result<bool, AwsError> {
+    let created = match create.send().await {
         Ok(_) => true,
         Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => false,
         Err(e) => return Err(AwsError::from_sdk("CreateStream", target(stream), &e)),

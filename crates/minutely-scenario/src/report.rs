@@ -340,6 +340,13 @@ impl Report {
                     (n == 0).then(|| format!("no {what}: the fault never fired, so the run proves nothing about it"));
                 self.verdict(&format!("fault fired: {what}"), "at least once".into(), n.to_string(), failure);
             }
+            if e.scaled {
+                let n = stats.limits.on_demand_splits;
+                let failure = (n == 0).then(|| {
+                    "expected the on-demand stream to scale (scaled = true), the sim split no shard".to_owned()
+                });
+                self.verdict("on-demand shards split by traffic", "at least one".into(), n.to_string(), failure);
+            }
             if e.throttled {
                 let n = stats.limits.entries_throttled;
                 let failure = (n == 0)
@@ -415,10 +422,11 @@ impl Report {
         if let Some(s) = &self.sim {
             let errors: u64 = s.errors_injected.values().sum();
             o.push_str(&format!(
-                "  sim: {} entries throttled by the limits, {} GetRecords throttled, {} pages left empty as AWS may | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired, {} pages left empty\n",
+                "  sim: {} entries throttled by the limits, {} GetRecords throttled, {} pages left empty as AWS may, {} on-demand splits | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired, {} pages left empty\n",
                 s.limits.entries_throttled,
                 s.limits.reads_throttled,
                 s.empty_pages.saturating_sub(s.empty_pages_injected),
+                s.limits.on_demand_splits,
                 s.entries_failed_injected,
                 s.answers_lost,
                 s.iterators_expired,

@@ -420,7 +420,13 @@ fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
 async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Result<(String, S3Output)> {
     let run_id = clock::unix_ms();
     let stream = format!("{}-{run_id}", s.name);
-    minutely_aws::kinesis::ensure_stream(&clients.kinesis, &stream, s.pipeline.shards, Duration::from_secs(60)).await?;
+    let timeout = Duration::from_secs(60);
+    match s.pipeline.shards {
+        _ if s.pipeline.on_demand => {
+            minutely_aws::kinesis::ensure_on_demand_stream(&clients.kinesis, &stream, timeout).await?
+        }
+        shards => minutely_aws::kinesis::ensure_stream(&clients.kinesis, &stream, shards.unwrap_or(2), timeout).await?,
+    };
     let output = S3Output {
         client: clients.s3.clone(),
         bucket: BUCKET.into(),

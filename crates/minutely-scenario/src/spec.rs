@@ -23,7 +23,8 @@
 //! # `time country device id` rows, keyed by [pipeline] key): recorded = { lines = 300000, seed = 7 }
 //!
 //! [pipeline]
-//! shards = 2
+//! shards = 2                          # or on_demand = true: Kinesis sizes the stream (4 shards
+//!                                     # at first) and splits its hot shards as traffic grows
 //! key = ["country"]
 //! allowed_lateness = "30s"
 //! idle_timeout = "5s"
@@ -65,6 +66,7 @@
 //! latency_p95 = "10s"
 //! latency_p99 = "15s"
 //! throttled = true                    # the sim's limits must have refused entries (hot shards)
+//! scaled = true                       # the sim must have split shards of the on-demand stream
 //! min_events_per_s = 5000.0           # events put per second, at least
 //! timeout = "3m"                      # the whole run
 //! ```
@@ -256,7 +258,11 @@ fn default_late_by() -> Duration {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Pipeline {
-    pub shards: i32,
+    /// Open shards at the start (default 2), for a provisioned stream.
+    pub shards: Option<i32>,
+    /// An on-demand stream instead: Kinesis sizes it (4 shards at first) and splits the shards
+    /// its traffic runs hot, so the consumer meets reshards nobody asked for.
+    pub on_demand: bool,
     pub key: Vec<String>,
     #[serde(with = "humantime_serde_compat")]
     pub allowed_lateness: Duration,
@@ -279,10 +285,21 @@ pub struct Pipeline {
     pub aggregation: Option<Packing>,
 }
 
+impl Pipeline {
+    fn check_stream(&self) -> anyhow::Result<()> {
+        match (self.shards, self.on_demand) {
+            (Some(n), false) if n < 1 => bail!("[pipeline] shards = {n}: at least 1"),
+            (Some(n), true) => bail!("[pipeline] shards = {n} with on_demand: an on-demand stream sizes itself"),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Default for Pipeline {
     fn default() -> Self {
         Pipeline {
-            shards: 2,
+            shards: None,
+            on_demand: false,
             key: vec!["country".into()],
             allowed_lateness: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(5),
@@ -308,6 +325,8 @@ pub struct Expect {
     pub latency_p99: Option<Duration>,
     /// The sim's per-shard limits must have refused some entries (a hot shard).
     pub throttled: bool,
+    /// The sim must have split shards of the on-demand stream (`[pipeline] on_demand`).
+    pub scaled: bool,
     /// Events per second, from the first put to the last acknowledgement, at least this.
     pub min_events_per_s: Option<f64>,
     #[serde(with = "humantime_serde_compat")]
@@ -330,6 +349,7 @@ impl Default for Expect {
             latency_p95: None,
             latency_p99: None,
             throttled: false,
+            scaled: false,
             min_events_per_s: None,
             timeout: Duration::from_secs(180),
             allow: Classes::default(),
@@ -456,9 +476,7 @@ impl Scenario {
         if !finds.counts.is_empty() && self.consumer.is_none() {
             bail!("[expect] finds {:?}: the counts' classes need [consumer] command", finds.names());
         }
-        if self.pipeline.shards < 1 {
-            bail!("[pipeline] shards = {}: at least 1", self.pipeline.shards);
-        }
+        self.pipeline.check_stream()?;
         if i.duplicate_fraction > 0.0 && i.jitter > self.pipeline.allowed_lateness {
             bail!(
                 "jitter ({:?}) above allowed_lateness ({:?}) makes on-time events late; keep it at or below",

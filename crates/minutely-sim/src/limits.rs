@@ -56,6 +56,7 @@ pub fn control_rate(op: &str) -> Option<f64> {
         "CreateStream" | "DeleteStream" | "ListStreams" | "SplitShard" | "MergeShards" => Some(5.0),
         "RegisterStreamConsumer" | "DeregisterStreamConsumer" | "ListStreamConsumers" => Some(5.0),
         "AddTagsToStream" | "RemoveTagsFromStream" | "ListTagsForStream" => Some(5.0),
+        "UpdateStreamWarmThroughput" | "DescribeAccountSettings" | "UpdateAccountSettings" => Some(5.0),
         "DescribeLimits" => Some(1.0),
         "DescribeStream" => Some(10.0),
         "DescribeStreamSummary" | "DescribeStreamConsumer" => Some(20.0),
@@ -119,6 +120,30 @@ impl ShardLimits {
         } else {
             false
         }
+    }
+}
+
+/// The writes one shard met in one second of the sim's clock.
+#[derive(Clone, Debug, Default)]
+pub struct Demand {
+    second: i64,
+    records: u32,
+    bytes: u64,
+    /// A whole second met half the shard's limit: it splits at its next put.
+    pub hot: bool,
+}
+
+impl Demand {
+    /// Meters a write of `bytes` met at `now_ms`, taken or not.
+    pub fn add(&mut self, bytes: usize, now_ms: i64) {
+        let second = now_ms.div_euclid(1000);
+        if second != self.second {
+            self.hot |=
+                f64::from(self.records) >= WRITE_RECORDS_PER_S / 2.0 || self.bytes as f64 >= WRITE_BYTES_PER_S / 2.0;
+            (self.second, self.records, self.bytes) = (second, 0, 0);
+        }
+        self.records = self.records.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(bytes as u64);
     }
 }
 

@@ -57,6 +57,9 @@ operations!(
     UpdateMaxRecordSize,
     StartStreamEncryption,
     StopStreamEncryption,
+    UpdateStreamWarmThroughput,
+    DescribeAccountSettings,
+    UpdateAccountSettings,
 );
 
 impl Operation {

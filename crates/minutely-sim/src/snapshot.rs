@@ -2,8 +2,8 @@
 //! and every bucket (its objects), written by `GET /_sim/state` and read by `minutely sim
 //! --state FILE`, so that a test suite starts from a prepared stream. JSON, records and object
 //! bodies in base64: a fixture a person can read and diff. Not kept: the ledgers and stats, the
-//! limits' buckets (full again), live subscriptions and multipart uploads in progress, the
-//! faults.
+//! limits' buckets (full again) and on-demand meters, the account's commitment, live
+//! subscriptions and multipart uploads in progress, the faults.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +35,9 @@ pub struct StreamState {
     pub max_record_kib: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kms_key: Option<String>,
+    /// Its warm throughput target (on-demand), in MiB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_mibps: Option<i64>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     pub shards: Vec<ShardState>,

@@ -110,6 +110,8 @@ pub struct LimitStats {
     /// Control-plane calls refused by AWS's per-account rates (and UpdateShardCount by its
     /// 10 a day per stream), by operation.
     pub control_throttled: BTreeMap<String, u64>,
+    /// Shards of on-demand streams split because their traffic ran at half their limit.
+    pub on_demand_splits: u64,
 }
 
 #[derive(Debug, Default)]

@@ -1,5 +1,5 @@
 //! The control plane as botocore (boto3's client layer; a client this project did not write)
-//! calls it: retention, tags, the stream mode, records up to 10 MiB, encryption and KMS's
+//! calls it: retention, tags, the stream mode, on-demand scaling and warm throughput, records up to 10 MiB, encryption and KMS's
 //! errors, DescribeLimits, the fan-out consumer calls, the CREATING state, and AWS's per-account rate on
 //! DescribeStream, on a clock that stands still so that the count refused is exact
 //! (`tests/python/control_plane.py`).

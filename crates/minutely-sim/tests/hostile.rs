@@ -370,6 +370,32 @@ fn http2_with_prior_knowledge_is_served() {
     assert_eq!(sim.call("GET", "/_sim/health", &[], b"").0, 200);
 }
 
+/// A client that asks for HTTP/2's upgrade (`Upgrade: h2c`, as `curl --http2` does on http://)
+/// is answered over HTTP/1.1, as RFC 7540 §3.2 allows (RFC 9113 deprecates the upgrade), and its
+/// connection serves the next request: no 101, no hang.
+#[test]
+fn an_h2c_upgrade_is_answered_over_http_1_1() {
+    let sim = Running::start(no_limits());
+    let mut c = TcpStream::connect(sim.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let upgrade = "GET /_sim/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+                   Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+    let plain = "GET /_sim/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    c.write_all(format!("{upgrade}{plain}").as_bytes()).unwrap();
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(said.matches("HTTP/1.1 200 OK").count(), 2, "{said}");
+    assert!(!said.contains(" 101 "), "{said}");
+    // curl, a client this project did not write, where it is installed: HTTP/1.1 comes back.
+    let endpoint = format!("http://{}/_sim/health", sim.addr());
+    if let Ok(out) =
+        std::process::Command::new("curl").args(["-s", "--http2", "-w", "\n%{http_version}", &endpoint]).output()
+    {
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(out.contains("running") && out.ends_with("\n1.1"), "{out}");
+    }
+}
+
 /// A client that is not speaking HTTP (most often https against the sim's http endpoint) got a
 /// closed connection and the sim said nothing. It is counted now, and said on stderr with the
 /// first bytes it sent and the likely cause; the sim serves on.

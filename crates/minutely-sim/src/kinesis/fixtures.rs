@@ -34,7 +34,7 @@ impl Kinesis {
 
     /// Stream `name` as CreateStream made it, ACTIVE at once: as many shards as it has open now,
     /// over even hash ranges, no records, consumers or ledger; its mode, retention, maximum
-    /// record size, tags and encryption kept. A new incarnation, as a stream deleted and created
+    /// record size, warm throughput, tags and encryption kept. A new incarnation, as a stream deleted and created
     /// again: older iterators and sequence numbers do not reach it. Returns its shard count.
     pub fn reset_stream(&mut self, name: &str, now_ms: i64) -> Result<i64, KinesisError> {
         let incarnation = self.next_incarnation();
@@ -43,6 +43,7 @@ impl Kinesis {
         new.retention_hours = old.retention_hours;
         new.max_record_kib = old.max_record_kib;
         new.kms_key = old.kms_key.take();
+        new.warm_mibps = old.warm_mibps;
         new.tags = std::mem::take(&mut old.tags);
         let shards = new.open_count();
         // Its subscriptions end at their next event: the incarnation they read is gone.
@@ -80,6 +81,7 @@ fn stream_state(s: &Stream) -> StreamState {
         retention_hours: s.retention_hours,
         max_record_kib: s.max_record_kib,
         kms_key: s.kms_key.clone(),
+        warm_mibps: s.warm_mibps,
         tags: s.tags.clone(),
         shards: s
             .shards
@@ -119,7 +121,7 @@ fn restored(st: &StreamState, incarnation: u64, now_ms: i64) -> Result<Stream, S
     }
     let mut s = Stream::new(st.name.clone(), incarnation, st.on_demand, 1, st.created_ms);
     (s.retention_hours, s.max_record_kib) = (st.retention_hours, st.max_record_kib);
-    (s.kms_key, s.tags) = (st.kms_key.clone(), st.tags.clone());
+    (s.kms_key, s.tags, s.warm_mibps) = (st.kms_key.clone(), st.tags.clone(), st.warm_mibps);
     s.shards.clear();
     for (ordinal, sh) in st.shards.iter().enumerate() {
         let at = format!("shard {ordinal}");

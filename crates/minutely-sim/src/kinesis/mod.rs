@@ -2,11 +2,13 @@
 //! awsJson1_1 or CBOR. Decodes, applies the faults, runs the operation on [`state::Kinesis`],
 //! encodes the answer in the request's protocol.
 
+mod account;
 mod consumers;
 pub mod error;
 pub mod fanout;
 mod fixtures;
 mod list;
+mod on_demand;
 mod reshard;
 pub mod settings;
 pub mod state;
@@ -192,6 +194,9 @@ fn run(
         StartStreamEncryption => locked(shared, p, body, |k, input| k.change_encryption(input, true, now)),
         StopStreamEncryption => locked(shared, p, body, |k, input| k.change_encryption(input, false, now)),
         DescribeLimits => locked(shared, p, body, |k, _: serde_json::Value| k.describe_limits()),
+        UpdateStreamWarmThroughput => locked(shared, p, body, |k, input| k.update_stream_warm_throughput(input, now)),
+        DescribeAccountSettings => locked(shared, p, body, |k, _: serde_json::Value| k.describe_account_settings(now)),
+        UpdateAccountSettings => locked(shared, p, body, |k, input| k.update_account_settings(input, now)),
         // Its answer is a stream of events, not a body: the server pushes it (`subscribe.rs`).
         SubscribeToShard => Err(KinesisError::new("InternalFailure", "SubscribeToShard is answered by the server")),
     }

@@ -118,7 +118,7 @@ fn target_bounds(open: &[(u128, u32)], target: u32) -> Vec<u128> {
 /// shard splits it, then the pieces inside each new range are merged left to right. Every
 /// shard has at most two parents, and the open shards are reindexed once: a reshard of
 /// thousands of shards costs milliseconds, not seconds under the lock.
-fn reshard_uniformly(s: &mut Stream, target: u32, now_ms: i64) -> Result<(), KinesisError> {
+pub(super) fn reshard_uniformly(s: &mut Stream, target: u32, now_ms: i64) -> Result<(), KinesisError> {
     let bounds = target_bounds(&s.open, target);
     let mut pieces: Vec<(u128, u32)> = Vec::with_capacity(s.open.len() + bounds.len());
     let mut next = 1;

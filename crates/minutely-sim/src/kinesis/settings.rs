@@ -2,8 +2,7 @@
 //! (IncreaseStreamRetentionPeriod, DecreaseStreamRetentionPeriod: 24 to 8,760 hours, each only
 //! in its direction; a shorter retention trims at once), its tags (AddTagsToStream,
 //! RemoveTagsFromStream, ListTagsForStream: at most 50 a stream, 10 a call), its mode
-//! (UpdateStreamMode: PROVISIONED or ON_DEMAND, the mode said back; on-demand's scaling is not
-//! simulated), its largest record (UpdateMaxRecordSize: 1024 to 10240 KiB), its encryption
+//! (UpdateStreamMode: PROVISIONED or ON_DEMAND, with a warm throughput: `on_demand.rs`), its largest record (UpdateMaxRecordSize: 1024 to 10240 KiB), its encryption
 //! (StartStreamEncryption, StopStreamEncryption: KMS with a key id, said back; the sim encrypts
 //! nothing) and the account's limits (DescribeLimits), with AWS's errors. Each change but the
 //! tags leaves the stream UPDATING for the transition time (`Shapes`).
@@ -82,6 +81,8 @@ pub struct UpdateStreamModeInput {
     #[serde(rename = "StreamARN")]
     pub stream_arn: Option<String>,
     pub stream_mode_details: Option<StreamModeDetails>,
+    #[serde(rename = "WarmThroughputMiBps")]
+    pub warm_throughput_mi_bps: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -208,13 +209,20 @@ impl Kinesis {
         };
         let delay = self.shapes.transition_ms;
         let on_demand_streams = self.streams.values().filter(|s| s.on_demand).count() as i64;
-        let s = self.stream_mut(&StreamRef { stream_name: None, stream_arn: Some(arn) }, now_ms, Need::Change)?;
+        let r = StreamRef { stream_name: None, stream_arn: Some(arn) };
+        let s = self.stream_mut(&r, now_ms, Need::Change)?;
         if on_demand && !s.on_demand && on_demand_streams >= ON_DEMAND_STREAMS {
             return Err(KinesisError::limit(format!(
                 "The account has {ON_DEMAND_STREAMS} on-demand streams, the most it may have"
             )));
         }
+        let warm = input.warm_throughput_mi_bps.map(|m| self.check_warm(m, on_demand, now_ms)).transpose()?;
+        let s = match warm {
+            Some(mibps) => self.set_warm(&r, mibps, now_ms)?,
+            None => self.stream_mut(&r, now_ms, Need::Change)?,
+        };
         s.on_demand = on_demand;
+        s.warm_mibps = s.warm_mibps.filter(|_| on_demand);
         s.updating(now_ms, delay);
         Ok(Empty {})
     }

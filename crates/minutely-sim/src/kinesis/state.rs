@@ -56,6 +56,8 @@ pub struct Kinesis {
     pub(super) control: crate::limits::ControlLimits,
     /// How long streams stay CREATING, UPDATING and DELETING.
     pub shapes: crate::Shapes,
+    /// The account's MinimumThroughputBillingCommitment (warm throughput needs it).
+    pub(super) commitment: super::account::Commitment,
 }
 
 /// What an operation needs of a stream's state (AWS's rules, as kinesalite has them too).
@@ -116,6 +118,24 @@ pub(super) fn required<T>(v: Option<T>, member: &str) -> Result<T, KinesisError>
     v.ok_or_else(|| {
         KinesisError::validation(format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"))
     })
+}
+
+/// A PutRecords answer's entry: where it was stored, or why not.
+fn result_entry(ordinal: u32, result: Result<String, (&'static str, String)>) -> PutRecordsResultEntry {
+    match result {
+        Ok(seq) => PutRecordsResultEntry {
+            shard_id: Some(shard_id(ordinal)),
+            sequence_number: Some(seq),
+            error_code: None,
+            error_message: None,
+        },
+        Err((code, message)) => PutRecordsResultEntry {
+            shard_id: None,
+            sequence_number: None,
+            error_code: Some(code),
+            error_message: Some(message),
+        },
+    }
 }
 
 /// Checks one record's members and routes it: the checks are AWS's `ValidationException`s.
@@ -208,6 +228,14 @@ impl Kinesis {
                 )));
             }
         };
+        let warm = input.warm_throughput_mi_bps.map(|m| self.check_warm(m, on_demand, now_ms)).transpose()?;
+        let count = match warm {
+            Some(mibps) if mibps > i64::from(count) => {
+                check_quota(self.open_shards_except(&StreamRef::default()).saturating_add(mibps))?;
+                mibps as u32
+            }
+            _ => count,
+        };
         let max_record_kib = match input.max_record_size_in_kib {
             None => DEFAULT_MAX_RECORD_KIB,
             Some(kib) => check_max_record_kib(kib)?,
@@ -222,6 +250,7 @@ impl Kinesis {
         let mut stream = Stream::new(name.clone(), incarnation, on_demand, count, now_ms);
         stream.active_ms = now_ms + self.shapes.transition_ms;
         stream.max_record_kib = max_record_kib;
+        stream.warm_mibps = warm;
         self.streams.insert(name, stream);
         Ok(Empty {})
     }
@@ -271,6 +300,7 @@ impl Kinesis {
         input: StreamRef,
         now_ms: i64,
     ) -> Result<DescribeStreamSummaryOutput, KinesisError> {
+        let committed = self.commitment.active(now_ms);
         let s = self.stream_mut(&input, now_ms, Need::Any)?;
         Ok(DescribeStreamSummaryOutput {
             stream_description_summary: StreamDescriptionSummary {
@@ -286,11 +316,11 @@ impl Kinesis {
                 open_shard_count: s.open_count(),
                 consumer_count: s.consumers.len() as i64,
                 max_record_size_in_kib: s.max_record_kib,
+                warm_throughput: s.warm_throughput(committed),
             },
         })
     }
 
-    /// Stores the entries whose fate is `Store` and whose shard admits them (when limits are on).
     /// Stores the entries whose fate allows it and the write limits admit. `answer_lost`: the
     /// client will not see the results (a fault), so the stream's ledger keeps where each
     /// entry was stored.
@@ -312,10 +342,16 @@ impl Kinesis {
         // (shard ordinal, entries throttled), run-length: per-shard counters without a map
         // lookup per entry.
         let mut throttled_in: Vec<(u32, u64)> = Vec::new();
+        // On-demand streams meter what their shards meet, to scale (`on_demand.rs`).
+        let (metered, mut hot) = (limits && s.on_demand, false);
         for (e, fate) in entries.into_iter().zip(fates) {
             let ordinal = s.route(e.hash);
             let shard = &mut s.shards[ordinal as usize];
             let size = e.data.len() + e.partition_key.len();
+            if metered && *fate == Fate::Store {
+                shard.demand.add(size, now_ms);
+                hot |= shard.demand.hot;
+            }
             let result = match fate {
                 Fate::Fail(code) => Err((code.code(), "Injected by minutely sim".to_owned())),
                 Fate::Store if limits && !shard.limits.admit_write(size, now_ms) => {
@@ -345,23 +381,8 @@ impl Kinesis {
                     Ok(sequence_number(s.incarnation, ordinal, position))
                 }
             };
-            out.push(match result {
-                Ok(seq) => PutRecordsResultEntry {
-                    shard_id: Some(shard_id(ordinal)),
-                    sequence_number: Some(seq),
-                    error_code: None,
-                    error_message: None,
-                },
-                Err((code, message)) => {
-                    failed += 1;
-                    PutRecordsResultEntry {
-                        shard_id: None,
-                        sequence_number: None,
-                        error_code: Some(code),
-                        error_message: Some(message),
-                    }
-                }
-            });
+            failed += i64::from(result.is_err());
+            out.push(result_entry(ordinal, result));
         }
         s.keep_in_ledger(&out, throttled, answer_lost);
         // The stream's name only when a shard throttled: no copy on every call.
@@ -371,6 +392,9 @@ impl Kinesis {
         for (ordinal, n) in throttled_in {
             let key = format!("{stream}/{}", shard_id(ordinal));
             *self.limit_stats.entries_throttled_by_shard.entry(key).or_default() += n;
+        }
+        if hot {
+            self.scale_on_demand(r, now_ms);
         }
         Ok(PutRecordsOutput { failed_record_count: failed, records: out, encryption_type })
     }

@@ -54,6 +54,8 @@ pub(super) struct Shard {
     /// Bytes (data and partition keys) of `records`.
     pub(super) bytes: u64,
     pub(super) limits: ShardLimits,
+    /// The writes it met this second, for on-demand scaling.
+    pub(super) demand: crate::limits::Demand,
 }
 
 impl Shard {
@@ -70,6 +72,7 @@ impl Shard {
             records: VecDeque::new(),
             bytes: 0,
             limits: ShardLimits::new(now_ms),
+            demand: Default::default(),
         }
     }
 
@@ -146,6 +149,8 @@ pub(super) struct Stream {
     pub(super) max_record_kib: i64,
     /// The KMS key its records are encrypted with (StartStreamEncryption), if any.
     pub(super) kms_key: Option<String>,
+    /// The warm throughput asked of it (on-demand), in MiB/s.
+    pub(super) warm_mibps: Option<i64>,
     pub(super) shards: Vec<Shard>,
     /// Open shards by starting hash key, for routing.
     pub(super) open: Vec<(u128, u32)>,
@@ -175,6 +180,7 @@ impl Stream {
             retention_hours: DEFAULT_RETENTION_HOURS,
             max_record_kib: DEFAULT_MAX_RECORD_KIB,
             kms_key: None,
+            warm_mibps: None,
             shards: Vec::new(),
             open: Vec::new(),
             consumers: Vec::new(),

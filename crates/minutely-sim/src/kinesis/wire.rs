@@ -146,6 +146,8 @@ pub struct CreateStreamInput {
     pub stream_mode_details: Option<StreamModeDetails>,
     #[serde(rename = "MaxRecordSizeInKiB")]
     pub max_record_size_in_kib: Option<i64>,
+    #[serde(rename = "WarmThroughputMiBps")]
+    pub warm_throughput_mi_bps: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -353,6 +355,8 @@ pub struct StreamDescriptionSummary {
     pub consumer_count: i64,
     #[serde(rename = "MaxRecordSizeInKiB")]
     pub max_record_size_in_kib: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_throughput: Option<WarmThroughputOut>,
 }
 
 #[derive(Debug, Serialize)]
@@ -479,3 +483,12 @@ pub struct DescribeStreamSummaryOutput {
 
 #[derive(Debug, Serialize)]
 pub struct Empty {}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WarmThroughputOut {
+    #[serde(rename = "TargetMiBps", skip_serializing_if = "Option::is_none")]
+    pub target_mi_bps: Option<i64>,
+    #[serde(rename = "CurrentMiBps")]
+    pub current_mi_bps: i64,
+}

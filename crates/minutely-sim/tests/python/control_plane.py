@@ -1,6 +1,7 @@
 """What infrastructure-as-code tools and careful consumers call, through botocore (boto3's
 client layer, 1.43: it knows UpdateMaxRecordSize) against the sim:
-retention, tags, the stream mode, DescribeLimits, the consumer calls, and the control plane's
+retention, tags, the stream mode, on-demand scaling and warm throughput, DescribeLimits, the
+consumer calls, and the control plane's
 per-account rate (DescribeStream 10 a second) with botocore's retries off, on a clock that
 stands still. Exits non-zero with
 the failed assertion."""
@@ -118,9 +119,50 @@ try:
     raise AssertionError("KMS refused: the call fails as a whole")
 except ClientError as e:
     assert e.response["Error"]["Code"] == "KMSAccessDeniedException", e.response
+# "iac" is on-demand: its 5 MiB record made a shard hot, so it has split since and is UPDATING.
+wait_active("iac")
 k.stop_stream_encryption(StreamName="iac", EncryptionType="KMS", KeyId="alias/aws/kinesis")
 wait_active("iac")
 assert k.put_record(StreamName="iac", Data=b"e", PartitionKey="p")["EncryptionType"] == "NONE"
+
+# On-demand: a shard that met half its limit for a whole second splits at its next put, and
+# readers see a reshard they did not ask for, as on AWS.
+k.create_stream(StreamName="od", StreamModeDetails={"StreamMode": "ON_DEMAND"})
+wait_active("od")
+
+
+def open_shards(name):
+    return len(k.list_shards(StreamName=name, ShardFilter={"Type": "AT_LATEST"})["Shards"])
+
+
+assert open_shards("od") == 4
+hot = [{"Data": b"x" * 10, "PartitionKey": "hot"}] * 500
+assert k.put_records(StreamName="od", Records=hot)["FailedRecordCount"] == 0
+advance(1000)
+k.put_records(StreamName="od", Records=hot[:1])
+assert open_shards("od") == 5
+assert k.describe_stream_summary(StreamName="od")["StreamDescriptionSummary"]["StreamStatus"] == "UPDATING"
+wait_active("od")
+
+# Warm throughput needs the account's commitment (24 hours at least), then grows the stream.
+try:
+    k.update_stream_warm_throughput(StreamName="od", WarmThroughputMiBps=16)
+    raise AssertionError("warm throughput without the commitment")
+except ClientError as e:
+    assert e.response["Error"]["Code"] == "InvalidArgumentException", e.response
+commitment = k.update_account_settings(MinimumThroughputBillingCommitment={"Status": "ENABLED"})
+commitment = commitment["MinimumThroughputBillingCommitment"]
+assert commitment["Status"] == "ENABLED", commitment
+assert (commitment["EarliestAllowedEndAt"] - commitment["StartedAt"]).total_seconds() == 24 * 3600, commitment
+warm = k.update_stream_warm_throughput(StreamName="od", WarmThroughputMiBps=16)["WarmThroughput"]
+assert warm == {"TargetMiBps": 16, "CurrentMiBps": 16}, warm
+wait_active("od")
+assert open_shards("od") == 16
+summary = k.describe_stream_summary(StreamName="od")["StreamDescriptionSummary"]
+assert summary["WarmThroughput"] == {"TargetMiBps": 16, "CurrentMiBps": 16}, summary
+disabled = k.update_account_settings(MinimumThroughputBillingCommitment={"Status": "DISABLED"})
+assert disabled["MinimumThroughputBillingCommitment"]["Status"] == "ENABLED_UNTIL_EARLIEST_ALLOWED_END", disabled
+k.delete_stream(StreamName="od")
 
 # DescribeStream is 10 a second per account, and the sim's clock stands still (the test starts
 # it manual): of 30 calls without retries, those beyond the second's 10 are refused.
