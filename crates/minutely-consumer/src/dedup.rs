@@ -17,6 +17,11 @@ type Set = HashSet<u128, foldhash::fast::FixedState>;
 /// How many minutes before the first open one still have their ids remembered.
 pub const KEEP_CLOSED_MINUTES: i64 = 10;
 
+/// Sets of forgotten minutes kept emptied for the next minutes: a minute's set then starts at
+/// the size the last ones grew to, without growing again (a rehash at every doubling) nor
+/// memory the kernel must clear.
+const SPARE_SETS: usize = 2;
+
 pub use minutely_event::id_hash;
 
 #[derive(Debug)]
@@ -28,11 +33,13 @@ pub struct Dedup {
     closed_before: Option<Minute>,
     /// Ids not remembered because the bound was reached.
     pub untracked: u64,
+    /// Emptied sets, for the next minutes (at most [`SPARE_SETS`]).
+    spare: Vec<Set>,
 }
 
 impl Dedup {
     pub fn new(max_ids: usize) -> Dedup {
-        Dedup { by_minute: BTreeMap::new(), tracked: 0, max_ids, closed_before: None, untracked: 0 }
+        Dedup { by_minute: BTreeMap::new(), tracked: 0, max_ids, closed_before: None, untracked: 0, spare: Vec::new() }
     }
 
     /// Whether `id` was already seen in `minute`; remembers it if not (and if there is room).
@@ -48,7 +55,11 @@ impl Dedup {
             self.evict_oldest_closed(minute);
         }
         if self.tracked < self.max_ids {
-            self.by_minute.entry(minute).or_default().insert(hash);
+            if !self.by_minute.contains_key(&minute) {
+                let set = self.new_set(minute);
+                self.by_minute.insert(minute, set);
+            }
+            self.by_minute.get_mut(&minute).expect("just made").insert(hash);
             self.tracked += 1;
         } else {
             self.untracked += 1;
@@ -56,13 +67,29 @@ impl Dedup {
         false
     }
 
+    /// A set for `minute`: a spare one, else one the size of the last minute's when `minute`
+    /// is the newest (a minute of late events starts small: the bound is on ids, not room).
+    fn new_set(&mut self, minute: Minute) -> Set {
+        if let Some(set) = self.spare.pop() {
+            return set;
+        }
+        match self.by_minute.last_key_value() {
+            Some((last, set)) if *last < minute => Set::with_capacity_and_hasher(set.len(), Default::default()),
+            _ => Set::default(),
+        }
+    }
+
     /// Windows before `closed_before` are closed: forgets the minutes more than
     /// [`KEEP_CLOSED_MINUTES`] before it.
     pub fn closed_before(&mut self, closed_before: Minute) {
         self.closed_before = Some(closed_before);
         let keep = self.by_minute.split_off(&Minute(closed_before.0.saturating_sub(KEEP_CLOSED_MINUTES)));
-        for set in std::mem::replace(&mut self.by_minute, keep).into_values() {
+        for mut set in std::mem::replace(&mut self.by_minute, keep).into_values() {
             self.tracked -= set.len();
+            if self.spare.len() < SPARE_SETS {
+                set.clear();
+                self.spare.push(set);
+            }
         }
     }
 
