@@ -55,11 +55,13 @@ impl Dedup {
             self.evict_oldest_closed(minute);
         }
         if self.tracked < self.max_ids {
-            if !self.by_minute.contains_key(&minute) {
-                let set = self.new_set(minute);
+            if let Some(set) = self.by_minute.get_mut(&minute) {
+                set.insert(hash);
+            } else {
+                let mut set = self.new_set(minute);
+                set.insert(hash);
                 self.by_minute.insert(minute, set);
             }
-            self.by_minute.get_mut(&minute).expect("just made").insert(hash);
             self.tracked += 1;
         } else {
             self.untracked += 1;
