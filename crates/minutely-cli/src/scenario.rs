@@ -1,11 +1,10 @@
 //! `minutely scenario <name>`: one scenario of `scenarios/` on the sim or LocalStack, checked.
 
-use minutely_aws::clock;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -53,6 +52,17 @@ pub struct Args {
     /// The scenarios directory.
     #[arg(long, default_value = "scenarios")]
     dir: PathBuf,
+
+    /// The clock, over the scenario's: virtual (the sim only, without the user's programs: the
+    /// run jumps over its waits and replays exactly from its seed) or real. Default: virtual
+    /// wherever it can be.
+    #[arg(long)]
+    clock: Option<minutely_scenario::ClockMode>,
+
+    /// The seed, over the scenario's `[input] seed`: its generated events, the sim's fault
+    /// decisions, every jitter. A report names the command that replays it.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -65,16 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let (scenario, path) = load(&args)?;
     let root = std::env::current_dir()?;
-    let runtime = crate::aws_args::runtime()?;
-    // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it
-    // did so far; a second signal exits at once (LocalStack's watchdog stops it then).
     let (interrupt, interrupted) = tokio::sync::watch::channel(None::<String>);
-    runtime.block_on(async {
-        crate::signals::watch(move |signal| {
-            eprintln!("\nminutely: {signal}: stopping the scenario: producer, consumer, backend (again to abort)");
-            let _ = interrupt.send(Some(signal.to_string()));
-        })
-    })?;
     let options = RunOptions {
         snapshots: path.parent().unwrap_or(Path::new(".")).join("snapshots"),
         root,
@@ -83,9 +84,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         localstack: minutely_localstack::Options::from_env()?,
         interrupt: Some(interrupted),
         program_env: Vec::new(),
+        clock: args.clock,
     };
+    let runtime = options.runtime_for(&scenario)?;
+    // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it
+    // did so far; a second signal exits at once (LocalStack's watchdog stops it then).
+    runtime.block_on(async {
+        crate::signals::watch(move |signal| {
+            eprintln!("\nminutely: {signal}: stopping the scenario: producer, consumer, backend (again to abort)");
+            let _ = interrupt.send(Some(signal.to_string()));
+        })
+    })?;
     let progress = Arc::new(Progress::default());
-    let bar = progress_line(&runtime, progress.clone());
+    let bar = progress_line(progress.clone());
     eprintln!("minutely: scenario {}: {}", scenario.name, scenario.description);
     let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let report = runtime.block_on(minutely_scenario::run(&scenario, &options, &progress));
@@ -94,8 +105,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // process ends now, and that instance's watchdog stops it.
     runtime.shutdown_background();
     let mut report = report.with_context(|| format!("scenario {}", scenario.name))?;
-    report.provenance = Some(provenance(started_at, scenario.input.seed));
-    print!("{}", report.summary);
+    report.wall.provenance = Some(provenance(started_at, scenario.input.seed));
+    report.replay.build = Some(format!("minutely {} ({})", env!("CARGO_PKG_VERSION"), env!("MINUTELY_GIT_COMMIT")));
+    let scaled = [
+        ("--events", args.events.map(|n| n.to_string())),
+        ("--timeout", args.timeout.map(|t| humantime::format_duration(t).to_string())),
+    ];
+    for (flag, value) in scaled {
+        if let Some(value) = value {
+            report.replay.command.push_str(&format!(" {flag} {value}"));
+        }
+    }
+    if args.dir != Path::new("scenarios") {
+        report.replay.command.push_str(&format!(" --dir {}", args.dir.display()));
+    }
+    print!("{}{}", report.summary, report.render_wall());
+    eprintln!("minutely: replay: {}", report.replay.command);
     let report_path = args.report.unwrap_or_else(|| PathBuf::from(format!("target/scenarios/{}.json", scenario.name)));
     if let Some(dir) = report_path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -165,6 +190,9 @@ fn load(args: &Args) -> anyhow::Result<(Scenario, PathBuf)> {
         );
     }
     let mut scenario = Scenario::load(&path)?;
+    if let Some(seed) = args.seed {
+        scenario.input.seed = seed;
+    }
     if let Some(n) = args.events {
         scenario = scenario.scaled(n)?;
     }
@@ -188,8 +216,10 @@ fn folder_exists(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// A line on stderr with the phase and the counts (on a terminal), or a plain line every ten
-/// seconds (elsewhere, such as CI logs).
-fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> ProgressBar {
+/// seconds (elsewhere, such as CI logs). It runs on its own thread on the machine's clock: on
+/// virtual time the run's clock says nothing of how long a person waits, and no task of the
+/// run's is added.
+fn progress_line(progress: Arc<Progress>) -> ProgressBar {
     let tty = std::io::stderr().is_terminal();
     let bar = if tty { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
     bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"));
@@ -197,16 +227,16 @@ fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> 
         bar.enable_steady_tick(Duration::from_millis(200));
     }
     let shown = bar.clone();
-    runtime.spawn(async move {
+    std::thread::spawn(move || {
         let mut ticks = 0u64;
         // Records per second over the last five seconds (ten samples), for the rate and the ETA.
-        let mut window = std::collections::VecDeque::from([(clock::now(), 0u64)]);
-        loop {
-            clock::sleep(Duration::from_millis(500)).await;
+        let mut window = std::collections::VecDeque::from([(Instant::now(), 0u64)]);
+        while !shown.is_finished() {
+            std::thread::sleep(Duration::from_millis(500));
             ticks += 1;
             let (read, objects) = progress.consumed();
             let (produced, total) = (progress.produced.load(Ordering::Relaxed), progress.total.load(Ordering::Relaxed));
-            window.push_back((clock::now(), produced));
+            window.push_back((Instant::now(), produced));
             if window.len() > 10 {
                 window.pop_front();
             }
@@ -227,7 +257,7 @@ fn progress_line(runtime: &tokio::runtime::Runtime, progress: Arc<Progress>) -> 
 
 /// ` (12,345 records/s, 40 s left)` from (time, records produced) samples; empty before the
 /// first records or after the last.
-fn rate_and_eta(window: &std::collections::VecDeque<(clock::Instant, u64)>, total: u64) -> String {
+fn rate_and_eta(window: &std::collections::VecDeque<(Instant, u64)>, total: u64) -> String {
     let (Some((t0, n0)), Some((t1, n1))) = (window.front(), window.back()) else { return String::new() };
     let seconds = t1.duration_since(*t0).as_secs_f64();
     if *n1 <= *n0 || seconds <= 0.0 || *n1 >= total {

@@ -121,7 +121,7 @@ fn pages_of_a_passing_run_a_failing_run_and_both_compared() {
     );
     assert!(json["lag"].as_array().is_some_and(|l| !l.is_empty()), "lag sampled per shard");
     // When, with what build, where and how: in the JSON and on the page.
-    let p = &json["provenance"];
+    let p = &json["wall"]["provenance"];
     let commit = p["commit"].as_str().unwrap();
     assert!(!commit.is_empty() && p["cores"].as_u64() > Some(0) && p["memory_gib"].as_f64() > Some(0.0), "{p}");
     assert!(

@@ -44,8 +44,36 @@ pub struct Run {
     pub summary: String,
     /// With the user's programs: what the stream's and the counts' checks found.
     pub history: Option<History>,
-    /// When, with what build, where and how it ran (absent in reports before it was kept).
+    /// When, with what build, where and how it ran: under `wall` (absent in reports before it
+    /// was kept), or at the top in reports before the `wall` section.
+    pub wall: Wall,
     pub provenance: Option<Provenance>,
+    /// The clock, seed and command that make the run again (absent in older reports).
+    pub replay: Option<Replay>,
+}
+
+impl Run {
+    /// When, with what build, where and how it ran, wherever the report keeps it.
+    pub fn provenance(&self) -> Option<&Provenance> {
+        self.wall.provenance.as_ref().or(self.provenance.as_ref())
+    }
+}
+
+/// A report's wall-clock section: what the page reads of it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Wall {
+    pub run_seconds: f64,
+    pub provenance: Option<Provenance>,
+}
+
+/// How to make a run again.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Replay {
+    pub clock: String,
+    pub seed: u64,
+    pub command: String,
 }
 
 /// When, with what build, where and how a run was made.

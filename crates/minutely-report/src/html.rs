@@ -128,11 +128,15 @@ fn header(o: &mut String, run: &Run, tag: Option<&str>) {
         escape(&run.backend),
         run.run_seconds
     );
+    if let Some(r) = run.replay.as_ref().filter(|r| r.clock == "virtual") {
+        let _ = write!(o, " of virtual time ({:.1} s of wall time)", run.wall.run_seconds);
+        let _ = write!(o, " · replays exactly: <code>{}</code>", escape(&r.command));
+    }
     if let Some(why) = &run.interrupted {
         let _ = write!(o, " · cut short: {}", escape(why));
     }
     o.push_str("</p>\n");
-    match &run.provenance {
+    match run.provenance() {
         Some(p) => {
             let _ = writeln!(
                 o,

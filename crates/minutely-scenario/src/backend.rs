@@ -81,6 +81,25 @@ impl Running {
         }
     }
 
+    /// The clients of a run on `clock`: on virtual time the sim answers in process (no socket,
+    /// no wait outside tokio's clock); otherwise over its endpoint.
+    pub async fn clients(&self, clock: crate::clock::ClockMode) -> minutely_aws::Clients {
+        match self {
+            Running::Sim(sim) if clock == crate::clock::ClockMode::Virtual => {
+                minutely_aws::in_process_clients(sim.handler()).await
+            }
+            _ => minutely_aws::clients(&minutely_aws::Target::endpoint(self.endpoint())).await,
+        }
+    }
+
+    /// SHA-256 of the sim's whole state (`replay::Replay::state_sha256`); `None` on LocalStack.
+    pub fn state_sha256(&self) -> Option<String> {
+        match self {
+            Running::Sim(sim) => Some(crate::replay::sha256_of_json(&sim.snapshot())),
+            Running::LocalStack(_) => None,
+        }
+    }
+
     /// `sim`, `host`, `testcontainers` or `endpoint`.
     pub fn name(&self) -> String {
         match self {

@@ -15,6 +15,7 @@
 //! backend, or are refused by name.
 
 pub mod backend;
+pub mod clock;
 mod consumer;
 pub mod faults;
 pub mod fleet;
@@ -25,14 +26,17 @@ pub mod model;
 mod producer;
 pub mod program;
 mod readback;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod spec;
 pub mod trace;
 
 pub use backend::ScenarioBackend;
+pub use clock::ClockMode;
 /// The generator lives with the producer, which `minutely produce --source random` also uses.
 pub use minutely_producer::generate;
+pub use replay::{Replay, Wall, replayed_part};
 pub use report::{Provenance, Report, snapshot_body};
 pub use run::{Progress, RunOptions, run};
 pub use spec::Scenario;

@@ -6,33 +6,12 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::Serialize;
 
+use crate::clock::ClockMode;
 use crate::faults::Plan;
 use crate::model::Diff;
+use crate::replay::{Replay, Wall};
 use crate::spec::Scenario;
 use crate::trace::{Latency, Second};
-
-/// How long the engine's own steps took, and the memory of the process.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Engine {
-    /// The first pass over the input: generating or reading it, and the model's counts.
-    pub input_and_model_seconds: f64,
-    /// Listing, reading and summing the objects in S3.
-    pub read_back_seconds: f64,
-    /// Joining the producer's timeline with what the consumer read and wrote.
-    pub latency_join_seconds: f64,
-    /// The process's peak resident memory so far (Linux's `VmHWM`; `None` elsewhere): the
-    /// run's own peak when it is the only one in its process, as with `minutely scenario`.
-    pub peak_rss_bytes: Option<u64>,
-}
-
-impl Engine {
-    pub(crate) fn peak_rss() -> Option<u64> {
-        let status = std::fs::read_to_string("/proc/self/status").ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kb: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
-        Some(kb * 1024)
-    }
-}
 
 /// When, with what build, where and how a run was made: two saved reports can be told apart.
 #[derive(Clone, Debug, Serialize)]
@@ -148,8 +127,6 @@ pub struct Report {
     pub records_sent: u64,
     /// What the sim saw and injected (`None` on LocalStack).
     pub sim: Option<minutely_sim::Stats>,
-    /// The engine's own work, to see that it stays linear in the events.
-    pub engine: Engine,
     /// Why the run was cut short (a signal, or its timeout), with where it was.
     pub interrupted: Option<String>,
     /// The signal that interrupted it, if one did.
@@ -157,9 +134,12 @@ pub struct Report {
     /// With the user's producer: what it did and the stream's check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<crate::history::History>,
-    /// When, with what build, where and how the run was made (set by the command that ran it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provenance: Option<Provenance>,
+    /// The clock, the seed, the build and the command that make this run again, and the digest
+    /// of the sim's state a replay on virtual time must reproduce.
+    pub replay: Replay,
+    /// Everything the machine's clock measured, and when and where the run was made: the one
+    /// part of the report two replays may differ in.
+    pub wall: Wall,
     /// The S3 sums as snapshot text.
     #[serde(skip)]
     pub aggregates: String,
@@ -203,9 +183,9 @@ impl Report {
             throughput_events_per_s: 0.0,
             records_sent: 0,
             sim: None,
-            engine: Engine::default(),
             interrupted: None,
-            provenance: None,
+            replay: Replay::new(&s.name, backend, s.input.seed, ClockMode::Real),
+            wall: Wall::default(),
             signal: None,
             history: None,
             aggregates: String::new(),
@@ -371,7 +351,14 @@ impl Report {
             (None, None, true) => "PASSED",
             (None, None, false) => "FAILED",
         };
-        o.push_str(&format!("scenario {}: {verdict} ({}, {:.1} s)\n", self.scenario, self.backend, self.run_seconds));
+        let clock = match self.replay.clock {
+            ClockMode::Virtual => " of virtual time",
+            ClockMode::Real => "",
+        };
+        o.push_str(&format!(
+            "scenario {}: {verdict} ({}, {:.1} s{clock})\n",
+            self.scenario, self.backend, self.run_seconds
+        ));
         o.push_str(&format!(
             "  records in {} | events {} | counted {} (late {}) | rejected {} by the producer, {} by the consumer | duplicates dropped {}\n",
             self.records_in,
@@ -406,8 +393,13 @@ impl Report {
         }
         self.render_history(&mut o);
         self.render_sim(&mut o);
-        self.render_engine_and_latency(&mut o);
+        self.render_latency(&mut o);
         o
+    }
+
+    /// The wall-clock line ([`Wall::render`]), printed after the summary.
+    pub fn render_wall(&self) -> String {
+        self.wall.render(self.replay.clock, self.run_seconds)
     }
 
     /// The user's programs and what their checks found ([`crate::history::History::render`]).
@@ -449,14 +441,8 @@ impl Report {
         }
     }
 
-    /// The engine's own timings, latency per stage, the differing minutes and the failures.
-    fn render_engine_and_latency(&self, o: &mut String) {
-        let e = &self.engine;
-        let rss = e.peak_rss_bytes.map_or(String::new(), |b| format!(" | peak RSS {:.2} GB", b as f64 / 1e9));
-        o.push_str(&format!(
-            "  engine: input and model {:.1} s, S3 read back {:.1} s, latency join {:.1} s{rss}\n",
-            e.input_and_model_seconds, e.read_back_seconds, e.latency_join_seconds
-        ));
+    /// Latency per stage, the differing minutes and the failures.
+    fn render_latency(&self, o: &mut String) {
         let l = &self.latency;
         // A user's producer keeps no timeline: nothing was followed, no table of zeros.
         let measured = if self.history.is_some() && l.total.count == 0 {

@@ -16,6 +16,7 @@ use minutely_consumer::{S3Output, ShardStats};
 use tokio::sync::watch;
 
 use crate::backend::Running;
+use crate::clock::{ClockMode, VIRTUAL_EPOCH_MS};
 use crate::consumer::{AbortOnDrop, Consumer, ConsumerEnd, LagSamples, sample_lag};
 use crate::faults::Plan;
 use crate::happenings::Happenings;
@@ -25,7 +26,8 @@ use crate::model::{self, Counts, Diff};
 use crate::producer::{self, Produced};
 use crate::program::{self, Setting};
 use crate::readback::{ReadBack, read_back};
-use crate::report::{Engine, Marker, MinuteCounts, Report, ShardLag};
+use crate::replay::{Engine, Replay};
+use crate::report::{Marker, MinuteCounts, Report, ShardLag};
 use crate::spec::{Program, Scenario};
 use crate::trace::{self, Tracer};
 
@@ -50,6 +52,21 @@ pub struct RunOptions {
     /// Added to the environment of the user's programs (the tests put a Python with boto3
     /// first on `PATH`).
     pub program_env: Vec<(String, String)>,
+    /// A clock that overrides the scenario's ([`ClockMode::of`]). The run must be on the
+    /// runtime of its clock: [`RunOptions::runtime_for`].
+    pub clock: Option<ClockMode>,
+}
+
+impl RunOptions {
+    /// The clock `s` runs on with these options.
+    pub fn clock_of(&self, s: &Scenario) -> anyhow::Result<ClockMode> {
+        ClockMode::of(s, self.backend.unwrap_or(s.backend), self.clock).map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The runtime to run `s` on ([`ClockMode::runtime`]).
+    pub fn runtime_for(&self, s: &Scenario) -> anyhow::Result<tokio::runtime::Runtime> {
+        Ok(self.clock_of(s)?.runtime()?)
+    }
 }
 
 /// How long past its timeout a run may take to end on its own (reading back, stopping) before
@@ -78,7 +95,9 @@ async fn unless_cut<T>(
             None => std::future::pending().await,
         }
     };
+    // `biased`: on virtual time a run ends the same way each replay.
     tokio::select! {
+        biased;
         v = fut => Ok(v),
         signal = interrupted => Err(Cut { signal: Some(signal) }),
         _ = clock::sleep_until(hard_deadline) => Err(Cut { signal: None }),
@@ -110,13 +129,26 @@ impl Progress {
 
 /// Runs `s` and checks its expectations. A fault the backend cannot do is an error that names
 /// both, before anything starts.
+///
+/// On virtual time it must run on [`ClockMode::runtime`]'s runtime (`opts.runtime_for(s)`):
+/// it names the wall clock's epoch there ([`VIRTUAL_EPOCH_MS`]) for as long as it runs.
 pub async fn run(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
-    let mut report = run_checked(s, opts, progress).await?;
+    let mode = opts.clock_of(s)?;
+    let wall = std::time::Instant::now();
+    let _virtual_wall = (mode == ClockMode::Virtual).then(|| clock::virtual_wall(VIRTUAL_EPOCH_MS));
+    let mut report = run_checked(s, opts, progress, mode).await?;
+    let backend = opts.backend.unwrap_or(s.backend);
+    report.replay = Replay {
+        state_sha256: report.replay.state_sha256.take(),
+        ..Replay::new(&s.name, &backend.to_string(), s.input.seed, mode)
+    };
+    report.wall.run_seconds = wall.elapsed().as_secs_f64();
+    report.wall.stream_seconds_per_wall_second = report.run_seconds / report.wall.run_seconds.max(1e-9);
     report.summary = report.render();
     Ok(report)
 }
 
-async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> anyhow::Result<Report> {
+async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress, mode: ClockMode) -> anyhow::Result<Report> {
     let started = clock::now();
     // The scenario's timeout bounds the whole run, the backend's start and production included.
     let deadline = started + s.expect.timeout;
@@ -128,7 +160,8 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> an
     }
     progress.phase("counting the input");
     let input = Input::of(s, &opts.root)?;
-    let counting = clock::now();
+    // The engine's own steps are timed on the machine's clock: on virtual time they take none.
+    let counting = std::time::Instant::now();
     let counted = input.count(&s.pipeline.key)?;
     let input_and_model_seconds = counting.elapsed().as_secs_f64();
     progress.total.store(counted.records, Ordering::Relaxed);
@@ -138,14 +171,18 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> an
     } else {
         "starting LocalStack"
     });
-    let starting = Running::start(backend, plan.sim_config(), &plan.localstack_env, &opts.localstack);
+    let mut sim_config = plan.sim_config();
+    if mode == ClockMode::Virtual {
+        sim_config.clock = minutely_sim::Clock::tokio(VIRTUAL_EPOCH_MS);
+    }
+    let starting = Running::start(backend, sim_config, &plan.localstack_env, &opts.localstack);
     let running = match unless_cut(starting, &opts.interrupt, hard_deadline).await {
         Ok(running) => running?,
         Err(cut) => return Ok(partial(s, progress, cut, started, "none")),
     };
     let name = running.name();
     let given = Given { input: &input, counted: &counted, root: &opts.root, program_env: &opts.program_env };
-    let steps = run_on(s, &plan, given, &running, progress, deadline);
+    let steps = run_on(s, &plan, given, &running, progress, (deadline, mode));
     let result = unless_cut(steps, &opts.interrupt, hard_deadline).await;
     // Where a cut run was is taken before the backend is stopped.
     let result = result.map_err(|cut| partial(s, progress, cut, started, &name));
@@ -159,8 +196,8 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress) -> an
         }
     };
     report.run_seconds = started.elapsed().as_secs_f64();
-    report.engine.input_and_model_seconds = input_and_model_seconds;
-    report.engine.peak_rss_bytes = Engine::peak_rss();
+    report.wall.engine.input_and_model_seconds = input_and_model_seconds;
+    report.wall.engine.peak_rss_bytes = Engine::peak_rss();
     report.check(s, &plan, &opts.snapshots, opts.update_snapshots)?;
     Ok(report)
 }
@@ -205,10 +242,10 @@ async fn run_on(
     given: Given<'_>,
     backend: &Running,
     progress: &Progress,
-    deadline: Instant,
+    (deadline, mode): (Instant, ClockMode),
 ) -> anyhow::Result<Report> {
     let Given { input, counted, root, program_env } = given;
-    let clients = minutely_aws::clients(&minutely_aws::Target::endpoint(backend.endpoint())).await;
+    let clients = backend.clients(mode).await;
     let (stream, output) = provision(s, &clients).await?;
     let (bucket, prefix) = (output.bucket.clone(), output.prefix.clone());
     let dir = root.join("target/scenarios").join(&s.name);
@@ -261,11 +298,13 @@ async fn run_on(
     backend.calm();
     let (back, read_back_seconds) = read_results(s, input, backend, &clients, &setting, &mut history, progress).await?;
     let history = (s.producer.is_some() || s.consumer.is_some()).then_some(history);
-    let joining = clock::now();
+    let joining = std::time::Instant::now();
     let latency = tracer.latency(&produced.timeline);
-    let engine =
+    let mut report = Report { latency, sim, history, ..Report::empty(s, &backend.name()) };
+    report.wall.engine =
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
-    let report = Report { latency, engine, sim, history, ..Report::empty(s, &backend.name()) };
+    // Only a virtual run is the same twice: a digest of a real run's state would say nothing.
+    report.replay.state_sha256 = (mode == ClockMode::Virtual).then(|| backend.state_sha256()).flatten();
     let steps = Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out };
     Ok(report_of(s, report, steps))
 }
@@ -283,7 +322,7 @@ async fn read_results(
     progress: &Progress,
 ) -> anyhow::Result<(ReadBack, f64)> {
     let (stream, bucket, prefix) = (setting.stream, setting.bucket, setting.prefix);
-    let reading = clock::now();
+    let reading = std::time::Instant::now();
     let back = match &s.consumer {
         None => read_back(&clients.s3, bucket, prefix).await?,
         Some(users) => {

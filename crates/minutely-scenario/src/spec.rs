@@ -3,6 +3,8 @@
 //! ```toml
 //! description = "Small and fast: the README's main command"
 //! backend = "auto"                    # sim | auto | host | testcontainers | endpoint
+//! clock = "virtual"                   # virtual | real; default: virtual on the sim without the
+//!                                     # user's programs, real elsewhere (see `crate::clock`)
 //!
 //! [input]                             # a generated stream ...
 //! seed = 1
@@ -95,6 +97,9 @@ pub struct Scenario {
     pub description: String,
     #[serde(default = "default_backend", deserialize_with = "parsed")]
     pub backend: ScenarioBackend,
+    /// The clock on the sim ([`crate::clock::ClockMode::of`]); `None`: virtual wherever it can be.
+    #[serde(default)]
+    pub clock: Option<crate::clock::ClockMode>,
     pub input: InputSpec,
     #[serde(default)]
     pub pipeline: Pipeline,

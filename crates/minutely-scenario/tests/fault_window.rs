@@ -17,9 +17,10 @@ fn faults_fire_only_inside_their_window() {
         backend: Some(ScenarioBackend::Sim),
         localstack: minutely_localstack::Options::from_env().unwrap(),
         interrupt: None,
+        clock: None,
         program_env: Vec::new(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = options.runtime_for(&s).unwrap();
     let report = runtime.block_on(minutely_scenario::run(&s, &options, &Progress::default())).unwrap();
     assert!(report.passed, "{}", report.render());
     let at = |what: &str| report.markers.iter().find(|m| m.what == what).map(|m| m.second);

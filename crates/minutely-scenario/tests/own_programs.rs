@@ -27,9 +27,10 @@ fn run(name: &str) -> Report {
         backend: Some(ScenarioBackend::Sim),
         localstack,
         interrupt: None,
+        clock: None,
         program_env: vec![("PATH".into(), path.to_string_lossy().into_owned())],
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = options.runtime_for(&s).unwrap();
     runtime.block_on(minutely_scenario::run(&s, &options, &Progress::default())).unwrap()
 }
 

@@ -20,7 +20,7 @@ use std::path::Path;
 use libtest_mimic::{Arguments, Failed, Trial};
 use minutely_localstack::Backend;
 use minutely_scenario::faults::Plan;
-use minutely_scenario::{Progress, RunOptions, Scenario, ScenarioBackend};
+use minutely_scenario::{ClockMode, Progress, RunOptions, Scenario, ScenarioBackend, replayed_part};
 
 fn main() -> std::process::ExitCode {
     let mut args = Arguments::from_args();
@@ -60,6 +60,7 @@ fn options(root: &Path, backend: ScenarioBackend) -> RunOptions {
         localstack,
         interrupt: None,
         program_env: Vec::new(),
+        clock: None,
     }
 }
 
@@ -76,18 +77,42 @@ fn with_python(mut options: RunOptions, s: &Scenario) -> RunOptions {
     options
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime")
+/// One run of `s` with `options`, on the runtime of its clock.
+fn run_once(s: &Scenario, options: &RunOptions) -> Result<minutely_scenario::Report, Failed> {
+    let runtime = options.runtime_for(s).map_err(|e| format!("{}: {e:#}", s.name))?;
+    let report = runtime
+        .block_on(minutely_scenario::run(s, options, &Progress::default()))
+        .map_err(|e| format!("{}: {e:#}", s.name))?;
+    println!("{}{}", report.render(), report.render_wall());
+    Ok(report)
 }
 
 /// Runs `s` on `backend`: passes when the report does; a demonstration (`[expect] finds`)
-/// passes when the stream's check found exactly those classes and nothing else failed.
+/// passes when the stream's check found exactly those classes and nothing else failed. On
+/// virtual time it runs twice, and the two reports must be the same byte for byte outside
+/// their `wall` (the sim's whole state at the end included, by its digest).
 fn run(s: &Scenario, backend: ScenarioBackend, root: &Path) -> Result<(), Failed> {
     let options = with_python(options(root, backend), s);
-    let report = runtime()
-        .block_on(minutely_scenario::run(s, &options, &Progress::default()))
-        .map_err(|e| format!("{}: {e:#}", s.name))?;
-    println!("{}", report.render());
+    let report = run_once(s, &options)?;
+    if report.replay.clock == ClockMode::Virtual {
+        let again = run_once(s, &options)?;
+        let (first, second) = (replayed_part(&report), replayed_part(&again));
+        if first != second {
+            let at = first.lines().zip(second.lines()).position(|(a, b)| a != b).unwrap_or(0);
+            let show = |t: &str| t.lines().skip(at.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n");
+            return Err(format!(
+                "{}: a replay on virtual time differs from the first run at line {}:\nfirst:\n{}\nreplay:\n{}",
+                s.name,
+                at + 1,
+                show(&first),
+                show(&second)
+            )
+            .into());
+        }
+        if report.replay.state_sha256.is_none() {
+            return Err(format!("{}: a virtual run on the sim names its state's digest", s.name).into());
+        }
+    }
     check_page(&report, backend, root)?;
     if !s.expect.finds.is_empty() {
         let found = report.history.as_ref().map(|h| h.failed()).unwrap_or_default();
@@ -167,7 +192,9 @@ fn check_page(report: &minutely_scenario::Report, backend: ScenarioBackend, root
 /// A scenario LocalStack cannot run: the run must refuse before starting anything, naming the
 /// fault and the backend.
 fn refused_by_name(s: &Scenario, backend: ScenarioBackend, root: &Path) -> Result<(), Failed> {
-    let result = runtime().block_on(minutely_scenario::run(s, &options(root, backend), &Progress::default()));
+    let options = options(root, backend);
+    let runtime = options.runtime_for(s).expect("a runtime");
+    let result = runtime.block_on(minutely_scenario::run(s, &options, &Progress::default()));
     let Err(e) = result else { return Err(format!("{} ran on {backend}, expected a refusal", s.name).into()) };
     let message = e.to_string();
     println!("{}: {message}", s.name);

@@ -125,25 +125,15 @@ impl Sim {
     /// on one runtime, under tokio's paused clock. `None`: an injected fault lost the answer
     /// (the port would close the connection).
     pub async fn call(&self, request: http::Request<bytes::Bytes>) -> Option<http::Response<bytes::Bytes>> {
-        let request = request.map(http_body_util::Full::new);
-        let response = server::handle(self.shared.clone(), request).await.ok()?;
-        let (parts, body) = response.into_parts();
-        // A pushed body (SubscribeToShard's events) is taken whole: until the subscription ends
-        // or, cut by a fault, as far as it came.
-        let body = match http_body_util::BodyExt::collect(body).await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return None,
-        };
-        Some(http::Response::from_parts(parts, body))
+        call(self.shared.clone(), request).await
     }
 
-    /// [`Sim::call`] as a function that owns the sim: `minutely_aws::in_process_clients(sim.handler())`.
-    pub fn handler(self: &Arc<Self>) -> impl Fn(http::Request<bytes::Bytes>) -> Answer + Send + Sync + 'static {
-        let sim = self.clone();
-        move |request| {
-            let sim = sim.clone();
-            Box::pin(async move { sim.call(request).await })
-        }
+    /// [`Sim::call`] as a function that holds the sim's state (not the sim: the port stops when
+    /// the sim is dropped, the in-process answers go on while a handler lives):
+    /// `minutely_aws::in_process_clients(sim.handler())`.
+    pub fn handler(&self) -> impl Fn(http::Request<bytes::Bytes>) -> Answer + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move |request| Box::pin(call(shared.clone(), request))
     }
 
     /// Stops serving and waits until the listener is closed.
@@ -155,6 +145,20 @@ impl Sim {
             let _ = task.await;
         }
     }
+}
+
+/// One request answered on `shared` ([`Sim::call`]).
+async fn call(shared: Arc<Shared>, request: http::Request<bytes::Bytes>) -> Option<http::Response<bytes::Bytes>> {
+    let request = request.map(http_body_util::Full::new);
+    let response = server::handle(shared, request).await.ok()?;
+    let (parts, body) = response.into_parts();
+    // A pushed body (SubscribeToShard's events) is taken whole: until the subscription ends
+    // or, cut by a fault, as far as it came.
+    let body = match http_body_util::BodyExt::collect(body).await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return None,
+    };
+    Some(http::Response::from_parts(parts, body))
 }
 
 impl Drop for Sim {

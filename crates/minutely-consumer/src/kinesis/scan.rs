@@ -78,6 +78,7 @@ pub async fn scan(
     start_ready(&mut waiting, &mut tasks, &read);
     while done < shards.len() {
         tokio::select! {
+            biased;
             Some(message) = rx.recv() => match message {
                 Message::Page(page) => {
                     report.records += page.records;
