@@ -16,6 +16,10 @@ test:
 fuzz seconds="60":
     MINUTELY_FUZZ_SECONDS={{seconds}} cargo test --release --locked -p minutely-sim --test fuzz -- --nocapture
 
+# One scenario over many seeds on virtual time (the sim): `just swarm chaos 1..200`.
+swarm name seeds="1..200" *args:
+    cargo run --release --locked -p minutely-cli -- scenario {{name}} --backend sim --seeds {{seeds}} {{args}}
+
 # Count a TSV file per minute and key: `just aggregate fixtures/clean.tsv --format table`.
 aggregate file *args:
     cargo run --release --locked -p minutely-cli -- aggregate {{file}} {{args}}

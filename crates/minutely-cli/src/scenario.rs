@@ -61,17 +61,27 @@ pub struct Args {
 
     /// The seed, over the scenario's `[input] seed`: its generated events, the sim's fault
     /// decisions, every jitter. A report names the command that replays it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
+
+    /// Many seeds, FIRST..LAST (inclusive): one run per seed on virtual time, in parallel,
+    /// stopping at the first failure with the command that replays it, and what the runs
+    /// covered. The summary goes to target/scenarios/NAME.swarm.json (or --report).
+    #[arg(long, value_parser = parse_seeds, conflicts_with_all = ["html", "update_snapshots"])]
+    seeds: Option<std::ops::RangeInclusive<u64>>,
+
+    /// With --seeds: runs at once (default: one per core).
+    #[arg(long, requires = "seeds")]
+    jobs: Option<usize>,
+}
+
+fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    minutely_scenario::swarm::parse_seeds(text)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     if args.list {
-        folder_exists(&args.dir)?;
-        for s in Scenario::all(&args.dir)? {
-            println!("{}", s.summary_line());
-        }
-        return Ok(());
+        return list(&args.dir);
     }
     let (scenario, path) = load(&args)?;
     let root = std::env::current_dir()?;
@@ -86,6 +96,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         program_env: Vec::new(),
         clock: args.clock,
     };
+    if let Some(seeds) = args.seeds.clone() {
+        return swarm(&args, &scenario, seeds, &options);
+    }
     let runtime = options.runtime_for(&scenario)?;
     // SIGINT or SIGTERM: the run stops (producer, consumer, LocalStack) and reports what it
     // did so far; a second signal exits at once (LocalStack's watchdog stops it then).
@@ -144,6 +157,68 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--list`: one line per scenario.
+fn list(dir: &Path) -> anyhow::Result<()> {
+    folder_exists(dir)?;
+    for s in Scenario::all(dir)? {
+        println!("{}", s.summary_line());
+    }
+    Ok(())
+}
+
+/// What the command line gave beyond the scenario, seed and clock, for a replay command.
+fn replay_extras(args: &Args) -> String {
+    let mut extras = String::new();
+    if let Some(n) = args.events {
+        extras.push_str(&format!(" --events {n}"));
+    }
+    if let Some(t) = args.timeout {
+        extras.push_str(&format!(" --timeout {}", humantime::format_duration(t)));
+    }
+    if args.dir != Path::new("scenarios") {
+        extras.push_str(&format!(" --dir {}", args.dir.display()));
+    }
+    extras
+}
+
+/// `--seeds`: the swarm, a line per run, its summary, its JSON.
+fn swarm(
+    args: &Args,
+    scenario: &Scenario,
+    seeds: std::ops::RangeInclusive<u64>,
+    options: &RunOptions,
+) -> anyhow::Result<()> {
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let extras = replay_extras(args);
+    eprintln!(
+        "minutely: swarm of scenario {}: seeds {}..{} on {jobs} threads, virtual time",
+        scenario.name,
+        seeds.start(),
+        seeds.end()
+    );
+    let on_run = |r: &minutely_scenario::swarm::SeedRun| {
+        let verdict = if r.passed { "passed".to_owned() } else { format!("FAILED: {}", r.failures.join("; ")) };
+        println!("seed {}: {verdict} ({:.1} s virtual, {:.1} s wall)", r.seed, r.virtual_seconds, r.wall_seconds);
+    };
+    let mut report = minutely_scenario::swarm::swarm(scenario, seeds, jobs, options, &on_run)?;
+    for run in report.each.iter_mut().chain(report.first_failure.as_mut()) {
+        run.replay.push_str(&extras);
+    }
+    print!("{}", report.render());
+    let path =
+        args.report.clone().unwrap_or_else(|| PathBuf::from(format!("target/scenarios/{}.swarm.json", scenario.name)));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("minutely: swarm report in {}", path.display());
+    match &report.first_failure {
+        Some(f) => bail!("scenario {} failed with seed {}: replay it with {}", scenario.name, f.seed, f.replay),
+        None => Ok(()),
+    }
+}
+
 /// When, with what build, on which machine and by which command this run was made.
 fn provenance(started_at: String, seed: u64) -> minutely_scenario::Provenance {
     let memory_kib: u64 = std::fs::read_to_string("/proc/meminfo")
@@ -191,7 +266,7 @@ fn load(args: &Args) -> anyhow::Result<(Scenario, PathBuf)> {
     }
     let mut scenario = Scenario::load(&path)?;
     if let Some(seed) = args.seed {
-        scenario.input.seed = seed;
+        scenario = scenario.with_seed(seed)?;
     }
     if let Some(n) = args.events {
         scenario = scenario.scaled(n)?;

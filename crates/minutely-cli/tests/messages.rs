@@ -63,7 +63,7 @@ fn an_unknown_scenario_lists_the_known_ones() {
     let text = transcript_in(&workspace(), &["scenario", "smok"]);
     assert!(
         text.contains(
-            "minutely: error: no scenario smok in scenarios (known: ambiguous-puts, app-json-events, consumer-restart,"
+            "minutely: error: no scenario smok in scenarios (known: ambiguous-puts, app-json-events, chaos, consumer-restart,"
         ) && text.contains(" smoke, ")
             && text.contains("; `minutely scenario --list` shows them\n"),
         "{text}"

@@ -116,26 +116,8 @@ fn suffix(two: bool, i: usize) -> String {
     if two { format!("-{}", tag(i).to_lowercase()) } else { String::new() }
 }
 
-fn header(o: &mut String, run: &Run, tag: Option<&str>) {
-    let verdict = run.verdict();
-    let _ = write!(
-        o,
-        "<section class=\"run\" id=\"run{}\">\n<h1>{}scenario {} <span class=\"verdict {verdict}\">{verdict}</span></h1>\n<p>{}</p>\n<p class=\"muted\">backend {} · run {:.1} s",
-        tag.map(|t| format!("-{}", t.to_lowercase())).unwrap_or_default(),
-        tag.map(|t| format!("{t}: ")).unwrap_or_default(),
-        escape(&run.scenario),
-        escape(&run.description),
-        escape(&run.backend),
-        run.run_seconds
-    );
-    if let Some(r) = run.replay.as_ref().filter(|r| r.clock == "virtual") {
-        let _ = write!(o, " of virtual time ({:.1} s of wall time)", run.wall.run_seconds);
-        let _ = write!(o, " · replays exactly: <code>{}</code>", escape(&r.command));
-    }
-    if let Some(why) = &run.interrupted {
-        let _ = write!(o, " · cut short: {}", escape(why));
-    }
-    o.push_str("</p>\n");
+/// When, with what build, where and how the run was made, in one muted line.
+fn provenance(o: &mut String, run: &Run) {
     match run.provenance() {
         Some(p) => {
             let _ = writeln!(
@@ -153,6 +135,29 @@ fn header(o: &mut String, run: &Run, tag: Option<&str>) {
         }
         None => o.push_str("<p class=\"muted provenance\">when, with which build and how it ran: not in this report (made before they were kept)</p>\n"),
     }
+}
+
+fn header(o: &mut String, run: &Run, tag: Option<&str>) {
+    let verdict = run.verdict();
+    let _ = write!(
+        o,
+        "<section class=\"run\" id=\"run{}\">\n<h1>{}scenario {} <span class=\"verdict {verdict}\">{verdict}</span></h1>\n<p>{}</p>\n<p class=\"muted\">backend {} · run {:.1} s",
+        tag.map(|t| format!("-{}", t.to_lowercase())).unwrap_or_default(),
+        tag.map(|t| format!("{t}: ")).unwrap_or_default(),
+        escape(&run.scenario),
+        escape(&run.description),
+        escape(&run.backend),
+        run.run_seconds
+    );
+    if let Some(r) = run.replay.as_ref().filter(|r| r.clock == "virtual") {
+        let (wall, command) = (run.wall.run_seconds, escape(&r.command));
+        let _ = write!(o, " of virtual time ({wall:.1} s of wall time) · replays exactly: <code>{command}</code>");
+    }
+    if let Some(why) = &run.interrupted {
+        let _ = write!(o, " · cut short: {}", escape(why));
+    }
+    o.push_str("</p>\n");
+    provenance(o, run);
     o.push_str("<h2>Expectations</h2>\n<table class=\"checks\">\n<tr><th>check</th><th>expected</th><th>measured</th><th>verdict</th></tr>\n");
     for c in &run.checks {
         let (class, said) = if c.passed { ("passed", "passed") } else { ("failed", "FAILED") };

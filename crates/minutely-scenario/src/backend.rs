@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use minutely_localstack::{Backend, LocalStack};
+use serde::Serialize;
 
 /// Where a scenario runs: the embedded sim (in this process), or a LocalStack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,13 +82,11 @@ impl Running {
         }
     }
 
-    /// The clients of a run on `clock`: on virtual time the sim answers in process (no socket,
-    /// no wait outside tokio's clock); otherwise over its endpoint.
-    pub async fn clients(&self, clock: crate::clock::ClockMode) -> minutely_aws::Clients {
+    /// The clients of a run: `in_process` (virtual time), the sim answers in this process (no
+    /// socket, no wait outside tokio's clock); otherwise over its endpoint.
+    pub async fn clients(&self, in_process: bool) -> minutely_aws::Clients {
         match self {
-            Running::Sim(sim) if clock == crate::clock::ClockMode::Virtual => {
-                minutely_aws::in_process_clients(sim.handler()).await
-            }
+            Running::Sim(sim) if in_process => minutely_aws::in_process_clients(sim.handler()).await,
             _ => minutely_aws::clients(&minutely_aws::Target::endpoint(self.endpoint())).await,
         }
     }
@@ -95,7 +94,7 @@ impl Running {
     /// SHA-256 of the sim's whole state (`replay::Replay::state_sha256`); `None` on LocalStack.
     pub fn state_sha256(&self) -> Option<String> {
         match self {
-            Running::Sim(sim) => Some(crate::replay::sha256_of_json(&sim.snapshot())),
+            Running::Sim(sim) => Some(sha256_of_json(&sim.snapshot())),
             Running::LocalStack(_) => None,
         }
     }
@@ -146,5 +145,37 @@ impl Running {
                 let _ = tokio::task::spawn_blocking(move || drop(ls)).await;
             }
         }
+    }
+}
+
+/// SHA-256 of `value`'s JSON, written into the hash as it is made (a million records' state is
+/// never held as text).
+fn sha256_of_json<T: Serialize>(value: &T) -> String {
+    use sha2::Digest;
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut h = Hashing(sha2::Sha256::new());
+    serde_json::to_writer(&mut h, value).expect("a state serializes");
+    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_digest_is_sha256_of_the_json() {
+        // sha256 of `{"a":1}`, as `printf '{"a":1}' | sha256sum` gives it.
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("a", 1);
+        assert_eq!(sha256_of_json(&m), "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862");
     }
 }

@@ -14,7 +14,6 @@
 use std::fmt;
 
 use crate::backend::ScenarioBackend;
-use crate::spec::Scenario;
 
 /// The wall-clock moment a virtual run starts at: 2026-01-01T00:00:00Z. Fixed, so that stream
 /// names, run ids, the sim's arrival times and lease stamps are the same on every replay.
@@ -50,23 +49,27 @@ impl fmt::Display for ClockMode {
 }
 
 impl ClockMode {
-    /// The clock of `s` on `backend`: `asked` (the command line's), else the file's `clock`,
-    /// else virtual wherever it can be (the sim, no program of the user's). A virtual clock is
-    /// refused by name where it cannot be; a file's `clock = "virtual"` on LocalStack runs on
-    /// real time, as LocalStack does.
-    pub fn of(s: &Scenario, backend: ScenarioBackend, asked: Option<ClockMode>) -> Result<ClockMode, String> {
-        let cannot = match (backend, s.producer.is_some() || s.consumer.is_some()) {
+    /// The clock of scenario `name` on `backend` (`programs`: it runs the user's): `asked` (the
+    /// command line's), else the file's `clock`, else virtual wherever it can be (the sim, no
+    /// program of the user's). A virtual clock is refused by name where it cannot be; a file's
+    /// `clock = "virtual"` on LocalStack runs on real time, as LocalStack does.
+    pub fn of(
+        (name, file, programs): (&str, Option<ClockMode>, bool),
+        backend: ScenarioBackend,
+        asked: Option<ClockMode>,
+    ) -> Result<ClockMode, String> {
+        let cannot = match (backend, programs) {
             (ScenarioBackend::LocalStack(_), _) => Some("LocalStack runs on its own real clock"),
             (ScenarioBackend::Sim, true) => Some("the user's programs run in real time, in their own processes"),
             (ScenarioBackend::Sim, false) => None,
         };
         match (asked, cannot) {
             (Some(ClockMode::Virtual), Some(why)) => {
-                Err(format!("scenario {}: --clock virtual is refused on {backend}: {why}", s.name))
+                Err(format!("scenario {name}: --clock virtual is refused on {backend}: {why}"))
             }
             (Some(mode), _) => Ok(mode),
             (None, Some(_)) => Ok(ClockMode::Real),
-            (None, None) => Ok(s.clock.unwrap_or(ClockMode::Virtual)),
+            (None, None) => Ok(file.unwrap_or(ClockMode::Virtual)),
         }
     }
 

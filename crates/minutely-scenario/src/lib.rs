@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod clock;
 mod consumer;
+pub mod draw;
 pub mod faults;
 pub mod fleet;
 mod happenings;
@@ -30,13 +31,14 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod swarm;
 pub mod trace;
 
 pub use backend::ScenarioBackend;
 pub use clock::ClockMode;
 /// The generator lives with the producer, which `minutely produce --source random` also uses.
 pub use minutely_producer::generate;
-pub use replay::{Replay, Wall, replayed_part};
+pub use replay::{Replay, Wall};
 pub use report::{Provenance, Report, snapshot_body};
 pub use run::{Progress, RunOptions, run};
 pub use spec::Scenario;

@@ -6,7 +6,6 @@
 use serde::Serialize;
 
 use crate::clock::ClockMode;
-use crate::report::Provenance;
 
 /// How to make this run again.
 #[derive(Clone, Debug, Serialize)]
@@ -30,6 +29,25 @@ impl Replay {
         let command = format!("minutely scenario {name} --backend {backend} --clock {clock} --seed {seed}");
         Replay { clock, seed, build: None, command, state_sha256: None }
     }
+}
+
+/// When, with what build, where and how a run was made: two saved reports can be told apart.
+#[derive(Clone, Debug, Serialize)]
+pub struct Provenance {
+    /// When the run started, RFC 3339 UTC.
+    pub started_at: String,
+    /// minutely's version and the git commit it was built from (`-dirty`: with uncommitted
+    /// changes; `unknown`: built outside a git checkout).
+    pub version: String,
+    pub commit: String,
+    /// The machine: its name, cores and memory.
+    pub host: String,
+    pub cores: usize,
+    pub memory_gib: f64,
+    /// The command line, as typed.
+    pub command: String,
+    /// The scenario's seed (its generator, and the sim's faults).
+    pub seed: u64,
 }
 
 /// How long the engine's own steps took on the machine's clock, and the memory of the process.
@@ -85,47 +103,5 @@ impl Wall {
             "  wall: {time} | engine: input and model {:.1} s, S3 read back {:.1} s, latency join {:.1} s{rss}\n",
             e.input_and_model_seconds, e.read_back_seconds, e.latency_join_seconds
         )
-    }
-}
-
-/// SHA-256 of `value`'s JSON, written into the hash as it is made (a million records' state is
-/// never held as text).
-pub(crate) fn sha256_of_json<T: Serialize>(value: &T) -> String {
-    use sha2::Digest;
-    struct Hashing(sha2::Sha256);
-    impl std::io::Write for Hashing {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut h = Hashing(sha2::Sha256::new());
-    serde_json::to_writer(&mut h, value).expect("a state serializes");
-    h.0.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A report as JSON without its `wall`: what two replays of a virtual run must agree on, byte
-/// for byte.
-pub fn replayed_part(report: &crate::Report) -> String {
-    let mut json = serde_json::to_value(report).expect("a report serializes");
-    if let Some(map) = json.as_object_mut() {
-        map.remove("wall");
-    }
-    serde_json::to_string_pretty(&json).expect("a report serializes")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_state_digest_is_sha256_of_the_json() {
-        // sha256 of `{"a":1}`, as `printf '{"a":1}' | sha256sum` gives it.
-        let mut m = std::collections::BTreeMap::new();
-        m.insert("a", 1);
-        assert_eq!(sha256_of_json(&m), "015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862");
     }
 }

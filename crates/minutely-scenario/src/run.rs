@@ -60,7 +60,7 @@ pub struct RunOptions {
 impl RunOptions {
     /// The clock `s` runs on with these options.
     pub fn clock_of(&self, s: &Scenario) -> anyhow::Result<ClockMode> {
-        ClockMode::of(s, self.backend.unwrap_or(s.backend), self.clock).map_err(|e| anyhow::anyhow!(e))
+        s.clock_on(self.backend.unwrap_or(s.backend), self.clock).map_err(|e| anyhow::anyhow!(e))
     }
 
     /// The runtime to run `s` on ([`ClockMode::runtime`]).
@@ -245,7 +245,7 @@ async fn run_on(
     (deadline, mode): (Instant, ClockMode),
 ) -> anyhow::Result<Report> {
     let Given { input, counted, root, program_env } = given;
-    let clients = backend.clients(mode).await;
+    let clients = backend.clients(mode == ClockMode::Virtual).await;
     let (stream, output) = provision(s, &clients).await?;
     let (bucket, prefix) = (output.bucket.clone(), output.prefix.clone());
     let dir = root.join("target/scenarios").join(&s.name);

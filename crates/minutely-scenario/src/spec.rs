@@ -103,8 +103,16 @@ pub struct Scenario {
     pub input: InputSpec,
     #[serde(default)]
     pub pipeline: Pipeline,
-    #[serde(default, deserialize_with = "faults_table")]
+    /// `[faults]` as written; its ranges (`rate = [0.0, 0.2]`) are drawn for the seed into
+    /// `faults` and `faults_drawn` ([`crate::draw`]).
+    #[serde(default, rename = "faults")]
+    pub fault_table: toml::Table,
+    /// The faults of this seed.
+    #[serde(skip)]
     pub faults: Vec<Fault>,
+    /// `[faults]` as drawn for this seed (the report shows it), and whether it had ranges.
+    #[serde(skip)]
+    pub faults_drawn: (toml::Table, bool),
     /// The user's own producer, run instead of minutely's.
     pub producer: Option<Program>,
     /// The user's own consumer, run instead of minutely's.
@@ -198,10 +206,6 @@ fn packing<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Packing>, D:
         "none" => Ok(None),
         other => other.parse().map(Some).map_err(serde::de::Error::custom),
     }
-}
-
-fn faults_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Fault>, D::Error> {
-    Fault::parse_table(&toml::Table::deserialize(d)?).map_err(serde::de::Error::custom)
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -399,8 +403,37 @@ impl Scenario {
         let mut s: Scenario = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         s.name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         s.path = path.to_owned();
+        s.draw_faults().with_context(|| format!("{}", path.display()))?;
         s.check().with_context(|| format!("{}", path.display()))?;
         Ok(s)
+    }
+
+    /// The same scenario with another seed: its generated events, its faults' ranges drawn
+    /// again, every jitter. A generated input's events change with it, so its snapshot is
+    /// dropped (the model still checks every count).
+    pub fn with_seed(mut self, seed: u64) -> anyhow::Result<Scenario> {
+        if seed != self.input.seed && self.input.count.is_some() {
+            self.expect.snapshot = Snapshot::Enabled(false);
+        }
+        self.input.seed = seed;
+        self.draw_faults()?;
+        Ok(self)
+    }
+
+    /// The clock on `backend` ([`crate::clock::ClockMode::of`]), over the file's when `asked`.
+    pub fn clock_on(
+        &self,
+        backend: ScenarioBackend,
+        asked: Option<crate::clock::ClockMode>,
+    ) -> Result<crate::clock::ClockMode, String> {
+        let programs = self.producer.is_some() || self.consumer.is_some();
+        crate::clock::ClockMode::of((&self.name, self.clock, programs), backend, asked)
+    }
+
+    fn draw_faults(&mut self) -> anyhow::Result<()> {
+        self.faults_drawn = crate::draw::drawn(&self.fault_table, self.input.seed).map_err(|e| anyhow::anyhow!(e))?;
+        self.faults = Fault::parse_table(&self.faults_drawn.0).map_err(|e| anyhow::anyhow!(e))?;
+        Ok(())
     }
 
     /// Every `*.toml` in `dir`, by name.

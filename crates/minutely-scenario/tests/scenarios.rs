@@ -20,7 +20,7 @@ use std::path::Path;
 use libtest_mimic::{Arguments, Failed, Trial};
 use minutely_localstack::Backend;
 use minutely_scenario::faults::Plan;
-use minutely_scenario::{ClockMode, Progress, RunOptions, Scenario, ScenarioBackend, replayed_part};
+use minutely_scenario::{ClockMode, Progress, RunOptions, Scenario, ScenarioBackend};
 
 fn main() -> std::process::ExitCode {
     let mut args = Arguments::from_args();
@@ -96,7 +96,7 @@ fn run(s: &Scenario, backend: ScenarioBackend, root: &Path) -> Result<(), Failed
     let report = run_once(s, &options)?;
     if report.replay.clock == ClockMode::Virtual {
         let again = run_once(s, &options)?;
-        let (first, second) = (replayed_part(&report), replayed_part(&again));
+        let (first, second) = (report.replayed_part(), again.replayed_part());
         if first != second {
             let at = first.lines().zip(second.lines()).position(|(a, b)| a != b).unwrap_or(0);
             let show = |t: &str| t.lines().skip(at.saturating_sub(3)).take(8).collect::<Vec<_>>().join("\n");
