@@ -36,7 +36,13 @@ pub(crate) struct Consumer {
     pub stats: ShardStats,
     /// With workers: whether every readable shard is held by a live worker.
     accounted: Option<Arc<AtomicBool>>,
+    /// The stall fault, once it fired: the consumer is not settled until it ended.
+    stall: Option<Arc<CrashAfter>>,
 }
+
+/// How long past a stall's end the run waits before it may call the consumer settled: the
+/// readers' stats from before the stall say "caught up" until their next GetRecords.
+const AFTER_STALL: Duration = Duration::from_secs(5);
 
 /// What the consumer side did, over all its attempts or workers.
 #[derive(Debug, Default)]
@@ -70,10 +76,15 @@ impl Consumer {
             },
             max_dedup_ids: 2_000_000,
         };
-        // The kill fault: clones share the crash, which fires once.
-        let output = match plan.kill_consumer {
-            Some(k) => Output::S3(output).crashing(CrashAfter::at(k.after_objects, k.at, false)),
-            None => Output::S3(output),
+        // The kill fault: clones share the crash, which fires once; the stall likewise.
+        let stall = plan.stall_consumer.map(|k| Arc::new(CrashAfter::stalling(k.after_objects, k.duration)));
+        let output = match (plan.kill_consumer, &stall) {
+            (Some(k), _) => Output::S3(output).crashing(CrashAfter::at(k.after_objects, k.at, false)),
+            (None, Some(stall)) => {
+                tokio::spawn(mark_stall(stall.clone(), happenings.clone()));
+                Output::Crashing(stall.clone(), Box::new(Output::S3(output)))
+            }
+            (None, None) => Output::S3(output),
         };
         let options = KinesisOptions {
             discover_every: Duration::from_secs(1),
@@ -94,7 +105,7 @@ impl Consumer {
                 let (duplicates, rejected) = (totals.counters.duplicates, totals.counters.rejected);
                 Ok(ConsumerEnd { restarts: 0, duplicates, rejected, workers: Some(workers) })
             }));
-            return Consumer { task, stop, stats, accounted };
+            return Consumer { task, stop, stats, accounted, stall: None };
         }
         let shard_stats = stats.clone();
         let task = AbortOnDrop(tokio::spawn(async move {
@@ -118,7 +129,7 @@ impl Consumer {
                 }
             }
         }));
-        Consumer { task, stop, stats, accounted: None }
+        Consumer { task, stop, stats, accounted: None, stall }
     }
 
     /// Waits until every shard is caught up and every window closed (by the idle timeout), or
@@ -134,7 +145,10 @@ impl Consumer {
             // to the next reader of its shard, which counts them.
             let open: u64 = self.stats.reading().iter().map(|(_, w)| w.open_windows).sum();
             let accounted = self.accounted.as_ref().is_none_or(|a| a.load(Ordering::Relaxed));
-            if caught_up && open == 0 && accounted {
+            let stalled = self.stall.as_ref().is_some_and(|s| {
+                s.frozen() && s.stalled_until().is_none_or(|until| clock::now() < until + AFTER_STALL)
+            });
+            if caught_up && open == 0 && accounted && !stalled {
                 return true;
             }
             if clock::now() >= deadline {
@@ -147,6 +161,18 @@ impl Consumer {
     pub async fn stop(mut self) -> anyhow::Result<ConsumerEnd> {
         let _ = self.stop.send(Some(Stop { close_open: true }));
         Ok((&mut self.task.0).await??)
+    }
+}
+
+/// Marks the stall's start and end for the report and its page.
+async fn mark_stall(stall: Arc<CrashAfter>, happenings: Happenings) {
+    while stall.stalled_until().is_none() {
+        clock::sleep(Duration::from_millis(100)).await;
+    }
+    happenings.happened("consumer stalled");
+    if let Some(until) = stall.stalled_until() {
+        clock::sleep_until(until).await;
+        happenings.happened("consumer resumed");
     }
 }
 

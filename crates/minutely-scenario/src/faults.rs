@@ -10,6 +10,7 @@
 //! throttle_probability = 0.3            # whole PutRecords calls throttled (both backends)
 //! restart_consumer_after_objects = 4    # = kill_consumer = { after_objects = 4 }
 //! kill_consumer = { after_objects = 4, at = "after_checkpoint" }   # or "before_checkpoint"
+//! stall_consumer = { after_objects = 4, for = "6m" }   # paused, then on: its iterators expire (sim)
 //! split_shard_after_events = 800        # the first open shard split in two (both)
 //! merge_shards_after_events = 1600      # two adjacent open shards merged (both)
 //! shard_count = { after_events = 500, to = 4 }   # UpdateShardCount (both)
@@ -45,6 +46,8 @@ pub enum Fault {
     RestartConsumerAfterObjects(u64),
     /// The consumer dies at a chosen point and a new one takes over.
     KillConsumer(KillConsumer),
+    /// The consumer stalls after some object writes (every call waits), then goes on.
+    StallConsumer(StallConsumer),
     /// The first open shard is split in two after this many events were put.
     SplitShardAfterEvents(u64),
     /// The first two adjacent open shards are merged after this many events were put.
@@ -92,6 +95,15 @@ pub struct KillConsumer {
     pub at: CrashPoint,
 }
 
+/// `stall_consumer = { after_objects = 4, for = "6m" }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StallConsumer {
+    pub after_objects: u64,
+    #[serde(rename = "for", with = "crate::durations")]
+    pub duration: std::time::Duration,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShardCount {
@@ -106,6 +118,7 @@ impl Fault {
             Fault::ThrottleProbability(_) => "throttle_probability",
             Fault::RestartConsumerAfterObjects(_) => "restart_consumer_after_objects",
             Fault::KillConsumer(_) => "kill_consumer",
+            Fault::StallConsumer(_) => "stall_consumer",
             Fault::SplitShardAfterEvents(_) => "split_shard_after_events",
             Fault::MergeShardsAfterEvents(_) => "merge_shards_after_events",
             Fault::ShardCount(_) => "shard_count",
@@ -147,6 +160,7 @@ impl Fault {
             Fault::ShardCount(c) if c.to < 1 => Err(format!("to = {}: at least 1 shard", c.to)),
             Fault::RestartConsumerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
             Fault::KillConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
+            Fault::StallConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
             Fault::Workers(0) => Err("0 workers: at least 1".into()),
             Fault::KillWorkerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
             Fault::Window(Window { after_events, until_events: Some(until) }) if until <= after_events => {
@@ -172,6 +186,9 @@ impl Fault {
             Fault::EmptyPages(_) => no("answers no empty page while records remain"),
             Fault::AwsLimits(true) => no("enforces no per-shard limits"),
             Fault::Window(_) => no("takes its faults when it starts: it cannot switch them on and off"),
+            Fault::StallConsumer(_) => no(
+                "would hold the run for the whole stall on its real clock (a 6-minute stall is 6 minutes of CI)",
+            ),
             _ => None,
         }
     }
@@ -197,6 +214,8 @@ pub struct Plan {
     pub localstack_env: Vec<(String, String)>,
     /// Kill the consumer (and start another).
     pub kill_consumer: Option<KillConsumer>,
+    /// Stall the consumer, then let it go on.
+    pub stall_consumer: Option<StallConsumer>,
     /// Reshards, by the count of events put before them.
     pub reshards: Vec<(u64, Reshard)>,
     /// Several consumers sharing the stream through leases, with their kill and join.
@@ -234,6 +253,7 @@ impl Plan {
                     plan.kill_consumer = Some(KillConsumer { after_objects: *n, at: CrashPoint::BeforeCheckpoint })
                 }
                 Fault::KillConsumer(k) => plan.kill_consumer = Some(*k),
+                Fault::StallConsumer(k) => plan.stall_consumer = Some(*k),
                 Fault::SplitShardAfterEvents(n) => plan.reshards.push((*n, Reshard::Split)),
                 Fault::MergeShardsAfterEvents(n) => plan.reshards.push((*n, Reshard::Merge)),
                 Fault::ShardCount(c) => plan.reshards.push((c.after_events, Reshard::ShardCount(c.to))),
@@ -250,6 +270,9 @@ impl Plan {
                 Fault::AddWorkerAfterEvents(n) => plan.fleet.get_or_insert_with(Fleet::one).add_after_events = Some(*n),
                 Fault::Window(w) => plan.window = Some(*w),
             }
+        }
+        if plan.stall_consumer.is_some() && (plan.kill_consumer.is_some() || plan.fleet.is_some()) {
+            return Err("[faults] stall_consumer is for one consumer, without kill_consumer or workers".into());
         }
         if let Some(f) = plan.fleet {
             if plan.kill_consumer.is_some() {
@@ -368,6 +391,21 @@ mod tests {
         assert_eq!(plan.sim, sim, "`minutely sim --faults` and `[faults]` give the sim the same faults");
         let json: minutely_sim::Faults = serde_json::from_value(serde_json::to_value(&sim).unwrap()).unwrap();
         assert_eq!(json, sim, "what GET /_sim/faults says can be POSTed back");
+    }
+
+    #[test]
+    fn a_stall_parses_with_its_duration_and_is_for_one_consumer() {
+        let faults = parse(r#"stall_consumer = { after_objects = 4, for = "6m" }"#).unwrap();
+        let plan = Plan::new(&faults, ScenarioBackend::Sim, 1).unwrap();
+        let stall = plan.stall_consumer.unwrap();
+        assert_eq!((stall.after_objects, stall.duration), (4, std::time::Duration::from_secs(360)));
+        let with_kill =
+            parse("stall_consumer = { after_objects = 4, for = \"6m\" }\nrestart_consumer_after_objects = 2");
+        let err = Plan::new(&with_kill.unwrap(), ScenarioBackend::Sim, 1).unwrap_err();
+        assert!(err.contains("stall_consumer is for one consumer"), "{err}");
+        assert!(
+            parse(r#"stall_consumer = { after_objects = 4, for = "soon" }"#).unwrap_err().contains("stall_consumer")
+        );
     }
 
     #[test]

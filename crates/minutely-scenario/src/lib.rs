@@ -18,6 +18,7 @@ pub mod backend;
 pub mod clock;
 mod consumer;
 pub mod draw;
+mod durations;
 pub mod faults;
 pub mod fleet;
 mod happenings;

@@ -286,6 +286,18 @@ impl Report {
                 failure,
             );
         }
+        if let (Some(stall), Some(sim)) = (plan.stall_consumer, &self.sim) {
+            let n = sim.iterators_aged_out;
+            let failure = (n == 0 && !drawn).then(|| {
+                format!(
+                    "the consumer's stall of {} after {} objects expired no iterator, so the run proves nothing about resuming",
+                    humantime::format_duration(stall.duration),
+                    stall.after_objects
+                )
+            });
+            let expected = "GetRecords answered ExpiredIteratorException for an iterator's age".to_owned();
+            self.verdict("consumer stalled past its iterators", expected, format!("{n} expired by age"), failure);
+        }
         if let Some(f) = plan.fleet {
             let w = self.workers.clone().unwrap_or_default();
             if let Some(n) = f.kill_after_objects {
@@ -413,7 +425,7 @@ impl Report {
         if let Some(s) = &self.sim {
             let errors: u64 = s.errors_injected.values().sum();
             o.push_str(&format!(
-                "  sim: {} entries throttled by the limits, {} GetRecords throttled, {} pages left empty as AWS may, {} on-demand splits | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired, {} pages left empty\n",
+                "  sim: {} entries throttled by the limits, {} GetRecords throttled, {} pages left empty as AWS may, {} on-demand splits | injected: {} entries failed, {} answers lost, {errors} calls failed, {} iterators expired ({} more by their age), {} pages left empty\n",
                 s.limits.entries_throttled,
                 s.limits.reads_throttled,
                 s.empty_pages.saturating_sub(s.empty_pages_injected),
@@ -421,6 +433,7 @@ impl Report {
                 s.entries_failed_injected,
                 s.answers_lost,
                 s.iterators_expired,
+                s.iterators_aged_out,
                 s.empty_pages_injected
             ));
             for (what, by_shard) in [

@@ -77,6 +77,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::backend::ScenarioBackend;
+use crate::durations as humantime_serde_compat;
 use crate::faults::Fault;
 use anyhow::{Context, bail};
 use minutely_check::{Anomaly, CountAnomaly, OutputSchema};
@@ -377,25 +378,6 @@ pub enum Snapshot {
 }
 
 /// Durations as humantime strings (`"30s"`, `"5m"`).
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer};
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
-    }
-
-    pub mod option {
-        use super::*;
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-            super::deserialize(d).map(Some)
-        }
-    }
-}
-
 impl Scenario {
     /// Reads and checks `path`; the scenario's name is the file stem.
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {

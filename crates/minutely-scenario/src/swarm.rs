@@ -85,6 +85,7 @@ pub fn reached(r: &Report) -> BTreeMap<String, u64> {
         put("entries failed (injected)", s.entries_failed_injected);
         put("ambiguous puts (answers lost)", s.answers_lost);
         put("iterators expired", s.iterators_expired);
+        put("iterators aged out", s.iterators_aged_out);
         put("empty pages", s.empty_pages);
         put("calls failed (injected)", s.errors_injected.values().sum());
         put("on-demand splits", s.limits.on_demand_splits);
@@ -97,7 +98,8 @@ pub fn reached(r: &Report) -> BTreeMap<String, u64> {
 pub fn aimed(r: &Report) -> BTreeMap<String, u64> {
     let aims = |name: &str| {
         name.starts_with("fault fired: ")
-            || ["consumer killed and restarted", "worker killed", "worker added"].contains(&name)
+            || ["consumer killed and restarted", "consumer stalled past its iterators", "worker killed", "worker added"]
+                .contains(&name)
     };
     r.checks
         .iter()

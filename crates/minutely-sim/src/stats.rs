@@ -19,7 +19,11 @@ pub struct Stats {
     pub limits: LimitStats,
     /// Calls applied whose answer was lost.
     pub answers_lost: u64,
+    /// GetRecords answered `ExpiredIteratorException` by the `expire_iterators` fault.
     pub iterators_expired: u64,
+    /// ... and because the iterator was older than its 5 minutes (a stalled reader's).
+    #[serde(default)]
+    pub iterators_aged_out: u64,
     /// GetRecords answers left empty while records remained (`Shapes::empty_pages`, raised by the
     /// `empty_pages` fault).
     pub empty_pages: u64,

@@ -284,7 +284,14 @@ fn get_records(shared: &Shared, p: Protocol, body: &[u8], call: u64, now: i64) -
         shared.stats.bump(|s| s.iterators_expired += 1);
     }
     let mut k = lock(shared);
-    let out = k.get_records(&input, state::Dice { expire, empty, kms: kms(shared, "GetRecords", call) }, now)?;
+    let out = match k.get_records(&input, state::Dice { expire, empty, kms: kms(shared, "GetRecords", call) }, now) {
+        Err(e) if !expire && e.code == "ExpiredIteratorException" => {
+            drop(k);
+            shared.stats.bump(|s| s.iterators_aged_out += 1);
+            return Err(e);
+        }
+        out => out?,
+    };
     // Written after the lock is let go: the records are shared, not copied.
     drop(k);
     if out.left_empty {
