@@ -438,20 +438,23 @@ impl Aggregator {
             closed_before: s.closed_before.map(Minute),
             stats: s.windows,
         };
-        let mut ids = Vec::with_capacity(s.dedup.len());
-        for saved in &s.dedup {
-            let bytes = B64.decode(&saved.hashes).map_err(|e| RestoreError::Corrupt(format!("dedup ids: {e}")))?;
-            if bytes.len() % 16 != 0 {
-                return Err(RestoreError::Corrupt("dedup ids are not 16-byte hashes".into()));
-            }
-            let hashes = bytes.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect();
-            ids.push((Minute(saved.minute), hashes));
-        }
+        let ids = saved_ids(s)?;
         agg.windows = Windows::restore(settings.windows, state, now);
         agg.dedup = Dedup::restore(settings.max_dedup_ids, s.dedup_untracked, s.closed_before.map(Minute), ids);
         agg.late_releases = s.late_releases;
         agg.position = checkpoint.position.clone();
         Ok(agg)
+    }
+
+    /// Remembers the event ids that a parent shard's finished checkpoint remembers, so that an
+    /// event counted in the parent and written again into this child (a producer's retry of a
+    /// put whose answer was lost, landing after a split) is dropped here too. Returns how many
+    /// ids were added (within the bound on ids).
+    pub fn inherit_ids(&mut self, parent: &Checkpoint) -> Result<usize, RestoreError> {
+        if parent.version != CHECKPOINT_VERSION {
+            return Err(RestoreError::Version(parent.version));
+        }
+        Ok(self.dedup.inherit(saved_ids(&parent.state)?))
     }
 
     pub fn counters(&self) -> Counters {
@@ -479,4 +482,18 @@ impl Aggregator {
             data_base64: B64.encode(data),
         });
     }
+}
+
+/// The dedup ids of a checkpoint, per minute.
+fn saved_ids(s: &SavedState) -> Result<Vec<(Minute, Vec<u128>)>, RestoreError> {
+    let mut ids = Vec::with_capacity(s.dedup.len());
+    for saved in &s.dedup {
+        let bytes = B64.decode(&saved.hashes).map_err(|e| RestoreError::Corrupt(format!("dedup ids: {e}")))?;
+        if bytes.len() % 16 != 0 {
+            return Err(RestoreError::Corrupt("dedup ids are not 16-byte hashes".into()));
+        }
+        let hashes = bytes.chunks_exact(16).map(|c| u128::from_be_bytes(c.try_into().expect("16 bytes"))).collect();
+        ids.push((Minute(saved.minute), hashes));
+    }
+    Ok(ids)
 }

@@ -122,6 +122,26 @@ impl Dedup {
             .collect()
     }
 
+    /// Adds ids seen elsewhere (a parent shard's), newest minute first, as far as the bound
+    /// allows (ids left out are not counted as untracked: they were never this worker's).
+    /// Returns how many were added.
+    pub fn inherit(&mut self, minutes: Vec<(Minute, Vec<u128>)>) -> usize {
+        let before = self.tracked;
+        for (m, hashes) in minutes.into_iter().rev() {
+            let set = self.by_minute.entry(m).or_default();
+            for h in hashes {
+                if self.tracked >= self.max_ids {
+                    break;
+                }
+                if set.insert(h) {
+                    self.tracked += 1;
+                }
+            }
+        }
+        self.by_minute.retain(|_, set| !set.is_empty());
+        self.tracked - before
+    }
+
     pub fn restore(
         max_ids: usize,
         untracked: u64,
@@ -165,5 +185,28 @@ mod tests {
         assert!(!d.is_duplicate(Minute(1), "a"), "minute 1 was dropped to make room");
         d.closed_before(Minute(2 + KEEP_CLOSED_MINUTES + 1));
         assert_eq!(d.tracked(), 0, "everything is now too old");
+    }
+
+    #[test]
+    fn a_child_inherits_its_parents_ids_newest_first_within_the_bound() {
+        let mut parent = Dedup::new(10);
+        for (m, id) in [(1, "a"), (2, "b"), (2, "c"), (3, "d")] {
+            assert!(!parent.is_duplicate(Minute(m), id));
+        }
+        let mut other = Dedup::new(10);
+        assert!(!other.is_duplicate(Minute(3), "d"));
+        assert!(!other.is_duplicate(Minute(3), "e"));
+        // Room for 3: minute 3's d, then minute 2's b and c; minute 1 is left out.
+        let mut child = Dedup::new(3);
+        assert_eq!(child.inherit(parent.snapshot()), 3);
+        assert_eq!(child.inherit(other.snapshot()), 0, "full: nothing more, and d is there already");
+        assert_eq!((child.tracked(), child.untracked), (3, 0));
+        assert!(child.is_duplicate(Minute(3), "d"));
+        assert!(!child.is_duplicate(Minute(1), "a"), "left out by the bound");
+        let mut roomy = Dedup::new(10);
+        assert_eq!(roomy.inherit(parent.snapshot()) + roomy.inherit(other.snapshot()), 5, "a merge: the union");
+        for (m, id) in [(1, "a"), (2, "b"), (2, "c"), (3, "d"), (3, "e")] {
+            assert!(roomy.is_duplicate(Minute(m), id), "{id} in minute {m}");
+        }
     }
 }

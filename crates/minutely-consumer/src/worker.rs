@@ -135,6 +135,24 @@ impl Worker {
         Ok((worker, finished))
     }
 
+    /// A shard read for the first time (nothing read yet) remembers the event ids in its
+    /// parents' finished checkpoints (at `parents`, paths): a put retried across a split lands
+    /// once in the parent and once in the child, and is counted once. A parent without a
+    /// finished checkpoint (another consumer's, or aged out) gives nothing.
+    pub async fn inherit_ids(&mut self, parents: &[String]) -> Result<(), WorkerError> {
+        if self.checkpoint_path.is_none() || self.agg.position().is_some() {
+            return Ok(());
+        }
+        for path in parents {
+            if let Some((cp, _)) = self.output.load_checkpoint(path).await?
+                && cp.finished
+            {
+                self.agg.inherit_ids(&cp).map_err(|error| WorkerError::Restore { worker: cp.worker.clone(), error })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Copies the aggregator's counters to the shared stats.
     pub fn publish(&self) {
         self.stats.publish(self.agg.counters(), self.agg.open_windows());

@@ -39,7 +39,12 @@ impl Assignment {
                 }
                 for shard in lineage.ready() {
                     lineage.start(&shard);
-                    readers.start(&shard, discovery.start_of(&shard, ctx.options.start), u64::MAX);
+                    readers.start(
+                        &shard,
+                        discovery.parents_of(&shard),
+                        discovery.start_of(&shard, ctx.options.start),
+                        u64::MAX,
+                    );
                 }
                 Ok(())
             }

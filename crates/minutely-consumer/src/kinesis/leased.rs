@@ -59,7 +59,12 @@ impl Leased {
         for shard in self.write_all(ctx, writes).await? {
             if !readers.is_reading(&shard) {
                 let valid_until = self.leases.valid_until(&shard).unwrap_or(0);
-                readers.start(&shard, discovery.start_of(&shard, ctx.options.start), valid_until);
+                readers.start(
+                    &shard,
+                    discovery.parents_of(&shard),
+                    discovery.start_of(&shard, ctx.options.start),
+                    valid_until,
+                );
             }
         }
         for action in others {

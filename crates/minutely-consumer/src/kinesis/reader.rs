@@ -73,15 +73,16 @@ impl Readers {
         Readers { ctx, stats, handles: BTreeMap::new(), tasks: JoinSet::new() }
     }
 
-    /// Starts reading `shard` (at `start` without a checkpoint), allowed until `valid_until`.
-    pub fn start(&mut self, shard: &str, start: StartAt, valid_until: u64) {
+    /// Starts reading `shard` (at `start` without a checkpoint; after `parents`, read to their
+    /// end), allowed until `valid_until`.
+    pub fn start(&mut self, shard: &str, parents: Vec<String>, start: StartAt, valid_until: u64) {
         let (stop_tx, stop_rx) = watch::channel(None::<Stop>);
         let valid_until = Arc::new(AtomicU64::new(valid_until));
         let stats = self.stats.start(shard);
         let control = Control { stop: stop_rx, valid_until: valid_until.clone() };
         let (ctx, name) = (self.ctx.clone(), shard.to_owned());
         self.tasks.spawn(async move {
-            let end = read_shard(&ctx, &name, start, stats, control).await;
+            let end = read_shard(&ctx, &name, &parents, start, stats, control).await;
             (name, end)
         });
         self.handles.insert(shard.to_owned(), Handle { stop: stop_tx, valid_until });
@@ -177,6 +178,7 @@ impl Drop for StopOnDrop {
 async fn read_shard(
     ctx: &Ctx,
     shard: &str,
+    parents: &[String],
     start: StartAt,
     stats: Arc<WorkerStats>,
     control: Control,
@@ -201,6 +203,8 @@ async fn read_shard(
         stats.finish();
         return Ok(ShardEnd::Finished);
     }
+    let parents: Vec<String> = parents.iter().map(|p| layout::checkpoint(&o.stream, p)).collect();
+    worker.inherit_ids(&parents).await?;
     let mut iterator: Option<String> = None;
     // Jitter seeded by the shard: the same shard waits the same way, shards differ.
     let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);

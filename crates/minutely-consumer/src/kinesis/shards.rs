@@ -68,6 +68,11 @@ impl Discovery {
         self.next = clock::now();
     }
 
+    /// The parents of `shard` in the last listing.
+    pub fn parents_of(&self, shard: &str) -> Vec<String> {
+        self.listing.iter().find(|s| s.id == shard).map(|s| s.parents.clone()).unwrap_or_default()
+    }
+
     /// Where `shard` begins without a checkpoint.
     pub fn start_of(&self, shard: &str, start: StartAt) -> StartAt {
         let listed_at_start = self.initial.as_ref().is_some_and(|i| i.contains(shard));
