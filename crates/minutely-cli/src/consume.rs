@@ -204,6 +204,7 @@ async fn output(args: &Args, target: &minutely_aws::Target) -> anyhow::Result<Ou
         bucket: bucket.clone(),
         prefix: prefix.clone(),
         retry_deadline: Duration::from_secs(120),
+        writer: None,
     };
     if args.create_bucket {
         s3.create_bucket().await?;

@@ -307,6 +307,7 @@ async fn consumer_against_localstack() {
         bucket: BUCKET.into(),
         prefix: "fence".into(),
         retry_deadline: Duration::from_secs(10),
+        writer: None,
     });
     let settings = Settings {
         decoder: Arc::new(RecordDecoder::minutely(&["country".to_owned()])),

@@ -153,6 +153,15 @@ impl Worker {
         Ok(())
     }
 
+    /// Writes the objects that are due through `output`, with no checkpoint: only the planted
+    /// bug [`crate::kinesis::Planted::FlushOnLeaseLoss`] does this.
+    pub async fn write_objects_to(&mut self, output: &Output) -> Result<(), WorkerError> {
+        for object in self.agg.take_objects() {
+            output.write(&object).await?;
+        }
+        Ok(())
+    }
+
     /// Copies the aggregator's counters to the shared stats.
     pub fn publish(&self) {
         self.stats.publish(self.agg.counters(), self.agg.open_windows());

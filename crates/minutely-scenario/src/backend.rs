@@ -108,6 +108,21 @@ impl Running {
     }
 
     /// What the sim counted (faults fired, entries throttled...); `None` on LocalStack.
+    /// Has the sim keep every S3 PutObject (nothing on LocalStack).
+    pub fn journal_s3_writes(&self) {
+        if let Running::Sim(sim) = self {
+            sim.journal_s3_writes();
+        }
+    }
+
+    /// The sim's S3 PutObjects since [`Running::journal_s3_writes`]; `None` on LocalStack.
+    pub fn s3_writes(&self) -> Option<Vec<minutely_sim::s3::S3Write>> {
+        match self {
+            Running::Sim(sim) => Some(sim.s3_writes()),
+            Running::LocalStack(_) => None,
+        }
+    }
+
     pub fn sim_stats(&self) -> Option<minutely_sim::Stats> {
         match self {
             Running::Sim(sim) => Some(sim.stats()),

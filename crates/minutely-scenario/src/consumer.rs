@@ -81,7 +81,7 @@ impl Consumer {
         let output = match (plan.kill_consumer, &stall) {
             (Some(k), _) => Output::S3(output).crashing(CrashAfter::at(k.after_objects, k.at, false)),
             (None, Some(stall)) => {
-                tokio::spawn(mark_stall(stall.clone(), happenings.clone()));
+                tokio::spawn(mark_stall(stall.clone(), happenings.clone(), "consumer"));
                 Output::Crashing(stall.clone(), Box::new(Output::S3(output)))
             }
             (None, None) => Output::S3(output),
@@ -97,7 +97,9 @@ impl Consumer {
         let stats = ShardStats::new();
         let client = kinesis.clone();
         if let Some(f) = plan.fleet {
-            let view = fleet::View { stats: stats.clone(), accounted: Arc::default() };
+            // The run is not settled while the first worker is paused (nor just after).
+            let pause = f.pause.map(|p| Arc::new(CrashAfter::stalling(p.after_objects, p.duration)));
+            let view = fleet::View { stats: stats.clone(), accounted: Arc::default(), pause: pause.clone() };
             let accounted = Some(view.accounted.clone());
             let task = AbortOnDrop(tokio::spawn(async move {
                 let (workers, totals) =
@@ -105,7 +107,7 @@ impl Consumer {
                 let (duplicates, rejected) = (totals.counters.duplicates, totals.counters.rejected);
                 Ok(ConsumerEnd { restarts: 0, duplicates, rejected, workers: Some(workers) })
             }));
-            return Consumer { task, stop, stats, accounted, stall: None };
+            return Consumer { task, stop, stats, accounted, stall: pause };
         }
         let shard_stats = stats.clone();
         let task = AbortOnDrop(tokio::spawn(async move {
@@ -164,15 +166,15 @@ impl Consumer {
     }
 }
 
-/// Marks the stall's start and end for the report and its page.
-async fn mark_stall(stall: Arc<CrashAfter>, happenings: Happenings) {
+/// Marks the stall's start and end of `who` for the report and its page.
+pub(crate) async fn mark_stall(stall: Arc<CrashAfter>, happenings: Happenings, who: &str) {
     while stall.stalled_until().is_none() {
         clock::sleep(Duration::from_millis(100)).await;
     }
-    happenings.happened("consumer stalled");
+    happenings.happened(&format!("{who} stalled"));
     if let Some(until) = stall.stalled_until() {
         clock::sleep_until(until).await;
-        happenings.happened("consumer resumed");
+        happenings.happened(&format!("{who} resumed"));
     }
 }
 

@@ -11,6 +11,7 @@
 //! restart_consumer_after_objects = 4    # = kill_consumer = { after_objects = 4 }
 //! kill_consumer = { after_objects = 4, at = "after_checkpoint" }   # or "before_checkpoint"
 //! stall_consumer = { after_objects = 4, for = "6m" }   # paused, then on: its iterators expire (sim)
+//! pause_worker = { after_objects = 6, for = "30s" }    # with workers: the first one paused past its lease (sim)
 //! split_shard_after_events = 800        # the first open shard split in two (both)
 //! merge_shards_after_events = 1600      # two adjacent open shards merged (both)
 //! shard_count = { after_events = 500, to = 4 }   # UpdateShardCount (both)
@@ -74,6 +75,9 @@ pub enum Fault {
     KillWorkerAfterObjects(u64),
     /// One more worker joins once this many events were put.
     AddWorkerAfterEvents(u64),
+    /// The first worker pauses after some object writes (every call through its output
+    /// waits), then goes on: past its leases, the others take its shards.
+    PauseWorker(StallConsumer),
     /// The sim's faults are on only from `after_events` events put until `until_events` (or the
     /// end of the run); the page shades the window.
     Window(Window),
@@ -131,6 +135,7 @@ impl Fault {
             Fault::Workers(_) => "workers",
             Fault::KillWorkerAfterObjects(_) => "kill_worker_after_objects",
             Fault::AddWorkerAfterEvents(_) => "add_worker_after_events",
+            Fault::PauseWorker(_) => "pause_worker",
             Fault::Window(_) => "window",
         }
     }
@@ -160,7 +165,9 @@ impl Fault {
             Fault::ShardCount(c) if c.to < 1 => Err(format!("to = {}: at least 1 shard", c.to)),
             Fault::RestartConsumerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
             Fault::KillConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
-            Fault::StallConsumer(k) if k.after_objects == 0 => Err("after_objects = 0: at least 1".into()),
+            Fault::StallConsumer(k) | Fault::PauseWorker(k) if k.after_objects == 0 => {
+                Err("after_objects = 0: at least 1".into())
+            }
             Fault::Workers(0) => Err("0 workers: at least 1".into()),
             Fault::KillWorkerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
             Fault::Window(Window { after_events, until_events: Some(until) }) if until <= after_events => {
@@ -186,7 +193,7 @@ impl Fault {
             Fault::EmptyPages(_) => no("answers no empty page while records remain"),
             Fault::AwsLimits(true) => no("enforces no per-shard limits"),
             Fault::Window(_) => no("takes its faults when it starts: it cannot switch them on and off"),
-            Fault::StallConsumer(_) => no(
+            Fault::StallConsumer(_) | Fault::PauseWorker(_) => no(
                 "would hold the run for the whole stall on its real clock (a 6-minute stall is 6 minutes of CI)",
             ),
             _ => None,
@@ -233,6 +240,10 @@ pub struct Fleet {
     pub kill_after_objects: Option<u64>,
     /// One more worker joins once this many events were put.
     pub add_after_events: Option<u64>,
+    /// The first worker pauses after some objects, for a while.
+    pub pause: Option<StallConsumer>,
+    /// A bug planted in every worker (tests only: [`crate::Scenario::planted`]).
+    pub planted: Option<minutely_consumer::kinesis::Planted>,
 }
 
 impl Plan {
@@ -268,6 +279,7 @@ impl Plan {
                     plan.fleet.get_or_insert_with(Fleet::one).kill_after_objects = Some(*n)
                 }
                 Fault::AddWorkerAfterEvents(n) => plan.fleet.get_or_insert_with(Fleet::one).add_after_events = Some(*n),
+                Fault::PauseWorker(p) => plan.fleet.get_or_insert_with(Fleet::one).pause = Some(*p),
                 Fault::Window(w) => plan.window = Some(*w),
             }
         }
@@ -279,6 +291,9 @@ impl Plan {
                 return Err(
                     "[faults] kill_consumer is for one consumer: with workers, use kill_worker_after_objects".into()
                 );
+            }
+            if f.pause.is_some() && (f.kill_after_objects.is_some() || f.workers < 2) {
+                return Err("[faults] pause_worker pauses the first of workers = 2 or more, without kill_worker_after_objects (both are about the first worker)".into());
             }
             if f.kill_after_objects.is_some() && f.workers < 2 && f.add_after_events.is_none() {
                 return Err("[faults] kill_worker_after_objects needs another worker to take over: workers = 2 or more, or add_worker_after_events".into());
@@ -491,7 +506,10 @@ mod tests {
     fn workers_make_a_fleet_and_a_kill_needs_someone_to_take_over() {
         let faults = parse("workers = 3\nkill_worker_after_objects = 4\nadd_worker_after_events = 600").unwrap();
         let plan = Plan::new(&faults, ScenarioBackend::Sim, 1).unwrap();
-        assert_eq!(plan.fleet, Some(Fleet { workers: 3, kill_after_objects: Some(4), add_after_events: Some(600) }));
+        assert_eq!(
+            plan.fleet,
+            Some(Fleet { workers: 3, kill_after_objects: Some(4), add_after_events: Some(600), ..Fleet::default() })
+        );
         let alone = parse("kill_worker_after_objects = 4").unwrap();
         let err = Plan::new(&alone, ScenarioBackend::Sim, 1).unwrap_err();
         assert!(err.contains("needs another worker to take over"), "{err}");

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minutely_aws::clock;
-use minutely_consumer::kinesis::{KinesisOptions, LeaseOptions, LeaseReport};
+use minutely_consumer::kinesis::{KinesisOptions, LeaseOptions, LeaseReport, Planted};
 use minutely_consumer::lease::{LeaseCounts, Timing};
 use minutely_consumer::output::CrashAfter;
 use minutely_consumer::{ConsumeError, Output, Settings, ShardStats, Stop, Totals};
@@ -46,6 +46,8 @@ pub struct View {
     /// Whether the live workers hold every readable shard between them: no killed worker's
     /// lease still waits to expire.
     pub accounted: Arc<AtomicBool>,
+    /// The first worker's pause (`pause_worker`), made by the caller, which waits for its end.
+    pub pause: Option<Arc<CrashAfter>>,
 }
 
 struct Worker {
@@ -63,8 +65,10 @@ type WorkerEnd = (usize, Result<(), ConsumeError>);
 struct Workers {
     tasks: JoinSet<WorkerEnd>,
     list: Vec<Worker>,
-    /// The first worker's output freezes after the planned objects (see the module's text).
+    /// The first worker's output freezes after the planned objects (see the module's text),
+    /// or pauses for a while.
     freeze: Option<Arc<CrashAfter>>,
+    planted: Option<Planted>,
     client: aws_sdk_kinesis::Client,
     options: KinesisOptions,
     settings: Settings,
@@ -79,7 +83,8 @@ impl Workers {
             (Some(f), 0) => Output::Crashing(f.clone(), Box::new(self.output.clone())),
             _ => self.output.clone(),
         };
-        let leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
+        let mut leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
+        leases.planted = self.planted;
         let report = leases.report.clone();
         let options = KinesisOptions { leases: Some(leases), ..self.options.clone() };
         let (stop, stop_rx) = watch::channel(None);
@@ -113,7 +118,14 @@ pub(crate) async fn run(
     view: View,
 ) -> Result<(WorkersReport, Totals), ConsumeError> {
     let freeze = fleet.kill_after_objects.map(|n| Arc::new(CrashAfter::freezing(n)));
-    let mut workers = Workers { tasks: JoinSet::new(), list: Vec::new(), freeze, client, options, settings, output };
+    let pause = view.pause.clone();
+    if let Some(pause) = &pause {
+        tokio::spawn(crate::consumer::mark_stall(pause.clone(), run.clone(), "worker-0"));
+    }
+    let planted = fleet.planted;
+    let freeze = freeze.or(pause);
+    let mut workers =
+        Workers { tasks: JoinSet::new(), list: Vec::new(), freeze, planted, client, options, settings, output };
     let mut report = WorkersReport::default();
     for _ in 0..fleet.workers {
         workers.start();
@@ -141,7 +153,7 @@ pub(crate) async fn run(
             }
             _ = clock::sleep(Duration::from_millis(50)) => {}
         }
-        if workers.freeze.as_ref().is_some_and(|f| f.frozen()) {
+        if fleet.kill_after_objects.is_some() && workers.freeze.as_ref().is_some_and(|f| f.frozen()) {
             frozen_at.get_or_insert_with(clock::now);
         }
         // A second for the calls in flight when it froze to finish.

@@ -20,6 +20,7 @@ mod consumer;
 pub mod draw;
 mod durations;
 pub mod faults;
+pub mod fence;
 pub mod fleet;
 mod happenings;
 pub mod history;

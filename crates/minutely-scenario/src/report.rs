@@ -116,6 +116,9 @@ pub struct Report {
     /// With the user's producer: what it did and the stream's check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<crate::history::History>,
+    /// With workers on the sim: every write checked against the leases (`fence.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::fence::FenceCheck>,
     /// The clock, the seed, the build and the command that make this run again, and the digest
     /// of the sim's state a replay on virtual time must reproduce.
     pub replay: Replay,
@@ -169,6 +172,7 @@ impl Report {
             throughput_events_per_s: 0.0,
             records_sent: 0,
             sim: None,
+            fence: None,
             interrupted: None,
             replay: Replay::new(&s.name, backend, s.input.seed, ClockMode::Real),
             wall: Wall::default(),
@@ -199,6 +203,7 @@ impl Report {
         self.check_history(e);
         self.check_speed(e);
         self.check_faults_fired(e, plan, s.faults_drawn.1);
+        self.check_fence();
         self.passed = self.failures.is_empty();
         Ok(())
     }
@@ -268,6 +273,25 @@ impl Report {
         }
     }
 
+    /// With workers: no write of a shard's data came from a worker after another took its
+    /// lease, or could have (`fence.rs`).
+    fn check_fence(&mut self) {
+        let Some(f) = self.fence.clone() else { return };
+        let failure = (f.violations > 0).then(|| {
+            format!(
+                "fence: {} writes after another worker took the shard or could have: {}",
+                f.violations,
+                f.named.join("; ")
+            )
+        });
+        let expected = "every write of a shard's data by its lease holder, within the lease".to_owned();
+        let actual = format!(
+            "{} data writes and {} lease writes checked, {} refused by a condition, {} violations",
+            f.data_writes, f.lease_writes, f.refused, f.violations
+        );
+        self.verdict("fence held over every write", expected, actual, failure);
+    }
+
     /// Every planned kill, join and injected fault happened (one that did not proves nothing),
     /// and the limits refused entries where the scenario expects it.
     fn check_faults_fired(&mut self, e: &crate::spec::Expect, plan: &Plan, drawn: bool) {
@@ -305,6 +329,17 @@ impl Report {
                     format!("the worker kill after {n} objects never fired, so the run proves nothing about it")
                 });
                 self.verdict("worker killed", format!("after {n} objects"), format!("{} killed", w.killed), failure);
+            }
+            if let Some(p) = f.pause {
+                let failure = (w.leases.lost == 0 && !drawn).then(|| {
+                    format!(
+                        "worker-0's pause of {} lost it no lease, so the run proves nothing about a worker paused past its lease",
+                        humantime::format_duration(p.duration)
+                    )
+                });
+                let (expected, actual) =
+                    ("another worker took a lease of the paused one".into(), format!("{} leases lost", w.leases.lost));
+                self.verdict("worker paused past its lease", expected, actual, failure);
             }
             if let Some(n) = f.add_after_events {
                 let failure = (w.added == 0 && !drawn)

@@ -19,6 +19,7 @@ use crate::backend::Running;
 use crate::clock::{ClockMode, VIRTUAL_EPOCH_MS};
 use crate::consumer::{AbortOnDrop, Consumer, ConsumerEnd, LagSamples, sample_lag};
 use crate::faults::Plan;
+use crate::fence;
 use crate::happenings::Happenings;
 use crate::history::{self, History};
 use crate::input::{Counted, Input};
@@ -154,7 +155,10 @@ async fn run_checked(s: &Scenario, opts: &RunOptions, progress: &Progress, mode:
     let deadline = started + s.expect.timeout;
     let hard_deadline = deadline + TIMEOUT_OVERRUN;
     let backend = opts.backend.unwrap_or(s.backend);
-    let plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
+    let mut plan = Plan::new(&s.faults, backend, s.input.seed).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(fleet) = plan.fleet.as_mut() {
+        fleet.planted = s.planted;
+    }
     if s.producer.is_some() && !plan.reshards.is_empty() {
         anyhow::bail!("the reshard faults happen between minutely's producer's puts: not with [producer] command");
     }
@@ -267,6 +271,10 @@ async fn run_on(
     let tracer = Arc::new(Tracer::new(counted.records as usize, Arc::new(s.decoder()?)));
     let happenings = Happenings::default();
     let lag = LagSamples::default();
+    if plan.fleet.is_some() {
+        // Every write, for the fence check.
+        backend.journal_s3_writes();
+    }
     // minutely's consumer, unless the user's runs instead.
     let ours = s.consumer.is_none().then(|| {
         let consumer = Consumer::spawn(s, plan, &clients.kinesis, &stream, output, tracer.clone(), happenings.clone());
@@ -300,7 +308,11 @@ async fn run_on(
     let history = (s.producer.is_some() || s.consumer.is_some()).then_some(history);
     let joining = std::time::Instant::now();
     let latency = tracer.latency(&produced.timeline);
-    let mut report = Report { latency, sim, history, ..Report::empty(s, &backend.name()) };
+    let fence = plan
+        .fleet
+        .and(backend.s3_writes())
+        .map(|writes| fence::check(&writes, &bucket, &prefix, &stream, crate::fleet::TIMING.duration_ms));
+    let mut report = Report { latency, sim, history, fence, ..Report::empty(s, &backend.name()) };
     report.wall.engine =
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
     // Only a virtual run is the same twice: a digest of a real run's state would say nothing.
@@ -471,6 +483,7 @@ async fn provision(s: &Scenario, clients: &minutely_aws::Clients) -> anyhow::Res
         bucket: BUCKET.into(),
         prefix: format!("{}/{run_id}", s.name),
         retry_deadline: Duration::from_secs(60),
+        writer: None,
     };
     output.create_bucket().await?;
     Ok((stream, output))

@@ -120,6 +120,10 @@ pub struct Scenario {
     pub consumer: Option<UsersConsumer>,
     #[serde(default)]
     pub expect: Expect,
+    /// A bug planted in minutely's workers on purpose (tests only, never from a file): how the
+    /// tests prove that the swarm and the fence check find one.
+    #[serde(skip)]
+    pub planted: Option<minutely_consumer::kinesis::Planted>,
 }
 
 /// The user's consumer: its program, when to ask it to stop, and where its output is.

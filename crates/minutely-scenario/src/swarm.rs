@@ -94,12 +94,19 @@ pub fn reached(r: &Report) -> BTreeMap<String, u64> {
 }
 
 /// The cases the scenario's faults aim at, from the report's checks that they fired ("fault
-/// fired: ...", "consumer killed and restarted", "worker killed", "worker added"): (case, times).
+/// fired: ...", "consumer killed and restarted", "worker killed", "worker added", a stall or a
+/// pause): (case, times).
 pub fn aimed(r: &Report) -> BTreeMap<String, u64> {
     let aims = |name: &str| {
         name.starts_with("fault fired: ")
-            || ["consumer killed and restarted", "consumer stalled past its iterators", "worker killed", "worker added"]
-                .contains(&name)
+            || [
+                "consumer killed and restarted",
+                "consumer stalled past its iterators",
+                "worker killed",
+                "worker added",
+                "worker paused past its lease",
+            ]
+            .contains(&name)
     };
     r.checks
         .iter()

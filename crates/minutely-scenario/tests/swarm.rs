@@ -1,6 +1,7 @@
 //! The swarm finds a failure planted in one range of a scenario's faults, stops taking seeds
 //! there, and the command it prints replays that failure exactly: the same failure, the same
-//! sim state at the end.
+//! sim state at the end. Two plants: a fault range that slows S3 past the latency limit, and a
+//! bug planted in the consumer (a worker that flushes its windows when it loses its lease).
 //!
 //! The plant: S3 writes slowed by a latency drawn per seed from 0 to 1.2 s (the writes of a
 //! minute queue behind each other), against a p99 limit of 10 s on the whole path. Seeds that draw a short latency pass; the first seed whose
@@ -8,6 +9,7 @@
 
 use std::path::Path;
 
+use minutely_consumer::kinesis::Planted;
 use minutely_scenario::swarm::{one, swarm};
 use minutely_scenario::{ClockMode, RunOptions, Scenario, ScenarioBackend};
 
@@ -37,6 +39,50 @@ latency_p99 = "10s"
 timeout = "5m"
 "#;
 
+fn options(root: &Path, snapshots: &Path) -> RunOptions {
+    RunOptions {
+        root: root.to_owned(),
+        snapshots: snapshots.to_owned(),
+        update_snapshots: false,
+        backend: Some(ScenarioBackend::Sim),
+        localstack: minutely_localstack::Options::from_env().unwrap(),
+        interrupt: None,
+        program_env: Vec::new(),
+        clock: None,
+    }
+}
+
+/// Runs the seed that `replay` (a printed command) names alone, on virtual time: it must fail
+/// as the swarm's run did, with the same sim state at the end.
+fn replays(s: &Scenario, first: &minutely_scenario::swarm::SeedRun, options: RunOptions) {
+    let seed: u64 = first.replay.rsplit_once("--seed ").unwrap().1.trim().parse().unwrap();
+    assert_eq!(seed, first.seed);
+    assert!(first.replay.contains("--clock virtual") && first.replay.contains("--backend sim"), "{}", first.replay);
+    let replay_options = RunOptions { clock: Some(ClockMode::Virtual), ..options };
+    let again = one(s, seed, &replay_options).unwrap();
+    assert!(!again.passed);
+    assert_eq!(again.failures, first.failures);
+    assert_eq!(again.state_sha256, first.state_sha256);
+    assert!(again.state_sha256.is_some());
+}
+
+#[test]
+fn a_worker_that_flushes_on_lease_loss_is_found_and_its_printed_command_replays_it() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut s = Scenario::load(&root.join("scenarios/lease-pause.toml")).unwrap();
+    let options = options(&root, &root.join("scenarios/snapshots"));
+    // Unplanted, the first seeds pass (CI runs 200 of them).
+    let clean = swarm(&s, 1..=6, 2, &options, &|_| {}).unwrap();
+    assert!(clean.first_failure.is_none(), "{}", clean.render());
+    s.planted = Some(Planted::FlushOnLeaseLoss);
+    let found = swarm(&s, 1..=60, 2, &options, &|_| {}).unwrap();
+    println!("{}", found.render());
+    let first = found.first_failure.clone().expect("the planted bug is found within 60 seeds");
+    assert!(first.failures.iter().any(|f| f.starts_with("fence: ")), "the fence check names it: {:?}", first.failures);
+    assert!(found.each.iter().filter(|r| r.seed < first.seed).all(|r| r.passed), "it is the first");
+    replays(&s, &first, options);
+}
+
 #[test]
 fn a_planted_failure_is_found_and_its_printed_command_replays_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -45,16 +91,7 @@ fn a_planted_failure_is_found_and_its_printed_command_replays_it() {
     let path = dir.join("planted.toml");
     std::fs::write(&path, PLANTED).unwrap();
     let s = Scenario::load(&path).unwrap();
-    let options = RunOptions {
-        root: root.clone(),
-        snapshots: dir.clone(),
-        update_snapshots: false,
-        backend: Some(ScenarioBackend::Sim),
-        localstack: minutely_localstack::Options::from_env().unwrap(),
-        interrupt: None,
-        program_env: Vec::new(),
-        clock: None,
-    };
+    let options = options(&root, &dir);
     let found = swarm(&s, 1..=60, 2, &options, &|_| {}).unwrap();
     println!("{}", found.render());
     let first = found.first_failure.clone().expect("the planted failure is found within 60 seeds");
@@ -66,13 +103,5 @@ fn a_planted_failure_is_found_and_its_printed_command_replays_it() {
     assert!(found.runs < 60, "the swarm stopped taking seeds at the failure: {} runs", found.runs);
 
     // The printed command, as a person would run it: its seed, on virtual time.
-    let seed: u64 = first.replay.rsplit_once("--seed ").unwrap().1.trim().parse().unwrap();
-    assert_eq!(seed, first.seed);
-    assert!(first.replay.contains("--clock virtual") && first.replay.contains("--backend sim"), "{}", first.replay);
-    let replay_options = RunOptions { clock: Some(ClockMode::Virtual), ..options };
-    let again = one(&s, seed, &replay_options).unwrap();
-    assert!(!again.passed);
-    assert_eq!(again.failures, first.failures);
-    assert_eq!(again.state_sha256, first.state_sha256);
-    assert!(again.state_sha256.is_some());
+    replays(&s, &first, options);
 }

@@ -109,6 +109,16 @@ impl Sim {
         self.shared.ledger(name)
     }
 
+    /// Keeps every S3 PutObject from now on: [`Sim::s3_writes`].
+    pub fn journal_s3_writes(&self) {
+        self.shared.s3.journal();
+    }
+
+    /// Every S3 PutObject since [`Sim::journal_s3_writes`], applied or refused, in order.
+    pub fn s3_writes(&self) -> Vec<crate::s3::S3Write> {
+        self.shared.s3.writes()
+    }
+
     /// Replaces the faults (as `POST /_sim/faults` does).
     pub fn set_faults(&self, faults: Faults) -> Result<(), String> {
         faults.validate()?;

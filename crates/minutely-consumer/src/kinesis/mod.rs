@@ -20,7 +20,7 @@ use std::sync::Arc;
 use aws_sdk_kinesis::Client;
 use tokio::sync::watch;
 
-pub use options::{KinesisOptions, LeaseOptions, LeaseReport, StartAt, default_worker_id};
+pub use options::{KinesisOptions, LeaseOptions, LeaseReport, Planted, StartAt, default_worker_id};
 
 use crate::aggregator::Settings;
 use crate::output::Output;
@@ -38,6 +38,11 @@ pub async fn consume(
     stop: watch::Receiver<Option<Stop>>,
     stats: ShardStats,
 ) -> Result<(), ConsumeError> {
+    // With leases, every object names the worker that wrote it.
+    let output = match &options.leases {
+        Some(l) => output.with_writer(&l.worker_id),
+        None => output,
+    };
     let ctx = reader::Ctx { client, options, settings, output, clock: Clock::start() };
     coordinator::coordinate(Arc::new(ctx), stop, stats).await
 }

@@ -85,12 +85,24 @@ pub struct LeaseOptions {
     pub timing: Timing,
     /// What this worker holds and did, for the live line and the summary.
     pub report: Arc<Mutex<LeaseReport>>,
+    /// A bug planted on purpose, for the tests that prove the swarm and the fence check find
+    /// one. Never set by the command line.
+    pub planted: Option<Planted>,
 }
 
 impl LeaseOptions {
     pub fn new(worker_id: &str, timing: Timing) -> LeaseOptions {
-        LeaseOptions { worker_id: worker_id.to_owned(), timing, report: Arc::default() }
+        LeaseOptions { worker_id: worker_id.to_owned(), timing, report: Arc::default(), planted: None }
     }
+}
+
+/// Bugs that can be planted in a worker on leases (`LeaseOptions::planted`), for tests only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planted {
+    /// On losing a lease, the reader closes its windows and writes them before it stops,
+    /// skipping the lease check and the checkpoint (a careless flush on the way out): a worker
+    /// woken after its lease lapsed writes over the new holder's objects.
+    FlushOnLeaseLoss,
 }
 
 /// What a worker holds and did with leases.

@@ -14,13 +14,13 @@ use minutely_aws::{AwsError, Backoff, RetryLog, RetryPolicy};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::options::{KinesisOptions, StartAt};
+use super::options::{KinesisOptions, Planted, StartAt};
 use crate::aggregator::Settings;
 use crate::layout;
-use crate::output::Output;
+use crate::output::{Deadline, Output, OutputError};
 use crate::run::{ConsumeError, Stop};
 use crate::stats::{ShardStats, WorkerStats};
-use crate::worker::{Clock, Worker};
+use crate::worker::{Clock, Worker, WorkerError};
 
 /// What every reader of a run shares.
 pub(super) struct Ctx {
@@ -184,27 +184,58 @@ async fn read_shard(
     control: Control,
 ) -> Result<ShardEnd, ConsumeError> {
     let _stopped = StopOnDrop(stats.clone());
-    let mut stop = control.stop.clone();
     let o = &ctx.options;
     let checkpoint = layout::checkpoint(&o.stream, shard);
-    let settings = ctx.settings.clone();
+    // Every write of this reader is checked against its lease's deadline last of all.
+    let deadline = Deadline { valid_until: control.valid_until.clone(), clock: ctx.clock };
+    let output = ctx.output.clone().within(deadline);
     let opened = Worker::open(
         shard,
-        settings,
-        ctx.output.clone(),
+        ctx.settings.clone(),
+        output,
         Some(checkpoint),
         o.checkpoint_every,
         ctx.clock,
         stats.clone(),
     );
-    let (mut worker, finished) = opened.await?;
+    let (mut worker, finished) = match opened.await {
+        Err(WorkerError::Output(OutputError::Lapsed { .. })) => return Ok(ShardEnd::Lost),
+        opened => opened?,
+    };
     worker.observer = o.observer.clone();
     if finished {
         stats.finish();
         return Ok(ShardEnd::Finished);
     }
     let parents: Vec<String> = parents.iter().map(|p| layout::checkpoint(&o.stream, p)).collect();
-    worker.inherit_ids(&parents).await?;
+    let end = match worker.inherit_ids(&parents).await {
+        Ok(()) => read_loop(ctx, shard, start, &mut worker, &stats, &control).await,
+        Err(e) => Err(e.into()),
+    };
+    match end {
+        Ok(ShardEnd::Lost) | Err(ConsumeError::Worker(WorkerError::Output(OutputError::Lapsed { .. }))) => {
+            if o.leases.as_ref().is_some_and(|l| l.planted == Some(Planted::FlushOnLeaseLoss)) {
+                // The planted bug (tests only): a careless worker's flush on the way out.
+                worker.close_all();
+                worker.write_objects_to(&ctx.output).await?;
+            }
+            Ok(ShardEnd::Lost)
+        }
+        end => end,
+    }
+}
+
+/// The reads of one shard through `worker`, until it ends, the run stops or the lease lapses.
+async fn read_loop(
+    ctx: &Ctx,
+    shard: &str,
+    start: StartAt,
+    worker: &mut Worker,
+    stats: &WorkerStats,
+    control: &Control,
+) -> Result<ShardEnd, ConsumeError> {
+    let mut stop = control.stop.clone();
+    let o = &ctx.options;
     let mut iterator: Option<String> = None;
     // Jitter seeded by the shard: the same shard waits the same way, shards differ.
     let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);
@@ -222,7 +253,7 @@ async fn read_shard(
             Some(it) => it,
             None => match shard_iterator(ctx, shard, start, worker.position()).await {
                 Ok(Some(it)) => it,
-                Ok(None) => return finish(&mut worker, &control, &ctx.clock).await,
+                Ok(None) => return finish(worker, control, &ctx.clock).await,
                 Err(e) if READS.retries(&e) => {
                     log.retried(1, &e);
                     wait(backoff.next_wait().unwrap_or(READS.max_backoff), &mut stop).await;
@@ -232,9 +263,9 @@ async fn read_shard(
             },
         };
         let call_start = clock::now();
-        let (next, empty) = match poll(ctx, shard, it, &mut worker, &stats, &log).await? {
+        let (next, empty) = match poll(ctx, shard, it, worker, stats, &log).await? {
             Polled::Next { next, empty } => (next, empty),
-            Polled::End => return finish(&mut worker, &control, &ctx.clock).await,
+            Polled::End => return finish(worker, control, &ctx.clock).await,
             Polled::Again(it) => {
                 if let Some(it) = it {
                     // Throttling, KMS throttling, 5xx, network: the same iterator, later.

@@ -18,6 +18,9 @@ pub enum OutputError {
         "another consumer wrote the checkpoint {key} since this one read it: stopping (two consumers on one shard: leases off, or one --worker-id twice)"
     )]
     Fenced { key: String },
+    /// The reader's lease lapsed (or was lost) before this write went out: nothing was sent.
+    #[error("the lease of this shard lapsed before writing {key}: stopped (another worker may hold it now)")]
+    Lapsed { key: String },
 }
 
 /// The precondition of a conditional write: `Some(etag)`, the ETag it last saw (`If-Match`), or

@@ -1,7 +1,8 @@
 //! Where closed windows go: S3 (objects at deterministic paths, checkpoints beside them), or
 //! the console and stdout (no checkpoints: a restart starts from `--from` again), or memory.
 //! This file dispatches; `s3.rs`, `memory.rs` and `console.rs` do the writing, `crash.rs` wraps
-//! an output with an injected crash, `error.rs` says why a write failed.
+//! an output with an injected crash, `deadline.rs` with a lease's deadline, `error.rs` says why
+//! a write failed.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -11,11 +12,13 @@ use crate::layout;
 
 mod console;
 mod crash;
+mod deadline;
 mod error;
 mod memory;
 mod s3;
 
 pub use crash::CrashAfter;
+pub use deadline::Deadline;
 pub use error::{CrashPoint, IfMatch, OutputError};
 pub use memory::MemoryStore;
 pub use s3::S3Output;
@@ -31,6 +34,8 @@ pub enum Output {
     /// Another output, with a crash injected after a number of object writes (fault injection,
     /// `crash.rs`): the faults wrap an output rather than live in its write path.
     Crashing(Arc<CrashAfter>, Box<Output>),
+    /// Another output, that sends nothing once a lease's deadline has passed (`deadline.rs`).
+    Within(Deadline, Box<Output>),
 }
 
 impl Output {
@@ -39,7 +44,28 @@ impl Output {
         match self {
             Output::S3(_) | Output::Memory(_) => true,
             Output::Console | Output::Stdout => false,
-            Output::Crashing(_, inner) => inner.keeps_checkpoints(),
+            Output::Crashing(_, inner) | Output::Within(_, inner) => inner.keeps_checkpoints(),
+        }
+    }
+
+    /// `self`, sending nothing once `deadline` has passed: the check is the last step before
+    /// the writing output, beneath any injected fault (a pause ends in the check, not past it).
+    pub fn within(self, deadline: Deadline) -> Output {
+        match self {
+            Output::Crashing(crash, inner) => Output::Crashing(crash, Box::new(inner.within(deadline))),
+            other => Output::Within(deadline, Box::new(other)),
+        }
+    }
+
+    /// `self`, naming `writer` on every S3 object it writes (`x-amz-meta-minutely-writer`):
+    /// which worker wrote what, for a person looking at the bucket and for the scenario
+    /// engine's fence check.
+    pub fn with_writer(self, writer: &str) -> Output {
+        match self {
+            Output::S3(s3) => Output::S3(S3Output { writer: Some(writer.to_owned()), ..s3 }),
+            Output::Crashing(crash, inner) => Output::Crashing(crash, Box::new(inner.with_writer(writer))),
+            Output::Within(deadline, inner) => Output::Within(deadline, Box::new(inner.with_writer(writer))),
+            other => other,
         }
     }
 
@@ -59,6 +85,10 @@ impl Output {
                 crash.gate().await;
                 Box::pin(inner.write(object)).await?;
                 crash.object_written()
+            }
+            Output::Within(deadline, inner) => {
+                deadline.check(|| inner.place(&object.path))?;
+                Box::pin(inner.write(object)).await
             }
             Output::Memory(m) => m.put(&object.path, object.body()),
             Output::Console | Output::Stdout => {
@@ -99,6 +129,7 @@ impl Output {
                 crash.gate().await;
                 Box::pin(inner.read(path)).await
             }
+            Output::Within(_, inner) => Box::pin(inner.read(path)).await,
         }
     }
 
@@ -106,7 +137,7 @@ impl Output {
     pub fn place(&self, path: &str) -> String {
         match self {
             Output::S3(s3) => format!("s3://{}/{}", s3.bucket, layout::join(&s3.prefix, path)),
-            Output::Crashing(_, inner) => inner.place(path),
+            Output::Crashing(_, inner) | Output::Within(_, inner) => inner.place(path),
             _ => format!("memory:{path}"),
         }
     }
@@ -136,6 +167,10 @@ impl Output {
             Output::S3(s3) => s3.put_if(&layout::join(&s3.prefix, path), body, expected).await,
             Output::Crashing(crash, inner) => {
                 crash.gate().await;
+                Box::pin(inner.write_if(path, body, expected)).await
+            }
+            Output::Within(deadline, inner) => {
+                deadline.check(|| inner.place(path))?;
                 Box::pin(inner.write_if(path, body, expected)).await
             }
             Output::Console | Output::Stdout => Ok(Some(None)),

@@ -15,9 +15,15 @@ pub struct S3Output {
     pub prefix: String,
     /// Keep retrying a failed write this long.
     pub retry_deadline: Duration,
+    /// Named on every object written (`x-amz-meta-minutely-writer`): the worker's id.
+    pub writer: Option<String>,
 }
 
 impl S3Output {
+    fn metadata(&self) -> Option<std::collections::HashMap<String, String>> {
+        self.writer.as_ref().map(|w| [("minutely-writer".to_owned(), w.clone())].into())
+    }
+
     fn target(&self, key: &str) -> String {
         format!("s3://{}/{key}", self.bucket)
     }
@@ -51,6 +57,7 @@ impl S3Output {
     pub(crate) async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), OutputError> {
         self.retrying("PutObject", key, || async {
             let put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type);
+            let put = put.set_metadata(self.metadata());
             match put.body(ByteStream::from(body.clone())).send().await {
                 Ok(_) => Ok(()),
                 Err(e) => Err(AwsError::from_sdk("PutObject", self.target(key), &e)),
@@ -73,6 +80,7 @@ impl S3Output {
         let sent = self
             .retrying("PutObject", key, || async {
                 let mut put = self.client.put_object().bucket(&self.bucket).key(key).content_type("application/json");
+                put = put.set_metadata(self.metadata());
                 put = match expected {
                     Some(etag) => put.if_match(etag),
                     None => put.if_none_match("*"),

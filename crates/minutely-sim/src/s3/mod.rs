@@ -19,7 +19,7 @@ mod uploads;
 mod wire;
 
 pub use request::S3Request;
-pub use store::{BucketState, Store, StoredObject};
+pub use store::{BucketState, S3Write, Store, StoredObject};
 pub use wire::{Reply, S3Error, decode_aws_chunked, escape, split_path, url_encode};
 use wire::{err, no_bucket};
 

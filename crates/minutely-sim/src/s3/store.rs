@@ -24,6 +24,22 @@ pub struct StoredObject {
     pub content_type: Option<String>,
 }
 
+/// One PutObject as the store applied or refused it (see [`Store::journal`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct S3Write {
+    /// The sim's clock when it was applied (or refused).
+    pub at_ms: i64,
+    pub bucket: String,
+    pub key: String,
+    /// The `x-amz-meta-minutely-writer` header: who says it wrote this.
+    pub writer: Option<String>,
+    /// The status of a refusal (412: a condition did not hold); `None`: written.
+    pub refused: Option<u16>,
+    /// What was written (empty when refused).
+    #[serde(skip)]
+    pub body: Bytes,
+}
+
 #[derive(Debug, Default)]
 pub struct BucketState {
     pub created_ms: i64,
@@ -36,6 +52,8 @@ pub struct Store {
     buckets: Mutex<BTreeMap<String, BucketState>>,
     uploads: Mutex<Uploads>,
     clock: Clock,
+    /// Every PutObject, applied or refused, once [`Store::journal`] turned it on.
+    journal: Mutex<Option<Vec<S3Write>>>,
 }
 
 /// Whether a condition (`*` or a quoted ETag list) names this object.
@@ -45,7 +63,32 @@ fn condition_holds(cond: &str, o: &StoredObject) -> bool {
 
 impl Store {
     pub fn new(clock: Clock) -> Store {
-        Store { buckets: Mutex::new(BTreeMap::new()), uploads: Mutex::default(), clock }
+        Store { buckets: Mutex::new(BTreeMap::new()), uploads: Mutex::default(), clock, journal: Mutex::new(None) }
+    }
+
+    /// Keeps every PutObject from now on (its time, key, writer and outcome), for a test that
+    /// checks who wrote what when: the scenario engine's fence property. Off by default: a
+    /// long-running sim would grow without bound.
+    pub fn journal(&self) {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(Vec::new);
+    }
+
+    /// The PutObjects kept since [`Store::journal`], in the order they were applied.
+    pub fn writes(&self) -> Vec<S3Write> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default()
+    }
+
+    fn note(&self, r: &S3Request<'_>, body: Bytes, refused: Option<u16>) {
+        if let Some(j) = self.journal.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            j.push(S3Write {
+                at_ms: self.clock.now_ms(),
+                bucket: r.bucket.clone(),
+                key: r.key.clone(),
+                writer: r.header("x-amz-meta-minutely-writer").map(str::to_owned),
+                refused,
+                body,
+            });
+        }
     }
 
     pub(crate) fn uploads(&self) -> std::sync::MutexGuard<'_, Uploads> {
@@ -168,7 +211,12 @@ impl Store {
     pub(crate) fn put_object(&self, r: S3Request<'_>) -> Result<Reply, S3Error> {
         check_key(&r.key)?;
         let (data, digest) = self.body_of(&r)?;
-        self.put_object_checked(r, data, format!("{digest:x}"))
+        let mut b = self.lock();
+        let written = self.put_object_checked(&mut b, &r, data.clone(), format!("{digest:x}"));
+        // Under the buckets' lock: the journal's order is the order of application.
+        let refused = written.as_ref().err().map(|e| e.status);
+        self.note(&r, if refused.is_some() { Bytes::new() } else { data }, refused);
+        written
     }
 
     /// A PutObject's or UploadPart's body: aws-chunked decoded, its length and Content-MD5
@@ -196,8 +244,13 @@ impl Store {
     }
 
     /// Stores a checked body under the request's key, its conditions holding.
-    fn put_object_checked(&self, r: S3Request<'_>, data: Bytes, etag: String) -> Result<Reply, S3Error> {
-        let mut b = self.lock();
+    fn put_object_checked(
+        &self,
+        b: &mut BTreeMap<String, BucketState>,
+        r: &S3Request<'_>,
+        data: Bytes,
+        etag: String,
+    ) -> Result<Reply, S3Error> {
         let bucket = b.get_mut(&r.bucket).ok_or_else(|| no_bucket(&r.bucket))?;
         let existing = bucket.objects.get(&r.key);
         if let Some(cond) = r.header("if-none-match")
