@@ -81,7 +81,7 @@ impl Consumer {
         let output = match (plan.kill_consumer, &stall) {
             (Some(k), _) => Output::S3(output).crashing(CrashAfter::at(k.after_objects, k.at, false)),
             (None, Some(stall)) => {
-                tokio::spawn(mark_stall(stall.clone(), happenings.clone(), "consumer"));
+                tokio::spawn(crate::happenings::mark_stall(stall.clone(), happenings.clone(), "consumer"));
                 Output::Crashing(stall.clone(), Box::new(Output::S3(output)))
             }
             (None, None) => Output::S3(output),
@@ -163,18 +163,6 @@ impl Consumer {
     pub async fn stop(mut self) -> anyhow::Result<ConsumerEnd> {
         let _ = self.stop.send(Some(Stop { close_open: true }));
         Ok((&mut self.task.0).await??)
-    }
-}
-
-/// Marks the stall's start and end of `who` for the report and its page.
-pub(crate) async fn mark_stall(stall: Arc<CrashAfter>, happenings: Happenings, who: &str) {
-    while stall.stalled_until().is_none() {
-        clock::sleep(Duration::from_millis(100)).await;
-    }
-    happenings.happened(&format!("{who} stalled"));
-    if let Some(until) = stall.stalled_until() {
-        clock::sleep_until(until).await;
-        happenings.happened(&format!("{who} resumed"));
     }
 }
 

@@ -120,7 +120,7 @@ pub(crate) async fn run(
     let freeze = fleet.kill_after_objects.map(|n| Arc::new(CrashAfter::freezing(n)));
     let pause = view.pause.clone();
     if let Some(pause) = &pause {
-        tokio::spawn(crate::consumer::mark_stall(pause.clone(), run.clone(), "worker-0"));
+        tokio::spawn(crate::happenings::mark_stall(pause.clone(), run.clone(), "worker-0"));
     }
     let planted = fleet.planted;
     let freeze = freeze.or(pause);

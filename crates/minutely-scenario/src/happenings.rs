@@ -4,8 +4,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use minutely_aws::clock::{self, Instant};
+use minutely_consumer::output::CrashAfter;
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Happenings {
@@ -30,5 +32,17 @@ impl Happenings {
 
     pub fn events_put(&self) -> u64 {
         self.events_put.load(Ordering::Relaxed)
+    }
+}
+
+/// Marks the stall's start and end of `who` for the report and its page.
+pub(crate) async fn mark_stall(stall: Arc<CrashAfter>, happenings: Happenings, who: &str) {
+    while stall.stalled_until().is_none() {
+        clock::sleep(Duration::from_millis(100)).await;
+    }
+    happenings.happened(&format!("{who} stalled"));
+    if let Some(until) = stall.stalled_until() {
+        clock::sleep_until(until).await;
+        happenings.happened(&format!("{who} resumed"));
     }
 }
