@@ -23,6 +23,8 @@ pub struct WorkerStats {
     /// GetRecords calls that returned nothing since the last record.
     empty_polls: AtomicU64,
     get_records_calls: AtomicU64,
+    /// GetRecords calls that were answered (records or none).
+    answers: AtomicU64,
     /// When the first and the last record arrived, in ms of the run's clock (0: none yet).
     first_record_ms: AtomicU64,
     last_record_ms: AtomicU64,
@@ -41,6 +43,9 @@ pub struct WorkerSnapshot {
     /// `MillisBehindLatest` of the last GetRecords; -1 before the first.
     pub behind_ms: i64,
     pub get_records_calls: u64,
+    /// GetRecords calls answered: a waiter that needs a read begun after some moment waits
+    /// for two more (the first may have been in flight).
+    pub answers: u64,
     /// When the first and the last record arrived, in ms of the run's clock (0: none yet).
     pub first_record_ms: u64,
     pub last_record_ms: u64,
@@ -71,6 +76,7 @@ impl WorkerStats {
             open_windows: get(&self.open_windows),
             behind_ms: self.behind_ms.load(Ordering::Relaxed),
             get_records_calls: get(&self.get_records_calls),
+            answers: get(&self.answers),
             first_record_ms: get(&self.first_record_ms),
             last_record_ms: get(&self.last_record_ms),
             finished: self.finished.load(Ordering::Relaxed),
@@ -121,6 +127,7 @@ impl WorkerStats {
 
     /// A GetRecords call answered `records` records, `behind_ms` behind the tip (-1: unknown).
     pub fn polled(&self, records: usize, behind_ms: i64) {
+        self.answers.fetch_add(1, Ordering::Relaxed);
         if records > 0 {
             self.empty_polls.store(0, Ordering::Relaxed);
         } else {

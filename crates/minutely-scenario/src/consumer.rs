@@ -2,6 +2,7 @@
 //! fault), or a fleet of workers on leases (`fleet.rs`); the wait until it has read everything
 //! and closed every window; each shard's lag sampled once a second.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -137,12 +138,21 @@ impl Consumer {
     /// Waits until every shard is caught up and every window closed (by the idle timeout), or
     /// the consumer ended, or the deadline passed (returns `false` then).
     pub async fn wait_until_settled(&self, deadline: Instant) -> bool {
+        // A reader's "caught up" is as of its last answer: it counts only from an answer to a
+        // call made after now (two answers on: the first may have been in flight), or a reader
+        // whose calls fail and back off would look caught up with records still to read.
+        let before: BTreeMap<String, u64> = self.stats.reading().into_iter().map(|(s, w)| (s, w.answers)).collect();
         loop {
             clock::sleep(Duration::from_millis(200)).await;
             if self.task.0.is_finished() {
                 return true;
             }
-            let caught_up = !self.stats.is_empty() && self.stats.totals().caught_up;
+            let fresh = self
+                .stats
+                .reading()
+                .iter()
+                .all(|(shard, w)| w.finished || w.answers >= before.get(shard).copied().unwrap_or(0) + 2);
+            let caught_up = !self.stats.is_empty() && self.stats.totals().caught_up && fresh;
             // A reader that stopped (a worker killed, a lease handed over) left its open windows
             // to the next reader of its shard, which counts them.
             let open: u64 = self.stats.reading().iter().map(|(_, w)| w.open_windows).sum();
@@ -157,6 +167,39 @@ impl Consumer {
                 return false;
             }
         }
+    }
+
+    /// What keeps the consumer from being settled now, in a sentence: the shards behind, the
+    /// windows open, the leases not held, a pause.
+    pub fn still_moving(&self) -> String {
+        let mut moving = Vec::new();
+        let readers = self.stats.reading();
+        let behind: Vec<String> = readers
+            .iter()
+            .filter(|(_, w)| !w.caught_up)
+            .map(|(shard, w)| match w.behind_ms {
+                0 => format!("{shard} (its last page had records)"),
+                -1 => format!("{shard} (no page read yet)"),
+                ms => format!("{shard} ({ms} ms behind)"),
+            })
+            .collect();
+        if !behind.is_empty() {
+            moving.push(format!("shards not caught up: {}", behind.join(", ")));
+        }
+        let open: u64 = readers.iter().map(|(_, w)| w.open_windows).sum();
+        if open > 0 {
+            moving.push(format!("{open} windows open"));
+        }
+        if self.accounted.as_ref().is_some_and(|a| !a.load(Ordering::Relaxed)) {
+            moving.push("a readable shard held by no live worker".to_owned());
+        }
+        if self.stall.as_ref().is_some_and(|s| s.frozen() && s.stalled_until().is_none_or(|u| clock::now() < u)) {
+            moving.push("a consumer paused".to_owned());
+        }
+        if readers.is_empty() {
+            moving.push("no shard being read".to_owned());
+        }
+        moving.join("; ")
     }
 
     /// Stops the consumer, closing its open windows, and waits for its end.

@@ -81,6 +81,9 @@ pub enum Fault {
     /// The sim's faults are on only from `after_events` events put until `until_events` (or the
     /// end of the run); the page shades the window.
     Window(Window),
+    /// The sim's faults stop this long into the run (stream time): the liveness phase, where
+    /// the run must settle within `[expect] settle`.
+    HealAfter(#[serde(with = "crate::durations")] std::time::Duration),
 }
 
 /// `window = { after_events = 1000, until_events = 3000 }`.
@@ -137,6 +140,7 @@ impl Fault {
             Fault::AddWorkerAfterEvents(_) => "add_worker_after_events",
             Fault::PauseWorker(_) => "pause_worker",
             Fault::Window(_) => "window",
+            Fault::HealAfter(_) => "heal_after",
         }
     }
 
@@ -192,7 +196,9 @@ impl Fault {
             Fault::ExpireIterators(_) => no("cannot expire iterators on demand (they live 5 minutes)"),
             Fault::EmptyPages(_) => no("answers no empty page while records remain"),
             Fault::AwsLimits(true) => no("enforces no per-shard limits"),
-            Fault::Window(_) => no("takes its faults when it starts: it cannot switch them on and off"),
+            Fault::Window(_) | Fault::HealAfter(_) => {
+                no("takes its faults when it starts: it cannot switch them on and off")
+            }
             Fault::StallConsumer(_) | Fault::PauseWorker(_) => no(
                 "would hold the run for the whole stall on its real clock (a 6-minute stall is 6 minutes of CI)",
             ),
@@ -229,6 +235,8 @@ pub struct Plan {
     pub fleet: Option<Fleet>,
     /// The sim's faults only in this window of events put (off before it).
     pub window: Option<Window>,
+    /// The sim's faults end this long into the run.
+    pub heal_after: Option<std::time::Duration>,
 }
 
 /// Consumers sharing the stream through leases.
@@ -281,6 +289,7 @@ impl Plan {
                 Fault::AddWorkerAfterEvents(n) => plan.fleet.get_or_insert_with(Fleet::one).add_after_events = Some(*n),
                 Fault::PauseWorker(p) => plan.fleet.get_or_insert_with(Fleet::one).pause = Some(*p),
                 Fault::Window(w) => plan.window = Some(*w),
+                Fault::HealAfter(d) => plan.heal_after = Some(*d),
             }
         }
         if plan.stall_consumer.is_some() && (plan.kill_consumer.is_some() || plan.fleet.is_some()) {
@@ -300,6 +309,12 @@ impl Plan {
             }
         }
         plan.sim.validate()?;
+        if plan.heal_after.is_some() && plan.window.is_some() {
+            return Err("[faults] heal_after and window both switch the sim's faults off: give one".into());
+        }
+        if plan.heal_after.is_some() && plan.sim == plan.calm() {
+            return Err("[faults] heal_after ends the sim's faults: give one (put_entry_failures, put_answers_lost, calls, expire_iterators, empty_pages, throttle_probability)".into());
+        }
         if plan.window.is_some() && plan.sim == plan.calm() {
             return Err("[faults] window switches the sim's faults on and off: give one (put_entry_failures, put_answers_lost, calls, expire_iterators, empty_pages, throttle_probability)".into());
         }

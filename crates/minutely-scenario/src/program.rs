@@ -86,6 +86,35 @@ pub(crate) struct Setting<'a> {
     pub deadline: Instant,
 }
 
+impl<'a> Setting<'a> {
+    /// The setting of a run of `s` on `backend` into `stream`, `bucket` and `prefix`, from the
+    /// workspace `root`, with `extra_env`; makes the run's folder when programs will use it.
+    pub fn of(
+        s: &'a crate::spec::Scenario,
+        backend: &crate::backend::Running,
+        (stream, bucket, prefix): (&'a str, &'a str, &'a str),
+        (root, extra_env): (&'a Path, &'a [(String, String)]),
+        deadline: Instant,
+    ) -> anyhow::Result<Setting<'a>> {
+        let dir = root.join("target/scenarios").join(&s.name);
+        if s.producer.is_some() || s.consumer.is_some() {
+            std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+        }
+        Ok(Setting {
+            endpoint: backend.endpoint(),
+            stream,
+            bucket,
+            prefix,
+            key: &s.pipeline.key,
+            format: s.record_schema().format.unwrap_or(RecordFormat::Minutely),
+            root,
+            dir,
+            extra_env,
+            deadline,
+        })
+    }
+}
+
 impl Setting<'_> {
     /// The documented environment; `input`: the records file, for a producer.
     pub fn env(&self, input: Option<&Path>) -> Vec<(String, String)> {

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context;
 use minutely_consumer::{S3Output, ShardStats};
 use tokio::sync::watch;
 
@@ -231,6 +230,46 @@ fn partial(s: &Scenario, progress: &Progress, cut: Cut, started: Instant, backen
     }
 }
 
+/// Waits for minutely's consumer to settle, by the run's deadline or, with `[expect] settle`,
+/// within that of the producer's end and of the heal; then stops it. Returns whether it timed
+/// out, what was still moving when it did not settle in time, and how it ended.
+async fn settle(
+    s: &Scenario,
+    plan: &Plan,
+    (consumer, sampler): (Consumer, AbortOnDrop<()>),
+    (producing_at, deadline): (Instant, Instant),
+    healing: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> anyhow::Result<(bool, Option<String>, ConsumerEnd)> {
+    let healed_at = plan.heal_after.map_or(clock::now(), |d| producing_at + d).max(clock::now());
+    let settle_by = s.expect.settle.map_or(deadline, |d| deadline.min(healed_at + d));
+    let settled = tokio::select! {
+        biased;
+        settled = consumer.wait_until_settled(settle_by) => settled,
+        _ = healing => unreachable!("healing never ends"),
+    };
+    let unsettled = (!settled && settle_by < deadline).then(|| {
+        let settle = humantime::format_duration(s.expect.settle.unwrap_or_default());
+        let after = match plan.heal_after {
+            Some(d) => format!("the faults healing ({} in) and the producer's end", humantime::format_duration(d)),
+            None => "the producer's end".to_owned(),
+        };
+        format!("not settled within {settle} of {after}: still moving: {}", consumer.still_moving())
+    });
+    drop(sampler);
+    Ok((!settled && unsettled.is_none(), unsettled, consumer.stop().await?))
+}
+
+/// Ends the sim's faults `plan.heal_after` from now (marked "faults healed"); never returns, so
+/// that it can run beside the run's steps.
+async fn heal(plan: &Plan, backend: &Running, happenings: Happenings) {
+    if let Some(d) = plan.heal_after {
+        clock::sleep(d).await;
+        backend.set_faults(plan.calm());
+        happenings.happened("faults healed");
+    }
+    std::future::pending::<()>().await
+}
+
 /// What a run is given: its input, the model's count of it, and the workspace.
 struct Given<'a> {
     input: &'a Input,
@@ -252,22 +291,7 @@ async fn run_on(
     let clients = backend.clients(mode == ClockMode::Virtual).await;
     let (stream, output) = provision(s, &clients).await?;
     let (bucket, prefix) = (output.bucket.clone(), output.prefix.clone());
-    let dir = root.join("target/scenarios").join(&s.name);
-    if s.producer.is_some() || s.consumer.is_some() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let setting = Setting {
-        endpoint: backend.endpoint(),
-        stream: &stream,
-        bucket: &bucket,
-        prefix: &prefix,
-        key: &s.pipeline.key,
-        format: s.record_schema().format.unwrap_or(minutely_event::RecordFormat::Minutely),
-        root,
-        dir,
-        extra_env: program_env,
-        deadline,
-    };
+    let setting = Setting::of(s, backend, (&stream, &bucket, &prefix), (root, program_env), deadline)?;
     let tracer = Arc::new(Tracer::new(counted.records as usize, Arc::new(s.decoder()?)));
     let happenings = Happenings::default();
     let lag = LagSamples::default();
@@ -290,15 +314,22 @@ async fn run_on(
         happenings: &happenings,
         running: backend,
     };
-    let (produced, mut history) = produce_with_users(s, plan, input, counted, to, &setting).await?;
-    let (timed_out, ended) = match ours {
-        Some((consumer, sampler)) => {
+    // The liveness phase: the sim's faults end `heal_after` into the run, beside the rest.
+    let producing_at = clock::now();
+    let healing = heal(plan, backend, happenings.clone());
+    tokio::pin!(healing);
+    let produced = tokio::select! {
+        biased;
+        produced = produce_with_users(s, plan, input, counted, to, &setting) => produced,
+        _ = &mut healing => unreachable!("healing never ends"),
+    };
+    let (produced, mut history) = produced?;
+    let (timed_out, unsettled, ended) = match ours {
+        Some(ours) => {
             progress.phase("waiting for the windows to close");
-            let timed_out = !consumer.wait_until_settled(deadline).await;
-            drop(sampler);
-            (timed_out, consumer.stop().await?)
+            settle(s, plan, ours, (producing_at, deadline), healing).await?
         }
-        None => (false, ConsumerEnd::default()),
+        None => (false, None, ConsumerEnd::default()),
     };
 
     progress.phase("reading the aggregates back");
@@ -317,7 +348,7 @@ async fn run_on(
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
     // Only a virtual run is the same twice: a digest of a real run's state would say nothing.
     report.replay.state_sha256 = (mode == ClockMode::Virtual).then(|| backend.state_sha256()).flatten();
-    let steps = Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out };
+    let steps = Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out, unsettled };
     Ok(report_of(s, report, steps))
 }
 
@@ -406,16 +437,19 @@ struct Steps<'a> {
     lag: LagSamples,
     /// The consumer had not settled by the run's deadline.
     timed_out: bool,
+    /// The consumer had not settled within `[expect] settle`: what was still moving.
+    unsettled: Option<String>,
 }
 
 /// The report of a run that went through every step: `report` (the latency, the engine's
 /// timings, the sim's counters) completed with what the steps returned.
 fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
-    let Steps { counted, produced, ended, back, tracer, happenings, lag, timed_out } = steps;
+    let Steps { counted, produced, ended, back, tracer, happenings, lag, timed_out, unsettled } = steps;
     let mut failures = Vec::new();
     if timed_out {
         failures.push(format!("timed out after {:?} with windows still open", s.expect.timeout));
     }
+    failures.extend(unsettled);
     // After a restart (or a worker's kill), the records read again are rejected again in
     // memory, but written once.
     let killed = ended.workers.as_ref().is_some_and(|w| w.killed > 0);

@@ -345,6 +345,11 @@ pub struct Expect {
     pub min_events_per_s: Option<f64>,
     #[serde(with = "humantime_serde_compat")]
     pub timeout: Duration,
+    /// Liveness: every event counted and every lease held within this long (stream time) of
+    /// the producer's end and of `[faults] heal_after`; a run that does not is failed with what
+    /// was still moving.
+    #[serde(with = "humantime_serde_compat::option")]
+    pub settle: Option<Duration>,
     /// Anomaly classes of the checks of a run with the user's programs that do not fail it.
     pub allow: Classes,
     /// The classes those checks must find: a scenario that demonstrates a bug.
@@ -366,6 +371,7 @@ impl Default for Expect {
             scaled: false,
             min_events_per_s: None,
             timeout: Duration::from_secs(180),
+            settle: None,
             allow: Classes::default(),
             finds: Classes::default(),
             ordered: false,
