@@ -58,6 +58,21 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Runs on the sim from the workspace `root`, checked against `snapshots`, on the
+    /// scenario's clock, nothing else changed (the tests' options).
+    pub fn on_sim(root: &std::path::Path, snapshots: &std::path::Path) -> anyhow::Result<RunOptions> {
+        Ok(RunOptions {
+            root: root.to_owned(),
+            snapshots: snapshots.to_owned(),
+            update_snapshots: false,
+            backend: Some(crate::backend::ScenarioBackend::Sim),
+            localstack: minutely_localstack::Options::from_env()?,
+            interrupt: None,
+            program_env: Vec::new(),
+            clock: None,
+        })
+    }
+
     /// The clock `s` runs on with these options.
     pub fn clock_of(&self, s: &Scenario) -> anyhow::Result<ClockMode> {
         s.clock_on(self.backend.unwrap_or(s.backend), self.clock).map_err(|e| anyhow::anyhow!(e))

@@ -4,22 +4,13 @@
 
 use std::path::Path;
 
-use minutely_scenario::{Progress, RunOptions, Scenario, ScenarioBackend};
+use minutely_scenario::{Progress, RunOptions, Scenario};
 
 #[test]
 fn faults_fire_only_inside_their_window() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let s = Scenario::load(&root.join("scenarios/fault-window.toml")).unwrap();
-    let options = RunOptions {
-        root: root.clone(),
-        snapshots: root.join("scenarios/snapshots"),
-        update_snapshots: false,
-        backend: Some(ScenarioBackend::Sim),
-        localstack: minutely_localstack::Options::from_env().unwrap(),
-        interrupt: None,
-        clock: None,
-        program_env: Vec::new(),
-    };
+    let options = RunOptions::on_sim(&root, &root.join("scenarios/snapshots")).unwrap();
     let runtime = options.runtime_for(&s).unwrap();
     let report = runtime.block_on(minutely_scenario::run(&s, &options, &Progress::default())).unwrap();
     assert!(report.passed, "{}", report.render());

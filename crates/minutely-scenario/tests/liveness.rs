@@ -6,19 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use minutely_scenario::{Progress, Report, RunOptions, Scenario, ScenarioBackend};
+use minutely_scenario::{Progress, Report, RunOptions, Scenario};
 
 fn run(s: &Scenario, root: &Path) -> Report {
-    let options = RunOptions {
-        root: root.to_owned(),
-        snapshots: root.join("scenarios/snapshots"),
-        update_snapshots: false,
-        backend: Some(ScenarioBackend::Sim),
-        localstack: minutely_localstack::Options::from_env().unwrap(),
-        interrupt: None,
-        clock: None,
-        program_env: Vec::new(),
-    };
+    let options = RunOptions::on_sim(root, &root.join("scenarios/snapshots")).unwrap();
     let runtime = options.runtime_for(s).unwrap();
     runtime.block_on(minutely_scenario::run(s, &options, &Progress::default())).unwrap()
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use minutely_consumer::kinesis::Planted;
 use minutely_scenario::swarm::{one, swarm};
-use minutely_scenario::{ClockMode, RunOptions, Scenario, ScenarioBackend};
+use minutely_scenario::{ClockMode, RunOptions, Scenario};
 
 const PLANTED: &str = r#"
 description = "smoke, with S3 writes slowed by a latency drawn per seed"
@@ -39,19 +39,6 @@ latency_p99 = "10s"
 timeout = "5m"
 "#;
 
-fn options(root: &Path, snapshots: &Path) -> RunOptions {
-    RunOptions {
-        root: root.to_owned(),
-        snapshots: snapshots.to_owned(),
-        update_snapshots: false,
-        backend: Some(ScenarioBackend::Sim),
-        localstack: minutely_localstack::Options::from_env().unwrap(),
-        interrupt: None,
-        program_env: Vec::new(),
-        clock: None,
-    }
-}
-
 /// Runs the seed that `replay` (a printed command) names alone, on virtual time: it must fail
 /// as the swarm's run did, with the same sim state at the end.
 fn replays(s: &Scenario, first: &minutely_scenario::swarm::SeedRun, options: RunOptions) {
@@ -70,7 +57,7 @@ fn replays(s: &Scenario, first: &minutely_scenario::swarm::SeedRun, options: Run
 fn a_worker_that_flushes_on_lease_loss_is_found_and_its_printed_command_replays_it() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut s = Scenario::load(&root.join("scenarios/lease-pause.toml")).unwrap();
-    let options = options(&root, &root.join("scenarios/snapshots"));
+    let options = RunOptions::on_sim(&root, &root.join("scenarios/snapshots")).unwrap();
     // Unplanted, the first seeds pass (CI runs 200 of them).
     let clean = swarm(&s, 1..=6, 2, &options, &|_| {}).unwrap();
     assert!(clean.first_failure.is_none(), "{}", clean.render());
@@ -91,7 +78,7 @@ fn a_planted_failure_is_found_and_its_printed_command_replays_it() {
     let path = dir.join("planted.toml");
     std::fs::write(&path, PLANTED).unwrap();
     let s = Scenario::load(&path).unwrap();
-    let options = options(&root, &dir);
+    let options = RunOptions::on_sim(&root, &dir).unwrap();
     let found = swarm(&s, 1..=60, 2, &options, &|_| {}).unwrap();
     println!("{}", found.render());
     let first = found.first_failure.clone().expect("the planted failure is found within 60 seeds");
