@@ -590,7 +590,15 @@ mod tests {
         let owned_id = format!("p{}-9{}", std::process::id(), std::process::id());
         let mut orphan = spawn(&orphan_id);
         let mut owned = spawn(&owned_id);
-        let found = instances();
+        // Until a child has exec'd, its environment is still this process's: wait for both.
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut found = instances();
+        while !(found.iter().any(|f| f.id == orphan_id) && found.iter().any(|f| f.id == owned_id))
+            && std::time::Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(20));
+            found = instances();
+        }
         assert!(found.iter().any(|f| f.id == orphan_id && f.is_orphan()), "{found:?}");
         assert!(found.iter().any(|f| f.id == owned_id && !f.is_orphan()), "{found:?}");
         let reaped = reap_orphans(Duration::from_secs(2));
