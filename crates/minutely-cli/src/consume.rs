@@ -382,6 +382,12 @@ fn summary(stats: &ShardStats, report: Option<&Report>, elapsed: Duration) {
         t.objects,
         t.checkpoints
     );
+    if t.trim_gaps > 0 {
+        eprintln!(
+            "minutely:   {} resumes after a record older than the stream's retention: what arrived after it was trimmed unread (said above, by shard)",
+            t.trim_gaps
+        );
+    }
     if t.get_records_calls > 0 {
         let span = t.reading_ms as f64 / 1000.0;
         eprintln!(

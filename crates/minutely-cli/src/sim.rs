@@ -48,6 +48,12 @@ pub struct Args {
     /// went idle (`60s`, `5m`): idle keep-alives and clients that trickle bytes.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
     idle_timeout: std::time::Duration,
+    /// Keep every record the retention period trims before anyone read it, data and all, in
+    /// its stream's ledger (`GET /_sim/streams/NAME/ledger`, `trimmed_unread`): what a consumer
+    /// down past the retention lost, exactly. Off, they are only counted (memory grows with
+    /// what is trimmed unread).
+    #[arg(long)]
+    keep_trimmed: bool,
 }
 
 /// Reads `--faults`: inline JSON, or a `.toml` / `.json` file.
@@ -112,6 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let sim = Sim::start(Config { port: args.port, limits: !args.no_limits, shapes, faults, bounds, signatures, state, ..Config::default() })
             .await
             .with_context(|| format!("starting the sim on 127.0.0.1:{} (another process on the port? --port 0 picks a free one)", args.port))?;
+        if args.keep_trimmed {
+            sim.keep_trimmed();
+        }
         let mut out = std::io::stdout().lock();
         writeln!(out, "export AWS_ENDPOINT_URL={}", sim.endpoint())?;
         writeln!(out, "export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1")?;

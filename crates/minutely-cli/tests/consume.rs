@@ -331,7 +331,7 @@ async fn consumer_against_localstack() {
         let record =
             format!(r#"{{"id":"{id}","time_ms":{},"dims":{{"country":"x"}}}}"#, START + i64::from(id) * 60_000);
         w.record(record.as_bytes(), ProcessingTime(0), || id.to_string());
-        w.processed_through(&id.to_string());
+        w.processed_through(&id.to_string(), None);
     };
     let (mut a, _) = open().await.unwrap();
     let (mut b, _) = open().await.unwrap();

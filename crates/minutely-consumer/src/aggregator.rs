@@ -160,6 +160,11 @@ pub struct Checkpoint {
     pub worker: String,
     /// The last record processed (a sequence number); `None`: none yet.
     pub position: Option<String>,
+    /// When that record arrived in the stream (ms since the epoch; Kinesis's
+    /// `ApproximateArrivalTimestamp`): a reader resuming after it knows whether retention
+    /// trimmed what came next. `None`: unknown (stdin, or a checkpoint from before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived_ms: Option<i64>,
     /// The shard ended and everything of it is written: never read it again.
     pub finished: bool,
     pub key: Vec<String>,
@@ -227,6 +232,8 @@ pub struct Aggregator {
     late_releases: u64,
     rejects: Vec<RejectLine>,
     position: Option<String>,
+    /// When the record at `position` arrived in the stream (see [`Checkpoint::arrived_ms`]).
+    arrived_ms: Option<i64>,
     counters: Counters,
 }
 
@@ -241,6 +248,7 @@ impl Aggregator {
             late_releases: 0,
             rejects: Vec::new(),
             position: None,
+            arrived_ms: None,
             counters: Counters::default(),
         }
     }
@@ -304,13 +312,20 @@ impl Aggregator {
         }
     }
 
-    /// Records that everything up to `position` (a sequence number) has been taken.
-    pub fn processed_through(&mut self, position: &str) {
+    /// Records that everything up to `position` (a sequence number) has been taken; the record
+    /// there arrived in the stream at `arrived_ms` (`None`: not said).
+    pub fn processed_through(&mut self, position: &str, arrived_ms: Option<i64>) {
         self.position = Some(position.to_owned());
+        self.arrived_ms = arrived_ms;
     }
 
     pub fn position(&self) -> Option<&str> {
         self.position.as_deref()
+    }
+
+    /// When the record at [`Aggregator::position`] arrived in the stream, if known.
+    pub fn arrived_ms(&self) -> Option<i64> {
+        self.arrived_ms
     }
 
     /// Applies the idle timeout at `now`.
@@ -385,6 +400,7 @@ impl Aggregator {
             version: CHECKPOINT_VERSION,
             worker: self.worker.clone(),
             position: self.position.clone(),
+            arrived_ms: self.arrived_ms,
             finished,
             key: self.settings.key().to_vec(),
             state: SavedState {
@@ -443,6 +459,7 @@ impl Aggregator {
         agg.dedup = Dedup::restore(settings.max_dedup_ids, s.dedup_untracked, s.closed_before.map(Minute), ids);
         agg.late_releases = s.late_releases;
         agg.position = checkpoint.position.clone();
+        agg.arrived_ms = checkpoint.arrived_ms;
         Ok(agg)
     }
 

@@ -31,6 +31,9 @@ pub struct WorkerStats {
     finished: AtomicBool,
     /// This reader stopped (the run stops, or its lease went to another worker).
     stopped: AtomicBool,
+    /// Times it resumed after a record older than the stream's retention (what came after it
+    /// may have been trimmed unread).
+    trim_gaps: AtomicU64,
 }
 
 /// One worker's numbers at one moment.
@@ -53,6 +56,8 @@ pub struct WorkerSnapshot {
     pub stopped: bool,
     /// See [`WorkerStats::caught_up`].
     pub caught_up: bool,
+    /// See [`WorkerStats::trim_gap`].
+    pub trim_gaps: u64,
 }
 
 impl WorkerStats {
@@ -82,6 +87,7 @@ impl WorkerStats {
             finished: self.finished.load(Ordering::Relaxed),
             stopped: self.stopped.load(Ordering::Relaxed),
             caught_up: self.caught_up(),
+            trim_gaps: get(&self.trim_gaps),
         }
     }
 
@@ -136,6 +142,12 @@ impl WorkerStats {
         self.behind_ms.store(behind_ms, Ordering::Relaxed);
     }
 
+    /// The reader resumed after a record older than the stream's retention: whatever arrived
+    /// after it and before the trim horizon was trimmed before it was read.
+    pub fn trim_gap(&self) {
+        self.trim_gaps.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The shard was read to its end and written.
     pub fn finish(&self) {
         self.finished.store(true, Ordering::Relaxed);
@@ -161,6 +173,8 @@ pub struct Totals {
     pub reading_ms: u64,
     /// Every worker is caught up ([`WorkerStats::caught_up`]); true when there are none.
     pub caught_up: bool,
+    /// Resumes behind the stream's retention ([`WorkerStats::trim_gap`]).
+    pub trim_gaps: u64,
 }
 
 impl Default for Totals {
@@ -174,6 +188,7 @@ impl Default for Totals {
             get_records_calls: 0,
             reading_ms: 0,
             caught_up: true,
+            trim_gaps: 0,
         }
     }
 }
@@ -193,6 +208,7 @@ impl Totals {
                 get_records_calls: s.get_records_calls,
                 reading_ms: 0, // the span over every worker, below
                 caught_up: s.caught_up,
+                trim_gaps: s.trim_gaps,
             });
             if s.first_record_ms > 0 {
                 first = first.min(s.first_record_ms);
@@ -213,6 +229,7 @@ impl Totals {
         self.max_behind_ms = self.max_behind_ms.max(o.max_behind_ms);
         self.reading_ms = self.reading_ms.max(o.reading_ms);
         self.caught_up &= o.caught_up;
+        self.trim_gaps += o.trim_gaps;
     }
 }
 

@@ -71,14 +71,19 @@ impl Worker {
     }
 
     /// Every record up to `position` (a sequence number) is counted: the next checkpoint resumes
-    /// after it.
-    pub fn processed_through(&mut self, position: &str) {
-        self.agg.processed_through(position);
+    /// after it. The record there arrived in the stream at `arrived_ms` (`None`: not said).
+    pub fn processed_through(&mut self, position: &str, arrived_ms: Option<i64>) {
+        self.agg.processed_through(position, arrived_ms);
     }
 
     /// The position of the last record processed (`None`: nothing yet).
     pub fn position(&self) -> Option<&str> {
         self.agg.position()
+    }
+
+    /// When the record at [`Worker::position`] arrived in the stream, if known.
+    pub fn arrived_ms(&self) -> Option<i64> {
+        self.agg.arrived_ms()
     }
 
     /// Lets processing time pass: the idle timeout closes windows.

@@ -117,7 +117,7 @@ async fn run(recs: &[Rec], batch: usize, crash_after: Option<u64>, timing: &Timi
                 worker.record(&encode(r), now, || format!("{pos:06}"));
             }
             worker.tick(now);
-            worker.processed_through(&format!("{:06}", chunk_start + chunk.len() - 1));
+            worker.processed_through(&format!("{:06}", chunk_start + chunk.len() - 1), None);
             if worker.commit(false, false).await.is_err() {
                 assert!(!crashed);
                 crashed = true;
@@ -226,7 +226,7 @@ async fn a_second_consumer_on_the_same_checkpoint_is_fenced() {
             let rec = Rec::Event { id: i as u32, second: i as i64 * 30, key: 0 };
             w.record(&encode(&rec), ProcessingTime(0), || i.to_string());
         }
-        w.processed_through(&format!("{:06}", to - 1));
+        w.processed_through(&format!("{:06}", to - 1), None);
     };
     feed(&mut a, 0, 5);
     a.commit(false, true).await.unwrap();

@@ -63,7 +63,14 @@ pub enum Spacing {
     /// This many milliseconds apart: event `i` at `start + i * ms` (rounded), for streams of any
     /// length.
     Every(f64),
+    /// Over `span_ms` as a day's traffic goes: the density of events follows a cosine of a day's
+    /// period, highest `peak_ms` into the span and `low` times that (0 < low ≤ 1) twelve hours
+    /// away from it. Needs a count, as `Span` does.
+    Diurnal { span_ms: i64, peak_ms: i64, low: f64 },
 }
+
+/// A day in milliseconds: the period of [`Spacing::Diurnal`].
+const DAY_MS: f64 = 86_400_000.0;
 
 impl Spacing {
     /// The event time of event `i` of `n` (`n` is `None` for an open-ended stream).
@@ -71,8 +78,30 @@ impl Spacing {
         match self {
             Spacing::Span(span_ms) => start.0 + span_ms * i as i64 / n.unwrap_or(1).max(1) as i64,
             Spacing::Every(ms) => start.0 + (i as f64 * ms).round() as i64,
+            Spacing::Diurnal { span_ms, peak_ms, low } => {
+                start.0 + diurnal_time(span_ms as f64, peak_ms as f64, low, i as f64 / n.unwrap_or(1).max(1) as f64)
+            }
         }
     }
+}
+
+/// The time (ms into the span) before which fraction `q` of a diurnal span's events fall: the
+/// inverse of the density's integral, found by bisection (the integral only grows).
+fn diurnal_time(span: f64, peak: f64, low: f64, q: f64) -> i64 {
+    let w = std::f64::consts::TAU / DAY_MS;
+    // ∫₀ᵗ low + (1 - low)(1 + cos(w(x - peak)))/2 dx
+    let integral = |t: f64| low * t + (1.0 - low) / 2.0 * (t + ((w * (t - peak)).sin() - (w * -peak).sin()) / w);
+    let target = q * integral(span);
+    let (mut lo, mut hi) = (0.0, span);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if integral(mid) < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo.round() as i64
 }
 
 /// What one Kinesis record of a scenario carries: an event, or bytes that are not one.
@@ -357,6 +386,24 @@ mod tests {
         // 400 * 2.5 ms, moved back by at most the jitter, and by late_by when late.
         let on_time = spec.start.0 + 1000;
         assert!(e.time.0 <= on_time && (e.time.0 > on_time - 5_001 || e.time.0 <= on_time - 300_000), "{e:?}");
+    }
+
+    /// A diurnal day: events in order, spread over the whole span, the hour of the peak holding
+    /// `1 / low` times the events of the hour twelve hours away, and the mean hour between them.
+    #[test]
+    fn a_diurnal_day_is_busiest_at_its_peak() {
+        let (hour, n) = (3_600_000, 24_000);
+        let spacing = Spacing::Diurnal { span_ms: 24 * hour, peak_ms: 14 * hour + hour / 2, low: 0.2 };
+        let start = EventTime(0);
+        let times: Vec<i64> = (0..n).map(|i| spacing.slot(start, i, Some(n))).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]), "in order");
+        assert!(times[0] == 0 && times[n - 1] < 24 * hour && times[n - 1] > 23 * hour);
+        let in_hour = |h: i64| times.iter().filter(|t| **t / hour == h).count() as f64;
+        let (peak, trough) = (in_hour(14), in_hour(2));
+        // The density's means over those hours: 0.2 + 0.8 · (1 + cos)/2 averaged over ±30 minutes.
+        let ratio = peak / trough;
+        assert!((4.8..5.2).contains(&ratio), "peak {peak}, trough {trough}");
+        assert!((in_hour(8) - n as f64 / 24.0).abs() < n as f64 / 24.0 * 0.05, "hour 8: {}", in_hour(8));
     }
 
     #[test]

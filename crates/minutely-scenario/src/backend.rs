@@ -115,6 +115,13 @@ impl Running {
         }
     }
 
+    /// Keeps the records retention trims unread in the sim's ledgers (nothing on LocalStack).
+    pub fn keep_trimmed(&self) {
+        if let Running::Sim(sim) = self {
+            sim.keep_trimmed();
+        }
+    }
+
     /// The sim's S3 PutObjects since [`Running::journal_s3_writes`]; `None` on LocalStack.
     pub fn s3_writes(&self) -> Option<Vec<minutely_sim::s3::S3Write>> {
         match self {

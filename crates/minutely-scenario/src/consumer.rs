@@ -52,6 +52,8 @@ pub(crate) struct ConsumerEnd {
     pub restarts: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    /// Resumes after a record older than the stream's retention, as the readers said them.
+    pub trim_gaps: u64,
     /// With the `workers` faults: what the workers did.
     pub workers: Option<WorkersReport>,
 }
@@ -106,7 +108,8 @@ impl Consumer {
                 let (workers, totals) =
                     fleet::run(f, client, options, settings, output, stop_rx, happenings, view).await?;
                 let (duplicates, rejected) = (totals.counters.duplicates, totals.counters.rejected);
-                Ok(ConsumerEnd { restarts: 0, duplicates, rejected, workers: Some(workers) })
+                let trim_gaps = totals.trim_gaps;
+                Ok(ConsumerEnd { restarts: 0, duplicates, rejected, trim_gaps, workers: Some(workers) })
             }));
             return Consumer { task, stop, stats, accounted, stall: pause };
         }
@@ -121,6 +124,7 @@ impl Consumer {
                 let totals = shard_stats.totals();
                 end.duplicates += totals.counters.duplicates;
                 end.rejected += totals.counters.rejected;
+                end.trim_gaps += totals.trim_gaps;
                 match r {
                     Ok(()) => return Ok(end),
                     Err(ConsumeError::Worker(WorkerError::Output(OutputError::InjectedCrash { .. }))) => {

@@ -31,6 +31,7 @@ pub mod program;
 mod readback;
 pub mod replay;
 pub mod report;
+pub mod retention;
 pub mod run;
 pub mod spec;
 pub mod swarm;

@@ -116,6 +116,10 @@ pub struct Report {
     /// With the user's producer: what it did and the stream's check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<crate::history::History>,
+    /// What retention trimmed, and the events of it the consumer never read: taken out of the
+    /// model, by minute, key and id (`retention.rs`). `None`: nothing trimmed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trimmed: Option<crate::retention::Trimmed>,
     /// With workers on the sim: every write checked against the leases (`fence.rs`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fence: Option<crate::fence::FenceCheck>,
@@ -173,6 +177,7 @@ impl Report {
             records_sent: 0,
             sim: None,
             fence: None,
+            trimmed: None,
             interrupted: None,
             replay: Replay::new(&s.name, backend, s.input.seed, ClockMode::Real),
             wall: Wall::default(),
@@ -204,6 +209,7 @@ impl Report {
         self.check_speed(e);
         self.check_faults_fired(e, plan, s.faults_drawn.1);
         self.check_fence();
+        self.check_trimmed(e);
         self.passed = self.failures.is_empty();
         Ok(())
     }
@@ -290,6 +296,26 @@ impl Report {
             f.data_writes, f.lease_writes, f.refused, f.violations
         );
         self.verdict("fence held over every write", expected, actual, failure);
+    }
+
+    /// Events retention took are named by the consumer; with `trimmed = true`, some were.
+    fn check_trimmed(&mut self, e: &crate::spec::Expect) {
+        let t = self.trimmed.clone().unwrap_or_default();
+        if e.trimmed {
+            let failure = (t.events_lost == 0).then(|| {
+                "expected retention to trim events the consumer never read (trimmed = true), it trimmed none".to_owned()
+            });
+            self.verdict(
+                "events trimmed unread by retention",
+                "at least one".into(),
+                t.events_lost.to_string(),
+                failure,
+            );
+        }
+        if t.events_lost > 0 {
+            let measured = format!("{} resumes named behind the trim", t.named_by_consumer);
+            self.verdict("the consumer said it resumed behind the trim", "at least once".into(), measured, t.unnamed());
+        }
     }
 
     /// Every planned kill, join and injected fault happened (one that did not proves nothing),
@@ -428,6 +454,9 @@ impl Report {
             ));
         }
         self.render_history(&mut o);
+        if let Some(t) = &self.trimmed {
+            t.render(&mut o);
+        }
         self.render_sim(&mut o);
         self.render_latency(&mut o);
         o

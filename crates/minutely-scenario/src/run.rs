@@ -314,6 +314,8 @@ async fn run_on(
         // Every write, for the fence check.
         backend.journal_s3_writes();
     }
+    // Every record retention trims unread, for what the consumer could not count.
+    backend.keep_trimmed();
     // minutely's consumer, unless the user's runs instead.
     let ours = s.consumer.is_none().then(|| {
         let consumer = Consumer::spawn(s, plan, &clients.kinesis, &stream, output, tracer.clone(), happenings.clone());
@@ -348,6 +350,12 @@ async fn run_on(
     };
 
     progress.phase("reading the aggregates back");
+    let trimmed = match s.consumer {
+        None => {
+            crate::retention::Trimmed::of(backend.ledger(&stream), &tracer, input, &s.pipeline.key, ended.trim_gaps)?
+        }
+        Some(_) => None,
+    };
     let sim = backend.sim_stats();
     backend.calm();
     let (back, read_back_seconds) = read_results(s, input, backend, &clients, &setting, &mut history, progress).await?;
@@ -363,7 +371,8 @@ async fn run_on(
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
     // Only a virtual run is the same twice: a digest of a real run's state would say nothing.
     report.replay.state_sha256 = (mode == ClockMode::Virtual).then(|| backend.state_sha256()).flatten();
-    let steps = Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out, unsettled };
+    let steps =
+        Steps { counted, produced, ended, back, tracer: &tracer, happenings, lag, timed_out, unsettled, trimmed };
     Ok(report_of(s, report, steps))
 }
 
@@ -454,12 +463,14 @@ struct Steps<'a> {
     timed_out: bool,
     /// The consumer had not settled within `[expect] settle`: what was still moving.
     unsettled: Option<String>,
+    /// What retention trimmed unread, and those events' counts (taken out of the model).
+    trimmed: Option<(crate::retention::Trimmed, Counts)>,
 }
 
 /// The report of a run that went through every step: `report` (the latency, the engine's
 /// timings, the sim's counters) completed with what the steps returned.
 fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
-    let Steps { counted, produced, ended, back, tracer, happenings, lag, timed_out, unsettled } = steps;
+    let Steps { counted, produced, ended, back, tracer, happenings, lag, timed_out, unsettled, trimmed } = steps;
     let mut failures = Vec::new();
     if timed_out {
         failures.push(format!("timed out after {:?} with windows still open", s.expect.timeout));
@@ -487,11 +498,16 @@ fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
         }
     }
     let lag = lag_by_shard.into_iter().map(|(shard, points)| ShardLag { shard, points }).collect();
-    let expected = &counted.expected;
+    // What retention took is reported apart; the rest must be counted exactly.
+    let (trimmed, expected) = match trimmed {
+        Some((t, lost)) => (Some(t), crate::retention::minus(&counted.expected, &lost)),
+        None => (None, counted.expected.clone()),
+    };
+    let expected = &expected;
     Report {
         failures,
         records_in: counted.records,
-        events: expected.values().sum::<u64>(),
+        events: counted.expected.values().sum::<u64>(),
         counted: back.sums.values().sum(),
         late: back.late,
         rejected_by_producer: counted.rejected_by_producer,
@@ -511,6 +527,7 @@ fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
         throughput_events_per_s: counted.records as f64 / produced.seconds.max(1e-9),
         records_sent: counted.records,
         aggregates: model::render(&back.sums),
+        trimmed,
         ..report
     }
 }

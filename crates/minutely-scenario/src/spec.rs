@@ -69,6 +69,7 @@
 //! latency_p99 = "15s"
 //! throttled = true                    # the sim's limits must have refused entries (hot shards)
 //! scaled = true                       # the sim must have split shards of the on-demand stream
+//! trimmed = true                      # retention must have trimmed records the consumer never read
 //! min_events_per_s = 5000.0           # events put per second, at least
 //! timeout = "3m"                      # the whole run
 //! ```
@@ -341,6 +342,8 @@ pub struct Expect {
     pub throttled: bool,
     /// The sim must have split shards of the on-demand stream (`[pipeline] on_demand`).
     pub scaled: bool,
+    /// Retention must have trimmed records before the consumer read them (`retention.rs`).
+    pub trimmed: bool,
     /// Events per second, from the first put to the last acknowledgement, at least this.
     pub min_events_per_s: Option<f64>,
     #[serde(with = "humantime_serde_compat")]
@@ -369,6 +372,7 @@ impl Default for Expect {
             latency_p99: None,
             throttled: false,
             scaled: false,
+            trimmed: false,
             min_events_per_s: None,
             timeout: Duration::from_secs(180),
             settle: None,

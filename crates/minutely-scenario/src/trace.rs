@@ -42,6 +42,28 @@ impl Tracer {
     }
 }
 
+impl Tracer {
+    /// Whether the consumer read the event whose id hashes to `id` ([`minutely_event::id_hash`]).
+    pub fn was_read(&self, id: u128) -> bool {
+        self.inner.lock().expect("tracer lock").reads.contains_key(&id)
+    }
+}
+
+/// Every event of the Kinesis record `r` (a KPL aggregate's user records, a gzip payload's
+/// lines) that `decoder` reads with an id: its id's hash ([`minutely_event::id_hash`]) and time.
+pub(crate) fn events_of(decoder: &RecordDecoder, r: &[u8], f: &mut dyn FnMut(u128, minutely_aggregate::EventTime)) {
+    envelope::unpack(r, &mut |piece| {
+        let Ok(payload) = piece.payload else { return };
+        decoder.each(&payload, &mut |_, _, fields| {
+            if let Ok(fields) = fields
+                && let Some(id) = fields.id
+            {
+                f(minutely_event::id_hash(&id), fields.time);
+            }
+        });
+    });
+}
+
 /// One event's first read: microseconds since the tracer's epoch, and the (worker, minute
 /// label) it was read in, interned, with [`Read::JOINED`] set while a latency join has taken it.
 #[derive(Clone, Copy, Debug)]
@@ -107,18 +129,11 @@ impl Observer for Tracer {
         let at_us = at.saturating_duration_since(self.epoch).as_micros() as u64;
         let mut seen = self.inner.lock().expect("tracer lock");
         for r in records {
-            // Every event of the record: a KPL aggregate's user records, a gzip payload's lines.
-            envelope::unpack(r, &mut |piece| {
-                let Ok(payload) = piece.payload else { return };
-                self.decoder.each(&payload, &mut |_, _, fields| {
-                    let Ok(f) = fields else { return };
-                    let Some(id) = f.id else { return };
-                    let id = minutely_event::id_hash(&id);
-                    if !seen.reads.contains_key(&id) {
-                        let place = seen.place(worker, f.time.minute().to_string());
-                        seen.reads.insert(id, Read { at_us, place });
-                    }
-                });
+            events_of(&self.decoder, r, &mut |id, time| {
+                if !seen.reads.contains_key(&id) {
+                    let place = seen.place(worker, time.minute().to_string());
+                    seen.reads.insert(id, Read { at_us, place });
+                }
             });
         }
     }
@@ -190,9 +205,11 @@ impl Tracer {
     pub fn latency(&self, timeline: &Timeline) -> Latency {
         let mut seen = self.inner.lock().expect("tracer lock");
         let seen = &mut *seen;
-        let hist = || Histogram::<u64>::new_with_bounds(1, 3_600_000, 3).expect("valid bounds");
+        // Up to 8 days: a virtual run's consumer may be away for more than a day (`retention`).
+        const MAX_MS: u64 = 8 * 24 * 3_600_000;
+        let hist = || Histogram::<u64>::new_with_bounds(1, MAX_MS, 3).expect("valid bounds");
         let (mut total, mut ack, mut read, mut closed, mut written) = (hist(), hist(), hist(), hist(), hist());
-        let ms = |a: Instant, b: Instant| b.saturating_duration_since(a).as_millis().clamp(1, 3_600_000) as u64;
+        let ms = |a: Instant, b: Instant| (b.saturating_duration_since(a).as_millis() as u64).clamp(1, MAX_MS);
         for ((id, sent), acked) in timeline.sent.iter().zip(&timeline.acked) {
             let Some(acked) = acked else { continue };
             if *id == Timeline::NO_ID {

@@ -75,7 +75,7 @@ async fn pipeline(items: &[Payload], lateness_ms: u64) -> (Counts, u64) {
             n += 1;
             worker.record(&event.to_record(), clock.now(), || n.to_string());
         }
-        worker.processed_through(&n.to_string());
+        worker.processed_through(&n.to_string(), None);
         worker.commit(false, false).await.unwrap();
     }
     producer.await.unwrap().unwrap();

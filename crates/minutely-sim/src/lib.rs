@@ -40,4 +40,4 @@ pub use snapshot::Snapshot;
 pub use connections::Bounds;
 pub use sigv4::Credentials;
 pub use sim::{Answer, Config, Sim};
-pub use stats::{ConnectionStats, Ledger, LimitStats, Placed, Stats, StreamCounts};
+pub use stats::{ConnectionStats, Ledger, LimitStats, Placed, Stats, StreamCounts, Trimmed};

@@ -67,6 +67,10 @@ impl Shared {
         self.kinesis.lock().unwrap_or_else(|e| e.into_inner()).ledger(name)
     }
 
+    pub(crate) fn keep_trimmed(&self) {
+        self.kinesis.lock().unwrap_or_else(|e| e.into_inner()).keep_trimmed();
+    }
+
     pub(crate) fn reset(&self) {
         *self.kinesis.lock().unwrap_or_else(|e| e.into_inner()) = Kinesis::new(self.limits, self.shapes);
         self.s3.clear();

@@ -109,6 +109,12 @@ impl Sim {
         self.shared.ledger(name)
     }
 
+    /// Keeps, from now on, every record retention trims before anyone read it, in its stream's
+    /// ledger ([`Sim::ledger`]'s `trimmed_unread`).
+    pub fn keep_trimmed(&self) {
+        self.shared.keep_trimmed();
+    }
+
     /// Keeps every S3 PutObject from now on: [`Sim::s3_writes`].
     pub fn journal_s3_writes(&self) {
         self.shared.s3.journal();

@@ -77,6 +77,10 @@ pub struct StreamCounts {
     /// The entries those calls stored: the client was told nothing was, so a resend stores
     /// them twice.
     pub entries_ambiguous: u64,
+    /// Records the retention period trimmed.
+    pub records_trimmed: u64,
+    /// Of those, records no GetRecords or SubscribeToShard had returned: gone unread.
+    pub records_trimmed_unread: u64,
 }
 
 /// A stream's counts and the place of every entry stored under a lost answer: the facts that
@@ -89,6 +93,39 @@ pub struct Ledger {
     pub counts: StreamCounts,
     /// In the order they were stored.
     pub ambiguous: Vec<Placed>,
+    /// The records retention trimmed before anyone read them, in the order they were trimmed;
+    /// kept only from [`crate::Sim::keep_trimmed`] on (a long-running sim would grow without
+    /// bound), counted always.
+    pub trimmed_unread: Vec<Trimmed>,
+    /// Whether `trimmed_unread` is kept.
+    #[serde(skip)]
+    pub keep_trimmed: bool,
+}
+
+/// A record retention trimmed unread: where it was, when it arrived, and its data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trimmed {
+    pub shard: String,
+    pub sequence: String,
+    pub arrival_ms: i64,
+    /// Its data, base64 in JSON as Kinesis has it.
+    #[serde(with = "base64_data")]
+    pub data: Vec<u8>,
+}
+
+mod base64_data {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(data))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Where an entry was stored.

@@ -29,6 +29,8 @@ pub(super) struct Ctx {
     pub settings: Settings,
     pub output: Output,
     pub clock: Clock,
+    /// The stream's retention period (ms), to name a resume behind the trim; `None`: unknown.
+    pub retention_ms: Option<i64>,
 }
 
 /// How one shard's reader ended.
@@ -237,6 +239,8 @@ async fn read_loop(
     let mut stop = control.stop.clone();
     let o = &ctx.options;
     let mut iterator: Option<String> = None;
+    // The arrival of the position last named behind the trim: said once per position.
+    let mut named_behind: Option<i64> = None;
     // Jitter seeded by the shard: the same shard waits the same way, shards differ.
     let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);
     let log = RetryLog::stderr(format!("GetRecords on {} {shard}", o.stream));
@@ -251,7 +255,9 @@ async fn read_loop(
         }
         let it = match iterator.take() {
             Some(it) => it,
-            None => match shard_iterator(ctx, shard, start, worker.position()).await {
+            None => match shard_iterator(ctx, shard, start, behind_trim(ctx, shard, worker, stats, &mut named_behind))
+                .await
+            {
                 Ok(Some(it)) => it,
                 Ok(None) => return finish(worker, control, &ctx.clock).await,
                 Err(e) if READS.retries(&e) => {
@@ -323,7 +329,8 @@ async fn poll(
     }
     if let Some(last) = records.last() {
         stats.arrived(now);
-        worker.processed_through(last.sequence_number());
+        let arrived_ms = last.approximate_arrival_timestamp().and_then(|t| t.to_millis().ok());
+        worker.processed_through(last.sequence_number(), arrived_ms);
     }
     stats.polled(records.len(), out.millis_behind_latest().unwrap_or(-1));
     worker.tick(now);
@@ -341,6 +348,40 @@ async fn finish(worker: &mut Worker, control: &Control, clock: &Clock) -> Result
     worker.close_all();
     worker.commit(true, true).await?;
     Ok(ShardEnd::Finished)
+}
+
+/// The position to resume after (`worker`'s), having said once, on stderr and in `stats`,
+/// when the record there is older than the stream's retention: Kinesis starts such an
+/// iterator at the oldest record it keeps, so whatever arrived after the position and before
+/// the trim horizon was trimmed unread. (Sequence numbers are not dense: only the arrival
+/// times tell that something may be gone; the sim's ledger tells exactly what.)
+fn behind_trim<'w>(
+    ctx: &Ctx,
+    shard: &str,
+    worker: &'w Worker,
+    stats: &WorkerStats,
+    named: &mut Option<i64>,
+) -> Option<&'w str> {
+    let position = worker.position()?;
+    if let (Some(retention_ms), Some(arrived_ms)) = (ctx.retention_ms, worker.arrived_ms()) {
+        let horizon_ms = clock::unix_ms() - retention_ms;
+        if arrived_ms < horizon_ms && *named != Some(arrived_ms) {
+            *named = Some(arrived_ms);
+            stats.trim_gap();
+            let at = |ms: i64| {
+                let t = aws_sdk_kinesis::primitives::DateTime::from_millis(ms);
+                t.fmt(aws_sdk_kinesis::primitives::DateTimeFormat::DateTime).unwrap_or_else(|_| ms.to_string())
+            };
+            eprintln!(
+                "minutely: {} {shard}: resuming after {position}, a record that arrived at {}, older than the stream's retention of {} h: whatever arrived after it until {} was trimmed before this consumer read it, and is not counted (IncreaseStreamRetentionPeriod keeps more; a consumer down longer than the retention loses data)",
+                ctx.options.stream,
+                at(arrived_ms),
+                retention_ms / 3_600_000,
+                at(horizon_ms)
+            );
+        }
+    }
+    Some(position)
 }
 
 /// An iterator after `position`, or at `start` when nothing was read yet. `None`: the shard is

@@ -333,6 +333,8 @@ impl Kinesis {
         if to == from && !at_end && !(heartbeat && to > 0) {
             return Next::Nothing;
         }
+        s.mark_read(sub.ordinal, from..to);
+        let shard = &s.shards[sub.ordinal as usize];
         let records = super::state::records_out(shard, sub.incarnation, from..to);
         let millis_behind_latest = shard.get(to).map_or(0, |r| (now_ms - r.arrival_ms).max(0));
         // The last record's sequence number: `AFTER_SEQUENCE_NUMBER` it resumes exactly here.

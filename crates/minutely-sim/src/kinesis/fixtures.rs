@@ -138,7 +138,7 @@ fn restored(st: &StreamState, incarnation: u64, now_ms: i64) -> Result<Stream, S
             let key_len = u16::try_from(r.key.len()).map_err(|_| format!("{at}, record {i}: the key is too long"))?;
             let bytes: Arc<[u8]> = r.key.as_bytes().iter().chain(&data).copied().collect();
             shard.bytes += bytes.len() as u64;
-            shard.records.push_back(Record { bytes, key_len, arrival_ms: r.arrival_ms });
+            shard.records.push_back(Record { bytes, key_len, arrival_ms: r.arrival_ms, read: false });
         }
         s.shards.push(shard);
     }

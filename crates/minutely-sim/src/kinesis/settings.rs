@@ -296,6 +296,42 @@ mod tests {
         k
     }
 
+    /// Retention trims what is older than the period; the ledger counts it, tells the records
+    /// nobody read from those read, and keeps the unread ones (their data) when asked to.
+    #[test]
+    fn the_ledger_keeps_what_retention_trimmed_unread() {
+        let mut k = Kinesis::new(false, crate::Shapes::NONE);
+        k.create_stream(input(json!({"StreamName": "s", "ShardCount": 1})), 0).unwrap();
+        k.keep_trimmed();
+        let put = |k: &mut Kinesis, data: &str, now: i64| {
+            let e = super::super::state::entry(Some(super::super::wire::Blob(data.into())), Some("k".into()), None, "");
+            let s = StreamRef { stream_name: Some("s".into()), stream_arn: None };
+            k.put_records(&s, vec![e.unwrap()], &[super::super::state::Fate::Store], false, None, now).unwrap();
+        };
+        put(&mut k, "read", 1_000);
+        let i = json!({"StreamName": "s", "ShardId": "shardId-000000000000", "ShardIteratorType": "TRIM_HORIZON"});
+        let it = k.get_shard_iterator(input(i), 1_000).unwrap().shard_iterator;
+        assert_eq!(
+            k.get_records(&input(json!({"ShardIterator": it})), Default::default(), 1_000).unwrap().records.len(),
+            1
+        );
+        put(&mut k, "unread", 2_000);
+        put(&mut k, "kept", 3_600_000);
+        let day = 24 * 3_600_000;
+        k.describe_stream_summary(input(json!({"StreamName": "s"})), day + 2_500).unwrap();
+        let ledger = k.ledger("s").unwrap();
+        assert_eq!((ledger.counts.records_trimmed, ledger.counts.records_trimmed_unread), (2, 1));
+        let trimmed = &ledger.trimmed_unread;
+        assert_eq!(trimmed.len(), 1);
+        assert_eq!((trimmed[0].data.as_slice(), trimmed[0].arrival_ms), (&b"unread"[..], 2_000));
+        assert!(trimmed[0].sequence.ends_with("1"), "{}", trimmed[0].sequence);
+        // Read back after the trim, the shard starts at what retention kept.
+        let i = json!({"StreamName": "s", "ShardId": "shardId-000000000000", "ShardIteratorType": "TRIM_HORIZON"});
+        let it = k.get_shard_iterator(input(i), day + 3_000).unwrap().shard_iterator;
+        let page = k.get_records(&input(json!({"ShardIterator": it})), Default::default(), day + 3_000).unwrap();
+        assert_eq!(page.records.len(), 1);
+    }
+
     #[test]
     fn retention_moves_only_its_way_within_aws_bounds() {
         let mut k = stream();

@@ -58,6 +58,8 @@ pub struct Kinesis {
     pub shapes: crate::Shapes,
     /// The account's MinimumThroughputBillingCommitment (warm throughput needs it).
     pub(super) commitment: super::account::Commitment,
+    /// Every stream's ledger keeps the records trimmed unread ([`Kinesis::keep_trimmed`]).
+    keep_trimmed: bool,
 }
 
 /// What an operation needs of a stream's state (AWS's rules, as kinesalite has them too).
@@ -251,6 +253,7 @@ impl Kinesis {
         stream.active_ms = now_ms + self.shapes.transition_ms;
         stream.max_record_kib = max_record_kib;
         stream.warm_mibps = warm;
+        stream.ledger.keep_trimmed = self.keep_trimmed;
         self.streams.insert(name, stream);
         Ok(Empty {})
     }
@@ -377,6 +380,7 @@ impl Kinesis {
                         bytes,
                         key_len: e.partition_key.len() as u16,
                         arrival_ms: now_ms,
+                        read: false,
                     });
                     Ok(sequence_number(s.incarnation, ordinal, position))
                 }
@@ -488,7 +492,9 @@ impl Kinesis {
         if limits_on {
             s.shards[iter.ordinal as usize].limits.read_bytes.overdraw(bytes as f64, now_ms);
         }
-        let records = records_out(&self.streams[&name].shards[iter.ordinal as usize], incarnation, start..position);
+        let s = self.streams.get_mut(&name).expect("the stream read above");
+        s.mark_read(iter.ordinal, start..position);
+        let records = records_out(&s.shards[iter.ordinal as usize], incarnation, start..position);
         Ok(GetRecordsOutput {
             records,
             next_shard_iterator: next,
@@ -502,6 +508,14 @@ impl Kinesis {
     /// Every stream's counts, by name.
     pub fn stream_counts(&self) -> BTreeMap<String, StreamCounts> {
         self.streams.iter().map(|(name, s)| (name.clone(), s.ledger.counts.clone())).collect()
+    }
+
+    /// From now on, every stream's ledger keeps the records retention trims unread.
+    pub fn keep_trimmed(&mut self) {
+        self.keep_trimmed = true;
+        for s in self.streams.values_mut() {
+            s.ledger.keep_trimmed = true;
+        }
     }
 
     /// The ledger of the stream named `name`.

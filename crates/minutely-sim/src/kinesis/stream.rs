@@ -36,6 +36,8 @@ pub(super) struct Record {
     pub(super) bytes: Arc<[u8]>,
     pub(super) key_len: u16,
     pub(super) arrival_ms: i64,
+    /// A GetRecords or SubscribeToShard returned it: retention trims it read, not unread.
+    pub(super) read: bool,
 }
 
 #[derive(Debug)]
@@ -313,13 +315,36 @@ impl Stream {
 
     /// Drops records older than the retention period, and shards closed before it whose
     /// records are all gone.
+    /// Counted in the ledger, unread ones kept there when it keeps them.
     pub(super) fn trim(&mut self, now_ms: i64) {
         let horizon = now_ms - self.retention_hours * 3_600_000;
+        let ledger = &mut self.ledger;
         for s in &mut self.shards {
             while let Some(r) = s.records.pop_front_if(|r| r.arrival_ms < horizon) {
                 s.bytes -= r.bytes.len() as u64;
+                ledger.counts.records_trimmed += 1;
+                if !r.read {
+                    ledger.counts.records_trimmed_unread += 1;
+                    if ledger.keep_trimmed {
+                        ledger.trimmed_unread.push(crate::stats::Trimmed {
+                            shard: shard_id(s.ordinal),
+                            sequence: sequence_number(self.incarnation, s.ordinal, s.first),
+                            arrival_ms: r.arrival_ms,
+                            data: r.bytes[r.key_len as usize..].to_vec(),
+                        });
+                    }
+                }
                 s.first += 1;
             }
+        }
+    }
+
+    /// Marks the records of `ordinal` at `positions` read (they are being returned).
+    pub(super) fn mark_read(&mut self, ordinal: u32, positions: std::ops::Range<u64>) {
+        let shard = &mut self.shards[ordinal as usize];
+        let (from, to) = (positions.start.saturating_sub(shard.first), positions.end.saturating_sub(shard.first));
+        for r in shard.records.range_mut(from as usize..(to as usize).min(shard.records.len())) {
+            r.read = true;
         }
     }
 
