@@ -1,7 +1,8 @@
 //! However `minutely scenario` is stopped, it ends promptly and no LocalStack process outlives
 //! it: SIGINT and SIGTERM stop the run within 5 s with a partial report (exit 130 / 143),
 //! SIGKILL leaves the cleaning to LocalStack's watchdog, and the scenario's timeout bounds the
-//! whole run. With the real binary and a host LocalStack.
+//! whole run. With the real binary and a host LocalStack; and on the sim's virtual time,
+//! where a signal stops the run as it does on the machine's clock.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -14,13 +15,22 @@ fn marked(prefix: &str) -> Vec<i32> {
     instances.into_iter().filter(|f| f.id.starts_with(prefix)).flat_map(|f| f.pids).collect()
 }
 
-/// A scenario that produces for minutes (100,000 events at 200/s), in a folder of its own.
+/// A scenario on a host LocalStack that produces for minutes (100,000 events at 200/s), in a
+/// folder of its own.
 fn slow_scenario(name: &str, timeout: &str) -> PathBuf {
+    slow_scenario_on(name, timeout, "host", SLOW_EVENTS)
+}
+
+/// Events of [`slow_scenario`].
+const SLOW_EVENTS: u64 = 100_000;
+
+/// [`slow_scenario`] on `backend` with `count` events at 200/s.
+fn slow_scenario_on(name: &str, timeout: &str, backend: &str, count: u64) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("minutely-stopping-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{name}.toml"));
     let toml = format!(
-        "description = \"slow\"\nbackend = \"host\"\n[input]\nseed = 1\ncount = 100000\nspan = \"10m\"\nrate = 200.0\n\
+        "description = \"slow\"\nbackend = \"{backend}\"\n[input]\nseed = 1\ncount = {count}\nspan = \"10m\"\nrate = 200.0\n\
          dims = [\"country=3\"]\n[pipeline]\nshards = 1\nkey = [\"country\"]\n[expect]\nsnapshot = false\ntimeout = \"{timeout}\"\n"
     );
     std::fs::write(&path, toml).unwrap();
@@ -109,8 +119,37 @@ fn stopped_gracefully(sig: &str, code: i32, name: &str) {
     assert!(reason.starts_with(&format!("interrupted by {signal_name} while producing and consuming: ")), "{reason}");
     let sent = report["records_sent"].as_u64().unwrap();
     assert!(sent > 0 && sent < 100_000, "a partial count of what was sent: {report}");
-    assert!(reason.contains(&format!("{sent} of 100000 records sent")), "{reason}");
+    assert!(reason.contains(&format!("{sent} of {SLOW_EVENTS} records sent")), "{reason}");
     nothing_left_within_10s(&prefix, sig);
+    let _ = std::fs::remove_dir_all(scenario.parent().unwrap());
+}
+
+/// On virtual time (the sim, in the run's process), SIGTERM stops the run as promptly, with a
+/// partial report that says so; its clock had gone far past the wall's.
+#[test]
+fn sigterm_stops_a_virtual_run_within_5s_with_a_partial_report() {
+    let count = 5_000_000;
+    let scenario = slow_scenario_on("slow-virtual", "30h", "sim", count);
+    let report_path = scenario.with_extension("json");
+    let (child, _, stderr_lines) = start_producing(&scenario, &report_path);
+    let sent_at = Instant::now();
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    let took = sent_at.elapsed();
+    let stderr: String = stderr_lines.try_iter().collect::<Vec<_>>().join("\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
+    assert!(took < Duration::from_secs(5), "stopped {took:?} after SIGTERM: {stderr}");
+    assert!(
+        stdout.contains("scenario slow-virtual: INTERRUPTED (sim, ") && stdout.contains("of virtual time"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let reason = report["interrupted"].as_str().unwrap();
+    assert!(reason.starts_with("interrupted by SIGTERM while producing and consuming: "), "{reason}");
+    let sent = report["records_sent"].as_u64().unwrap();
+    assert!(sent > 0 && sent < count, "a partial count of what was sent: {reason}");
+    assert_eq!(report["replay"]["clock"], "virtual", "{report}");
     let _ = std::fs::remove_dir_all(scenario.parent().unwrap());
 }
 

@@ -154,16 +154,17 @@ pub fn latency(runs: &[&Run]) -> Result<String, ChartError> {
 /// Per second: records acknowledged, events read, counts written, and entries retried; the
 /// run's faults (reshards, restarts, workers killed or added) as vertical lines.
 pub fn throughput(runs: &[&Run]) -> Result<String, ChartError> {
-    let seconds = runs.iter().flat_map(|r| &r.throughput).map(|s| s.second).max().unwrap_or(0).max(1) as f64;
+    let end = |r: &&Run| r.throughput.iter().map(|s| s.second + r.throughput_step).max();
+    let seconds = runs.iter().filter_map(end).max().unwrap_or(0).max(1) as f64;
     let markers = runs.iter().flat_map(|r| &r.markers).map(|m| m.second).fold(0.0, f64::max);
     let x_max = seconds.max(markers) + 1.0;
+    // Per second: an entry summing several seconds is divided by them.
+    let per_second = |r: &Run, v: u64| v as f64 / f64::from(r.throughput_step.max(1));
     let y_max = runs
         .iter()
-        .flat_map(|r| &r.throughput)
-        .map(|s| s.produced.max(s.read).max(s.written).max(s.retried))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64
+        .flat_map(|r| r.throughput.iter().map(|s| per_second(r, s.produced.max(s.read).max(s.written).max(s.retried))))
+        .fold(0.0, f64::max)
+        .max(1.0)
         * 1.45; // headroom for the legend above the curves: every series stays visible
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
@@ -199,8 +200,9 @@ pub fn throughput(runs: &[&Run]) -> Result<String, ChartError> {
                 if name == "entries retried" && run.throughput.iter().all(|s| s.retried == 0) {
                     continue;
                 }
+                let middle = f64::from(run.throughput_step.max(1)) / 2.0;
                 let points: Vec<(f64, f64)> =
-                    run.throughput.iter().map(|s| (s.second as f64 + 0.5, value(s) as f64)).collect();
+                    run.throughput.iter().map(|s| (s.second as f64 + middle, per_second(run, value(s)))).collect();
                 line!(chart, ri, points, colour, format!("{name}{suffix}"));
             }
             for (i, m) in run.markers.iter().enumerate() {

@@ -31,6 +31,9 @@ pub struct Run {
     pub objects: u64,
     pub latency: Latency,
     pub throughput: Vec<Second>,
+    /// The seconds each entry of `throughput` sums (1 in reports from before it was said).
+    #[serde(default = "one_second")]
+    pub throughput_step: u32,
     pub markers: Vec<Marker>,
     pub minutes: Vec<MinuteCounts>,
     pub lag: Vec<ShardLag>,
@@ -280,4 +283,8 @@ pub struct MinuteCounts {
 pub struct ShardLag {
     pub shard: String,
     pub points: Vec<(f64, i64)>,
+}
+
+fn one_second() -> u32 {
+    1
 }

@@ -90,8 +90,9 @@ impl Consumer {
             (None, None) => Output::S3(output),
         };
         let options = KinesisOptions {
-            discover_every: Duration::from_secs(1),
-            idle_poll: Duration::from_millis(200),
+            // Listings at most every second, and no more often than five polls of an idle shard.
+            discover_every: (p.idle_poll * 5).max(Duration::from_secs(1)),
+            idle_poll: p.idle_poll,
             checkpoint_every: Duration::from_secs(1),
             observer: Some(tracer),
             ..KinesisOptions::new(stream)

@@ -24,6 +24,7 @@
 //! workers = 3                           # consumers sharing the stream through leases (both)
 //! kill_worker_after_objects = 20        # the first worker dies (no release) after 20 objects
 //! add_worker_after_events = 3000        # one more worker joins after 3000 events were put
+//! lease = "30s"                         # with workers: the leases' duration (renewed each quarter; default 8s)
 //! window = { after_events = 1000, until_events = 3000 }   # the sim's faults only then (sim)
 //! ```
 
@@ -75,6 +76,8 @@ pub enum Fault {
     KillWorkerAfterObjects(u64),
     /// One more worker joins once this many events were put.
     AddWorkerAfterEvents(u64),
+    /// With workers: how long a lease lasts unrenewed (renewed every quarter of it).
+    Lease(#[serde(with = "crate::durations")] std::time::Duration),
     /// The first worker pauses after some object writes (every call through its output
     /// waits), then goes on: past its leases, the others take its shards.
     PauseWorker(StallConsumer),
@@ -138,6 +141,7 @@ impl Fault {
             Fault::Workers(_) => "workers",
             Fault::KillWorkerAfterObjects(_) => "kill_worker_after_objects",
             Fault::AddWorkerAfterEvents(_) => "add_worker_after_events",
+            Fault::Lease(_) => "lease",
             Fault::PauseWorker(_) => "pause_worker",
             Fault::Window(_) => "window",
             Fault::HealAfter(_) => "heal_after",
@@ -174,6 +178,7 @@ impl Fault {
             }
             Fault::Workers(0) => Err("0 workers: at least 1".into()),
             Fault::KillWorkerAfterObjects(0) => Err("after 0 objects: at least 1".into()),
+            Fault::Lease(d) if d.as_millis() < 400 => Err(format!("{d:?}: a lease lasts 400ms at least")),
             Fault::Window(Window { after_events, until_events: Some(until) }) if until <= after_events => {
                 Err(format!("until_events = {until} is not after after_events = {after_events}"))
             }
@@ -204,12 +209,6 @@ impl Fault {
             ),
             _ => None,
         }
-    }
-}
-
-impl Fleet {
-    fn one() -> Fleet {
-        Fleet { workers: 1, ..Fleet::default() }
     }
 }
 
@@ -252,6 +251,25 @@ pub struct Fleet {
     pub pause: Option<StallConsumer>,
     /// A bug planted in every worker (tests only: [`crate::Scenario::planted`]).
     pub planted: Option<minutely_consumer::kinesis::Planted>,
+    /// How long a lease lasts (default: [`crate::fleet::TIMING`]'s).
+    pub lease: Option<std::time::Duration>,
+}
+
+impl Fleet {
+    fn one() -> Fleet {
+        Fleet { workers: 1, ..Fleet::default() }
+    }
+
+    /// The leases' timing: `lease`, renewed every quarter of it, or [`crate::fleet::TIMING`].
+    pub fn timing(&self) -> minutely_consumer::lease::Timing {
+        match self.lease {
+            Some(d) => {
+                let ms = d.as_millis() as u64;
+                minutely_consumer::lease::Timing { duration_ms: ms, renew_ms: ms / 4 }
+            }
+            None => crate::fleet::TIMING,
+        }
+    }
 }
 
 impl Plan {
@@ -287,6 +305,7 @@ impl Plan {
                     plan.fleet.get_or_insert_with(Fleet::one).kill_after_objects = Some(*n)
                 }
                 Fault::AddWorkerAfterEvents(n) => plan.fleet.get_or_insert_with(Fleet::one).add_after_events = Some(*n),
+                Fault::Lease(d) => plan.fleet.get_or_insert_with(Fleet::one).lease = Some(*d),
                 Fault::PauseWorker(p) => plan.fleet.get_or_insert_with(Fleet::one).pause = Some(*p),
                 Fault::Window(w) => plan.window = Some(*w),
                 Fault::HealAfter(d) => plan.heal_after = Some(*d),

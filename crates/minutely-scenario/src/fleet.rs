@@ -69,6 +69,7 @@ struct Workers {
     /// or pauses for a while.
     freeze: Option<Arc<CrashAfter>>,
     planted: Option<Planted>,
+    timing: Timing,
     client: aws_sdk_kinesis::Client,
     options: KinesisOptions,
     settings: Settings,
@@ -83,7 +84,7 @@ impl Workers {
             (Some(f), 0) => Output::Crashing(f.clone(), Box::new(self.output.clone())),
             _ => self.output.clone(),
         };
-        let mut leases = LeaseOptions::new(&format!("worker-{index}"), TIMING);
+        let mut leases = LeaseOptions::new(&format!("worker-{index}"), self.timing);
         leases.planted = self.planted;
         let report = leases.report.clone();
         let options = KinesisOptions { leases: Some(leases), ..self.options.clone() };
@@ -122,10 +123,10 @@ pub(crate) async fn run(
     if let Some(pause) = &pause {
         tokio::spawn(crate::happenings::mark_stall(pause.clone(), run.clone(), "worker-0"));
     }
-    let planted = fleet.planted;
+    let (planted, timing) = (fleet.planted, fleet.timing());
     let freeze = freeze.or(pause);
-    let mut workers =
-        Workers { tasks: JoinSet::new(), list: Vec::new(), freeze, planted, client, options, settings, output };
+    let (tasks, list) = (JoinSet::new(), Vec::new());
+    let mut workers = Workers { tasks, list, freeze, planted, timing, client, options, settings, output };
     let mut report = WorkersReport::default();
     for _ in 0..fleet.workers {
         workers.start();

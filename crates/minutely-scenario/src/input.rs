@@ -29,7 +29,7 @@ pub enum Input {
     Generated {
         spec: GenSpec,
         count: usize,
-        rate: Option<f64>,
+        due: Due,
         key: Arc<[String]>,
     },
     /// A TSV file replayed, with malformed records among its events from a generator seeded by
@@ -42,6 +42,18 @@ pub enum Input {
         seed: u64,
         malformed_fraction: f64,
     },
+}
+
+/// When a generated stream's records are due.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Due {
+    /// As fast as possible.
+    Now,
+    /// Evenly, this many records a second of stream time.
+    Rate(f64),
+    /// Each event at its own time less `start_ms`, never before the record before it (a jittered
+    /// or late event goes when it is made, as a device sends it): a diurnal day's pace.
+    OwnTime { start_ms: i64 },
 }
 
 /// The bytes of a replayed file.
@@ -98,10 +110,19 @@ impl Input {
         let start = minutely_event::TimeFormat::Rfc3339
             .parse(i.start.as_bytes())
             .map_err(|e| anyhow::anyhow!("[input] start {:?}: {e}", i.start))?;
+        let span_ms = i.span.as_millis() as i64;
+        let (spacing, due) = match (i.diurnal, i.rate) {
+            (Some(d), _) => {
+                let spacing = Spacing::Diurnal { span_ms, peak_ms: d.peak.as_millis() as i64, low: d.low };
+                (spacing, Due::OwnTime { start_ms: start.0 })
+            }
+            (None, Some(rate)) => (Spacing::Span(span_ms), Due::Rate(rate)),
+            (None, None) => (Spacing::Span(span_ms), Due::Now),
+        };
         let spec = GenSpec {
             seed: i.seed,
             start,
-            spacing: Spacing::Span(i.span.as_millis() as i64),
+            spacing,
             dims: s.input.dims.clone(),
             jitter_ms: i.jitter.as_millis() as i64,
             late_fraction: i.late_fraction,
@@ -111,15 +132,16 @@ impl Input {
             missing_fraction: i.missing_fraction,
         };
         let key = spec.dims.iter().map(|d| d.name.clone()).collect();
-        Ok(Input::Generated { spec, count: i.count.unwrap_or_default() as usize, rate: i.rate, key })
+        Ok(Input::Generated { spec, count: i.count.unwrap_or_default() as usize, due, key })
     }
 
     /// The records in order, from the start.
     pub fn items(&self) -> anyhow::Result<Items<'_>> {
         let kind = match self {
-            Input::Generated { spec, count, rate, key } => Kind::Generated {
+            Input::Generated { spec, count, due, key } => Kind::Generated {
                 stream: Box::new(generate::stream(spec, Some(*count))),
-                rate: *rate,
+                due: *due,
+                last: Duration::ZERO,
                 key: key.clone(),
             },
             Input::Replay { bytes, schema, name, pace, seed, malformed_fraction } => {
@@ -167,7 +189,9 @@ pub struct Items<'a> {
 enum Kind<'a> {
     Generated {
         stream: Box<dyn Iterator<Item = Payload> + 'a>,
-        rate: Option<f64>,
+        due: Due,
+        /// When the record before was due.
+        last: Duration,
         key: Arc<[String]>,
     },
     Replay {
@@ -201,9 +225,19 @@ impl Iterator for Items<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let planned = match &mut self.kind {
-            Kind::Generated { stream, rate, key } => {
-                let due = rate.map(|r| Duration::from_secs_f64(self.n as f64 / r));
-                (stream.next()?, due, key.clone())
+            Kind::Generated { stream, due, last, key } => {
+                let payload = stream.next()?;
+                let at = match (*due, &payload) {
+                    (Due::Now, _) => None,
+                    (Due::Rate(r), _) => Some(Duration::from_secs_f64(self.n as f64 / r)),
+                    (Due::OwnTime { start_ms }, Payload::Event(e)) => {
+                        let own = Duration::from_millis(e.time.0.saturating_sub(start_ms).max(0) as u64);
+                        *last = own.max(*last);
+                        Some(*last)
+                    }
+                    (Due::OwnTime { .. }, Payload::Malformed(_)) => Some(*last),
+                };
+                (payload, at, key.clone())
             }
             Kind::Replay { source, rng, malformed_fraction, name, malformed } => match malformed.take() {
                 Some(m) => m,

@@ -94,8 +94,11 @@ pub struct Report {
     pub objects: u64,
     pub diff: Diff,
     pub latency: Latency,
-    /// Per second of the run: records acknowledged, events read, counts written, entries retried.
+    /// Per second of the run: records acknowledged, events read, counts written, entries retried;
+    /// summed over `throughput_step` seconds each in a run longer than an hour.
     pub throughput: Vec<Second>,
+    /// The seconds each entry of `throughput` sums (and of `lag`, the largest of).
+    pub throughput_step: u32,
     /// Reshards, consumer restarts, workers killed or added, with their times.
     pub markers: Vec<Marker>,
     /// Per minute: the model's count and S3's, over every key.
@@ -168,6 +171,7 @@ impl Report {
             diff: Diff::default(),
             latency: Latency::default(),
             throughput: Vec::new(),
+            throughput_step: 1,
             markers: Vec::new(),
             minutes: Vec::new(),
             lag: Vec::new(),
@@ -445,12 +449,15 @@ impl Report {
         }
         if !self.throughput.is_empty() {
             let peak = |f: fn(&Second) -> u64| self.throughput.iter().map(f).max().unwrap_or(0);
+            let (per, kept) = match self.throughput_step {
+                1 => ("second".to_owned(), format!("{} s", self.throughput.len())),
+                step => (format!("{step} s"), format!("{} steps of {step} s", self.throughput.len())),
+            };
             o.push_str(&format!(
-                "  per second, peak: {} records acknowledged, {} events read, {} counts written ({} s in the report's throughput)\n",
+                "  per {per}, peak: {} records acknowledged, {} events read, {} counts written ({kept} in the report's throughput)\n",
                 peak(|s| s.produced),
                 peak(|s| s.read),
                 peak(|s| s.written),
-                self.throughput.len()
             ));
         }
         self.render_history(&mut o);

@@ -362,10 +362,8 @@ async fn run_on(
     let history = (s.producer.is_some() || s.consumer.is_some()).then_some(history);
     let joining = std::time::Instant::now();
     let latency = tracer.latency(&produced.timeline);
-    let fence = plan
-        .fleet
-        .and(backend.s3_writes())
-        .map(|writes| fence::check(&writes, &bucket, &prefix, &stream, crate::fleet::TIMING.duration_ms));
+    let fence = plan.fleet.as_ref().and_then(|f| Some((f.timing(), backend.s3_writes()?)));
+    let fence = fence.map(|(timing, writes)| fence::check(&writes, &bucket, &prefix, &stream, timing.duration_ms));
     let mut report = Report { latency, sim, history, fence, ..Report::empty(s, &backend.name()) };
     report.wall.engine =
         Engine { read_back_seconds, latency_join_seconds: joining.elapsed().as_secs_f64(), ..Engine::default() };
@@ -497,7 +495,10 @@ fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
             lag_by_shard.entry(shard.clone()).or_default().push((second, *ms));
         }
     }
-    let lag = lag_by_shard.into_iter().map(|(shard, points)| ShardLag { shard, points }).collect();
+    let (throughput, throughput_step) = trace::coarsen(throughput);
+    let lag_by_shard =
+        lag_by_shard.into_iter().map(|(shard, points)| (shard, trace::coarsen_lag(points, throughput_step)));
+    let lag = lag_by_shard.map(|(shard, points)| ShardLag { shard, points }).collect();
     // What retention took is reported apart; the rest must be counted exactly.
     let (trimmed, expected) = match trimmed {
         Some((t, lost)) => (Some(t), crate::retention::minus(&counted.expected, &lost)),
@@ -520,6 +521,7 @@ fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
         objects: back.objects,
         diff: Diff::of(expected, &back.sums),
         throughput,
+        throughput_step,
         markers,
         minutes: minute_totals(expected, &back.sums),
         lag,

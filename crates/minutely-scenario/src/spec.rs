@@ -12,6 +12,9 @@
 //! span = "3m"                         # event times spread over this much
 //! start = "2016-08-21T17:00:00Z"
 //! rate = 2000.0                       # events per second of wall time (absent: as fast as possible)
+//! diurnal = { low = 0.2, peak = "14h" }   # instead of rate: events follow a day's traffic over the
+//!                                     # span (busiest `peak` into it, `low` times that 12 h away),
+//!                                     # each put at its own time
 //! dims = ["country=12:zipf:1.1", "device=3"]
 //! jitter = "5s"                       # event times up to this much before their slot (out of order)
 //! late_fraction = 0.01                # this fraction is moved back by late_by
@@ -30,6 +33,7 @@
 //! key = ["country"]
 //! allowed_lateness = "30s"
 //! idle_timeout = "5s"
+//! idle_poll = "200ms"                 # the consumer's wait after an empty page
 //! batch_records = 500                 # records per PutRecords call
 //! partition_key = "key"               # key | id | random
 //! rate_limit = false                  # the producer holds each shard to 1,000 records/s, 1 MiB/s
@@ -231,6 +235,8 @@ pub struct InputSpec {
     #[serde(default = "default_start")]
     pub start: String,
     pub rate: Option<f64>,
+    /// A day's traffic instead of an even rate (a generated stream only).
+    pub diurnal: Option<Diurnal>,
     #[serde(default = "default_dims", deserialize_with = "parsed_each")]
     pub dims: Vec<DimSpec>,
     #[serde(default, with = "humantime_serde_compat")]
@@ -246,6 +252,17 @@ pub struct InputSpec {
     /// Generated events lacking their last dimension (a field the client did not set).
     #[serde(default)]
     pub missing_fraction: f64,
+}
+
+/// `diurnal = { low = 0.2, peak = "14h" }`: the density of events follows a cosine of a day's
+/// period, highest `peak` into the span, `low` times that twelve hours away; each event is put at
+/// its own time (its time less the start, in stream time), so the put rate follows it too.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Diurnal {
+    pub low: f64,
+    #[serde(with = "humantime_serde_compat")]
+    pub peak: Duration,
 }
 
 /// `recorded = { lines = 300000, seed = 7 }`.
@@ -283,6 +300,10 @@ pub struct Pipeline {
     pub allowed_lateness: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub idle_timeout: Duration,
+    /// How long the consumer waits after an empty GetRecords page (and, at least a second,
+    /// between two listings of the shards): a day of stream time polls less often.
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_poll: Duration,
     pub batch_records: usize,
     #[serde(deserialize_with = "parsed")]
     pub partition_key: PartitionKey,
@@ -318,6 +339,7 @@ impl Default for Pipeline {
             key: vec!["country".into()],
             allowed_lateness: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(5),
+            idle_poll: Duration::from_millis(200),
             batch_records: 500,
             partition_key: PartitionKey::Key,
             rate_limit: false,
@@ -458,6 +480,17 @@ impl Scenario {
         ] {
             if !(0.0..=1.0).contains(&f) {
                 bail!("{name} = {f}: a fraction between 0 and 1");
+            }
+        }
+        if let Some(d) = i.diurnal {
+            if i.count.is_none() || i.rate.is_some() {
+                bail!("[input] diurnal is the pace of a generated stream (count = N), instead of rate");
+            }
+            if !(d.low > 0.0 && d.low <= 1.0) {
+                bail!(
+                    "[input] diurnal low = {}: the quietest hour's share of the busiest, above 0 and at most 1",
+                    d.low
+                );
             }
         }
         let decoder = self.decoder()?;

@@ -115,6 +115,47 @@ pub struct Second {
     pub retried: u64,
 }
 
+/// The most points a report keeps per series: a longer run's seconds are summed into steps.
+const MAX_POINTS: usize = 3600;
+
+/// `seconds` as the report keeps them, and the seconds each entry sums: one by one up to
+/// [`MAX_POINTS`], else summed into steps of whole minutes (a day of virtual time is 1,440
+/// entries, not 86,400). Sums stay exact; the page divides by the step.
+pub(crate) fn coarsen(seconds: Vec<Second>) -> (Vec<Second>, u32) {
+    if seconds.len() <= MAX_POINTS {
+        return (seconds, 1);
+    }
+    let step = (seconds.len().div_ceil(MAX_POINTS) as u32).next_multiple_of(60);
+    let mut out: Vec<Second> = Vec::with_capacity(seconds.len() / step as usize + 1);
+    for s in seconds {
+        let start = s.second / step * step;
+        if out.last().is_none_or(|l| l.second != start) {
+            out.push(Second { second: start, ..Second::default() });
+        }
+        let l = out.last_mut().expect("pushed above");
+        (l.produced, l.read, l.written, l.retried) =
+            (l.produced + s.produced, l.read + s.read, l.written + s.written, l.retried + s.retried);
+    }
+    (out, step)
+}
+
+/// Lag points (second, ms behind) as the report keeps them: with a step above one second, the
+/// largest of each step, at its start.
+pub(crate) fn coarsen_lag(points: Vec<(f64, i64)>, step: u32) -> Vec<(f64, i64)> {
+    if step <= 1 {
+        return points;
+    }
+    let mut out: Vec<(f64, i64)> = Vec::new();
+    for (second, ms) in points {
+        let start = (second / f64::from(step)).floor() * f64::from(step);
+        match out.last_mut() {
+            Some(l) if l.0 == start => l.1 = l.1.max(ms),
+            _ => out.push((start, ms)),
+        }
+    }
+    out
+}
+
 /// `seconds[i]` for the second of `t` since `t0`, the seconds before it made as needed.
 pub(crate) fn second_of(seconds: &mut Vec<Second>, t0: Instant, t: Instant) -> &mut Second {
     let i = t.saturating_duration_since(t0).as_secs() as usize;
@@ -255,5 +296,26 @@ impl Tracer {
             second_of(&mut seconds, t0, *t).written += n;
         }
         seconds
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_runs_seconds_are_summed_by_the_minute_exactly() {
+        let day: Vec<Second> = (0..86_400)
+            .map(|s| Second { second: s, produced: 2, read: 1, written: u64::from(s % 7 == 0), retried: 0 })
+            .collect();
+        let written: u64 = day.iter().map(|s| s.written).sum();
+        let (kept, step) = coarsen(day);
+        assert_eq!((kept.len(), step), (1440, 60));
+        assert_eq!((kept[1].second, kept[1].produced, kept[1].read), (60, 120, 60));
+        assert_eq!(kept.iter().map(|s| s.written).sum::<u64>(), written, "sums stay exact");
+        let hour: Vec<Second> = (0..3600).map(|s| Second { second: s, ..Second::default() }).collect();
+        assert_eq!(coarsen(hour).1, 1, "an hour stays by the second");
+        let lag = coarsen_lag(vec![(0.0, 5), (30.0, 900), (59.0, 7), (60.0, 1)], 60);
+        assert_eq!(lag, vec![(0.0, 900), (60.0, 1)], "the largest of each step");
     }
 }
