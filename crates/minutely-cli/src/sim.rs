@@ -76,12 +76,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(spec) => load_faults(spec)?,
         None => Faults::default(),
     };
-    if let Some(seed) = args.seed {
-        faults.seed = seed;
-    }
-    if let Err(e) = faults.validate() {
-        bail!("--faults: {e}");
-    }
+    faults.seed = args.seed.unwrap_or(faults.seed);
+    faults.validate().map_err(|e| anyhow::anyhow!("--faults: {e}"))?;
     if args.max_connections == 0 || args.idle_timeout.is_zero() {
         bail!("--max-connections and --idle-timeout must be above 0");
     }

@@ -89,6 +89,13 @@ pub enum Fault {
     HealAfter(#[serde(with = "crate::durations")] std::time::Duration),
 }
 
+/// The scenario's leases: shorter than the CLI's 10 s / 3 s, so that a killed worker's shards
+/// move within seconds, and long enough for a busy LocalStack on two cores, where a round of
+/// lease reads and writes can take a second or more (with 3 s / 1 s, renewals came late and
+/// leases lapsed there: safe, counts exact, but the kill never fired).
+pub const LEASES: minutely_consumer::lease::Timing =
+    minutely_consumer::lease::Timing { duration_ms: 8_000, renew_ms: 2_000 };
+
 /// `window = { after_events = 1000, until_events = 3000 }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -251,7 +258,7 @@ pub struct Fleet {
     pub pause: Option<StallConsumer>,
     /// A bug planted in every worker (tests only: [`crate::Scenario::planted`]).
     pub planted: Option<minutely_consumer::kinesis::Planted>,
-    /// How long a lease lasts (default: [`crate::fleet::TIMING`]'s).
+    /// How long a lease lasts (default: [`LEASES`]'s).
     pub lease: Option<std::time::Duration>,
 }
 
@@ -260,14 +267,14 @@ impl Fleet {
         Fleet { workers: 1, ..Fleet::default() }
     }
 
-    /// The leases' timing: `lease`, renewed every quarter of it, or [`crate::fleet::TIMING`].
+    /// The leases' timing: `lease`, renewed every quarter of it, or [`LEASES`].
     pub fn timing(&self) -> minutely_consumer::lease::Timing {
         match self.lease {
             Some(d) => {
                 let ms = d.as_millis() as u64;
                 minutely_consumer::lease::Timing { duration_ms: ms, renew_ms: ms / 4 }
             }
-            None => crate::fleet::TIMING,
+            None => LEASES,
         }
     }
 }

@@ -22,12 +22,6 @@ use tokio::task::{AbortHandle, JoinSet};
 use crate::faults::Fleet;
 use crate::happenings::Happenings;
 
-/// The scenario's leases: shorter than the CLI's 10 s / 3 s, so that a killed worker's shards
-/// move within seconds, and long enough for a busy LocalStack on two cores, where a round of
-/// lease reads and writes can take a second or more (with 3 s / 1 s, renewals came late and
-/// leases lapsed there: safe, counts exact, but the kill never fired).
-pub const TIMING: Timing = Timing { duration_ms: 8_000, renew_ms: 2_000 };
-
 /// What the workers did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct WorkersReport {

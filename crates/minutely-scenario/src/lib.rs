@@ -19,6 +19,7 @@ pub mod clock;
 mod consumer;
 pub mod draw;
 mod durations;
+pub mod expect;
 pub mod faults;
 pub mod fence;
 pub mod fleet;

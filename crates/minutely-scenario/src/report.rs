@@ -304,21 +304,8 @@ impl Report {
 
     /// Events retention took are named by the consumer; with `trimmed = true`, some were.
     fn check_trimmed(&mut self, e: &crate::spec::Expect) {
-        let t = self.trimmed.clone().unwrap_or_default();
-        if e.trimmed {
-            let failure = (t.events_lost == 0).then(|| {
-                "expected retention to trim events the consumer never read (trimmed = true), it trimmed none".to_owned()
-            });
-            self.verdict(
-                "events trimmed unread by retention",
-                "at least one".into(),
-                t.events_lost.to_string(),
-                failure,
-            );
-        }
-        if t.events_lost > 0 {
-            let measured = format!("{} resumes named behind the trim", t.named_by_consumer);
-            self.verdict("the consumer said it resumed behind the trim", "at least once".into(), measured, t.unnamed());
+        for (name, expected, measured, failure) in self.trimmed.clone().unwrap_or_default().checks(e.trimmed) {
+            self.verdict(name, expected.into(), measured, failure);
         }
     }
 

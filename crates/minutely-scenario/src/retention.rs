@@ -96,6 +96,24 @@ impl Trimmed {
         }
     }
 
+    /// The report's checks, (name, expected, measured, failure): with `expected` (`[expect]
+    /// trimmed = true`) that retention took events; whenever it took some, that the consumer
+    /// said so.
+    pub(crate) fn checks(&self, expected: bool) -> Vec<(&'static str, &'static str, String, Option<String>)> {
+        let mut checks = Vec::new();
+        if expected {
+            let failure = (self.events_lost == 0).then(|| {
+                "expected retention to trim events the consumer never read (trimmed = true), it trimmed none".to_owned()
+            });
+            checks.push(("events trimmed unread by retention", "at least one", self.events_lost.to_string(), failure));
+        }
+        if self.events_lost > 0 {
+            let measured = format!("{} resumes named behind the trim", self.named_by_consumer);
+            checks.push(("the consumer said it resumed behind the trim", "at least once", measured, self.unnamed()));
+        }
+        checks
+    }
+
     /// The failure, if any: events lost to the trim that no reader said it had skipped.
     pub(crate) fn unnamed(&self) -> Option<String> {
         (self.events_lost > 0 && self.named_by_consumer == 0).then(|| {
@@ -140,5 +158,8 @@ mod tests {
         assert!(t.unnamed().unwrap().contains("trimmed 3 events"));
         assert_eq!(Trimmed { named_by_consumer: 1, ..t }.unnamed(), None);
         assert_eq!(Trimmed::default().unnamed(), None, "nothing lost, nothing to name");
+        let expected_but_none = Trimmed::default().checks(true);
+        assert!(expected_but_none[0].3.as_ref().unwrap().contains("trimmed none"), "{expected_but_none:?}");
+        assert!(Trimmed::default().checks(false).is_empty());
     }
 }
