@@ -39,6 +39,12 @@ bench-aggregate lines="5000000": (big-file lines)
     cat target/data/big-{{lines}}.tsv > /dev/null
     hyperfine --warmup 3 --runs 20 -N './target/release/minutely aggregate target/data/big-{{lines}}.tsv --key-cols country'
 
+# minutely against DuckDB, side by side on the same files, medians and ratios: `just bench-vs full`
+# (2M records, a 5M-line TSV), `just bench-vs small --fail-below 1.0` (what CI runs).
+bench-vs *args:
+    cargo build --release --locked -p minutely-cli
+    cargo bench --locked -p minutely-benches --bench vs -- {{args}}
+
 # Regenerate fixtures/ from the deterministic generator (then review and accept snapshots).
 fixtures:
     cargo run --locked -p minutely-fixtures -- fixtures fixtures
