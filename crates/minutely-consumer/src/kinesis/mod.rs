@@ -43,22 +43,7 @@ pub async fn consume(
         Some(l) => output.with_writer(&l.worker_id),
         None => output,
     };
-    let retention_ms = retention_ms(&client, &options.stream).await;
+    let retention_ms = tokio::sync::OnceCell::new();
     let ctx = reader::Ctx { client, options, settings, output, clock: Clock::start(), retention_ms };
     coordinator::coordinate(Arc::new(ctx), stop, stats).await
-}
-
-/// The retention period of `stream` in ms (DescribeStreamSummary). `None`, said on stderr,
-/// when it cannot be learned: a reader resuming behind the trim then cannot say so.
-async fn retention_ms(client: &Client, stream: &str) -> Option<i64> {
-    match client.describe_stream_summary().stream_name(stream).send().await {
-        Ok(out) => out.stream_description_summary().map(|d| i64::from(d.retention_period_hours()) * 3_600_000),
-        Err(e) => {
-            let e = minutely_aws::AwsError::from_sdk("DescribeStreamSummary", format!("stream {stream}"), &e);
-            eprintln!(
-                "minutely: could not learn the retention of stream {stream} ({e}): a reader resuming after a record the retention trimmed will not say so"
-            );
-            None
-        }
-    }
 }

@@ -29,8 +29,9 @@ pub(super) struct Ctx {
     pub settings: Settings,
     pub output: Output,
     pub clock: Clock,
-    /// The stream's retention period (ms), to name a resume behind the trim; `None`: unknown.
-    pub retention_ms: Option<i64>,
+    /// The stream's retention period (ms), to name a resume behind the trim: asked for the
+    /// first time a reader resumes after a record ([`retention_ms`]); `None`: unknown.
+    pub retention_ms: tokio::sync::OnceCell<Option<i64>>,
 }
 
 /// How one shard's reader ended.
@@ -240,7 +241,7 @@ async fn read_loop(
     let o = &ctx.options;
     let mut iterator: Option<String> = None;
     // The arrival of the position last named behind the trim: said once per position.
-    let mut named_behind: Option<i64> = None;
+    let mut named: Option<i64> = None;
     // Jitter seeded by the shard: the same shard waits the same way, shards differ.
     let mut backoff = Backoff::new(READS, minutely_event::id_hash(shard) as u64);
     let log = RetryLog::stderr(format!("GetRecords on {} {shard}", o.stream));
@@ -255,7 +256,7 @@ async fn read_loop(
         }
         let it = match iterator.take() {
             Some(it) => it,
-            None => match shard_iterator(ctx, shard, start, behind_trim(ctx, shard, worker, stats, &mut named_behind))
+            None => match shard_iterator(ctx, shard, start, behind_trim(ctx, shard, worker, stats, &mut named).await)
                 .await
             {
                 Ok(Some(it)) => it,
@@ -355,7 +356,7 @@ async fn finish(worker: &mut Worker, control: &Control, clock: &Clock) -> Result
 /// iterator at the oldest record it keeps, so whatever arrived after the position and before
 /// the trim horizon was trimmed unread. (Sequence numbers are not dense: only the arrival
 /// times tell that something may be gone; the sim's ledger tells exactly what.)
-fn behind_trim<'w>(
+async fn behind_trim<'w>(
     ctx: &Ctx,
     shard: &str,
     worker: &'w Worker,
@@ -363,7 +364,9 @@ fn behind_trim<'w>(
     named: &mut Option<i64>,
 ) -> Option<&'w str> {
     let position = worker.position()?;
-    if let (Some(retention_ms), Some(arrived_ms)) = (ctx.retention_ms, worker.arrived_ms()) {
+    let Some(arrived_ms) = worker.arrived_ms() else { return Some(position) };
+    let retention_ms = *ctx.retention_ms.get_or_init(|| retention_ms(&ctx.client, &ctx.options.stream)).await;
+    if let Some(retention_ms) = retention_ms {
         let horizon_ms = clock::unix_ms() - retention_ms;
         if arrived_ms < horizon_ms && *named != Some(arrived_ms) {
             *named = Some(arrived_ms);
@@ -382,6 +385,21 @@ fn behind_trim<'w>(
         }
     }
     Some(position)
+}
+
+/// The retention period of `stream` in ms (DescribeStreamSummary). `None`, said on stderr,
+/// when it cannot be learned: a reader resuming behind the trim then cannot say so.
+async fn retention_ms(client: &Client, stream: &str) -> Option<i64> {
+    match client.describe_stream_summary().stream_name(stream).send().await {
+        Ok(out) => out.stream_description_summary().map(|d| i64::from(d.retention_period_hours()) * 3_600_000),
+        Err(e) => {
+            let e = AwsError::from_sdk("DescribeStreamSummary", format!("stream {stream}"), &e);
+            eprintln!(
+                "minutely: could not learn the retention of stream {stream} ({e}): a reader resuming after a record the retention trimmed will not say so"
+            );
+            None
+        }
+    }
 }
 
 /// An iterator after `position`, or at `start` when nothing was read yet. `None`: the shard is
