@@ -342,8 +342,10 @@ impl Stream {
     /// Marks the records of `ordinal` at `positions` read (they are being returned).
     pub(super) fn mark_read(&mut self, ordinal: u32, positions: std::ops::Range<u64>) {
         let shard = &mut self.shards[ordinal as usize];
-        let (from, to) = (positions.start.saturating_sub(shard.first), positions.end.saturating_sub(shard.first));
-        for r in shard.records.range_mut(from as usize..(to as usize).min(shard.records.len())) {
+        // Positions past the end (an iterator after the last record) mark nothing.
+        let to = (positions.end.saturating_sub(shard.first) as usize).min(shard.records.len());
+        let from = (positions.start.saturating_sub(shard.first) as usize).min(to);
+        for r in shard.records.range_mut(from..to) {
             r.read = true;
         }
     }
