@@ -501,10 +501,10 @@ fn report_of(s: &Scenario, report: Report, steps: Steps<'_>) -> Report {
     let lag = lag_by_shard.map(|(shard, points)| ShardLag { shard, points }).collect();
     // What retention took is reported apart; the rest must be counted exactly.
     let (trimmed, expected) = match trimmed {
-        Some((t, lost)) => (Some(t), crate::retention::minus(&counted.expected, &lost)),
-        None => (None, counted.expected.clone()),
+        Some((t, lost)) => (Some(t), std::borrow::Cow::Owned(crate::retention::minus(&counted.expected, &lost))),
+        None => (None, std::borrow::Cow::Borrowed(&counted.expected)),
     };
-    let expected = &expected;
+    let expected: &Counts = &expected;
     Report {
         failures,
         records_in: counted.records,
