@@ -16,8 +16,9 @@ use minutely_event::decode::{FieldError, Fields};
 use minutely_event::keys::KeyTable;
 use serde::{Deserialize, Serialize};
 
-use crate::dedup::Dedup;
+use crate::dedup::{Dedup, id_hash};
 use crate::layout;
+use crate::prepare::{Prepared, prepare};
 
 /// How a worker aggregates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -272,13 +273,8 @@ impl Aggregator {
     /// Takes a block of whole lines from a pipe, the first numbered `first_line`; each line (CSV:
     /// each row) is one event, named by its line number in a reject.
     pub fn lines(&mut self, block: &[u8], first_line: u64, now: ProcessingTime) {
-        self.windows.tick(now);
         let decoder = Arc::clone(&self.settings.decoder);
-        decoder.each(block, &mut |line, raw, fields| {
-            self.counters.records += 1;
-            let at = || Place { position: (first_line + line - 1).to_string(), user_record: None, line: None };
-            self.event(fields, raw, now, at);
-        });
+        self.prepared(prepare(&decoder, block, first_line), now);
     }
 
     fn event(
@@ -289,14 +285,37 @@ impl Aggregator {
         at: impl FnOnce() -> Place,
     ) {
         self.counters.events += 1;
-        let fields = match fields {
-            Ok(f) => f,
-            Err(e) => return self.reject(at(), e.to_string(), raw),
-        };
-        let key = self.keys.intern(&fields.key);
-        let time = fields.time;
-        if let Some(id) = &fields.id
-            && self.dedup.is_duplicate(time.minute(), id)
+        match fields {
+            Ok(f) => {
+                let key = self.keys.intern(&f.key);
+                self.count(f.time, f.id.as_deref().map(id_hash), key, now);
+            }
+            Err(e) => self.reject(at(), e.to_string(), raw),
+        }
+    }
+
+    /// Takes a block of lines decoded on another thread ([`crate::prepare`]): the same counts,
+    /// objects and rejects as [`Aggregator::lines`] of its bytes.
+    pub fn prepared(&mut self, block: Prepared, now: ProcessingTime) {
+        self.windows.tick(now);
+        let taken = (block.events.len() + block.rejects.len()) as u64;
+        self.counters.records += taken;
+        self.counters.events += taken;
+        let keys: Vec<u32> = (0..block.keys.len() as u32).map(|k| self.keys.intern(block.keys.values(k))).collect();
+        for e in &block.events {
+            self.count(e.time, e.id(), keys[e.key as usize], now);
+        }
+        // A reject touches no window: taken after the events, rejects keep their own order.
+        for r in block.rejects {
+            let place = Place { position: (block.first_line + r.line - 1).to_string(), user_record: None, line: None };
+            self.reject(place, r.error, &r.raw);
+        }
+    }
+
+    /// Counts one event: `id` is its id's hash.
+    fn count(&mut self, time: EventTime, id: Option<u128>, key: u32, now: ProcessingTime) {
+        if let Some(id) = id
+            && self.dedup.is_duplicate_hash(time.minute(), id)
         {
             self.counters.duplicates += 1;
             return;

@@ -44,10 +44,24 @@ impl Dedup {
 
     /// Whether `id` was already seen in `minute`; remembers it if not (and if there is room).
     pub fn is_duplicate(&mut self, minute: Minute, id: &str) -> bool {
+        self.max_ids != 0 && self.is_duplicate_hash(minute, id_hash(id))
+    }
+
+    /// [`Dedup::is_duplicate`] of the id whose [`id_hash`] is `hash`.
+    pub fn is_duplicate_hash(&mut self, minute: Minute, hash: u128) -> bool {
         if self.max_ids == 0 {
             return false;
         }
-        let hash = id_hash(id);
+        // With room, and the minute's set made: one probe finds the id or remembers it.
+        if self.tracked < self.max_ids
+            && let Some(set) = self.by_minute.get_mut(&minute)
+        {
+            if !set.insert(hash) {
+                return true;
+            }
+            self.tracked += 1;
+            return false;
+        }
         if self.by_minute.get(&minute).is_some_and(|set| set.contains(&hash)) {
             return true;
         }

@@ -24,6 +24,7 @@ pub mod lease;
 pub mod lineage;
 pub mod lines;
 pub mod output;
+pub mod prepare;
 pub mod run;
 pub mod stats;
 pub mod status;

@@ -9,6 +9,7 @@ use minutely_aws::clock::{self, Instant};
 
 use crate::aggregator::{Aggregator, Checkpoint, Object, RestoreError, Settings};
 use crate::output::{IfMatch, Output, OutputError};
+use crate::prepare::Prepared;
 use crate::stats::WorkerStats;
 
 /// Watches a run from the inside, for latency measurements (the scenario engine): which
@@ -64,10 +65,9 @@ impl Worker {
         self.agg.record(data, now, position);
     }
 
-    /// Counts a block of whole lines, one event each, numbered from `first_line`
-    /// ([`Aggregator::lines`]).
-    pub fn record_lines(&mut self, bytes: &[u8], first_line: u64, now: ProcessingTime) {
-        self.agg.lines(bytes, first_line, now);
+    /// Counts a block of lines decoded on another thread ([`Aggregator::prepared`]).
+    pub fn record_prepared(&mut self, block: Prepared, now: ProcessingTime) {
+        self.agg.prepared(block, now);
     }
 
     /// Every record up to `position` (a sequence number) is counted: the next checkpoint resumes

@@ -45,6 +45,15 @@ impl KeyTable {
         id
     }
 
+    /// How many distinct keys there are (their ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     pub fn values(&self, id: u32) -> &[String] {
         &self.values[id as usize]
     }

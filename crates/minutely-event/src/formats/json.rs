@@ -16,6 +16,8 @@ use crate::fields::{FieldError, Fields, Roles, field_name};
 use crate::record::Str;
 use crate::schema::{ColumnRef, Schema, SchemaError};
 
+mod scan;
+
 /// A slot of the values captured from a JSON object: the time, the id, then the keys.
 const TIME: usize = 0;
 const ID: usize = 1;
@@ -54,11 +56,14 @@ impl Decoder {
             };
         }
         let mut found: SmallVec<[Option<Scalar<'a>>; 6]> = SmallVec::from_elem(None, KEYS + roles.key_names.len());
-        let mut de = serde_json::Deserializer::from_slice(line);
-        Walk { node: &self.root, found: &mut found }
-            .deserialize(&mut de)
-            .map_err(|e| FieldError::Json(e.to_string()))?;
-        de.end().map_err(|e| FieldError::Json(e.to_string()))?;
+        if scan::fill(&self.root, line, &mut found).is_none() {
+            found.fill(None);
+            let mut de = serde_json::Deserializer::from_slice(line);
+            Walk { node: &self.root, found: &mut found }
+                .deserialize(&mut de)
+                .map_err(|e| FieldError::Json(e.to_string()))?;
+            de.end().map_err(|e| FieldError::Json(e.to_string()))?;
+        }
         let time = match found[TIME].take() {
             None | Some(Scalar::Null) => {
                 return Err(FieldError::Missing { role: "time", field: roles.time_name.clone() });
