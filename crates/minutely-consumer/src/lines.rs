@@ -5,6 +5,7 @@
 
 use minutely_aws::clock;
 use std::io::Read;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -79,15 +80,17 @@ pub async fn consume<R: Read + Send + 'static>(
 /// Starts the reading thread and the decoding threads; the blocks come out decoded, in order.
 fn start_reading<R: Read + Send + 'static>(input: R, decoder: Arc<RecordDecoder>) -> std::io::Result<InOrder> {
     let decoders = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_DECODERS);
-    let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(decoders);
+    let (jobs, queue) = sync_channel::<Job>(decoders);
     let queue = Arc::new(Mutex::new(queue));
+    let (spare, spares) = sync_channel(2 * decoders + 2);
     for i in 0..decoders {
-        let (queue, decoder) = (Arc::clone(&queue), Arc::clone(&decoder));
-        std::thread::Builder::new().name(format!("minutely-decode-{i}")).spawn(move || decode(&queue, &decoder))?;
+        let (queue, decoder, spare) = (Arc::clone(&queue), Arc::clone(&decoder), spare.clone());
+        let name = format!("minutely-decode-{i}");
+        std::thread::Builder::new().name(name).spawn(move || decode(&queue, &decoder, &spare))?;
     }
     let (tx, rx) = mpsc::channel(2 * decoders + 2);
     std::thread::Builder::new().name("minutely-stdin".into()).spawn(move || {
-        read_blocks(input, |block| {
+        read_blocks(input, &spares, |block| {
             let block = match block {
                 Ok(block) => block,
                 Err(e) => return tx.blocking_send(Err(e)).is_ok(),
@@ -100,54 +103,60 @@ fn start_reading<R: Read + Send + 'static>(input: R, decoder: Arc<RecordDecoder>
 }
 
 /// A decoding thread: takes blocks until the reader is gone.
-fn decode(queue: &Mutex<std::sync::mpsc::Receiver<Job>>, decoder: &RecordDecoder) {
+/// Its block's buffer goes back to the reader (`spare`) once decoded.
+fn decode(queue: &Mutex<Receiver<Job>>, decoder: &RecordDecoder, spare: &SyncSender<Vec<u8>>) {
     loop {
         let job = queue.lock().map_err(drop).and_then(|q| q.recv().map_err(drop));
         let Ok((block, done)) = job else { return };
         let _ = done.send(prepare(decoder, &block.bytes, block.first_line));
+        let _ = spare.try_send(block.bytes);
     }
 }
 
 /// Reads `input` in blocks of whole lines, handing each to `send` (an error ends it), until
-/// the input ends or `send` says to stop (`false`).
-fn read_blocks<R: Read>(mut input: R, mut send: impl FnMut(std::io::Result<Block>) -> bool) {
-    let mut carry: Vec<u8> = Vec::new();
+/// the input ends or `send` says to stop (`false`). A block's buffer comes from `spare` when
+/// one came back from decoding: its pages are already the process's, so they need not be
+/// faulted in and cleared again.
+fn read_blocks<R: Read>(mut input: R, spare: &Receiver<Vec<u8>>, mut send: impl FnMut(std::io::Result<Block>) -> bool) {
+    // The block being filled is `buf[..filled]`; the rest of `buf` is room to read into.
+    let (mut buf, mut filled) = (Vec::new(), 0);
     let mut line = 1u64;
     loop {
-        let mut buf = std::mem::take(&mut carry);
-        let filled = buf.len();
-        buf.resize(filled.max(BLOCK / 2) + BLOCK, 0);
+        let room = filled.max(BLOCK / 2) + BLOCK;
+        if buf.len() < room {
+            buf.resize(room, 0);
+        }
         let n = match input.read(&mut buf[filled..]) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
-                buf.truncate(filled);
-                carry = buf;
-                continue;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 send(Err(e));
                 return;
             }
         };
-        buf.truncate(filled + n);
         if n == 0 {
             // The end: a last line without a newline is still a line.
-            if !buf.is_empty() {
+            if filled > 0 {
+                buf.truncate(filled);
                 send(Ok(Block { first_line: line, bytes: buf }));
             }
             return;
         }
-        let Some(cut) = memchr::memrchr(b'\n', &buf) else {
-            carry = buf;
-            continue;
-        };
-        carry = buf[cut + 1..].to_vec();
+        filled += n;
+        let Some(cut) = memchr::memrchr(b'\n', &buf[..filled]) else { continue };
+        // The next block starts with the line the cut left unfinished.
+        let mut next = spare.try_recv().unwrap_or_default();
+        let rest = filled - (cut + 1);
+        if next.len() < rest {
+            next.resize(rest, 0);
+        }
+        next[..rest].copy_from_slice(&buf[cut + 1..filled]);
         buf.truncate(cut);
         let lines = memchr::memchr_iter(b'\n', &buf).count() as u64 + 1;
-        if !send(Ok(Block { first_line: line, bytes: buf })) {
+        if !send(Ok(Block { first_line: line, bytes: std::mem::replace(&mut buf, next) })) {
             return;
         }
-        line += lines;
+        (filled, line) = (rest, line + lines);
     }
 }
 
