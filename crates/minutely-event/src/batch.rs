@@ -67,50 +67,103 @@ pub struct BatchReport {
 pub fn count<R: Read>(input: R, schema: &Schema, options: BatchOptions) -> Result<BatchReport, InputError> {
     let tsv::Opened { mut blocks, decoder, first_block, first_line, detected_on_line } =
         tsv::open(input, schema, options.block_size)?;
-    let threads = options.threads.max(1);
-    let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(threads);
+    let workers = count_blocks(&decoder, &[], options.threads, |send, spare| {
+        let mut block = first_block;
+        loop {
+            // The first block may be empty once its header is off; later ones never are.
+            if !block.is_empty() {
+                if !send(Piece::Read(block)) {
+                    return Ok(()); // a worker died; the join raises its panic
+                }
+                block = spare.try_recv().unwrap_or_default();
+            }
+            if !blocks.next_block(&mut block)? {
+                return Ok(());
+            }
+        }
+    })?;
+    Ok(merge(&decoder, detected_on_line, first_line, workers))
+}
+
+/// [`count`] of an input already in memory (a memory-mapped file): the workers read their
+/// blocks where they are, without a copy into buffers. The same counts, rejects and line
+/// numbers.
+pub fn count_in_place(data: &[u8], schema: &Schema, options: BatchOptions) -> Result<BatchReport, InputError> {
+    let opened = tsv::open(data, schema, options.block_size)?;
+    let start = data.len() - opened.blocks.unread();
+    let tsv::Opened { decoder, first_block, first_line, detected_on_line, .. } = opened;
+    let workers = count_blocks(&decoder, data, options.threads, |send, _| {
+        if !first_block.is_empty() && !send(Piece::Read(first_block)) {
+            return Ok(());
+        }
+        let mut at = start;
+        while at < data.len() {
+            // A block ends after a newline (a line longer than a block makes it longer).
+            let want = (at + options.block_size.max(1)).min(data.len());
+            let end = memchr::memchr(b'\n', &data[want..]).map_or(data.len(), |i| want + i + 1);
+            if !send(Piece::InPlace(at..end)) {
+                return Ok(());
+            }
+            at = end;
+        }
+        Ok(())
+    })?;
+    Ok(merge(&decoder, detected_on_line, first_line, workers))
+}
+
+/// A block to count: read into a buffer, or a range of the input in memory.
+enum Piece {
+    Read(Vec<u8>),
+    InPlace(std::ops::Range<usize>),
+}
+
+/// Counts the blocks `feed` sends (numbered in the order sent) on `threads` threads; `data`:
+/// the input that [`Piece::InPlace`] ranges are of. `feed` gets the buffers of counted blocks
+/// back to read into.
+fn count_blocks<'d>(
+    decoder: &'d Decoder,
+    data: &[u8],
+    threads: usize,
+    feed: impl FnOnce(&mut dyn FnMut(Piece) -> bool, &mpsc::Receiver<Vec<u8>>) -> Result<(), InputError>,
+) -> Result<Vec<BlockCounter<'d>>, InputError> {
+    let threads = threads.max(1);
+    let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Piece)>(threads);
     let work_rx = Mutex::new(work_rx);
     let (spare_tx, spare_rx) = mpsc::channel::<Vec<u8>>();
-
     let (workers, read_result) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
-                let (work_rx, spare_tx, decoder) = (&work_rx, spare_tx.clone(), &decoder);
+                let (work_rx, spare_tx) = (&work_rx, spare_tx.clone());
                 s.spawn(move || {
                     let mut w = BlockCounter::new(decoder);
                     loop {
                         let next = work_rx.lock().expect("a worker panicked").recv();
-                        let Ok((seq, block)) = next else { break };
-                        w.block(seq, &block);
-                        let _ = spare_tx.send(block);
+                        match next {
+                            Err(_) => break,
+                            Ok((seq, Piece::Read(block))) => {
+                                w.block(seq, &block);
+                                let _ = spare_tx.send(block);
+                            }
+                            Ok((seq, Piece::InPlace(range))) => w.block(seq, &data[range]),
+                        }
                     }
                     w
                 })
             })
             .collect();
-        let read_result = (|| -> Result<(), InputError> {
-            let mut seq = 0;
-            let mut block = first_block;
-            loop {
-                // The first block may be empty once its header is off; later ones never are.
-                if !block.is_empty() {
-                    if work_tx.send((seq, block)).is_err() {
-                        return Ok(()); // a worker died; join below raises its panic
-                    }
-                    seq += 1;
-                    block = spare_rx.try_recv().unwrap_or_default();
-                }
-                if !blocks.next_block(&mut block)? {
-                    return Ok(());
-                }
-            }
-        })();
+        let mut seq = 0;
+        let read_result = feed(
+            &mut |piece| {
+                seq += 1;
+                work_tx.send((seq - 1, piece)).is_ok()
+            },
+            &spare_rx,
+        );
         drop(work_tx);
         let workers: Vec<BlockCounter> = handles.into_iter().map(|h| h.join().expect("a worker panicked")).collect();
         (workers, read_result)
     });
-    read_result?;
-    Ok(merge(&decoder, detected_on_line, first_line, workers))
+    read_result.map(|()| workers)
 }
 
 /// One thread's share of a batch count: its blocks' counts and rejects, merged at the end.
@@ -335,6 +388,8 @@ mod tests {
         for input in ["", "time\tcountry\n", "\u{feff}"] {
             let r = count(input.as_bytes(), &schema(&[]), BatchOptions::default()).unwrap();
             assert!(r.counts.is_empty() && r.rejects.is_empty(), "{input:?}");
+            let r = count_in_place(input.as_bytes(), &schema(&[]), BatchOptions::default()).unwrap();
+            assert!(r.counts.is_empty() && r.rejects.is_empty(), "{input:?}");
         }
     }
 
@@ -369,11 +424,16 @@ mod tests {
             }
         }
         for (threads, block_size) in [(1, 1 << 20), (2, 100), (3, 1), (2, 4096)] {
-            let r = count(input.as_bytes(), &s, BatchOptions { threads, block_size }).unwrap();
-            let got: BTreeMap<_, _> = r.counts.into_iter().map(|c| ((c.minute, c.key), c.count)).collect();
-            assert_eq!(got, want, "threads {threads}, block size {block_size}");
-            assert_eq!(r.rejects, want_rejects, "threads {threads}, block size {block_size}");
-            assert_eq!(r.stats.accepted + r.stats.rejected + r.stats.blank + r.stats.header, r.stats.lines);
+            let options = BatchOptions { threads, block_size };
+            let read = count(input.as_bytes(), &s, options).unwrap();
+            let in_place = count_in_place(input.as_bytes(), &s, options).unwrap();
+            assert_eq!(read.stats, in_place.stats, "threads {threads}, block size {block_size}");
+            for r in [read, in_place] {
+                let got: BTreeMap<_, _> = r.counts.into_iter().map(|c| ((c.minute, c.key), c.count)).collect();
+                assert_eq!(got, want, "threads {threads}, block size {block_size}");
+                assert_eq!(r.rejects, want_rejects, "threads {threads}, block size {block_size}");
+                assert_eq!(r.stats.accepted + r.stats.rejected + r.stats.blank + r.stats.header, r.stats.lines);
+            }
         }
     }
 }

@@ -30,6 +30,13 @@ pub struct BlockReader<R> {
     started: bool,
 }
 
+impl BlockReader<&[u8]> {
+    /// How many bytes of an input in memory are not in a block yet.
+    pub fn unread(&self) -> usize {
+        self.carry.len() + self.inner.len()
+    }
+}
+
 impl<R: Read> BlockReader<R> {
     pub fn new(inner: R, block_size: usize) -> Self {
         BlockReader { inner, block_size: block_size.max(1), carry: Vec::new(), eof: false, started: false }
