@@ -73,6 +73,12 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "250ms")]
     idle_poll: Duration,
 
+    /// The least time between two GetRecords calls on one shard. Kinesis allows 5 per second
+    /// per shard (200ms, with 10,000 records a call: 50,000 records/s a shard at most); `0s`
+    /// reads as fast as answers come, for `minutely sim --no-limits` (AWS would throttle it).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "200ms")]
+    min_call_interval: Duration,
+
     /// The worker name for stdin, used in object paths.
     #[arg(long, default_value = "stdin")]
     worker: String,
@@ -158,6 +164,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
                 start: args.from,
                 discover_every: args.discover_every,
                 idle_poll: args.idle_poll,
+                min_call_interval: args.min_call_interval,
                 exit_when_idle: args.exit_when_idle.map(|d| (d, Stop { close_open })),
                 checkpoint_every: args.checkpoint_every,
                 leases,
