@@ -15,10 +15,13 @@
 //!   with 2 threads: its interpreter's start and import are not counted, which favours DuckDB.
 //!   Without Python, or when the install fails, the benchmark says so and exits 0: SKIPPED.
 //!
-//! Not here yet: KPL de-aggregation (`consume --source stdin` takes text lines, so KPL
-//! records only come from Kinesis).
+//! KPL de-aggregation: minutely's records packed into KPL aggregates, one Kinesis record's data
+//! in base64 per line (`consume --stdin base64`); DuckDB, which has no KPL reader, reads the same
+//! events as JSON lines.
 
 use std::path::{Path, PathBuf};
+
+use base64::Engine;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -32,8 +35,11 @@ struct Workload {
     /// minutely's arguments; `stdin`: the file is its standard input.
     minutely: Vec<String>,
     stdin: bool,
-    /// DuckDB's query, `{file}` standing for the file's path.
+    /// DuckDB's query, `{file}` standing for `duckdb_file`'s path.
     query: &'static str,
+    /// The file DuckDB reads: `file`, or the same events as JSON lines where DuckDB cannot
+    /// read minutely's input (KPL aggregates).
+    duckdb_file: PathBuf,
 }
 
 /// The DuckDB side: a script that times one query inside the process.
@@ -114,6 +120,10 @@ fn generate(minutely: &Path, dir: &Path, records: u64, lines: u64) -> Vec<Worklo
     };
     random(&own, &["--dim", "device=3"]);
     random(&app, &["--record-schema", app_schema.to_str().expect("a UTF-8 path")]);
+    let kpl = dir.join(format!("kpl-{records}.b64"));
+    if !kpl.exists() {
+        write_kpl(&own, &kpl);
+    }
     if !tsv.exists() {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tsv).expect("the TSV"));
         minutely_fixtures::write_big(lines, 1, &mut out).expect("the TSV written");
@@ -122,14 +132,24 @@ fn generate(minutely: &Path, dir: &Path, records: u64, lines: u64) -> Vec<Worklo
     vec![
         Workload {
             name: "consume stdin (minutely)",
-            file: own,
+            file: own.clone(),
+            duckdb_file: own.clone(),
             minutely: s(&["consume", "--source", "stdin", "--key", "country", "--sink", "stdout"]),
             stdin: true,
             query: "SELECT dims.country, time_ms // 60000 AS minute, count(DISTINCT id) FROM read_json('{file}', format = 'newline_delimited') GROUP BY ALL",
         },
         Workload {
+            name: "consume stdin (KPL base64)",
+            file: kpl,
+            minutely: s(&["consume", "--source", "stdin", "--stdin", "base64", "--key", "country", "--sink", "stdout"]),
+            stdin: true,
+            query: "SELECT dims.country, time_ms // 60000 AS minute, count(DISTINCT id) FROM read_json('{file}', format = 'newline_delimited') GROUP BY ALL",
+            duckdb_file: own.clone(),
+        },
+        Workload {
             name: "consume stdin (app JSON)",
-            file: app,
+            file: app.clone(),
+            duckdb_file: app,
             minutely: vec![
                 "consume".into(),
                 "--source".into(),
@@ -145,11 +165,38 @@ fn generate(minutely: &Path, dir: &Path, records: u64, lines: u64) -> Vec<Worklo
         Workload {
             name: "aggregate TSV",
             file: tsv.clone(),
+            duckdb_file: tsv.clone(),
             minutely: vec!["aggregate".into(), tsv.display().to_string(), "--key-cols".into(), "country".into()],
             stdin: false,
             query: "SELECT country, substr(time, 1, 16) AS minute, count(*) FROM read_csv('{file}', delim = '\t', header = true, all_varchar = true) GROUP BY ALL",
         },
     ]
+}
+
+/// minutely's records (one per line of `own`) as Kinesis records' data in base64, one per
+/// line, each a KPL aggregate of up to 50 KiB (the KPL's default `AggregationMaxSize`), its
+/// user records' partition keys drawn from 64.
+fn write_kpl(own: &Path, out: &Path) {
+    use std::io::{BufRead, Write};
+    const MAX: usize = 50 * 1024;
+    let input = std::io::BufReader::new(std::fs::File::open(own).expect("minutely's records"));
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out).expect("a file in target/bench-vs"));
+    let mut flush = |packer: &mut minutely_event::kpl::Packer| {
+        let data = base64::engine::general_purpose::STANDARD.encode(packer.finish());
+        writeln!(w, "{data}").expect("the KPL file written");
+    };
+    let mut packer = minutely_event::kpl::Packer::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line.expect("a line");
+        let key = format!("k{}", i % 64);
+        if !packer.is_empty() && packer.size_with(&key, None, line.len()) > MAX {
+            flush(&mut packer);
+        }
+        packer.push(&key, None, bytes::Bytes::from(line.into_bytes()));
+    }
+    if !packer.is_empty() {
+        flush(&mut packer);
+    }
 }
 
 /// Seconds of one whole minutely process.
@@ -166,7 +213,7 @@ fn time_minutely(minutely: &Path, w: &Workload) -> f64 {
 
 /// Seconds of DuckDB's query, as its process measured it.
 fn time_duckdb(python: &Path, script: &Path, w: &Workload) -> f64 {
-    let query = w.query.replace("{file}", &w.file.display().to_string());
+    let query = w.query.replace("{file}", &w.duckdb_file.display().to_string());
     let out = Command::new(python).arg(script).arg(&query).output().expect("python runs");
     assert!(out.status.success(), "DuckDB {query}: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);

@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use minutely_aggregate::WindowConfig;
 use minutely_consumer::kinesis::{KinesisOptions, LeaseOptions, LeaseReport, StartAt, default_worker_id};
 use minutely_consumer::lease::Timing;
+use minutely_consumer::lines::LinesOptions;
 use minutely_consumer::output::CrashAfter;
+use minutely_consumer::prepare::Framing;
 use minutely_consumer::{Output, S3Output, Settings, ShardStats, Stop, WorkerStats};
 use tokio::sync::watch;
 
@@ -83,6 +85,12 @@ pub struct Args {
     #[arg(long, default_value = "stdin")]
     worker: String,
 
+    /// What a line of stdin is: `lines`, an event (a CSV row); `base64`, one Kinesis record's
+    /// data as `aws kinesis get-records` prints it (`jq -r '.Records[].Data'`), whose KPL
+    /// aggregates and gzip payloads are opened as from a stream. A reject names the line.
+    #[arg(long, value_enum, default_value_t = StdinFraming::Lines, value_name = "lines|base64")]
+    stdin: StdinFraming,
+
     /// Share the stream's shards with the other consumers on the same sink prefix, through
     /// leases in S3 beside the checkpoints: `on` (the default with an S3 sink) or `off` (this
     /// consumer reads every shard; a second one is stopped at its first checkpoint).
@@ -131,7 +139,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     })
 }
 
+/// What a line of stdin is (`--stdin`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum StdinFraming {
+    Lines,
+    Base64,
+}
+
 async fn run_async(args: Args) -> anyhow::Result<()> {
+    if let (StdinFraming::Base64, Source::Kinesis(stream)) = (args.stdin, &args.source) {
+        bail!(
+            "--stdin base64 says what stdin's lines are; the source is kinesis:{stream}, whose records are read as they are"
+        );
+    }
     let target = args.aws.target();
     let output = output(&args, &target).await?;
     if args.status {
@@ -177,8 +197,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
             let worker_stats = WorkerStats::new();
             stats.add(&args.worker, worker_stats.clone());
             let (stdin, name) = (std::io::stdin(), &args.worker);
-            minutely_consumer::lines::consume(stdin, name, settings, output, args.idle_poll, stop_rx, worker_stats)
-                .await
+            let framing = match args.stdin {
+                StdinFraming::Lines => Framing::Lines,
+                StdinFraming::Base64 => Framing::Base64,
+            };
+            let options = LinesOptions { idle_poll: args.idle_poll, framing };
+            minutely_consumer::lines::consume(stdin, name, settings, output, options, stop_rx, worker_stats).await
         }
     };
     live.finish_and_clear();

@@ -353,3 +353,54 @@ fn one_schema_file_for_producer_and_consumer_in_every_format() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Kinesis records' data in base64 on stdin (`aws kinesis get-records | jq -r '.Records[].Data'`):
+/// a KPL aggregate made by aws-kinesis-agg is opened into its user records and counted exactly
+/// as `fixtures/kpl/vectors.json` lists them; an aggregate whose MD5 does not match and a line
+/// that is not base64 are each one reject that names its line; nothing else is lost.
+#[test]
+fn kinesis_records_in_base64_on_stdin_are_opened_and_counted() {
+    use base64::Engine;
+    use minutely_aggregate::EventTime;
+    use std::io::Write;
+
+    let kpl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/kpl");
+    let b64 = |name: &str| base64::engine::general_purpose::STANDARD.encode(std::fs::read(kpl.join(name)).unwrap());
+    let input = format!(
+        "{}\r\n{}\nnot base64!\n\n{}\n",
+        b64("minutely-format-25.bin"),
+        b64("bad-md5.bin"),
+        b64("minutely-format-25.bin")
+    );
+    let vectors: serde_json::Value = serde_json::from_slice(&std::fs::read(kpl.join("vectors.json")).unwrap()).unwrap();
+    let mut want: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for e in vectors["minutely-format-25.bin"]["events"].as_array().unwrap() {
+        let minute = EventTime(e["time_ms"].as_i64().unwrap()).minute().to_string();
+        *want.entry((minute, e["dims"]["country"].as_str().unwrap().to_owned())).or_default() += 1;
+    }
+    assert_eq!(want.values().sum::<u64>(), 25);
+
+    let mut child = minutely()
+        .args(["consume", "--source", "stdin", "--stdin", "base64", "--key", "country", "--sink", "stdout"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut got: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let l: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = (l["minute"].as_str().unwrap().to_owned(), l["key"][0].as_str().unwrap().to_owned());
+        *got.entry(key).or_default() += l["count"].as_u64().unwrap();
+    }
+    // The aggregate's second copy on line 5: every id again, every event a duplicate.
+    assert_eq!(got, want, "{stderr}");
+    assert!(stderr.contains("stdin:2: a KPL aggregate whose MD5 does not match"), "{stderr}");
+    assert!(stderr.contains("stdin:3: not a record's data in base64"), "{stderr}");
+    assert!(stderr.contains("consumed 4 records holding 52 events"), "{stderr}");
+    assert!(stderr.contains("counted 25 (late 0), duplicates dropped 25, rejected 2;"), "{stderr}");
+}

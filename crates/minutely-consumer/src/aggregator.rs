@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Dedup, id_hash};
 use crate::layout;
-use crate::prepare::{Prepared, prepare};
+use crate::prepare::{Framing, Prepared, prepare};
 
 /// How a worker aggregates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,7 +274,7 @@ impl Aggregator {
     /// each row) is one event, named by its line number in a reject.
     pub fn lines(&mut self, block: &[u8], first_line: u64, now: ProcessingTime) {
         let decoder = Arc::clone(&self.settings.decoder);
-        self.prepared(prepare(&decoder, block, first_line), now);
+        self.prepared(prepare(&decoder, Framing::Lines, block, first_line), now);
     }
 
     fn event(
@@ -298,16 +298,16 @@ impl Aggregator {
     /// objects and rejects as [`Aggregator::lines`] of its bytes.
     pub fn prepared(&mut self, block: Prepared, now: ProcessingTime) {
         self.windows.tick(now);
-        let taken = (block.events.len() + block.rejects.len()) as u64;
-        self.counters.records += taken;
-        self.counters.events += taken;
+        self.counters.records += block.records;
+        self.counters.events += (block.events.len() + block.rejects.len()) as u64;
         let keys: Vec<u32> = (0..block.keys.len() as u32).map(|k| self.keys.intern(block.keys.values(k))).collect();
         for e in &block.events {
             self.count(e.time, e.id(), keys[e.key as usize], now);
         }
         // A reject touches no window: taken after the events, rejects keep their own order.
         for r in block.rejects {
-            let place = Place { position: (block.first_line + r.line - 1).to_string(), user_record: None, line: None };
+            let position = (block.first_line + r.line - 1).to_string();
+            let place = Place { position, user_record: r.within.user_record, line: r.within.line };
             self.reject(place, r.error, &r.raw);
         }
     }

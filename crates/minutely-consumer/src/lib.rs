@@ -7,7 +7,7 @@
 //!      │             lease files in S3 ─► lease::Leases (take, renew, steal, hand over)
 //!      │ one reader task per shard: GetRecords ─► Worker { Aggregator: envelopes ► decode ► dedup ► Windows }
 //!      │                                        │ commit: checkpoint(pending) ► objects ► checkpoint
-//! lines::consume ── stdin blocks ─► Worker ─────┴─► Output: S3 | console | stdout
+//! lines::consume ── stdin blocks ─► prepare (a thread per core) ─► Worker, in read order ─► Output: S3 | console | stdout
 //! ```
 //!
 //! **Invariant (exactly right counts from at-least-once input):** the content of every object is

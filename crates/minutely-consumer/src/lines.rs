@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::aggregator::Settings;
 use crate::output::Output;
-use crate::prepare::{Prepared, prepare};
+use crate::prepare::{Framing, Prepared, prepare};
 use crate::run::{ConsumeError, Stop};
 use crate::stats::WorkerStats;
 use crate::worker::{Clock, Worker};
@@ -36,23 +36,34 @@ type Job = (Block, oneshot::Sender<Prepared>);
 /// Each block's decoded form, in the order the blocks were read.
 type InOrder = mpsc::Receiver<std::io::Result<oneshot::Receiver<Prepared>>>;
 
+/// How lines are read.
+#[derive(Clone, Copy, Debug)]
+pub struct LinesOptions {
+    /// How often the idle timeout is checked while the input is quiet.
+    pub idle_poll: Duration,
+    /// What a line is: an event, or a Kinesis record's data in base64.
+    pub framing: Framing,
+}
+
+/// Counts every line of `input` as worker `name`, writing closed windows to `output`, until the
+/// input ends (then every window is closed and written) or `stop` says so.
 pub async fn consume<R: Read + Send + 'static>(
     input: R,
     name: &str,
     settings: Settings,
     output: Output,
-    idle_poll: Duration,
+    options: LinesOptions,
     mut stop: watch::Receiver<Option<Stop>>,
     stats: Arc<WorkerStats>,
 ) -> Result<(), ConsumeError> {
-    let mut rx = start_reading(input, Arc::clone(&settings.decoder)).map_err(ConsumeError::Input)?;
+    let mut rx = start_reading(input, Arc::clone(&settings.decoder), options.framing).map_err(ConsumeError::Input)?;
     let clock = Clock::start();
     // No checkpoints: a pipe cannot be read again from a position.
     let (mut worker, _) = Worker::open(name, settings, output, None, Duration::MAX, clock, stats).await?;
     loop {
         let block = tokio::select! {
             b = rx.recv() => b,
-            _ = clock::sleep(idle_poll) => {
+            _ = clock::sleep(options.idle_poll) => {
                 worker.tick(clock.now());
                 worker.commit(false, false).await?;
                 continue;
@@ -78,7 +89,11 @@ pub async fn consume<R: Read + Send + 'static>(
 }
 
 /// Starts the reading thread and the decoding threads; the blocks come out decoded, in order.
-fn start_reading<R: Read + Send + 'static>(input: R, decoder: Arc<RecordDecoder>) -> std::io::Result<InOrder> {
+fn start_reading<R: Read + Send + 'static>(
+    input: R,
+    decoder: Arc<RecordDecoder>,
+    framing: Framing,
+) -> std::io::Result<InOrder> {
     let decoders = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_DECODERS);
     let (jobs, queue) = sync_channel::<Job>(decoders);
     let queue = Arc::new(Mutex::new(queue));
@@ -86,7 +101,7 @@ fn start_reading<R: Read + Send + 'static>(input: R, decoder: Arc<RecordDecoder>
     for i in 0..decoders {
         let (queue, decoder, spare) = (Arc::clone(&queue), Arc::clone(&decoder), spare.clone());
         let name = format!("minutely-decode-{i}");
-        std::thread::Builder::new().name(name).spawn(move || decode(&queue, &decoder, &spare))?;
+        std::thread::Builder::new().name(name).spawn(move || decode(&queue, &decoder, framing, &spare))?;
     }
     let (tx, rx) = mpsc::channel(2 * decoders + 2);
     std::thread::Builder::new().name("minutely-stdin".into()).spawn(move || {
@@ -104,11 +119,11 @@ fn start_reading<R: Read + Send + 'static>(input: R, decoder: Arc<RecordDecoder>
 
 /// A decoding thread: takes blocks until the reader is gone.
 /// Its block's buffer goes back to the reader (`spare`) once decoded.
-fn decode(queue: &Mutex<Receiver<Job>>, decoder: &RecordDecoder, spare: &SyncSender<Vec<u8>>) {
+fn decode(queue: &Mutex<Receiver<Job>>, decoder: &RecordDecoder, framing: Framing, spare: &SyncSender<Vec<u8>>) {
     loop {
         let job = queue.lock().map_err(drop).and_then(|q| q.recv().map_err(drop));
         let Ok((block, done)) = job else { return };
-        let _ = done.send(prepare(decoder, &block.bytes, block.first_line));
+        let _ = done.send(prepare(decoder, framing, &block.bytes, block.first_line));
         let _ = spare.try_send(block.bytes);
     }
 }
@@ -215,8 +230,8 @@ mod tests {
         let (_keep, stop) = watch::channel(None);
         let stats = WorkerStats::new();
         let output = Output::Memory(store.clone());
-        let run =
-            consume(std::io::Cursor::new(input.clone()), "stdin", settings.clone(), output, Duration::MAX, stop, stats);
+        let options = LinesOptions { idle_poll: Duration::MAX, framing: Framing::Lines };
+        let run = consume(std::io::Cursor::new(input.clone()), "stdin", settings.clone(), output, options, stop, stats);
         run.await.unwrap();
         let written = store.under("").into_iter().filter(|(p, _)| !p.contains("checkpoint")).map(|(path, body)| {
             let lines = body.split(|b| *b == b'\n').filter(|l| !l.is_empty());

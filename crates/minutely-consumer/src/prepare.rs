@@ -6,18 +6,37 @@
 //! The worker then counts prepared blocks in their order ([`crate::Aggregator::prepared`]),
 //! which is what the windows, the dedup and the key ids need: the counts, the objects and
 //! their paths are the same as when one thread did both.
+//!
+//! A line is an event ([`Framing::Lines`]), or a Kinesis record's data in base64
+//! ([`Framing::Base64`], as `aws kinesis get-records` prints it), whose envelopes (KPL
+//! aggregates, gzip) are opened as a stream's records are.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use minutely_aggregate::EventTime;
 use minutely_event::RecordDecoder;
+use minutely_event::decode::{FieldError, Fields, Within};
 use minutely_event::keys::KeyTable;
 
 use crate::dedup::id_hash;
+
+/// What a line of the input is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Framing {
+    /// One event (CSV: one row).
+    #[default]
+    Lines,
+    /// One Kinesis record's data, in base64 (padded, the standard alphabet).
+    Base64,
+}
 
 /// A block of lines, decoded.
 #[derive(Debug)]
 pub struct Prepared {
     /// The number of the block's first line.
     pub first_line: u64,
+    /// The records in the block (lines, blank ones not counted).
+    pub records: u64,
     /// The events, in the order of their lines.
     pub events: Vec<Ready>,
     /// The distinct keys of the block's events, numbered in the order they first appear.
@@ -45,27 +64,61 @@ impl Ready {
     }
 }
 
-/// A line that could not be read as an event.
+/// An event that could not be read (or a record whose envelope could not be opened).
 #[derive(Clone, Debug)]
 pub struct Rejected {
     /// Its line in the block, from 1.
     pub line: u64,
+    /// Where it was in that line's record ([`Framing::Base64`]).
+    pub within: Within,
     pub error: String,
     pub raw: Vec<u8>,
 }
 
 /// Decodes the block `bytes`, whose first line is numbered `first_line`.
-pub fn prepare(decoder: &RecordDecoder, bytes: &[u8], first_line: u64) -> Prepared {
-    let mut keys = KeyTable::new(decoder.key_names());
-    let mut events = Vec::with_capacity(bytes.len() / 64);
-    let mut rejects = Vec::new();
-    decoder.each(bytes, &mut |line, raw, fields| match fields {
-        Ok(f) => {
-            let key = keys.intern(&f.key);
-            let (id, has_id) = f.id.as_deref().map_or((0, false), |id| (id_hash(id), true));
-            events.push(Ready { id, time: f.time, key, has_id });
+pub fn prepare(decoder: &RecordDecoder, framing: Framing, bytes: &[u8], first_line: u64) -> Prepared {
+    let mut block = Prepared {
+        first_line,
+        records: 0,
+        events: Vec::with_capacity(bytes.len() / 64),
+        keys: KeyTable::new(decoder.key_names()),
+        rejects: Vec::new(),
+    };
+    match framing {
+        Framing::Lines => decoder.each(bytes, &mut |line, raw, fields| {
+            block.records += 1;
+            block.take(line, Within::default(), raw, fields);
+        }),
+        Framing::Base64 => {
+            let mut data = Vec::new();
+            for (line, text) in (1..).zip(bytes.split(|b| *b == b'\n')) {
+                let text = text.strip_suffix(b"\r").unwrap_or(text).trim_ascii();
+                if text.is_empty() {
+                    continue;
+                }
+                block.records += 1;
+                data.clear();
+                if let Err(e) = B64.decode_vec(text, &mut data) {
+                    let error = format!("not a record's data in base64: {e}");
+                    block.rejects.push(Rejected { line, within: Within::default(), error, raw: text.to_vec() });
+                    continue;
+                }
+                decoder.each_in_record(&data, &mut |within, raw, fields| block.take(line, within, raw, fields));
+            }
         }
-        Err(e) => rejects.push(Rejected { line, error: e.to_string(), raw: raw.to_vec() }),
-    });
-    Prepared { first_line, events, keys, rejects }
+    }
+    block
+}
+
+impl Prepared {
+    fn take(&mut self, line: u64, within: Within, raw: &[u8], fields: Result<Fields<'_>, FieldError>) {
+        match fields {
+            Ok(f) => {
+                let key = self.keys.intern(&f.key);
+                let (id, has_id) = f.id.as_deref().map_or((0, false), |id| (id_hash(id), true));
+                self.events.push(Ready { id, time: f.time, key, has_id });
+            }
+            Err(e) => self.rejects.push(Rejected { line, within, error: e.to_string(), raw: raw.to_vec() }),
+        }
+    }
 }
