@@ -228,15 +228,7 @@ mod tests {
                 && dims.iter().all(|(k, v)| plain(k) && plain(v))
                 && time.unsigned_abs() < 10u64.pow(18)
                 && key.iter().all(|k| dims.contains_key(*k));
-            if let Some((at, how, byte)) = edit {
-                let i = at.index(bytes.len() + 1);
-                match how {
-                    0 => bytes.insert(i, byte),
-                    1 if i < bytes.len() => { bytes.remove(i); }
-                    _ if i < bytes.len() => bytes[i] = byte,
-                    _ => {}
-                }
-            }
+            crate::formats::edit(&mut bytes, edit);
             let fast = canonical(&r, &bytes);
             prop_assert_eq!(fast.is_some() || !expect_fast, true, "minutely's own line took the slow path");
             if let Some(fast) = fast {

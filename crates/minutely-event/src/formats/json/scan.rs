@@ -305,15 +305,7 @@ mod tests {
             let d = decoder();
             let inner: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let mut bytes = format!("{{{}}}", inner.join(",")).into_bytes();
-            if let Some((at, how, byte)) = edit {
-                let i = at.index(bytes.len() + 1);
-                match how {
-                    0 => bytes.insert(i, byte),
-                    1 if i < bytes.len() => { bytes.remove(i); }
-                    _ if i < bytes.len() => bytes[i] = byte,
-                    _ => {}
-                }
-            }
+            crate::formats::edit(&mut bytes, edit);
             let mut found = vec![None; 5];
             if fill(&d.root, &bytes, &mut found).is_some() {
                 prop_assert_eq!(Some(seen(&found)), serde_walk(&d.root, &bytes), "{}", String::from_utf8_lossy(&bytes));
