@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use minutely_aggregate::EventTime;
 use minutely_event::RecordDecoder;
-use minutely_event::decode::{FieldError, Fields, Within};
+use minutely_event::decode::{FieldError, Fields, Within, lines};
 use minutely_event::keys::KeyTable;
 
 use crate::dedup::id_hash;
@@ -91,20 +91,20 @@ pub fn prepare(decoder: &RecordDecoder, framing: Framing, bytes: &[u8], first_li
         }),
         Framing::Base64 => {
             let mut data = Vec::new();
-            for (line, text) in (1..).zip(bytes.split(|b| *b == b'\n')) {
-                let text = text.strip_suffix(b"\r").unwrap_or(text).trim_ascii();
+            lines(bytes, |line, text| {
+                let text = text.trim_ascii();
                 if text.is_empty() {
-                    continue;
+                    return;
                 }
                 block.records += 1;
                 data.clear();
                 if let Err(e) = B64.decode_vec(text, &mut data) {
                     let error = format!("not a record's data in base64: {e}");
                     block.rejects.push(Rejected { line, within: Within::default(), error, raw: text.to_vec() });
-                    continue;
+                    return;
                 }
                 decoder.each_in_record(&data, &mut |within, raw, fields| block.take(line, within, raw, fields));
-            }
+            });
         }
     }
     block

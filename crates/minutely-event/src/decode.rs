@@ -22,8 +22,8 @@
 //! milliseconds for `auto`, and `1471798812.345` seconds).
 
 use crate::envelope;
-pub use crate::fields::{FieldError, Fields, OnEvent};
-use crate::fields::{Roles, field_name, lines};
+pub use crate::fields::{FieldError, Fields, OnEvent, lines};
+use crate::fields::{Roles, field_name};
 use crate::formats::{delimited, json, minutely};
 use crate::schema::{Missing, RecordFormat, Schema, SchemaError};
 use crate::timefmt::TimeFormat;

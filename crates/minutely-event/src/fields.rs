@@ -89,7 +89,7 @@ pub(crate) fn field_name(r: &ColumnRef) -> String {
 }
 
 /// Calls `f(line number, line)` for every non-empty line of `bytes` (1-based, `\r\n` too).
-pub(crate) fn lines<'a>(bytes: &'a [u8], mut f: impl FnMut(u64, &'a [u8])) {
+pub fn lines<'a>(bytes: &'a [u8], mut f: impl FnMut(u64, &'a [u8])) {
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
     for (n, end) in (1..).zip(ends) {

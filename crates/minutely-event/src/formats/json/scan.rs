@@ -131,18 +131,16 @@ impl<'a> Scan<'a> {
                 }
                 Some(Scalar::Str(Cow::Borrowed(std::str::from_utf8(text).ok()?)))
             }
-            b't' => self.literal(b"true", Scalar::Bool(true)),
-            b'f' => self.literal(b"false", Scalar::Bool(false)),
-            b'n' => self.literal(b"null", Scalar::Null),
+            b't' => self.literal(b"true").map(|()| Scalar::Bool(true)),
+            b'f' => self.literal(b"false").map(|()| Scalar::Bool(false)),
+            b'n' => self.literal(b"null").map(|()| Scalar::Null),
             _ => None,
         }
     }
 
-    fn literal(&mut self, word: &[u8], value: Scalar<'a>) -> Option<Scalar<'a>> {
-        self.b[self.at..].starts_with(word).then(|| {
-            self.at += word.len();
-            value
-        })
+    /// `true`, `false` or `null`, taken.
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b[self.at..].starts_with(word).then(|| self.at += word.len())
     }
 
     /// A number in JSON's grammar (serde's), taken; whether it is an integer.
@@ -186,9 +184,9 @@ impl<'a> Scan<'a> {
                 self.string().map(drop)
             }
             b'-' | b'0'..=b'9' => self.number().map(drop),
-            b't' => self.literal(b"true", Scalar::Null).map(drop),
-            b'f' => self.literal(b"false", Scalar::Null).map(drop),
-            b'n' => self.literal(b"null", Scalar::Null).map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
             open @ (b'{' | b'[') if depth < MAX_DEPTH => {
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.at += 1;
