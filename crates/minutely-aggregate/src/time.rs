@@ -5,7 +5,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-const MS_PER_MINUTE: i64 = 60_000;
+pub(crate) const MS_PER_MINUTE: i64 = 60_000;
 
 /// The time an event says it happened: milliseconds since the Unix epoch, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
-use crate::time::{EventTime, Minute};
+use crate::time::{EventTime, MS_PER_MINUTE, Minute};
 
 type CountMap<K> = HashMap<K, u64, foldhash::fast::FixedState>;
 
@@ -136,6 +136,50 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
         self.max_event_time = Some(max);
         let watermark = max.0.saturating_sub_unsigned(self.config.allowed_lateness_ms);
         self.close_before(EventTime(watermark).minute(), CloseReason::Watermark);
+        placement
+    }
+
+    /// Event times below this one close no window when recorded: the watermark they would
+    /// set stays before the end of the first open minute. Once [`tick`](Windows::tick) ran at a
+    /// processing time, events below it recorded at that same time change nothing but their
+    /// own counts, whatever their order, so they may be counted first and recorded together
+    /// ([`record_quiet`](Windows::record_quiet)). `None`: the next event may close windows (no
+    /// window closed yet), or every event may (an idle timeout of 0 closes them at each one).
+    pub fn quiet_below(&self) -> Option<EventTime> {
+        if self.config.idle_timeout_ms == Some(0) {
+            return None;
+        }
+        // The watermark `t - lateness` stays before the end of minute `closed_before`.
+        let end = self.closed_before?.0.checked_add(1)?.checked_mul(MS_PER_MINUTE)?;
+        Some(EventTime(end.checked_add_unsigned(self.config.allowed_lateness_ms).unwrap_or(i64::MAX)))
+    }
+
+    /// Counts `n` events of `key` in `minute`, whose latest time is `latest`, arriving at `now`:
+    /// the same as [`record`](Windows::record)ing each, when every one of them is below
+    /// [`quiet_below`](Windows::quiet_below) and [`tick`](Windows::tick) (or a record) already
+    /// ran at `now`.
+    pub fn record_quiet(
+        &mut self,
+        minute: Minute,
+        key: K,
+        n: u64,
+        latest: EventTime,
+        now: ProcessingTime,
+    ) -> Placement {
+        debug_assert!(self.quiet_below().is_some_and(|q| latest < q) && latest.minute() == minute);
+        debug_assert!(self.last_arrival.is_none_or(|a| a <= now));
+        let placement = if self.is_closed(minute) {
+            *self.late.entry(minute).or_default().entry(key).or_default() += n;
+            self.late_since.get_or_insert(now);
+            self.stats.late_events += n;
+            Placement::Late
+        } else {
+            *self.open.entry(minute).or_default().entry(key).or_default() += n;
+            self.stats.on_time_events += n;
+            Placement::OnTime
+        };
+        self.last_arrival = Some(now);
+        self.max_event_time = Some(self.max_event_time.map_or(latest, |m| m.max(latest)));
         placement
     }
 

@@ -218,3 +218,78 @@ proptest! {
         prop_assert_eq!(sum(&run_with_restart(base, cfg, &ops, cut), None), expected.totals);
     }
 }
+
+/// Runs the aggregator as the consumer counts a block: events arriving at one processing time
+/// while [`Windows::quiet_below`] says they close nothing are summed per (minute, key) first,
+/// then recorded with [`Windows::record_quiet`]; any other event is recorded alone.
+fn run_tallied(
+    base: i64,
+    cfg: WindowConfig,
+    ops: &[Op],
+) -> (Vec<WindowCount<u8>>, minutely_aggregate::WindowsState<u8>) {
+    type Tally = BTreeMap<(Minute, u8), (EventTime, u64)>;
+    fn flush(w: &mut Windows<u8>, tally: &mut Tally, now: u64) {
+        for ((minute, key), (latest, n)) in std::mem::take(tally) {
+            w.record_quiet(minute, key, n, latest, ProcessingTime(now));
+        }
+    }
+    let (mut w, mut tally, mut now) = (Windows::new(cfg), Tally::new(), 0u64);
+    for op in ops {
+        let (Op::Tick { pause_ms } | Op::Event { pause_ms, .. }) = *op;
+        if pause_ms > 0 || matches!(op, Op::Tick { .. }) {
+            flush(&mut w, &mut tally, now);
+            now += pause_ms;
+            w.tick(ProcessingTime(now));
+        }
+        let Op::Event { offset_ms, key, .. } = *op else { continue };
+        let time = EventTime(base + offset_ms);
+        if w.quiet_below().is_some_and(|q| time < q) {
+            let (latest, n) = tally.entry((time.minute(), key)).or_insert((time, 0));
+            *latest = (*latest).max(time);
+            *n += 1;
+        } else {
+            flush(&mut w, &mut tally, now);
+            w.record(time, key, ProcessingTime(now));
+        }
+    }
+    flush(&mut w, &mut tally, now);
+    let state = w.snapshot();
+    w.close_all();
+    (w.drain_ready().collect(), state)
+}
+
+/// Events mostly at the same processing time (a block's), now and then after a pause.
+fn block_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => (-300_000i64..400_000, 0u8..4).prop_map(|(offset_ms, key)| Op::Event { offset_ms, key, pause_ms: 0 }),
+        2 => (-300_000i64..400_000, 0u8..4, 1u64..9_000)
+            .prop_map(|(offset_ms, key, pause_ms)| Op::Event { offset_ms, key, pause_ms }),
+        1 => (0u64..9_000).prop_map(|pause_ms| Op::Tick { pause_ms }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Events that close no window may be summed and recorded together: the output, the state
+    /// and the stats are those of recording them one by one (an idle timeout of 0 included).
+    #[test]
+    fn events_recorded_together_while_quiet_change_nothing(
+        base in -1_000_000_000_000i64..1_000_000_000_000,
+        lateness in prop_oneof![Just(0u64), 0u64..180_000],
+        timeout in proptest::option::of(prop_oneof![Just(0u64), 1u64..8_000]),
+        ops in proptest::collection::vec(block_op(), 0..300),
+    ) {
+        let cfg = WindowConfig { allowed_lateness_ms: lateness, idle_timeout_ms: timeout };
+        let (mut w, mut now) = (Windows::new(cfg), 0u64);
+        for op in &ops {
+            apply(&mut w, base, op, &mut now);
+        }
+        let one_by_one_state = w.snapshot();
+        w.close_all();
+        let one_by_one: Vec<_> = w.drain_ready().collect();
+        let (tallied, tallied_state) = run_tallied(base, cfg, &ops);
+        prop_assert_eq!(tallied_state, one_by_one_state);
+        prop_assert_eq!(tallied, one_by_one);
+    }
+}

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use minutely_aggregate::{EventTime, Minute, ProcessingTime, WindowConfig, WindowStats, Windows, WindowsState};
+use minutely_aggregate::{
+    EventTime, Minute, Placement, ProcessingTime, WindowConfig, WindowStats, Windows, WindowsState,
+};
 use minutely_event::RecordDecoder;
 use minutely_event::decode::{FieldError, Fields};
 use minutely_event::keys::KeyTable;
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::dedup::{Dedup, id_hash};
 use crate::layout;
 use crate::prepare::{Framing, Prepared, prepare};
+use crate::tally::Tally;
 
 /// How a worker aggregates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -301,9 +304,21 @@ impl Aggregator {
         self.counters.records += block.records;
         self.counters.events += (block.events.len() + block.rejects.len()) as u64;
         let keys: Vec<u32> = (0..block.keys.len() as u32).map(|k| self.keys.intern(block.keys.values(k))).collect();
+        // Events that close no window are tallied and recorded per minute and key.
+        let mut tally = Tally::new(keys.len());
+        let mut quiet = self.windows.quiet_below();
         for e in &block.events {
-            self.count(e.time, e.id(), keys[e.key as usize], now);
+            if self.is_duplicate(e.time, e.id()) {
+                continue;
+            }
+            if quiet.is_some_and(|q| e.time < q) && tally.add(e.time, e.key) {
+                continue;
+            }
+            self.record_tally(&mut tally, &keys, now);
+            self.place(e.time, keys[e.key as usize], now);
+            quiet = self.windows.quiet_below();
         }
+        self.record_tally(&mut tally, &keys, now);
         // A reject touches no window: taken after the events, rejects keep their own order.
         for r in block.rejects {
             let position = (block.first_line + r.line - 1).to_string();
@@ -314,19 +329,39 @@ impl Aggregator {
 
     /// Counts one event: `id` is its id's hash.
     fn count(&mut self, time: EventTime, id: Option<u128>, key: u32, now: ProcessingTime) {
-        if let Some(id) = id
-            && self.dedup.is_duplicate_hash(time.minute(), id)
-        {
-            self.counters.duplicates += 1;
-            return;
+        if !self.is_duplicate(time, id) {
+            self.place(time, key, now);
         }
+    }
+
+    /// Whether the event at `time` with the id whose hash is `id` is a duplicate (counted as
+    /// one if so; remembered if not).
+    fn is_duplicate(&mut self, time: EventTime, id: Option<u128>) -> bool {
+        let duplicate = id.is_some_and(|id| self.dedup.is_duplicate_hash(time.minute(), id));
+        self.counters.duplicates += u64::from(duplicate);
+        duplicate
+    }
+
+    /// Records the tallied events (which closed no window) in the windows, each block key as
+    /// `keys` numbers it.
+    fn record_tally(&mut self, tally: &mut Tally, keys: &[u32], now: ProcessingTime) {
+        for (minute, latest, key, n) in tally.drain() {
+            self.counters.counted += n;
+            if self.windows.record_quiet(minute, keys[key as usize], n, latest, now) == Placement::Late {
+                self.counters.late += n;
+            }
+        }
+    }
+
+    /// Places one event that is not a duplicate in its window.
+    fn place(&mut self, time: EventTime, key: u32, now: ProcessingTime) {
         let closed_before = self.windows.closed_before();
         let placement = self.windows.record(time, key, now);
         if self.windows.closed_before() != closed_before {
             self.forget_closed();
         }
         self.counters.counted += 1;
-        if placement == minutely_aggregate::Placement::Late {
+        if placement == Placement::Late {
             self.counters.late += 1;
         }
     }

@@ -28,6 +28,7 @@ pub mod prepare;
 pub mod run;
 pub mod stats;
 pub mod status;
+mod tally;
 pub mod worker;
 
 pub use aggregator::{Aggregator, Checkpoint, CountLine, Object, Settings};
