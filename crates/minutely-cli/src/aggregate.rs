@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some(threads) = args.threads {
             options.threads = threads;
         }
-        let report = match mapped(&args.input)? {
+        let report = match crate::mapped::file(&args.input)? {
             Some(map) => batch::count_in_place(&map, &schema, options),
             None => batch::count(input, &schema, options),
         };
@@ -105,28 +105,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     out.flush()?;
     summary.report(&source, &args)
-}
-
-/// A regular file, mapped into memory to be counted where it lies (the page cache, without a
-/// copy into buffers: about a quarter of the count's time); `None` for stdin, a pipe, an empty
-/// file, or a file that cannot be mapped (then it is read).
-fn mapped(path: &Path) -> anyhow::Result<Option<memmap2::Mmap>> {
-    if path.as_os_str() == "-" {
-        return Ok(None);
-    }
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    if !file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
-        return Ok(None);
-    }
-    map(&file).map(Some).or(Ok(None))
-}
-
-#[allow(unsafe_code)]
-fn map(file: &File) -> io::Result<memmap2::Mmap> {
-    // SAFETY: the map is read-only and only read while the count runs, as bytes (nothing in it
-    // is trusted beyond its length). What no map can rule out is another process truncating the
-    // file meanwhile: this process then ends with SIGBUS, as ripgrep does in that case.
-    unsafe { memmap2::Mmap::map(file) }
 }
 
 #[derive(Debug, Serialize)]

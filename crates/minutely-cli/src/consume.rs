@@ -196,7 +196,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         Source::Stdin => {
             let worker_stats = WorkerStats::new();
             stats.add(&args.worker, worker_stats.clone());
-            let (stdin, name) = (std::io::stdin(), &args.worker);
+            let (stdin, name) = (crate::mapped::stdin(), &args.worker);
             let framing = match args.stdin {
                 StdinFraming::Lines => Framing::Lines,
                 StdinFraming::Base64 => Framing::Base64,

@@ -16,6 +16,7 @@ mod check;
 mod consume;
 mod flags;
 mod localstack;
+mod mapped;
 mod names;
 mod produce;
 mod random_args;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dedup::{Dedup, id_hash};
 use crate::layout;
-use crate::prepare::{Framing, Prepared, prepare};
+use crate::prepare::{Framing, Prepared, Ready, prepare};
 use crate::tally::Tally;
 
 /// How a worker aggregates.
@@ -298,8 +298,9 @@ impl Aggregator {
     }
 
     /// Takes a block of lines decoded on another thread ([`crate::prepare`]): the same counts,
-    /// objects and rejects as [`Aggregator::lines`] of its bytes.
-    pub fn prepared(&mut self, block: Prepared, now: ProcessingTime) {
+    /// objects and rejects as [`Aggregator::lines`] of its bytes. Gives back the block's events
+    /// buffer, emptied, for another block ([`crate::prepare::prepare_into`]).
+    pub fn prepared(&mut self, block: Prepared, now: ProcessingTime) -> Vec<Ready> {
         self.windows.tick(now);
         self.counters.records += block.records;
         self.counters.events += (block.events.len() + block.rejects.len()) as u64;
@@ -325,6 +326,9 @@ impl Aggregator {
             let place = Place { position, user_record: r.within.user_record, line: r.within.line };
             self.reject(place, r.error, &r.raw);
         }
+        let mut events = block.events;
+        events.clear();
+        events
     }
 
     /// Counts one event: `id` is its id's hash.

@@ -77,13 +77,22 @@ pub struct Rejected {
 
 /// Decodes the block `bytes`, whose first line is numbered `first_line`.
 pub fn prepare(decoder: &RecordDecoder, framing: Framing, bytes: &[u8], first_line: u64) -> Prepared {
-    let mut block = Prepared {
-        first_line,
-        records: 0,
-        events: Vec::with_capacity(bytes.len() / 64),
-        keys: KeyTable::new(decoder.key_names()),
-        rejects: Vec::new(),
-    };
+    prepare_into(Vec::new(), decoder, framing, bytes, first_line)
+}
+
+/// [`prepare`], the events written into `events` (emptied first): a buffer an earlier block
+/// gave back ([`crate::Aggregator::prepared`]), whose memory need not be faulted in again.
+pub fn prepare_into(
+    mut events: Vec<Ready>,
+    decoder: &RecordDecoder,
+    framing: Framing,
+    bytes: &[u8],
+    first_line: u64,
+) -> Prepared {
+    events.clear();
+    events.reserve(bytes.len() / 64);
+    let mut block =
+        Prepared { first_line, records: 0, events, keys: KeyTable::new(decoder.key_names()), rejects: Vec::new() };
     match framing {
         Framing::Lines => decoder.each(bytes, &mut |line, raw, fields| {
             block.records += 1;

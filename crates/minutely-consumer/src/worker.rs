@@ -9,7 +9,7 @@ use minutely_aws::clock::{self, Instant};
 
 use crate::aggregator::{Aggregator, Checkpoint, Object, RestoreError, Settings};
 use crate::output::{IfMatch, Output, OutputError};
-use crate::prepare::Prepared;
+use crate::prepare::{Prepared, Ready};
 use crate::stats::WorkerStats;
 
 /// Watches a run from the inside, for latency measurements (the scenario engine): which
@@ -66,8 +66,8 @@ impl Worker {
     }
 
     /// Counts a block of lines decoded on another thread ([`Aggregator::prepared`]).
-    pub fn record_prepared(&mut self, block: Prepared, now: ProcessingTime) {
-        self.agg.prepared(block, now);
+    pub fn record_prepared(&mut self, block: Prepared, now: ProcessingTime) -> Vec<Ready> {
+        self.agg.prepared(block, now)
     }
 
     /// Every record up to `position` (a sequence number) is counted: the next checkpoint resumes
