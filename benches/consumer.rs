@@ -3,6 +3,9 @@
 //! and key by one worker, as `minutely consume --source stdin` does with each block it reads.
 //!
 //! `cargo bench -p minutely-benches --bench consumer`. Target: at least 1 million events/s.
+//! `consumer/prepare_blocks` and `consumer/count_prepared` time its two halves apart: decoding
+//! 1 MiB blocks (each of stdin's decoding threads) and counting decoded blocks (the one
+//! counting thread).
 //!
 //! `consumer/app_json_lines_into_windows`: the same events as an app writes them (nested JSON,
 //! `{"event_id","ts" (epoch ms),"geo":{"country"},"os","screen":{...}}`), read with a schema:
@@ -17,6 +20,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use minutely_aggregate::{EventTime, ProcessingTime, WindowConfig};
+use minutely_consumer::prepare::{Framing, Prepared, prepare};
 use minutely_consumer::{Aggregator, Settings};
 use minutely_event::RecordDecoder;
 use minutely_producer::source::{RandomSource, RandomSpec};
@@ -65,7 +69,46 @@ fn stdin_into_windows(c: &mut Criterion) {
             black_box(objects)
         })
     });
+    // The two halves of it apart: decoding 1 MiB blocks (what each decoding thread does) and
+    // counting the decoded blocks (what the one counting thread does).
+    let blocks = blocks_of_lines(&bytes, 1 << 20);
+    g.bench_function("prepare_blocks", |b| {
+        b.iter(|| {
+            let decoded: Vec<Prepared> =
+                blocks.iter().map(|(first, block)| prepare(&settings.decoder, Framing::Lines, block, *first)).collect();
+            assert_eq!(decoded.iter().map(|p| p.records).sum::<u64>(), lines);
+            black_box(decoded)
+        })
+    });
+    g.bench_function("count_prepared", |b| {
+        b.iter_batched(
+            || blocks.iter().map(|(first, block)| prepare(&settings.decoder, Framing::Lines, block, *first)).collect(),
+            |decoded: Vec<Prepared>| {
+                let mut agg = Aggregator::new("stdin", settings.clone());
+                for block in decoded {
+                    agg.prepared(block, ProcessingTime(0));
+                }
+                agg.close_all();
+                assert_eq!(agg.counters().records, lines);
+                black_box(agg.take_objects())
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
     g.finish();
+}
+
+/// `bytes` in blocks of whole lines of about `size` bytes, each with the number of its first line.
+fn blocks_of_lines(bytes: &[u8], size: usize) -> Vec<(u64, &[u8])> {
+    let (mut out, mut start, mut line) = (Vec::new(), 0, 1);
+    while start < bytes.len() {
+        let from = (start + size).min(bytes.len());
+        let end = bytes[from..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| from + i + 1);
+        out.push((line, &bytes[start..end]));
+        line += bytes[start..end].iter().filter(|b| **b == b'\n').count() as u64;
+        start = end;
+    }
+    out
 }
 
 /// The events of [`records`] in an app's own shape, one JSON object per line.

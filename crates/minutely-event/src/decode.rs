@@ -115,7 +115,7 @@ impl RecordDecoder {
 
     /// Every event in `record`: `each(line, raw, result)` with the event's 1-based line (row) in
     /// the record and its raw bytes. Empty lines are skipped; a `\r` before a newline is dropped.
-    pub fn each(&self, record: &[u8], each: &mut OnEvent<'_>) {
+    pub fn each<F: FnMut(u64, &[u8], Result<Fields<'_>, FieldError>)>(&self, record: &[u8], each: &mut F) {
         let roles = &self.roles;
         match &self.how {
             FormatDecoder::Minutely => lines(record, |n, line| each(n, line, minutely::event(roles, line))),
