@@ -36,9 +36,6 @@ pub struct Within {
     pub line: Option<u64>,
 }
 
-/// What [`RecordDecoder::each_in_record`] calls with each event: where it is, its raw bytes,
-/// its fields.
-pub type OnRecordEvent<'f> = dyn FnMut(Within, &[u8], Result<Fields<'_>, FieldError>) + 'f;
 
 /// Turns records into events, as a schema says. Built once; cheap to share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +125,7 @@ impl RecordDecoder {
     /// each payload decoded. An envelope that cannot be opened, and a payload with no event in
     /// it, are each one error ([`FieldError::Envelope`], [`FieldError::NoEvent`]) with the
     /// envelope's or the payload's bytes as received.
-    pub fn each_in_record(&self, data: &[u8], each: &mut OnRecordEvent<'_>) {
+    pub fn each_in_record<F: FnMut(Within, &[u8], Result<Fields<'_>, FieldError>)>(&self, data: &[u8], each: &mut F) {
         envelope::unpack(data, &mut |piece| {
             let user_record = piece.user_record;
             let payload = match piece.payload {
