@@ -54,6 +54,11 @@ impl TimeFormat {
     /// microseconds, 19 nanoseconds, 9 to 11 (with an optional fraction) is epoch seconds. A
     /// value with `-` after four digits is RFC 3339.
     pub fn detect(value: &[u8]) -> Option<TimeFormat> {
+        Self::candidate(value).filter(|f| f.parse(value).is_ok())
+    }
+
+    /// The one format `value` can be in, from its shape, before it is parsed.
+    fn candidate(value: &[u8]) -> Option<TimeFormat> {
         let candidate = match value {
             [a, b, c, d, b'-', ..] if [a, b, c, d].iter().all(|x| x.is_ascii_digit()) => TimeFormat::Rfc3339,
             v if v.iter().all(u8::is_ascii_digit) => match v.len() {
@@ -74,16 +79,17 @@ impl TimeFormat {
                 }
             }
         };
-        candidate.parse(value).ok().map(|_| candidate)
+        Some(candidate)
     }
 
     /// Parses `value` in this format. [`TimeFormat::Auto`] detects the format of this one value.
     #[inline]
     pub fn parse(self, value: &[u8]) -> Result<EventTime, TimeError> {
         let r = match self {
-            TimeFormat::Auto => match TimeFormat::detect(value) {
-                Some(f) => return f.parse(value),
-                None => Err("not a time in any known format"),
+            // Parsed once, in the format its shape says (not detected, then parsed again).
+            TimeFormat::Auto => match TimeFormat::candidate(value).map(|f| f.parse(value)) {
+                Some(Ok(time)) => return Ok(time),
+                _ => Err("not a time in any known format"),
             },
             TimeFormat::Rfc3339 => parse_rfc3339(value, &mut None),
             TimeFormat::EpochSeconds => parse_epoch_seconds(value),
