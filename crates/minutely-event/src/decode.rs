@@ -36,7 +36,6 @@ pub struct Within {
     pub line: Option<u64>,
 }
 
-
 /// Turns records into events, as a schema says. Built once; cheap to share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordDecoder {
