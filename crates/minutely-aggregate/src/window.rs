@@ -120,17 +120,7 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
     /// Counts `n` events of `key` at event time `time`, arriving at processing time `now`.
     pub fn record_n(&mut self, time: EventTime, key: K, n: u64, now: ProcessingTime) -> Placement {
         self.tick(now);
-        let minute = time.minute();
-        let placement = if self.is_closed(minute) {
-            *self.late.entry(minute).or_default().entry(key).or_default() += n;
-            self.late_since.get_or_insert(now);
-            self.stats.late_events += n;
-            Placement::Late
-        } else {
-            *self.open.entry(minute).or_default().entry(key).or_default() += n;
-            self.stats.on_time_events += n;
-            Placement::OnTime
-        };
+        let placement = self.place(time.minute(), key, n, now);
         self.last_arrival = Some(now);
         let max = self.max_event_time.map_or(time, |m| m.max(time));
         self.max_event_time = Some(max);
@@ -168,7 +158,15 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
     ) -> Placement {
         debug_assert!(self.quiet_below().is_some_and(|q| latest < q) && latest.minute() == minute);
         debug_assert!(self.last_arrival.is_none_or(|a| a <= now));
-        let placement = if self.is_closed(minute) {
+        let placement = self.place(minute, key, n, now);
+        self.last_arrival = Some(now);
+        self.max_event_time = Some(self.max_event_time.map_or(latest, |m| m.max(latest)));
+        placement
+    }
+
+    /// Adds `n` events of `key` to `minute`'s open window, or holds them as late counts.
+    fn place(&mut self, minute: Minute, key: K, n: u64, now: ProcessingTime) -> Placement {
+        if self.is_closed(minute) {
             *self.late.entry(minute).or_default().entry(key).or_default() += n;
             self.late_since.get_or_insert(now);
             self.stats.late_events += n;
@@ -177,10 +175,7 @@ impl<K: Hash + Eq + Ord + Clone> Windows<K> {
             *self.open.entry(minute).or_default().entry(key).or_default() += n;
             self.stats.on_time_events += n;
             Placement::OnTime
-        };
-        self.last_arrival = Some(now);
-        self.max_event_time = Some(self.max_event_time.map_or(latest, |m| m.max(latest)));
-        placement
+        }
     }
 
     /// Applies the idle timeout at processing time `now`. Call it when no event came for a while;
