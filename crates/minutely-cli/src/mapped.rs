@@ -4,7 +4,7 @@
 //! cannot be mapped is read as before.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -14,19 +14,29 @@ use minutely_consumer::lines::Input;
 /// The file at `path` (`-`: stdin), mapped when it is a regular file that is not empty.
 pub fn file(path: &Path) -> anyhow::Result<Option<memmap2::Mmap>> {
     if path.as_os_str() == "-" {
-        return Ok(stdin_file().as_ref().and_then(regular));
+        return Ok(stdin_map());
     }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(regular(&file))
+    Ok(regular(&file, 0))
 }
 
 /// Stdin for `consume`: its whole content when it is a regular file (then the lines are what
 /// the file holds when the count starts), else the stream.
 pub fn stdin() -> Input {
-    match stdin_file().as_ref().and_then(regular) {
+    match stdin_map() {
         Some(map) => Input::Whole(Arc::new(map)),
         None => Input::Stream(Box::new(io::stdin())),
     }
+}
+
+/// Stdin mapped from where its reading stands (a `head` before may have taken lines) to its
+/// end, which it is then moved to, as reading it all would.
+fn stdin_map() -> Option<memmap2::Mmap> {
+    let mut file = stdin_file()?;
+    let from = file.stream_position().ok()?;
+    let map = regular(&file, from)?;
+    file.seek(SeekFrom::End(0)).ok()?;
+    Some(map)
 }
 
 /// Stdin's file descriptor as a file (a duplicate: closing it leaves stdin open).
@@ -41,18 +51,19 @@ fn stdin_file() -> Option<File> {
     None
 }
 
-/// `file` mapped, when it is a regular file that is not empty and can be mapped.
-fn regular(file: &File) -> Option<memmap2::Mmap> {
-    if !file.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+/// `file` from byte `from` to its end, mapped, when it is a regular file with bytes there and
+/// can be mapped.
+fn regular(file: &File, from: u64) -> Option<memmap2::Mmap> {
+    if !file.metadata().is_ok_and(|m| m.is_file() && m.len() > from) {
         return None;
     }
-    map(file).ok()
+    map(file, from).ok()
 }
 
 #[allow(unsafe_code)]
-fn map(file: &File) -> io::Result<memmap2::Mmap> {
+fn map(file: &File, from: u64) -> io::Result<memmap2::Mmap> {
     // SAFETY: the map is read-only and only read while the count runs, as bytes (nothing in it
     // is trusted beyond its length). What no map can rule out is another process truncating the
     // file meanwhile: this process then ends with SIGBUS, as ripgrep does in that case.
-    unsafe { memmap2::Mmap::map(file) }
+    unsafe { memmap2::MmapOptions::new().offset(from).map(file) }
 }

@@ -379,6 +379,41 @@ fn stdin_counts_match_aggregate_and_rejects_name_their_line() {
     assert!(stderr.contains("rejected 2;"), "{stderr}");
 }
 
+/// A regular file on stdin is counted where it lies (mapped), from where its reading stands
+/// (here past 5 lines another program took): the counts and the rejects' line numbers of the
+/// same bytes through a pipe, and the file is left read to its end.
+#[test]
+fn a_file_on_stdin_is_counted_from_where_its_reading_stands() {
+    use std::io::{Seek, SeekFrom};
+    let produced = minutely(&["produce", "--source", "file:fixtures/clean.tsv", "--sink", "stdout"], "")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .unwrap();
+    let mut input = produced.stdout;
+    input.extend_from_slice(b"not json\n");
+    let taken: usize = input.split_inclusive(|b| *b == b'\n').take(5).map(<[u8]>::len).sum();
+    let path = std::env::temp_dir().join(format!("minutely-stdin-file-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &input).unwrap();
+    let mut file = std::fs::File::open(&path).unwrap();
+    file.seek(SeekFrom::Start(taken as u64)).unwrap();
+    let out = minutely(&["consume", "--source", "stdin", "--sink", "stdout", "--key", "country"], "")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::from(file.try_clone().unwrap()))
+        .output()
+        .unwrap();
+    let piped = consume_stdin(&["--key", "country"], &input[taken..]);
+    let (stderr, piped_stderr) = (String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&piped.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&piped.stdout));
+    let lines = input[taken..].split(|b| *b == b'\n').filter(|l| !l.is_empty()).count();
+    for stderr in [&stderr, &piped_stderr] {
+        assert!(stderr.contains(&format!("stdin:{lines}: not a minutely record")), "{stderr}");
+        assert!(stderr.contains(&format!("consumed {lines} records")), "{stderr}");
+    }
+    assert_eq!(file.stream_position().unwrap(), input.len() as u64, "stdin is left at its end");
+    std::fs::remove_file(&path).unwrap();
+}
+
 /// `consume --source stdin` with a schema file and flags over it: CSV rows and JSON lines in the
 /// app's own shape, counted by their fields; a schema that cannot work is refused before reading.
 #[test]
