@@ -419,6 +419,12 @@ fn summary(stats: &ShardStats, report: Option<&Report>, elapsed: Duration) {
             t.trim_gaps
         );
     }
+    if t.repeated > 0 {
+        eprintln!(
+            "minutely:   {} records answered again by the backend, at or before what their shard's reader had read: skipped (said above, by shard)",
+            t.repeated
+        );
+    }
     if t.get_records_calls > 0 {
         let span = t.reading_ms as f64 / 1000.0;
         eprintln!(

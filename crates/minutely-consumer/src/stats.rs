@@ -34,6 +34,8 @@ pub struct WorkerStats {
     /// Times it resumed after a record older than the stream's retention (what came after it
     /// may have been trimmed unread).
     trim_gaps: AtomicU64,
+    /// Records a GetRecords answer held again, at or before the position read (skipped).
+    repeated: AtomicU64,
 }
 
 /// One worker's numbers at one moment.
@@ -58,6 +60,8 @@ pub struct WorkerSnapshot {
     pub caught_up: bool,
     /// See [`WorkerStats::trim_gap`].
     pub trim_gaps: u64,
+    /// See [`WorkerStats::repeated`].
+    pub repeated: u64,
 }
 
 impl WorkerStats {
@@ -88,6 +92,7 @@ impl WorkerStats {
             stopped: self.stopped.load(Ordering::Relaxed),
             caught_up: self.caught_up(),
             trim_gaps: get(&self.trim_gaps),
+            repeated: get(&self.repeated),
         }
     }
 
@@ -148,6 +153,12 @@ impl WorkerStats {
         self.trim_gaps.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A GetRecords answer began with `n` records read already (a backend that repeats them:
+    /// see `kinesis/sequence.rs`); they were skipped. Returns how many were skipped before.
+    pub fn repeated(&self, n: usize) -> u64 {
+        self.repeated.fetch_add(n as u64, Ordering::Relaxed)
+    }
+
     /// The shard was read to its end and written.
     pub fn finish(&self) {
         self.finished.store(true, Ordering::Relaxed);
@@ -175,6 +186,8 @@ pub struct Totals {
     pub caught_up: bool,
     /// Resumes behind the stream's retention ([`WorkerStats::trim_gap`]).
     pub trim_gaps: u64,
+    /// Records answered again and skipped ([`WorkerStats::repeated`]).
+    pub repeated: u64,
 }
 
 impl Default for Totals {
@@ -189,6 +202,7 @@ impl Default for Totals {
             reading_ms: 0,
             caught_up: true,
             trim_gaps: 0,
+            repeated: 0,
         }
     }
 }
@@ -209,6 +223,7 @@ impl Totals {
                 reading_ms: 0, // the span over every worker, below
                 caught_up: s.caught_up,
                 trim_gaps: s.trim_gaps,
+                repeated: s.repeated,
             });
             if s.first_record_ms > 0 {
                 first = first.min(s.first_record_ms);
@@ -230,6 +245,7 @@ impl Totals {
         self.reading_ms = self.reading_ms.max(o.reading_ms);
         self.caught_up &= o.caught_up;
         self.trim_gaps += o.trim_gaps;
+        self.repeated += o.repeated;
     }
 }
 

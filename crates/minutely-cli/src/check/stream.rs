@@ -117,6 +117,7 @@ pub(super) async fn check_stream(args: StreamArgs) -> anyhow::Result<ExitCode> {
         shards: report.shards,
         records: report.records,
         get_records_calls: report.get_records_calls,
+        repeated_by_backend: report.repeated,
         verdict: &verdict,
         allowed: &args.allow,
         failed: &failed,
@@ -140,6 +141,9 @@ struct Summary<'a> {
     shards: usize,
     records: u64,
     get_records_calls: u64,
+    /// Records the backend answered again after the read had taken them (never Kinesis;
+    /// LocalStack 4.9 does): skipped, not judged as copies.
+    repeated_by_backend: u64,
     verdict: &'a Verdict,
     allowed: &'a [Anomaly],
     failed: &'a [Anomaly],
@@ -174,6 +178,12 @@ fn print_table(s: &Summary<'_>, report: &ScanReport) {
         "minutely check: kinesis:{} ({} shards, {} records, {} GetRecords calls) against {}",
         s.stream, report.shards, report.records, report.get_records_calls, s.expected_from
     );
+    if report.repeated > 0 {
+        println!(
+            "the backend answered {} records again after they were read (Kinesis never does; LocalStack 4.9 does with a shard's first record): skipped, not judged as copies",
+            report.repeated
+        );
+    }
     println!(
         "expected {} events ({} distinct ids); stored {} events; {} stored as given",
         s.expected_given, v.expected, v.stored, v.ok

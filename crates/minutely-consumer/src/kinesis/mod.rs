@@ -3,16 +3,18 @@
 //! or, with leases, those whose leases it holds: `leased.rs`), and runs one reader per shard
 //! (`reader.rs`: GetRecords within the limits, iterators renewed when they expire, every
 //! record through the shard's `Worker`). `options.rs`: how a stream is read. `scan.rs`: the
-//! whole stream read once, parents before children, for a history checker.
+//! whole stream read once, parents before children, for a history checker. `sequence.rs`:
+//! the records of an answer that a reader has read already (a backend that repeats them).
 //!
 //! Modules here only use the ones listed after them: coordinator → leased → reader, scan →
-//! shards → options.
+//! shards → options; reader and scan → sequence.
 
 mod coordinator;
 mod leased;
 mod options;
 mod reader;
 pub mod scan;
+mod sequence;
 pub(crate) mod shards;
 
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::options::{KinesisOptions, Planted, StartAt};
+use super::sequence;
 use crate::aggregator::Settings;
 use crate::layout;
 use crate::output::{Deadline, Output, OutputError};
@@ -321,7 +322,16 @@ async fn poll(
         }
     };
     let now = ctx.clock.now();
-    let records = out.records();
+    let page = out.records();
+    let records = sequence::after(page, worker.position());
+    let repeated = page.len() - records.len();
+    if repeated > 0 && stats.repeated(repeated) == 0 {
+        eprintln!(
+            "minutely: GetRecords on {} {shard} answered {repeated} record(s) read already (at or before sequence number {}): skipped, not counted again. Kinesis never does this; LocalStack 4.9's Kinesis does with a shard's first record. Said once per shard; the summary counts them all",
+            o.stream,
+            worker.position().unwrap_or_default()
+        );
+    }
     for r in records {
         worker.record(r.data().as_ref(), now, || r.sequence_number().to_owned());
     }

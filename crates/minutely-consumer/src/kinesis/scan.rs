@@ -35,6 +35,9 @@ pub struct ScanReport {
     pub shards: usize,
     pub records: u64,
     pub get_records_calls: u64,
+    /// Records answered again, at or before what their shard's read had taken: skipped, not
+    /// judged twice (a backend that repeats them: see `sequence.rs`).
+    pub repeated: u64,
 }
 
 /// A shard's reads: throttling, 5xx and dropped connections retried, for up to two minutes
@@ -51,7 +54,7 @@ const PAGES_IN_FLIGHT: usize = 16;
 
 enum Message {
     Page(Page),
-    Done { shard: String, calls: u64 },
+    Done { shard: String, calls: u64, repeated: u64 },
 }
 
 /// Reads every record of `stream` once and hands each page to `on_page`; each event carries
@@ -84,9 +87,10 @@ pub async fn scan(
                     report.records += page.records;
                     on_page(page);
                 }
-                Message::Done { shard, calls } => {
+                Message::Done { shard, calls, repeated } => {
                     done += 1;
                     report.get_records_calls += calls;
+                    report.repeated += repeated;
                     for parents in waiting.values_mut() {
                         parents.retain(|p| *p != shard);
                     }
@@ -135,7 +139,7 @@ async fn read_shard(
     let mut backoff = Backoff::new(READS, minutely_event::id_hash(&shard) as u64);
     let mut after: Option<String> = None;
     let mut iterator: Option<String> = None;
-    let mut calls = 0;
+    let (mut calls, mut repeated) = (0, 0);
     loop {
         let it = match iterator.take() {
             Some(it) => it,
@@ -159,7 +163,9 @@ async fn read_shard(
             }
         };
         backoff.reset();
-        let records = out.records();
+        let page = out.records();
+        let records = super::sequence::after(page, after.as_deref());
+        repeated += (page.len() - records.len()) as u64;
         if let Some(last) = records.last() {
             after = Some(last.sequence_number().to_owned());
             let page = decode_page(&shard, records, decoder, partition_keys);
@@ -173,7 +179,7 @@ async fn read_shard(
             Some(next) => iterator = Some(next.to_owned()),
         }
     }
-    let _ = tx.send(Message::Done { shard, calls }).await;
+    let _ = tx.send(Message::Done { shard, calls, repeated }).await;
     Ok(())
 }
 
