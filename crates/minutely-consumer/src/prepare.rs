@@ -126,7 +126,8 @@ pub fn prepare_into(
 
 impl Prepared {
     fn take(&mut self, line: u64, within: Within, raw: &[u8], fields: Result<Fields<'_>, FieldError>) {
-        match fields {
+        // Read where they lie: moving the fields out is a copy of some 150 bytes per event.
+        match &fields {
             Ok(f) => {
                 let key = self.keys.intern(&f.key);
                 let (id, has_id) = f.id.as_deref().map_or((0, false), |id| (id_hash(id), true));
