@@ -58,10 +58,15 @@ enum Format {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let schema = args.schema.load(&args.input)?;
     let source = args.input.display().to_string();
-    let input: Box<dyn Read> = if args.input.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
+    // Opened once: read through it, or mapped (`-`: stdin).
+    let file = if args.input.as_os_str() == "-" {
+        None
     } else {
-        Box::new(File::open(&args.input).with_context(|| format!("cannot open {source}"))?)
+        Some(File::open(&args.input).with_context(|| format!("cannot open {source}"))?)
+    };
+    let input: Box<dyn Read + '_> = match &file {
+        Some(file) => Box::new(file),
+        None => Box::new(io::stdin().lock()),
     };
     let stdout = io::stdout().lock();
     let mut out = BufWriter::with_capacity(1 << 16, stdout);
@@ -88,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if let Some(threads) = args.threads {
             options.threads = threads;
         }
-        let report = match crate::mapped::file(&args.input)? {
+        let report = match crate::mapped::file(file.as_ref()) {
             Some(map) => batch::count_in_place(&map, &schema, options),
             None => batch::count(input, &schema, options),
         };
@@ -173,7 +178,7 @@ fn write_rows(out: &mut impl Write, format: Format, key_names: &[String], rows: 
 }
 
 fn run_windows(
-    input: Box<dyn Read>,
+    input: Box<dyn Read + '_>,
     schema: &Schema,
     args: &Args,
     source: &str,

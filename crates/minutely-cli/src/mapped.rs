@@ -5,19 +5,16 @@
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
 use minutely_consumer::lines::Input;
 
-/// The file at `path` (`-`: stdin), mapped when it is a regular file that is not empty.
-pub fn file(path: &Path) -> anyhow::Result<Option<memmap2::Mmap>> {
-    if path.as_os_str() == "-" {
-        return Ok(stdin_map());
+/// `file` (`None`: stdin), mapped when it is a regular file that is not empty.
+pub fn file(file: Option<&File>) -> Option<memmap2::Mmap> {
+    match file {
+        Some(file) => regular(file, 0),
+        None => stdin_map(),
     }
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Ok(regular(&file, 0))
 }
 
 /// Stdin for `consume`: its whole content when it is a regular file (then the lines are what
